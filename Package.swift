@@ -1,0 +1,61 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Stoa",
+    products: [
+        .library(name: "Stoa", targets: ["Stoa"]),
+        .executable(name: "stoa", targets: ["stoa"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // zlib, for the warm tier's gzip members.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // Linux calls Swift's Glibc module leaves out (statx, memmem).
+        .target(name: "CStoaSystem"),
+        // The store: records, segments, recovery, the write and read paths.
+        .target(
+            name: "Stoa",
+            dependencies: ["CZlib", "CStoaSystem"]
+        ),
+        // Realistic agent events, for the demo, the tests and the benchmarks.
+        .target(
+            name: "StoaWorkload",
+            dependencies: ["Stoa"]
+        ),
+        // The command line: parses, calls the library, prints.
+        .executableTarget(
+            name: "stoa",
+            dependencies: [
+                "Stoa",
+                "StoaWorkload",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        // A child process for crash tests: appends with `always`, reports each acknowledged seq.
+        .executableTarget(
+            name: "stoa-crash-writer",
+            dependencies: ["Stoa"],
+            path: "Tests/CrashWriter"
+        ),
+        .target(
+            name: "StoaTestSupport",
+            dependencies: ["Stoa"],
+            path: "Tests/StoaTestSupport"
+        ),
+        .testTarget(
+            name: "StoaTests",
+            dependencies: ["Stoa", "StoaWorkload", "StoaTestSupport", "stoa-crash-writer"]
+        ),
+        .testTarget(
+            name: "StoaCLITests",
+            dependencies: ["StoaTestSupport", "stoa"]
+        ),
+    ]
+)

@@ -1,0 +1,21 @@
+#ifndef STOA_CSYSTEM_H
+#define STOA_CSYSTEM_H
+
+// Linux calls that Swift's Glibc module does not import (they need _GNU_SOURCE).
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// The birth time of an open file in microseconds, or -1 when the file system does not keep it.
+int64_t stoa_birth_time_micros(int fd);
+
+/// memmem(3): the first occurrence of needle in haystack, or NULL.
+const void *stoa_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
+
+
+
+struct stat;
+/// stat(2) and flock(2), whose names Swift confuses with the structs of the same names.
+int stoa_stat(const char *path, struct stat *info);
+int stoa_flock(int fd, int operation);
+#endif

@@ -1,0 +1,44 @@
+/// What to read: a time window, types, a conversation, a substring, a limit
+/// and an order. Every part is optional; the empty query reads everything.
+public struct Query: Sendable, Equatable {
+    public enum Order: Sendable, Equatable {
+        /// By (time, seq), ascending.
+        case oldestFirst
+        /// By (time, seq), descending.
+        case newestFirst
+    }
+
+    /// Records at or after this time (µs), if set.
+    public var since: Int64?
+    /// Records before this time (µs), if set.
+    public var until: Int64?
+    /// Records of any of these types; empty means every type.
+    public var types: Set<String>
+    /// Records of this conversation only, if set.
+    public var conversation: String?
+    /// Records whose stored line contains these bytes, if set.
+    public var contains: String?
+    /// At most this many records, if set.
+    public var limit: Int?
+    public var order: Order
+
+    public init(
+        since: Int64? = nil, until: Int64? = nil, types: Set<String> = [], conversation: String? = nil,
+        contains: String? = nil, limit: Int? = nil, order: Order = .oldestFirst
+    ) {
+        self.since = since
+        self.until = until
+        self.types = types
+        self.conversation = conversation
+        self.contains = contains
+        self.limit = limit
+        self.order = order
+    }
+
+    @inline(__always)
+    func includes(time: Int64) -> Bool {
+        if let since, time < since { return false }
+        if let until, time >= until { return false }
+        return true
+    }
+}

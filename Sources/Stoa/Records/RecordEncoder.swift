@@ -1,0 +1,169 @@
+/// What Stoa knows of one stored line without parsing it: its time and where
+/// its type and conversation are.
+struct LineFacts: Sendable, Equatable {
+    /// Microseconds since the epoch, UTC.
+    var time: Int64
+    /// The type string's body within the line, if the record has one.
+    var type: Range<Int>?
+    var typeEscaped = false
+    /// The conversation value within the line (a string's body or a number's text).
+    var conversation: Range<Int>?
+    var conversationEscaped = false
+
+    /// The type as a string ("" when the record has none).
+    func type(in line: UnsafeBufferPointer<UInt8>) -> String {
+        guard let type else { return "" }
+        return JSONString.decodeString(UnsafeBufferPointer(rebasing: line[type]), escaped: typeEscaped)
+    }
+
+    func conversation(in line: UnsafeBufferPointer<UInt8>) -> String? {
+        guard let conversation else { return nil }
+        return JSONString.decodeString(
+            UnsafeBufferPointer(rebasing: line[conversation]), escaped: conversationEscaped)
+    }
+}
+
+/// Turns what a caller appends into the line Stoa stores: validated, compact,
+/// with a time, ending in `\n`.
+struct RecordEncoder: Sendable {
+    let fields: FieldNames
+    let scanner: RecordScanner
+    let maxRecordBytes: Int
+    private let insertedPrefix: [UInt8]
+
+    init(fields: FieldNames, maxRecordBytes: Int) {
+        self.fields = fields
+        self.scanner = RecordScanner(fields: fields)
+        self.maxRecordBytes = maxRecordBytes
+        var prefix: [UInt8] = [UInt8(ascii: "{")]
+        JSONString.appendQuoted(fields.insertedTimeName, to: &prefix)
+        prefix.append(UInt8(ascii: ":"))
+        self.insertedPrefix = prefix
+    }
+
+    /// Appends the stored form of `input` to `output` and returns its facts,
+    /// with ranges relative to the start of the appended line.
+    ///
+    /// On error `output` is unchanged.
+    ///
+    /// - Parameters:
+    ///   - input: one JSON object, compact or pretty-printed.
+    ///   - now: the time to insert when the record has none, in µs.
+    /// - Throws: `.invalidRecord` (offset into `input`), `.recordTooLarge`.
+    func encode(
+        _ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], now: Int64
+    ) throws(StoaError) -> LineFacts {
+        let start = output.count
+        // Cheap early refusal of something that cannot fit even once compacted
+        // (compacting removes at most all whitespace; assume it cannot shrink 8x).
+        if input.count > maxRecordBytes * 8 {
+            throw tooLarge(input.count)
+        }
+        var summary = try scanner.scan(input)
+        if summary.hasWhitespace {
+            JSONString.appendCompacted(input, to: &output)
+            do {
+                summary = try output.withUnsafeBufferPointer { (all) throws(StoaError) in
+                    try scanner.scan(UnsafeBufferPointer(rebasing: all[start...]))
+                }
+            } catch {
+                output.removeSubrange(start...)
+                throw error
+            }
+        } else {
+            output.append(contentsOf: input)
+        }
+
+        var facts = LineFacts(time: 0)
+        if let time = summary.time {
+            do {
+                facts.time = try output.withUnsafeBufferPointer { (all) throws(StoaError) in
+                    try Self.readTime(time, in: UnsafeBufferPointer(rebasing: all[start...]))
+                }
+            } catch {
+                output.removeSubrange(start...)
+                throw error
+            }
+        } else {
+            // Insert `"ts":"…",` after the opening brace.
+            var inserted = Array(insertedPrefix.dropFirst())
+            inserted.append(UInt8(ascii: "\""))
+            Timestamp.append(now, to: &inserted)
+            inserted.append(UInt8(ascii: "\""))
+            let isEmptyObject = output.count - start == 2
+            if !isEmptyObject { inserted.append(UInt8(ascii: ",")) }
+            output.insert(contentsOf: inserted, at: start + 1)
+            facts.time = now
+            summary.type?.shift(by: inserted.count)
+            summary.conversation?.shift(by: inserted.count)
+        }
+        if let type = summary.type {
+            facts.type = type.range
+            facts.typeEscaped = type.escaped
+        }
+        if let conversation = summary.conversation {
+            facts.conversation = conversation.range
+            facts.conversationEscaped = conversation.escaped
+        }
+        output.append(UInt8(ascii: "\n"))
+        let length = output.count - start
+        if length > maxRecordBytes {
+            output.removeSubrange(start...)
+            throw tooLarge(length)
+        }
+        return facts
+    }
+
+    private func tooLarge(_ size: Int) -> StoaError {
+        StoaError(
+            .recordTooLarge,
+            "record of \(size) bytes is larger than max_record_bytes (\(maxRecordBytes))")
+    }
+
+    /// Reads the facts of a line that Stoa stored (or any one JSON object).
+    ///
+    /// - Throws: `.invalidRecord` when the line is not a valid object or its
+    ///   time is unreadable; `.invalidRecord` also when it has no time.
+    func facts(ofLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
+        let summary = try scanner.scan(line)
+        guard let time = summary.time else {
+            throw StoaError(.invalidRecord, "record has no time field (\(fields.time.joined(separator: ", ")))")
+        }
+        var facts = LineFacts(time: try Self.readTime(time, in: line))
+        facts.type = summary.type?.range
+        facts.typeEscaped = summary.type?.escaped ?? false
+        facts.conversation = summary.conversation?.range
+        facts.conversationEscaped = summary.conversation?.escaped ?? false
+        return facts
+    }
+
+    static func readTime(_ value: RecordScanner.Value, in line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Int64 {
+        let body = UnsafeBufferPointer(rebasing: line[value.range])
+        let parsed: Int64?
+        switch value.kind {
+        case .number:
+            parsed = Timestamp.parseNumber(body)
+        case .string:
+            if value.escaped {
+                parsed = JSONString.decode(body).withUnsafeBufferPointer { Timestamp.parseText($0) }
+            } else {
+                parsed = Timestamp.parseText(body)
+            }
+        }
+        guard let parsed else {
+            let shown = String(decoding: body.prefix(64), as: UTF8.self)
+            throw StoaError(
+                .invalidRecord,
+                "time field \"\(value.key)\" is not a readable time: \(value.kind == .string ? "\"\(shown)\"" : shown)"
+                    + " (expected RFC 3339 like 2026-11-23T10:00:00.123Z, or epoch seconds/ms/µs/ns)",
+                offset: value.range.lowerBound)
+        }
+        return parsed
+    }
+}
+
+private extension RecordScanner.Value {
+    mutating func shift(by amount: Int) {
+        range = (range.lowerBound + amount)..<(range.upperBound + amount)
+    }
+}

@@ -1,0 +1,447 @@
+/// A strict, single-pass JSON validator that also finds a record's time, type
+/// and conversation fields.
+///
+/// Why by hand: Foundation's `JSONSerialization` and `JSONDecoder` build a
+/// tree of objects for every record and manage 0.1–0.2M lines/s here, and
+/// `ISO8601DateFormatter` drops microseconds. This scanner allocates nothing
+/// per record, validates RFC 8259 exactly (UTF-8 included), and reads only the
+/// few top-level values Stoa needs.
+///
+/// It never recurses: nesting is tracked in a bit stack, so a hostile
+/// `[[[[…` gets an error at ``maxDepth`` instead of a stack overflow.
+struct RecordScanner: Sendable {
+    /// How deep objects and arrays may nest.
+    static let maxDepth = 512
+
+    /// The field names, as bytes, in priority order.
+    private let names: [[UInt8]]
+    /// For each entry of `names`: which field it names and its priority.
+    private let roles: [(field: Field, priority: Int)]
+
+    enum Field: Int { case time = 0, type = 1, conversation = 2 }
+
+    init(fields: FieldNames) {
+        var names: [[UInt8]] = []
+        var roles: [(Field, Int)] = []
+        for (field, list) in [(Field.time, fields.time), (.type, fields.type), (.conversation, fields.conversation)] {
+            for (priority, name) in list.enumerated() {
+                names.append(Array(name.utf8))
+                roles.append((field, priority))
+            }
+        }
+        self.names = names
+        self.roles = roles
+    }
+
+    /// A value found for one of the fields.
+    struct Value: Equatable {
+        enum Kind: Equatable { case string, number }
+        var kind: Kind
+        /// The value's bytes: a string's contents without the quotes, or a number's text.
+        var range: Range<Int>
+        /// A string that contains backslash escapes (decode before use).
+        var escaped: Bool
+        /// The key, for error messages.
+        var key: String
+    }
+
+    /// What a scan learned about one record.
+    struct Summary {
+        var time: Value?
+        var type: Value?
+        var conversation: Value?
+        /// There is whitespace outside strings: compact before storing.
+        var hasWhitespace = false
+    }
+
+    /// Validates `bytes` as exactly one JSON object (surrounding whitespace
+    /// allowed) and finds the fields.
+    ///
+    /// - Throws: `StoaError` with code `.invalidRecord` whose `offset` is the
+    ///   byte where the input stops being valid.
+    /// - Complexity: O(n), one pass, no allocation unless a key has escapes.
+    func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Summary {
+        var cursor = Cursor(bytes: bytes)
+        return try cursor.scanRecord(names: names, roles: roles)
+    }
+}
+
+// MARK: - The scan
+
+private let quote = UInt8(ascii: "\"")
+private let backslash = UInt8(ascii: "\\")
+
+@inline(__always)
+private func isWhitespace(_ byte: UInt8) -> Bool {
+    byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09
+}
+
+@inline(__always)
+private func isDigit(_ byte: UInt8) -> Bool { byte &- 0x30 < 10 }
+
+@inline(__always)
+private func hexValue(_ byte: UInt8) -> UInt32? {
+    switch byte {
+    case 0x30...0x39: UInt32(byte - 0x30)
+    case 0x41...0x46: UInt32(byte - 0x41 + 10)
+    case 0x61...0x66: UInt32(byte - 0x61 + 10)
+    default: nil
+    }
+}
+
+/// The scanner's position in one input. Holds the pointer only for the
+/// duration of `RecordScanner.scan`; it must not escape.
+private struct Cursor {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+    var sawWhitespace = false
+
+    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+
+    @inline(__always) var atEnd: Bool { index >= bytes.count }
+    @inline(__always) var current: UInt8 { bytes[index] }
+
+    func fail(_ message: String) -> StoaError {
+        StoaError(.invalidRecord, message, offset: index)
+    }
+
+    func failUnexpected(_ expected: String) -> StoaError {
+        if atEnd { return fail("unexpected end of input, expected \(expected)") }
+        return fail("unexpected \(describe(current)), expected \(expected)")
+    }
+
+    @inline(__always)
+    mutating func skipWhitespace() {
+        while index < bytes.count && isWhitespace(bytes[index]) {
+            index += 1
+            sawWhitespace = true
+        }
+    }
+
+    mutating func scanRecord(
+        names: [[UInt8]], roles: [(field: RecordScanner.Field, priority: Int)]
+    ) throws(StoaError) -> RecordScanner.Summary {
+        var summary = RecordScanner.Summary()
+        var best = (Int.max, Int.max, Int.max)  // best priority seen per field
+
+        skipWhitespace()
+        if index + 2 < bytes.count && bytes[index] == 0xEF && bytes[index + 1] == 0xBB && bytes[index + 2] == 0xBF {
+            throw fail("a byte order mark (BOM) is not allowed before a record")
+        }
+        guard !atEnd, current == UInt8(ascii: "{") else {
+            if atEnd { throw fail("empty input, expected a JSON object") }
+            throw fail("a record must be a JSON object, found \(describe(current))")
+        }
+
+        // Nesting: bit i of `stack` is 1 when level i is an object.
+        var stack = [UInt64](repeating: 0, count: (RecordScanner.maxDepth + 63) / 64)
+        var depth = 0
+
+        // The top-level key whose value is being read, if it names a field.
+        var pendingRole: (field: RecordScanner.Field, priority: Int, key: Int)? = nil
+
+        // States: expecting a value, or just after a value.
+        var expectingValue = true
+        while true {
+            if expectingValue {
+                skipWhitespace()
+                guard !atEnd else { throw failUnexpected("a value") }
+                let start = index
+                let byte = current
+                var found: RecordScanner.Value.Kind? = nil
+                var escaped = false
+                switch byte {
+                case UInt8(ascii: "{"), UInt8(ascii: "["):
+                    guard depth < RecordScanner.maxDepth else {
+                        throw fail("nesting deeper than \(RecordScanner.maxDepth) levels")
+                    }
+                    let isObject = byte == UInt8(ascii: "{")
+                    if isObject {
+                        stack[depth >> 6] |= (1 << UInt64(depth & 63))
+                    } else {
+                        stack[depth >> 6] &= ~(1 << UInt64(depth & 63))
+                    }
+                    depth += 1
+                    index += 1
+                    skipWhitespace()
+                    if !atEnd && current == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
+                        depth -= 1
+                        index += 1
+                        pendingRole = nil
+                        expectingValue = false
+                        continue
+                    }
+                    if isObject {
+                        try readKey(depth: depth, names: names, roles: roles, pending: &pendingRole)
+                    } else {
+                        pendingRole = nil
+                    }
+                    continue  // still expecting a value
+                case quote:
+                    index += 1
+                    escaped = try readString()
+                    found = .string
+                case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                    try readNumber()
+                    found = .number
+                case UInt8(ascii: "t"):
+                    try readLiteral("true")
+                case UInt8(ascii: "f"):
+                    try readLiteral("false")
+                case UInt8(ascii: "n"):
+                    try readLiteral("null")
+                default:
+                    throw failUnexpected("a value")
+                }
+                if let role = pendingRole, let kind = found {
+                    let range = kind == .string ? (start + 1)..<(index - 1) : start..<index
+                    let value = RecordScanner.Value(
+                        kind: kind, range: range, escaped: escaped,
+                        key: String(decoding: names[role.key], as: UTF8.self))
+                    switch role.field {
+                    case .time:
+                        if role.priority < best.0 {
+                            best.0 = role.priority
+                            summary.time = value
+                        }
+                    case .type:
+                        if kind == .string && role.priority < best.1 {
+                            best.1 = role.priority
+                            summary.type = value
+                        }
+                    case .conversation:
+                        if role.priority < best.2 {
+                            best.2 = role.priority
+                            summary.conversation = value
+                        }
+                    }
+                }
+                pendingRole = nil
+                expectingValue = false
+            } else {
+                skipWhitespace()
+                guard depth > 0 else { break }
+                guard !atEnd else { throw failUnexpected("',' or the end of a container") }
+                let level = depth - 1
+                let inObject = stack[level >> 6] & (1 << UInt64(level & 63)) != 0
+                switch current {
+                case UInt8(ascii: ","):
+                    index += 1
+                    if inObject {
+                        skipWhitespace()
+                        try readKey(depth: depth, names: names, roles: roles, pending: &pendingRole)
+                    }
+                    expectingValue = true
+                case UInt8(ascii: "}") where inObject, UInt8(ascii: "]") where !inObject:
+                    index += 1
+                    depth -= 1
+                default:
+                    throw failUnexpected(inObject ? "',' or '}'" : "',' or ']'")
+                }
+            }
+        }
+        if !atEnd {
+            throw fail("unexpected \(describe(current)) after the end of the object")
+        }
+        summary.hasWhitespace = sawWhitespace
+        return summary
+    }
+
+    /// Reads `"key"` and the `:` after it (whitespace skipped before the key
+    /// by the caller). At depth 1, notes whether the key names a field.
+    mutating func readKey(
+        depth: Int, names: [[UInt8]], roles: [(field: RecordScanner.Field, priority: Int)],
+        pending: inout (field: RecordScanner.Field, priority: Int, key: Int)?
+    ) throws(StoaError) {
+        guard !atEnd, current == quote else { throw failUnexpected("a string key") }
+        index += 1
+        let start = index
+        let escaped = try readString()
+        let end = index - 1
+        pending = nil
+        if depth == 1 {
+            if escaped {
+                let decoded = JSONString.decode(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+                for (k, name) in names.enumerated() where name == decoded {
+                    pending = (roles[k].field, roles[k].priority, k)
+                    break
+                }
+            } else {
+                let length = end - start
+                for k in names.indices {
+                    let name = names[k]
+                    if name.count == length && name.withUnsafeBufferPointer({ n in
+                        memcmp(n.baseAddress!, bytes.baseAddress! + start, length) == 0
+                    }) {
+                        pending = (roles[k].field, roles[k].priority, k)
+                        break
+                    }
+                }
+            }
+        }
+        skipWhitespace()
+        guard !atEnd, current == UInt8(ascii: ":") else { throw failUnexpected("':' after a key") }
+        index += 1
+    }
+
+    /// Reads a string body after its opening quote, through its closing quote.
+    /// Returns whether it had escapes.
+    mutating func readString() throws(StoaError) -> Bool {
+        var escaped = false
+        let count = bytes.count
+        while true {
+            // The common case: plain ASCII.
+            while index < count {
+                let byte = bytes[index]
+                if byte < 0x80 && byte >= 0x20 && byte != quote && byte != backslash {
+                    index += 1
+                } else {
+                    break
+                }
+            }
+            guard index < count else { throw fail("unterminated string") }
+            let byte = bytes[index]
+            if byte == quote {
+                index += 1
+                return escaped
+            } else if byte == backslash {
+                escaped = true
+                try readEscape()
+            } else if byte < 0x20 {
+                throw fail("raw control character \(describe(byte)) in a string (escape it as \\u00\(hex2(byte)))")
+            } else {
+                try readMultibyteCharacter()
+            }
+        }
+    }
+
+    mutating func readEscape() throws(StoaError) {
+        index += 1  // the backslash
+        guard !atEnd else { throw fail("unterminated escape") }
+        switch current {
+        case quote, backslash, UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+            UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+            index += 1
+        case UInt8(ascii: "u"):
+            index += 1
+            let unit = try readHex4()
+            if unit >= 0xDC00 && unit <= 0xDFFF {
+                throw fail("lone low surrogate \\u\(hex4(unit))")
+            }
+            if unit >= 0xD800 && unit <= 0xDBFF {
+                guard index + 1 < bytes.count, bytes[index] == backslash, bytes[index + 1] == UInt8(ascii: "u")
+                else { throw fail("lone high surrogate \\u\(hex4(unit)) (not followed by a low surrogate)") }
+                index += 2
+                let low = try readHex4()
+                guard low >= 0xDC00 && low <= 0xDFFF else {
+                    throw fail("high surrogate \\u\(hex4(unit)) followed by \\u\(hex4(low)), not a low surrogate")
+                }
+            }
+        default:
+            throw fail("invalid escape \\\(describeRaw(current))")
+        }
+    }
+
+    mutating func readHex4() throws(StoaError) -> UInt32 {
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            guard !atEnd, let digit = hexValue(current) else {
+                throw fail("\\u must be followed by four hex digits")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    /// Validates one UTF-8 sequence of 2–4 bytes (RFC 3629: no overlongs, no
+    /// surrogates, nothing past U+10FFFF).
+    mutating func readMultibyteCharacter() throws(StoaError) {
+        let lead = bytes[index]
+        let length: Int
+        var low: UInt8 = 0x80
+        var high: UInt8 = 0xBF
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0: length = 3; low = 0xA0
+        case 0xE1...0xEC, 0xEE...0xEF: length = 3
+        case 0xED: length = 3; high = 0x9F
+        case 0xF0: length = 4; low = 0x90
+        case 0xF1...0xF3: length = 4
+        case 0xF4: length = 4; high = 0x8F
+        default: throw fail("invalid UTF-8 byte 0x\(hex2(lead))")
+        }
+        guard index + length <= bytes.count else { throw fail("truncated UTF-8 sequence") }
+        let second = bytes[index + 1]
+        guard second >= low && second <= high else { throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))") }
+        for k in 2..<length {
+            guard bytes[index + k] & 0xC0 == 0x80 else {
+                throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))")
+            }
+        }
+        index += length
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    mutating func readNumber() throws(StoaError) {
+        if current == UInt8(ascii: "-") {
+            index += 1
+            guard !atEnd, isDigit(current) else { throw fail("'-' must be followed by a digit") }
+        }
+        if current == UInt8(ascii: "0") {
+            index += 1
+            if !atEnd && isDigit(current) { throw fail("numbers must not have leading zeros") }
+        } else {
+            while !atEnd && isDigit(current) { index += 1 }
+        }
+        if !atEnd && current == UInt8(ascii: ".") {
+            index += 1
+            guard !atEnd, isDigit(current) else { throw fail("a '.' in a number must be followed by a digit") }
+            while !atEnd && isDigit(current) { index += 1 }
+        }
+        if !atEnd && (current == UInt8(ascii: "e") || current == UInt8(ascii: "E")) {
+            index += 1
+            if !atEnd && (current == UInt8(ascii: "+") || current == UInt8(ascii: "-")) { index += 1 }
+            guard !atEnd, isDigit(current) else { throw fail("an exponent must have digits") }
+            while !atEnd && isDigit(current) { index += 1 }
+        }
+    }
+
+    mutating func readLiteral(_ literal: StaticString) throws(StoaError) {
+        let count = literal.utf8CodeUnitCount
+        let start = literal.utf8Start
+        guard index + count <= bytes.count, memcmp(bytes.baseAddress! + index, start, count) == 0 else {
+            throw failUnexpected("a value")
+        }
+        index += count
+    }
+}
+
+// MARK: - Describing bytes in errors
+
+private func hex2(_ byte: UInt8) -> String {
+    let digits = Array("0123456789abcdef")
+    return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+}
+
+private func hex4(_ value: UInt32) -> String {
+    hex2(UInt8(value >> 8)) + hex2(UInt8(value & 0xFF))
+}
+
+private func describeRaw(_ byte: UInt8) -> String {
+    byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "0x" + hex2(byte)
+}
+
+private func describe(_ byte: UInt8) -> String {
+    switch byte {
+    case 0x0A: "newline"
+    case 0x0D: "carriage return"
+    case 0x09: "tab"
+    case 0x20..<0x7F: "'\(String(UnicodeScalar(byte)))'"
+    default: "byte 0x\(hex2(byte))"
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,383 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A store opened for writing: the one writer of a directory of segments.
+///
+/// Opening takes the store's lock (a second writer, in this process or
+/// another, fails at once with ``StoaError/Code/locked``), creates the store
+/// if the directory is new or empty, and repairs what a crash left (see
+/// ``recovery``). The store is safe to share between threads and tasks.
+///
+/// ```swift
+/// let store = try Store(at: "logs/agent-7")
+/// let seq = try store.append(#"{"type":"tool_call","tool":"grep"}"#)
+/// try store.close()
+/// ```
+public final class Store: Sendable {
+    /// The store's directory.
+    public let path: String
+    /// The settings read from (or written to) `stoa.json`.
+    public let configuration: StoreConfiguration
+    /// What opening repaired.
+    public let recovery: RecoveryReport
+
+    let layout: StoreLayout
+    let fileSystem: any FileSystem
+    let encoder: RecordEncoder
+    private let lock: StoreLock
+    private let state: Mutex<WriterState>
+    private let commit = GroupCommit()
+    private let timer: Mutex<IntervalTimer?>
+
+    /// Opens the store at `path` for writing, creating it if the directory
+    /// does not exist or is empty.
+    ///
+    /// - Parameters:
+    ///   - path: the store's directory.
+    ///   - configuration: the settings for a new store; an existing store
+    ///     keeps those in its `stoa.json`.
+    /// - Throws: `.locked` when another writer holds the store; `.notAStore`
+    ///   when the directory has files but no `stoa.json`; `.badConfig`; `.io`.
+    public convenience init(at path: String, creating configuration: StoreConfiguration = .init()) throws(StoaError) {
+        try self.init(at: path, creating: configuration, fileSystem: SystemFileSystem())
+    }
+
+    init(at path: String, creating newConfiguration: StoreConfiguration, fileSystem: any FileSystem) throws(StoaError) {
+        self.path = path
+        self.fileSystem = fileSystem
+        let layout = StoreLayout(root: path)
+        self.layout = layout
+
+        let configuration = try Self.loadOrCreate(layout, newConfiguration, fileSystem)
+        self.configuration = configuration
+        self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
+        self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
+
+        try fileSystem.mkdir(layout.segments, mode: 0o750)
+        var report = RecoveryReport()
+        let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
+        try recovery.removeTemporaryFiles(report: &report)
+
+        let segments = try layout.listSegments()
+        let active: ActiveSegment
+        var count: UInt64 = 0
+        var size = 0
+        if let last = segments.last, last.kind == .plain {
+            active = try ActiveSegment(opening: layout.path(of: last), base: last.base, fileSystem: fileSystem)
+            (count, size) = try recovery.recoverActiveSegment(active.file, report: &report)
+        } else {
+            // A new store, or the last segment went warm: start the next one.
+            let base = try segments.last.map { (last) throws(StoaError) in
+                try Self.endSeq(ofSealed: layout.path(of: last), base: last.base)
+            } ?? 0
+            active = try ActiveSegment(creating: layout, base: base, fileSystem: fileSystem)
+        }
+        self.recovery = report
+        self.state = Mutex(WriterState(active: active, count: count, size: size))
+        self.timer = Mutex(nil)
+
+        if configuration.durability == .interval {
+            startIntervalSync()
+        }
+    }
+
+    deinit {
+        timer.withLock { $0?.stop() }
+    }
+
+    // MARK: Appending
+
+    /// Appends one record: a JSON object, compact or pretty-printed.
+    ///
+    /// - Parameters:
+    ///   - json: the record's UTF-8 bytes.
+    ///   - durability: overrides the store's default for this append.
+    /// - Returns: the record's seq.
+    /// - Throws: `.invalidRecord` or `.recordTooLarge` (nothing stored);
+    ///   `.noSpace` or `.io` when the write failed (nothing stored);
+    ///   `.closed` after ``close()``.
+    @discardableResult
+    public func append<Bytes: Collection<UInt8>>(json: Bytes, durability: Durability? = nil) throws(StoaError) -> UInt64 {
+        var batch = EncodedBatch()
+        try batch.add(json, encoder: encoder, now: Timestamp.now())
+        return try write(batch, durability: durability).lowerBound
+    }
+
+    /// Appends one record given as JSON text.
+    @discardableResult
+    public func append(_ json: String, durability: Durability? = nil) throws(StoaError) -> UInt64 {
+        try append(json: json.utf8, durability: durability)
+    }
+
+    /// Appends records together: either all are stored or, when one is
+    /// invalid, none (the error's `line` is the 1-based position of the bad
+    /// record in `records`).
+    ///
+    /// - Returns: the seqs of the records, in order.
+    /// - Complexity: one `write(2)` per segment the batch lands in.
+    @discardableResult
+    public func append<Bytes: Collection<UInt8>>(
+        contentsOf records: some Sequence<Bytes>, durability: Durability? = nil
+    ) throws(StoaError) -> Range<UInt64> {
+        var batch = EncodedBatch()
+        let now = Timestamp.now()
+        for (index, record) in records.enumerated() {
+            do {
+                try batch.add(record, encoder: encoder, now: now)
+            } catch {
+                throw error.at(line: index + 1)
+            }
+        }
+        return try write(batch, durability: durability)
+    }
+
+    /// Appends records given as JSON text, all or none.
+    @discardableResult
+    public func append(contentsOf records: [String], durability: Durability? = nil) throws(StoaError) -> Range<UInt64> {
+        try append(contentsOf: records.lazy.map(\.utf8), durability: durability)
+    }
+
+    /// Writes encoded records: the one place bytes reach a segment.
+    func write(_ batch: EncodedBatch, durability: Durability?) throws(StoaError) -> Range<UInt64> {
+        guard !batch.lineEnds.isEmpty else {
+            let next = state.withLock { $0.active.base + $0.count }
+            return next..<next
+        }
+        let durability = durability ?? configuration.durability
+        let (seqs, generation) = try state.withLock { (state) throws(StoaError) in
+            try writeLocked(batch, state: &state)
+        }
+        if durability == .always {
+            try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
+        }
+        return seqs
+    }
+
+    private func writeLocked(_ batch: EncodedBatch, state: inout WriterState) throws(StoaError) -> (Range<UInt64>, UInt64) {
+        if state.closed { throw StoaError(.closed, "the store is closed", path: path) }
+        if let failure = state.failure {
+            throw StoaError(
+                .closed, "the store stopped accepting appends after an earlier failure (\(failure)); reopen it to recover",
+                path: path)
+        }
+        let first = state.active.base + state.count
+        var written = 0  // records of this batch already in a segment
+        var start = 0  // byte offset of the first unwritten record
+        let now = Timestamp.now()
+        while written < batch.lineEnds.count {
+            let firstLength = batch.lineEnds[written] - start
+            let tooOld = now - state.active.createdAt >= configuration.segmentAge
+            if state.count > 0 && (state.size + firstLength > configuration.segmentBytes || tooOld) {
+                try seal(&state)
+            }
+            // As many records as fit in this segment (at least one).
+            var end = written + 1
+            while end < batch.lineEnds.count && state.size + batch.lineEnds[end] - start <= configuration.segmentBytes {
+                end += 1
+            }
+            let stop = batch.lineEnds[end - 1]
+            do {
+                try batch.bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in
+                    try fileSystem.writeAll(
+                        state.active.file.fd, UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: buffer[start..<stop])),
+                        path: state.active.file.path)
+                }
+            } catch {
+                try undoPartialWrite(&state, error: error, storedBefore: written, first: first)
+            }
+            state.count += UInt64(end - written)
+            state.size += stop - start
+            state.generation += 1
+            written = end
+            start = stop
+        }
+        return (first..<(first + UInt64(written)), state.generation)
+    }
+
+    /// Cuts the active segment back after a failed write, so that no partial
+    /// line stays behind, and throws the write's error.
+    private func undoPartialWrite(
+        _ state: inout WriterState, error: StoaError, storedBefore: Int, first: UInt64
+    ) throws(StoaError) -> Never {
+        do {
+            try fileSystem.ftruncate(state.active.file.fd, to: state.size, path: state.active.file.path)
+        } catch let truncateError {
+            // The segment may end in a partial line: stop here; reopening cuts it.
+            state.failure = truncateError
+        }
+        var error = error
+        error.message += storedBefore == 0
+            ? "; nothing of this append was stored"
+            : "; the first \(storedBefore) records of this append were stored (seq \(first) to \(first + UInt64(storedBefore) - 1))"
+        throw error
+    }
+
+    /// Seals the active segment and starts the next one. Called with the
+    /// state locked.
+    private func seal(_ state: inout WriterState) throws(StoaError) {
+        let old = state.active
+        // Once the next segment exists, this one must be whole on disk.
+        try fileSystem.fsync(old.file.fd, path: old.file.path)
+        commit.markDurable(state.generation)
+        let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem)
+        state.active = next
+        state.count = 0
+        state.size = 0
+        state.sealedSegments += 1
+    }
+
+    /// Syncs the active segment; returns the generation that is now on disk.
+    private func syncActive() throws(StoaError) -> UInt64 {
+        let (file, generation) = state.withLock { ($0.active.file, $0.generation) }
+        do {
+            try fileSystem.fdatasync(file.fd, path: file.path)
+        } catch {
+            state.withLock { $0.failure = $0.failure ?? error }
+            throw error
+        }
+        return generation
+    }
+
+    private func startIntervalSync() {
+        let timer = IntervalTimer(interval: configuration.fsyncInterval, name: "stoa-fsync") { [weak self] in
+            guard let self else { return }
+            let generation = self.state.withLock { $0.generation }
+            guard !self.commit.isDurable(generation) else { return }
+            try? self.commit.waitUntilDurable(generation) { () throws(StoaError) in try self.syncActive() }
+        }
+        self.timer.withLock { $0 = timer }
+    }
+
+    // MARK: Closing and state
+
+    /// Syncs everything to disk and releases the lock. Appends after this fail
+    /// with `.closed`. Closing twice is harmless.
+    public func close() throws(StoaError) {
+        timer.withLock {
+            $0?.stop()
+            $0 = nil
+        }
+        let generation = try state.withLock { (state) throws(StoaError) -> UInt64 in
+            guard !state.closed else { return 0 }
+            state.closed = true
+            return state.generation
+        }
+        if generation > 0 && !commit.isDurable(generation) {
+            try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
+        }
+    }
+
+    /// Counters of the write path.
+    public struct WriteStats: Sendable, Equatable {
+        /// The seq the next record will get.
+        public var nextSeq: UInt64
+        /// Records in the active segment.
+        public var activeRecords: UInt64
+        /// Bytes in the active segment.
+        public var activeBytes: Int
+        /// Segments sealed since the store was opened.
+        public var sealedSinceOpen: Int
+        /// `fdatasync` calls made for durability (group commit shares them).
+        public var syncs: Int
+    }
+
+    public var writeStats: WriteStats {
+        let syncs = commit.syncCount
+        return state.withLock {
+            WriteStats(
+                nextSeq: $0.active.base + $0.count, activeRecords: $0.count, activeBytes: $0.size,
+                sealedSinceOpen: $0.sealedSegments, syncs: syncs)
+        }
+    }
+
+    // MARK: Opening
+
+    private static func loadOrCreate(
+        _ layout: StoreLayout, _ configuration: StoreConfiguration, _ fileSystem: any FileSystem
+    ) throws(StoaError) -> StoreConfiguration {
+        if try Syscalls.status(layout.configuration) != nil {
+            return try StoreConfiguration.load(from: layout.configuration)
+        }
+        if let names = try Syscalls.listDirectory(layout.root) {
+            let foreign = names.filter { $0 != "LOCK" && !$0.hasSuffix(".tmp") }
+            if !foreign.isEmpty {
+                throw StoaError(
+                    .notAStore,
+                    "the directory has files but no stoa.json, so it is not a store; "
+                        + "use an empty or new directory (read-only commands also work on a folder of JSONL logs)",
+                    path: layout.root)
+            }
+        } else {
+            try fileSystem.mkdir(layout.root, mode: 0o750)
+        }
+        do {
+            try configuration.validate()
+        } catch {
+            throw StoaError(.badConfig, error.message, path: layout.configuration)
+        }
+        try fileSystem.writeFileAtomically(layout.configuration, bytes: configuration.encoded())
+        return configuration
+    }
+
+    /// The seq after the last record of a sealed segment.
+    private static func endSeq(ofSealed path: String, base: UInt64) throws(StoaError) -> UInt64 {
+        let contents = try SegmentContents(path: path, sealed: true)
+        return base + UInt64(contents.lineCount)
+    }
+}
+
+/// The writer's mutable state, protected by the store's mutex.
+struct WriterState {
+    var active: ActiveSegment
+    /// Records in the active segment.
+    var count: UInt64
+    /// Bytes in the active segment (all complete lines).
+    var size: Int
+    /// Grows with every write; group commit syncs up to a generation.
+    var generation: UInt64 = 0
+    var sealedSegments = 0
+    var closed = false
+    /// A failure that left the active segment in doubt: no appends until reopened.
+    var failure: StoaError?
+}
+
+/// The segment being appended to.
+final class ActiveSegment: Sendable {
+    let file: OpenFile
+    let base: UInt64
+    /// When the segment was created (µs), for `segment_age`.
+    let createdAt: Int64
+
+    init(opening path: String, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
+        self.file = try OpenFile(path: path, flags: O_WRONLY | O_APPEND, fileSystem: fileSystem)
+        self.base = base
+        self.createdAt = Syscalls.birthTime(file.fd) ?? Timestamp.now()
+    }
+
+    init(creating layout: StoreLayout, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
+        let path = layout.path(of: SegmentName(base: base, kind: .plain))
+        self.file = try OpenFile(path: path, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL, fileSystem: fileSystem)
+        self.base = base
+        self.createdAt = Timestamp.now()
+        try fileSystem.syncDirectory(layout.segments)
+    }
+}
+
+/// Records encoded for storage, back to back, each ending in `\n`.
+struct EncodedBatch {
+    var bytes: [UInt8] = []
+    /// Where each record ends in `bytes` (just after its newline).
+    var lineEnds: [Int] = []
+
+    mutating func add<Bytes: Collection<UInt8>>(_ record: Bytes, encoder: RecordEncoder, now: Int64) throws(StoaError) {
+        let result = record.withContiguousStorageIfAvailable { input in
+            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now) }
+        } ?? Array(record).withUnsafeBufferPointer { input in
+            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now) }
+        }
+        try result.get()
+        lineEnds.append(bytes.count)
+    }
+}

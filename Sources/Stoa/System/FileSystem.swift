@@ -1,0 +1,85 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The store's door to the disk: every call that creates, writes, syncs,
+/// truncates, renames or removes a file goes through one of these.
+///
+/// The store uses ``SystemFileSystem``; tests hand it a file system that fails
+/// a chosen call with a chosen errno (ENOSPC, EIO, a short write), to prove
+/// that acknowledged records survive every failure.
+protocol FileSystem: Sendable {
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32
+    /// One `write(2)`: it may write fewer bytes than asked.
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int
+    func fsync(_ fd: Int32, path: String) throws(StoaError)
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError)
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError)
+    func rename(_ from: String, to: String) throws(StoaError)
+    func unlink(_ path: String) throws(StoaError)
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError)
+}
+
+/// The real file system.
+struct SystemFileSystem: FileSystem {
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 {
+        try Syscalls.open(path, flags: flags, mode: mode)
+    }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try Syscalls.write(fd, buffer, path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) { try Syscalls.fsync(fd, path: path) }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try Syscalls.fdatasync(fd, path: path) }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) {
+        try Syscalls.ftruncate(fd, to: size, path: path)
+    }
+    func rename(_ from: String, to: String) throws(StoaError) { try Syscalls.rename(from, to: to) }
+    func unlink(_ path: String) throws(StoaError) { try Syscalls.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try Syscalls.mkdir(path, mode: mode) }
+}
+
+extension FileSystem {
+    /// Writes every byte of `buffer`, looping over short writes.
+    ///
+    /// When it throws, some prefix of `buffer` may be in the file: the caller
+    /// cuts the file back to where it was.
+    func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) {
+        var done = 0
+        while done < buffer.count {
+            let rest = UnsafeRawBufferPointer(rebasing: buffer[done...])
+            let written = try write(fd, rest, path: path)
+            if written == 0 {
+                throw StoaError(.io, "write made no progress", path: path, call: "write")
+            }
+            done += written
+        }
+    }
+
+    /// Syncs a directory, so that a rename or a new file in it survives a crash.
+    func syncDirectory(_ path: String) throws(StoaError) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY, mode: 0)
+        defer { Syscalls.close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    /// Publishes `bytes` at `path` atomically: `path.tmp`, write, fsync,
+    /// rename, fsync the directory. A crash leaves the old file or the new
+    /// one, never a mix (and maybe a stale `.tmp`, which opening removes).
+    func writeFileAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o640) throws(StoaError) {
+        let temporary = path + ".tmp"
+        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        do {
+            try bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in
+                try writeAll(fd, UnsafeRawBufferPointer(buffer), path: temporary)
+            }
+            try fsync(fd, path: temporary)
+        } catch {
+            Syscalls.close(fd)
+            try? unlink(temporary)
+            throw error
+        }
+        Syscalls.close(fd)
+        try rename(temporary, to: path)
+        try syncDirectory(Path.directory(of: path))
+    }
+}

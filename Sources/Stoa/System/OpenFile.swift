@@ -1,0 +1,57 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An open file descriptor, closed in exactly one place: `deinit`.
+///
+/// `fd` never changes, so the descriptor may be used from any thread; what a
+/// caller does with the file's contents is the caller's to protect.
+final class OpenFile: Sendable {
+    let fd: Int32
+    let path: String
+
+    init(path: String, flags: Int32, mode: mode_t = 0o640, fileSystem: any FileSystem) throws(StoaError) {
+        self.fd = try fileSystem.open(path, flags: flags, mode: mode)
+        self.path = path
+    }
+
+    /// Opens for reading, without the fault-injecting layer (reading changes nothing).
+    init(readingAt path: String) throws(StoaError) {
+        self.fd = try Syscalls.open(path, flags: O_RDONLY)
+        self.path = path
+    }
+
+    deinit { Syscalls.close(fd) }
+
+    var size: Int {
+        get throws(StoaError) { Int(try Syscalls.fstat(fd, path: path).st_size) }
+    }
+
+    /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
+    func read(fromAbsoluteOffset offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws(StoaError) -> Int {
+        var done = 0
+        while done < buffer.count {
+            let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
+            let count = try Syscalls.pread(fd, into: rest, at: offset + done, path: path)
+            if count == 0 { break }
+            done += count
+        }
+        return done
+    }
+
+    /// Reads `count` bytes at `offset` (fewer at the end of the file).
+    func read(fromAbsoluteOffset offset: Int, count: Int) throws(StoaError) -> [UInt8] {
+        guard count > 0 else { return [] }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = try bytes.withUnsafeMutableBufferPointer { (buffer) throws(StoaError) in
+            try read(fromAbsoluteOffset: offset, into: UnsafeMutableRawBufferPointer(buffer))
+        }
+        bytes.removeSubrange(got...)
+        return bytes
+    }
+
+    /// The whole file as it is now.
+    func readAll() throws(StoaError) -> [UInt8] {
+        try read(fromAbsoluteOffset: 0, count: try size)
+    }
+}

@@ -1,0 +1,142 @@
+import CStoaSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Every raw system call Stoa makes, each wrapped once: `EINTR` is retried
+// (never for `close`), and `-1` becomes a thrown `StoaError` that names the
+// call, the errno and the path.
+//
+// The calls that change what is on disk (open with O_CREAT, write, fsync,
+// fdatasync, ftruncate, rename, unlink, mkdir) are not called from here
+// directly by the store: they go through `FileSystem`, so tests can fail any
+// of them on purpose.
+
+/// Runs `body` until it returns something other than `-1` with `EINTR`.
+@inline(__always)
+func retryingOnInterrupt<T: BinaryInteger>(_ body: () -> T) -> (T, Int32) {
+    while true {
+        let result = body()
+        if result == -1 {
+            let error = Glibc.errno
+            if error == EINTR { continue }
+            return (result, error)
+        }
+        return (result, 0)
+    }
+}
+
+/// `-1` becomes an error naming the call and the path.
+@inline(__always)
+func valueOrThrow<T: BinaryInteger>(
+    _ call: String, path: String?, _ body: () -> T
+) throws(StoaError) -> T {
+    let (result, error) = retryingOnInterrupt(body)
+    if result == -1 { throw StoaError.syscall(call, errno: error, path: path) }
+    return result
+}
+
+enum Syscalls {
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o640) throws(StoaError) -> Int32 {
+        try valueOrThrow("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    /// Closes `fd`. Never retried: on Linux the descriptor is gone even when close reports EINTR.
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try valueOrThrow("write", path: path) { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    static func pread(
+        _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String
+    ) throws(StoaError) -> Int {
+        try valueOrThrow("pread", path: path) {
+            Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+        }
+    }
+
+    static func fsync(_ fd: Int32, path: String) throws(StoaError) {
+        _ = try valueOrThrow("fsync", path: path) { Glibc.fsync(fd) }
+    }
+
+    static func fdatasync(_ fd: Int32, path: String) throws(StoaError) {
+        _ = try valueOrThrow("fdatasync", path: path) { Glibc.fdatasync(fd) }
+    }
+
+    static func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) {
+        _ = try valueOrThrow("ftruncate", path: path) { Glibc.ftruncate(fd, off_t(size)) }
+    }
+
+    static func fstat(_ fd: Int32, path: String) throws(StoaError) -> stat {
+        var info = stat()
+        _ = try valueOrThrow("fstat", path: path) { Glibc.fstat(fd, &info) }
+        return info
+    }
+
+    /// `stat`, or nil when the path does not exist.
+    static func status(_ path: String) throws(StoaError) -> Glibc.stat? {
+        var info = Glibc.stat()
+        let (result, error) = retryingOnInterrupt { stoa_stat(path, &info) }
+        if result == -1 {
+            if error == ENOENT { return nil }
+            throw StoaError.syscall("stat", errno: error, path: path)
+        }
+        return info
+    }
+
+    static func rename(_ from: String, to: String) throws(StoaError) {
+        _ = try valueOrThrow("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }
+    }
+
+    /// Removes a file; a file already gone is not an error.
+    static func unlink(_ path: String) throws(StoaError) {
+        let (result, error) = retryingOnInterrupt { Glibc.unlink(path) }
+        if result == -1 && error != ENOENT { throw StoaError.syscall("unlink", errno: error, path: path) }
+    }
+
+    /// Creates a directory; one that already exists is not an error.
+    static func mkdir(_ path: String, mode: mode_t = 0o750) throws(StoaError) {
+        let (result, error) = retryingOnInterrupt { Glibc.mkdir(path, mode) }
+        if result == -1 && error != EEXIST { throw StoaError.syscall("mkdir", errno: error, path: path) }
+    }
+
+    /// Takes an exclusive `flock` without waiting. Returns false when another
+    /// open file description holds it.
+    static func tryLockExclusive(_ fd: Int32, path: String) throws(StoaError) -> Bool {
+        let (result, error) = retryingOnInterrupt { stoa_flock(fd, LOCK_EX | LOCK_NB) }
+        if result == -1 {
+            if error == EWOULDBLOCK { return false }
+            throw StoaError.syscall("flock", errno: error, path: path)
+        }
+        return true
+    }
+
+    /// The names in a directory, without `.` and `..`; nil when it does not exist.
+    static func listDirectory(_ path: String) throws(StoaError) -> [String]? {
+        guard let dir = opendir(path) else {
+            let error = Glibc.errno
+            if error == ENOENT { return nil }
+            throw StoaError.syscall("opendir", errno: error, path: path)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// When the file was created (statx birth time) in µs, if the file system keeps it.
+    static func birthTime(_ fd: Int32) -> Int64? {
+        let micros = stoa_birth_time_micros(fd)
+        return micros < 0 ? nil : micros
+    }
+
+    static func processID() -> Int32 { getpid() }
+}
