@@ -1,1 +1,118 @@
-public enum TestSupportPlaceholder {}
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fresh directory under the system temp directory, removed when this goes away.
+public final class TemporaryDirectory: @unchecked Sendable {
+    // Immutable after init.
+    public let path: String
+
+    public init(_ label: String = "stoa-test") {
+        var template = Array("\(NSTemporaryDirectory())/\(label).XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        precondition(made != nil, "mkdtemp failed: \(errno)")
+        path = String(cString: template)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    /// A path inside this directory.
+    public func appending(_ name: String) -> String { path + "/" + name }
+}
+
+/// Where SwiftPM put the built executables (next to the test bundle).
+public func builtProduct(_ name: String) -> String {
+    let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        ?? CommandLine.arguments[0]
+    var directory = URL(fileURLWithPath: executable).deletingLastPathComponent()
+    // Inside an .xctest bundle on some platforms: climb out of it.
+    while directory.path.contains(".xctest") { directory = directory.deletingLastPathComponent() }
+    return directory.appendingPathComponent(name).path
+}
+
+/// What a child process did.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+    /// Killed by this signal, if it was.
+    public var signal: Int32?
+}
+
+/// Runs `executable` with `arguments`, feeding `input` on stdin, and waits.
+public func run(_ executable: String, _ arguments: [String], input: String = "", environment: [String: String]? = nil) throws -> ProcessResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let stdin = Pipe()
+    let stdout = Pipe()
+    let stderr = Pipe()
+    process.standardInput = stdin
+    process.standardOutput = stdout
+    process.standardError = stderr
+    try process.run()
+    // Write and read on separate threads so that large outputs cannot deadlock.
+    let writer = Thread {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try? stdin.fileHandleForWriting.close()
+    }
+    writer.start()
+    let errorData = LockedData()
+    let errorReader = Thread { errorData.set(stderr.fileHandleForReading.readDataToEndOfFile()) }
+    errorReader.start()
+    let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while errorData.get() == nil { usleep(1000) }
+    let killed = process.terminationReason == .uncaughtSignal
+    return ProcessResult(
+        status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),
+        stderr: String(decoding: errorData.get()!, as: UTF8.self), signal: killed ? process.terminationStatus : nil)
+}
+
+/// Data handed from one thread to another.
+public final class LockedData: @unchecked Sendable {
+    // `data` is protected by `lock`.
+    private let lock = NSLock()
+    private var data: Data?
+    public init() {}
+    public func set(_ value: Data) { lock.withLock { data = value } }
+    public func get() -> Data? { lock.withLock { data } }
+}
+
+/// Reads a whole file as bytes.
+public func readBytes(_ path: String) throws -> [UInt8] {
+    Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+/// Writes bytes to a file, replacing it.
+public func writeBytes(_ bytes: [UInt8], to path: String) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+/// The names in a directory, sorted.
+public func listDirectory(_ path: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+}
+
+/// The permission bits of a file.
+public func permissions(_ path: String) -> Int {
+    var info = stat()
+    guard stat(path, &info) == 0 else { return -1 }
+    return Int(info.st_mode & 0o777)
+}
+
+/// A small seeded random number generator, so failures can be replayed.
+public struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -29,16 +29,22 @@ struct RecordEncoder: Sendable {
     let fields: FieldNames
     let scanner: RecordScanner
     let maxRecordBytes: Int
-    private let insertedPrefix: [UInt8]
+    /// `"ts":` and `"type":` (the first configured names), for members Stoa inserts.
+    private let insertedTimeMember: [UInt8]
+    private let insertedTypeMember: [UInt8]
 
     init(fields: FieldNames, maxRecordBytes: Int) {
         self.fields = fields
         self.scanner = RecordScanner(fields: fields)
         self.maxRecordBytes = maxRecordBytes
-        var prefix: [UInt8] = [UInt8(ascii: "{")]
-        JSONString.appendQuoted(fields.insertedTimeName, to: &prefix)
-        prefix.append(UInt8(ascii: ":"))
-        self.insertedPrefix = prefix
+        func member(_ name: String) -> [UInt8] {
+            var bytes: [UInt8] = []
+            JSONString.appendQuoted(name, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            return bytes
+        }
+        self.insertedTimeMember = member(fields.insertedTimeName)
+        self.insertedTypeMember = member(fields.type.first ?? "type")
     }
 
     /// Appends the stored form of `input` to `output` and returns its facts,
@@ -51,7 +57,7 @@ struct RecordEncoder: Sendable {
     ///   - now: the time to insert when the record has none, in µs.
     /// - Throws: `.invalidRecord` (offset into `input`), `.recordTooLarge`.
     func encode(
-        _ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], now: Int64
+        _ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], now: Int64, defaultType: String? = nil
     ) throws(StoaError) -> LineFacts {
         let start = output.count
         // Cheap early refusal of something that cannot fit even once compacted
@@ -60,6 +66,11 @@ struct RecordEncoder: Sendable {
             throw tooLarge(input.count)
         }
         var summary = try scanner.scan(input)
+        // The time is read from the input, so that an error's offset is into it.
+        var facts = LineFacts(time: now)
+        if let time = summary.time {
+            facts.time = try Self.readTime(time, in: input)
+        }
         if summary.hasWhitespace {
             JSONString.appendCompacted(input, to: &output)
             do {
@@ -74,28 +85,34 @@ struct RecordEncoder: Sendable {
             output.append(contentsOf: input)
         }
 
-        var facts = LineFacts(time: 0)
-        if let time = summary.time {
-            do {
-                facts.time = try output.withUnsafeBufferPointer { (all) throws(StoaError) in
-                    try Self.readTime(time, in: UnsafeBufferPointer(rebasing: all[start...]))
-                }
-            } catch {
-                output.removeSubrange(start...)
-                throw error
-            }
-        } else {
-            // Insert `"ts":"…",` after the opening brace.
-            var inserted = Array(insertedPrefix.dropFirst())
+        // Members Stoa adds go first, after the opening brace: `"ts":"…",` for a
+        // record without a time, `"type":"…",` for one without a type when a
+        // default type is given.
+        var inserted: [UInt8] = []
+        var insertedType: Range<Int>?
+        if summary.time == nil {
+            inserted += insertedTimeMember
             inserted.append(UInt8(ascii: "\""))
             Timestamp.append(now, to: &inserted)
             inserted.append(UInt8(ascii: "\""))
+        }
+        if summary.type == nil, let defaultType {
+            if !inserted.isEmpty { inserted.append(UInt8(ascii: ",")) }
+            inserted += insertedTypeMember
+            let quoted = inserted.count
+            JSONString.appendQuoted(defaultType, to: &inserted)
+            insertedType = (1 + quoted + 1)..<(1 + inserted.count - 1)
+        }
+        if !inserted.isEmpty {
             let isEmptyObject = output.count - start == 2
             if !isEmptyObject { inserted.append(UInt8(ascii: ",")) }
             output.insert(contentsOf: inserted, at: start + 1)
-            facts.time = now
             summary.type?.shift(by: inserted.count)
             summary.conversation?.shift(by: inserted.count)
+            if let insertedType, let defaultType {
+                facts.type = insertedType
+                facts.typeEscaped = defaultType.utf8.contains { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }
+            }
         }
         if let type = summary.type {
             facts.type = type.range
@@ -149,6 +166,8 @@ struct RecordEncoder: Sendable {
             } else {
                 parsed = Timestamp.parseText(body)
             }
+        case .other:
+            parsed = nil  // null, true, false, an object or an array
         }
         guard let parsed else {
             let shown = String(decoding: body.prefix(64), as: UTF8.self)

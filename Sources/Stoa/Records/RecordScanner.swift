@@ -35,9 +35,12 @@ struct RecordScanner: Sendable {
 
     /// A value found for one of the fields.
     struct Value: Equatable {
-        enum Kind: Equatable { case string, number }
+        /// `other`: `true`, `false`, `null`, an object or an array. Only a time
+        /// field records one (so that it is refused rather than taken as absent).
+        enum Kind: Equatable { case string, number, other }
         var kind: Kind
-        /// The value's bytes: a string's contents without the quotes, or a number's text.
+        /// The value's bytes: a string's contents without the quotes, or the text of
+        /// anything else (a number, a literal, a whole object or array).
         var range: Range<Int>
         /// A string that contains backslash escapes (decode before use).
         var escaped: Bool
@@ -139,6 +142,38 @@ private struct Cursor {
 
         // The top-level key whose value is being read, if it names a field.
         var pendingRole: (field: RecordScanner.Field, priority: Int, key: Int)? = nil
+        // A time field whose value is an object or an array: where it opened.
+        var timeContainer: (start: Int, role: (field: RecordScanner.Field, priority: Int, key: Int))? = nil
+
+        /// Keeps `value` for `role` when it is usable and outranks what was found.
+        func note(
+            _ role: (field: RecordScanner.Field, priority: Int, key: Int),
+            _ kind: RecordScanner.Value.Kind, _ range: Range<Int>, escaped: Bool
+        ) {
+            func value() -> RecordScanner.Value {
+                RecordScanner.Value(
+                    kind: kind, range: range, escaped: escaped,
+                    key: String(decoding: names[role.key], as: UTF8.self))
+            }
+            switch role.field {
+            case .time:
+                // Any value counts: one that is not a time is an error, not an absence.
+                if role.priority < best.0 {
+                    best.0 = role.priority
+                    summary.time = value()
+                }
+            case .type:
+                if kind == .string && role.priority < best.1 {
+                    best.1 = role.priority
+                    summary.type = value()
+                }
+            case .conversation:
+                if kind != .other && role.priority < best.2 {
+                    best.2 = role.priority
+                    summary.conversation = value()
+                }
+            }
+        }
 
         // States: expecting a value, or just after a value.
         var expectingValue = true
@@ -148,13 +183,14 @@ private struct Cursor {
                 guard !atEnd else { throw failUnexpected("a value") }
                 let start = index
                 let byte = current
-                var found: RecordScanner.Value.Kind? = nil
+                let kind: RecordScanner.Value.Kind
                 var escaped = false
                 switch byte {
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     guard depth < RecordScanner.maxDepth else {
                         throw fail("nesting deeper than \(RecordScanner.maxDepth) levels")
                     }
+                    if let role = pendingRole, role.field == .time { timeContainer = (start, role) }
                     let isObject = byte == UInt8(ascii: "{")
                     if isObject {
                         stack[depth >> 6] |= (1 << UInt64(depth & 63))
@@ -167,6 +203,10 @@ private struct Cursor {
                     if !atEnd && current == (isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")) {
                         depth -= 1
                         index += 1
+                        if depth == 1, let open = timeContainer {
+                            note(open.role, .other, open.start..<index, escaped: false)
+                            timeContainer = nil
+                        }
                         pendingRole = nil
                         expectingValue = false
                         continue
@@ -180,41 +220,24 @@ private struct Cursor {
                 case quote:
                     index += 1
                     escaped = try readString()
-                    found = .string
+                    kind = .string
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                     try readNumber()
-                    found = .number
+                    kind = .number
                 case UInt8(ascii: "t"):
                     try readLiteral("true")
+                    kind = .other
                 case UInt8(ascii: "f"):
                     try readLiteral("false")
+                    kind = .other
                 case UInt8(ascii: "n"):
                     try readLiteral("null")
+                    kind = .other
                 default:
                     throw failUnexpected("a value")
                 }
-                if let role = pendingRole, let kind = found {
-                    let range = kind == .string ? (start + 1)..<(index - 1) : start..<index
-                    let value = RecordScanner.Value(
-                        kind: kind, range: range, escaped: escaped,
-                        key: String(decoding: names[role.key], as: UTF8.self))
-                    switch role.field {
-                    case .time:
-                        if role.priority < best.0 {
-                            best.0 = role.priority
-                            summary.time = value
-                        }
-                    case .type:
-                        if kind == .string && role.priority < best.1 {
-                            best.1 = role.priority
-                            summary.type = value
-                        }
-                    case .conversation:
-                        if role.priority < best.2 {
-                            best.2 = role.priority
-                            summary.conversation = value
-                        }
-                    }
+                if let role = pendingRole {
+                    note(role, kind, kind == .string ? (start + 1)..<(index - 1) : start..<index, escaped: escaped)
                 }
                 pendingRole = nil
                 expectingValue = false
@@ -235,6 +258,10 @@ private struct Cursor {
                 case UInt8(ascii: "}") where inObject, UInt8(ascii: "]") where !inObject:
                     index += 1
                     depth -= 1
+                    if depth == 1, let open = timeContainer {
+                        note(open.role, .other, open.start..<index, escaped: false)
+                        timeContainer = nil
+                    }
                 default:
                     throw failUnexpected(inObject ? "',' or '}'" : "',' or ']'")
                 }
@@ -323,18 +350,27 @@ private struct Cursor {
             UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
             index += 1
         case UInt8(ascii: "u"):
+            let escapeStart = index - 1
             index += 1
             let unit = try readHex4()
             if unit >= 0xDC00 && unit <= 0xDFFF {
-                throw fail("lone low surrogate \\u\(hex4(unit))")
+                throw StoaError(.invalidRecord, "lone low surrogate \\u\(hex4(unit))", offset: escapeStart)
             }
             if unit >= 0xD800 && unit <= 0xDBFF {
-                guard index + 1 < bytes.count, bytes[index] == backslash, bytes[index + 1] == UInt8(ascii: "u")
+                // The input may end here or after the backslash: it ran out, it is not wrong yet.
+                guard !atEnd, current == backslash, index + 1 >= bytes.count || bytes[index + 1] == UInt8(ascii: "u")
                 else { throw fail("lone high surrogate \\u\(hex4(unit)) (not followed by a low surrogate)") }
+                guard index + 1 < bytes.count else {
+                    throw StoaError(.invalidRecord, "unterminated escape", offset: bytes.count)
+                }
+                let lowStart = index
                 index += 2
                 let low = try readHex4()
                 guard low >= 0xDC00 && low <= 0xDFFF else {
-                    throw fail("high surrogate \\u\(hex4(unit)) followed by \\u\(hex4(low)), not a low surrogate")
+                    throw StoaError(
+                        .invalidRecord,
+                        "high surrogate \\u\(hex4(unit)) followed by \\u\(hex4(low)), not a low surrogate",
+                        offset: lowStart)
                 }
             }
         default:
@@ -371,13 +407,15 @@ private struct Cursor {
         case 0xF4: length = 4; high = 0x8F
         default: throw fail("invalid UTF-8 byte 0x\(hex2(lead))")
         }
-        guard index + length <= bytes.count else { throw fail("truncated UTF-8 sequence") }
-        let second = bytes[index + 1]
-        guard second >= low && second <= high else { throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))") }
-        for k in 2..<length {
-            guard bytes[index + k] & 0xC0 == 0x80 else {
-                throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))")
+        // An invalid sequence is reported at its lead byte; one cut short by
+        // the end of input at the end (the input ran out, it is not wrong yet).
+        for k in 1..<length {
+            guard index + k < bytes.count else {
+                throw StoaError(.invalidRecord, "truncated UTF-8 sequence", offset: bytes.count)
             }
+            let byte = bytes[index + k]
+            let valid = k == 1 ? byte >= low && byte <= high : byte & 0xC0 == 0x80
+            guard valid else { throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))") }
         }
         index += length
     }
@@ -407,13 +445,17 @@ private struct Cursor {
         }
     }
 
+    /// Reads `true`, `false` or `null`. A mismatch is reported at the first
+    /// wrong byte (or the end of input), like every other error.
     mutating func readLiteral(_ literal: StaticString) throws(StoaError) {
         let count = literal.utf8CodeUnitCount
         let start = literal.utf8Start
-        guard index + count <= bytes.count, memcmp(bytes.baseAddress! + index, start, count) == 0 else {
-            throw failUnexpected("a value")
+        for k in 0..<count {
+            guard !atEnd, current == start[k] else {
+                throw failUnexpected("'\(literal)'")
+            }
+            index += 1
         }
-        index += count
     }
 }
 

@@ -18,7 +18,7 @@ import Glibc
 /// Timestamp.parseNumber("1700000000.123456")    // 1_700_000_000_123_456
 /// Timestamp.format(0)                           // "1970-01-01T00:00:00.000000Z"
 /// ```
-enum Timestamp {
+public enum Timestamp {
     static let microsPerSecond: Int64 = 1_000_000
     static let microsPerMinute: Int64 = 60 * microsPerSecond
     static let microsPerHour: Int64 = 60 * microsPerMinute
@@ -269,15 +269,15 @@ enum Timestamp {
     /// Writes `micros` as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
     ///
     /// Always six fraction digits, so the text is 27 bytes for years
-    /// 0000...9999 (1970 ± about 8000 years). Times before year 0 are written
-    /// with a `-` and times after 9999 with more year digits (ISO 8601's
-    /// expanded years); ``parseText(_:)`` does
-    /// not read those back.
+    /// 0000...9999. Times before year 0 are written with a `-` and times after
+    /// 9999 with more year digits (ISO 8601's expanded years), which
+    /// ``parseText(_:)`` does not read back; every time it reads, it writes
+    /// back to the same value.
     ///
     /// ```swift
     /// Timestamp.format(-1)   // "1969-12-31T23:59:59.999999Z"
     /// ```
-    static func format(_ micros: Int64) -> String {
+    public static func format(_ micros: Int64) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(formattedCount)
         append(micros, to: &output)
@@ -314,7 +314,7 @@ enum Timestamp {
     // MARK: The clock
 
     /// The current time, from `clock_gettime(CLOCK_REALTIME)`.
-    static func now() -> Int64 {
+    public static func now() -> Int64 {
         var spec = timespec()
         let result = clock_gettime(CLOCK_REALTIME, &spec)
         precondition(result == 0, "clock_gettime(CLOCK_REALTIME) failed")

@@ -68,10 +68,11 @@ struct Recovery {
         bytes.withUnsafeBufferPointer { all in
             while good < all.count {
                 let rest = UnsafeBufferPointer(rebasing: all[good...])
-                guard let newline = rest.firstIndex(of: UInt8(ascii: "\n")) else {
+                guard let found = rest.firstIndex(of: UInt8(ascii: "\n")) else {
                     reason = "unfinished last line of \(all.count - good) bytes (no newline)"
                     return
                 }
+                let newline = good + found  // `rest` counts from 0
                 let line = UnsafeBufferPointer(rebasing: all[good..<newline])
                 do throws(StoaError) {
                     _ = try encoder.facts(ofLine: line)

@@ -264,6 +264,8 @@ public final class Store: Sendable {
             state.closed = true
             return state.generation
         }
+        // The lock goes even when the last sync fails: the next writer's recovery takes over.
+        defer { lock.release() }
         if generation > 0 && !commit.isDurable(generation) {
             try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
         }
@@ -351,7 +353,7 @@ final class ActiveSegment: Sendable {
     let createdAt: Int64
 
     init(opening path: String, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
-        self.file = try OpenFile(path: path, flags: O_WRONLY | O_APPEND, fileSystem: fileSystem)
+        self.file = try OpenFile(path: path, flags: O_RDWR | O_APPEND, fileSystem: fileSystem)
         self.base = base
         self.createdAt = Syscalls.birthTime(file.fd) ?? Timestamp.now()
     }
@@ -371,11 +373,13 @@ struct EncodedBatch {
     /// Where each record ends in `bytes` (just after its newline).
     var lineEnds: [Int] = []
 
-    mutating func add<Bytes: Collection<UInt8>>(_ record: Bytes, encoder: RecordEncoder, now: Int64) throws(StoaError) {
+    mutating func add<Bytes: Collection<UInt8>>(
+        _ record: Bytes, encoder: RecordEncoder, now: Int64, defaultType: String? = nil
+    ) throws(StoaError) {
         let result = record.withContiguousStorageIfAvailable { input in
-            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now) }
+            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now, defaultType: defaultType) }
         } ?? Array(record).withUnsafeBufferPointer { input in
-            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now) }
+            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now, defaultType: defaultType) }
         }
         try result.get()
         lineEnds.append(bytes.count)

@@ -1,3 +1,4 @@
+import CStoaSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -32,5 +33,10 @@ final class StoreLock: Sendable {
             if result == -1 { throw StoaError.syscall("pwrite", errno: error, path: path) }
         }
         self.file = file
+    }
+
+    /// Lets another writer in. (Closing the descriptor, in `deinit`, would too.)
+    func release() {
+        _ = stoa_flock(file.fd, LOCK_UN)
     }
 }

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Stoa
+
+struct Append: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append JSON records read from stdin (JSON lines, or pretty-printed objects).",
+        discussion: """
+            Each bad record is reported on stderr as `line N: reason`; the good ones are stored. \
+            Exit 65 when any record was refused, 75 when another writer holds the store.
+            """)
+
+    @Argument(help: "The store's directory (created if missing).")
+    var directory: String
+
+    @Option(help: "Set this type on records that have none.")
+    var type: String?
+
+    @Option(help: "none, interval or always (default: the store's).")
+    var durability: Durability?
+
+    func run() throws {
+        let report = try running {
+            let store = try Store(at: directory)
+            printRecovery(store.recovery)
+            defer { try? store.close() }
+            var rejected: [StoaError] = []
+            let result = try store.appendLines(
+                fromFileDescriptor: 0, source: "stdin", durability: durability, defaultType: type
+            ) { error in
+                printError("line \(error.line ?? 0): \(error.message)")
+                rejected.append(error)
+            }
+            try store.close()
+            return result
+        }
+        if report.stored > 0 {
+            printError("stoa: stored \(report.stored) records (seq \(report.seqs.lowerBound)-\(report.seqs.upperBound - 1))")
+        } else {
+            printError("stoa: stored 0 records")
+        }
+        if report.rejected > 0 {
+            printError("stoa: refused \(report.rejected) records")
+            throw ExitCode(65)
+        }
+    }
+}

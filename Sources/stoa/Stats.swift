@@ -1,0 +1,55 @@
+import ArgumentParser
+import Stoa
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print what a store holds: records, segments, bytes, time span, types.")
+
+    @Argument(help: "The store's directory.")
+    var directory: String
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        try running {
+            let stats = try StoreReader(at: directory).stats()
+            var out = Output()
+            out.write(json ? statsJSON(stats) : statsText(stats))
+            out.flush()
+        }
+    }
+
+    func statsText(_ stats: StoreStats) -> String {
+        var text = "records   \(stats.records)\n"
+        text += "segments  \(stats.segments)\n"
+        text += "bytes     \(stats.bytes) (\(Units.formatSizeApproximate(stats.bytes)))\n"
+        text += "next seq  \(stats.nextSeq)\n"
+        if let oldest = stats.oldest, let newest = stats.newest {
+            text += "oldest    \(Timestamp.format(oldest))\n"
+            text += "newest    \(Timestamp.format(newest))\n"
+        }
+        if stats.damagedLines > 0 { text += "damaged   \(stats.damagedLines) lines (run stoa verify)\n" }
+        text += "types\n"
+        let width = stats.types.keys.map(\.count).max() ?? 0
+        for (type, count) in stats.types.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) {
+            let name = type.isEmpty ? "(none)" : type
+            text += "  \(name)\(String(repeating: " ", count: max(0, max(width, 6) - name.count)))  \(count)\n"
+        }
+        return text
+    }
+
+    func statsJSON(_ stats: StoreStats) -> String {
+        var fields = [
+            "\"records\":\(stats.records)", "\"segments\":\(stats.segments)", "\"bytes\":\(stats.bytes)",
+            "\"next_seq\":\(stats.nextSeq)", "\"damaged_lines\":\(stats.damagedLines)",
+        ]
+        if let oldest = stats.oldest, let newest = stats.newest {
+            fields.append("\"oldest\":\"\(Timestamp.format(oldest))\"")
+            fields.append("\"newest\":\"\(Timestamp.format(newest))\"")
+        }
+        let types = stats.types.sorted { $0.key < $1.key }.map { "\(JSONFormatting.quoted($0.key)):\($0.value)" }
+        fields.append("\"types\":{\(types.joined(separator: ","))}")
+        return "{" + fields.joined(separator: ",") + "}\n"
+    }
+}

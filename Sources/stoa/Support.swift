@@ -1,0 +1,102 @@
+import ArgumentParser
+import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes text to standard error.
+func printError(_ text: String) {
+    var line = Array(text.utf8)
+    if line.last != 0x0A { line.append(0x0A) }
+    var done = 0
+    while done < line.count {
+        let written = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
+        if written < 0 && errno == EINTR { continue }
+        if written <= 0 { return }
+        done += written
+    }
+}
+
+/// A buffered writer to standard output (records can be many).
+struct Output {
+    private var buffer: [UInt8] = []
+
+    init() { buffer.reserveCapacity(1 << 16) }
+
+    mutating func write(_ bytes: some Collection<UInt8>) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    mutating func write(_ text: String) { write(text.utf8) }
+
+    mutating func flush() {
+        var done = 0
+        while done < buffer.count {
+            let written = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                // stdout closed (a pipe into `head`): stop quietly, as cat does.
+                exit(errno == EPIPE ? 0 : 1)
+            }
+            done += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Runs a command's work, turning Stoa's errors into a message and the exit
+/// codes of DESIGN §9.
+func running<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as StoaError {
+        printError("stoa: \(error)")
+        throw ExitCode(exitCode(for: error))
+    }
+}
+
+func exitCode(for error: StoaError) -> Int32 {
+    switch error.code {
+    case .locked: 75
+    case .invalidRecord, .recordTooLarge: 65
+    case .invalidArgument: 64
+    default: 1
+    }
+}
+
+/// Prints what opening a store repaired.
+func printRecovery(_ recovery: RecoveryReport) {
+    for line in recovery.lines { printError("stoa: \(line)") }
+}
+
+extension Durability: ExpressibleByArgument {}
+
+/// A time option: parsed when the command runs, relative to one `now`.
+struct TimeArgument: ExpressibleByArgument {
+    let text: String
+    init?(argument: String) { text = argument }
+
+    func resolve(now: Int64) throws -> Int64 {
+        try TimeExpression.parse(text, now: now)
+    }
+}
+
+/// A duration option (`90s`, `15m`, `1h`, `7d`).
+struct DurationArgument: ExpressibleByArgument {
+    let micros: Int64
+    init?(argument: String) {
+        guard let value = try? Units.parseDuration(argument) else { return nil }
+        micros = value
+    }
+}
+
+/// A size option (`4096`, `64MiB`, `1GB`).
+struct SizeArgument: ExpressibleByArgument {
+    let bytes: Int64
+    init?(argument: String) {
+        guard let value = try? Units.parseSize(argument) else { return nil }
+        bytes = value
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import Stoa
+
+struct Tail: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the most recently appended records.")
+
+    @Argument(help: "The store's directory.")
+    var directory: String
+
+    @Option(name: .short, help: "How many records.")
+    var n = 10
+
+    @Option(help: "jsonl (as stored), json (one array) or pretty.")
+    var output: OutputFormat = .jsonl
+
+    func validate() throws {
+        if n < 0 { throw ValidationError("-n must not be negative") }
+    }
+
+    func run() throws {
+        try running {
+            let reader = try StoreReader(at: directory)
+            try printRecords(try reader.last(n), format: output)
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Real child processes, really killed with SIGKILL while appending with
+/// durability `always`.
+@Suite(.serialized) struct CrashTests {
+    /// Starts the crash writer, lets it acknowledge a random number of
+    /// appends, kills it, and returns what it acknowledged (seq → number).
+    func runAndKill(directory: String, threads: Int, seed: UInt64, first: Int, kill after: Int) throws -> [UInt64: Int] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
+        process.arguments = [directory, String(threads), String(seed), String(first)]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.standardError
+        try process.run()
+        let reader = stdout.fileHandleForReading
+        var received: [UInt8] = []
+        var lines = 0
+        while lines < after {
+            let chunk = reader.availableData
+            if chunk.isEmpty { break }
+            received += chunk
+            lines = received.filter { $0 == 0x0A }.count
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        received += reader.readDataToEndOfFile()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        var acknowledged: [UInt64: Int] = [:]
+        for line in String(decoding: received, as: UTF8.self).split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, parts[0] == "ack", let seq = UInt64(parts[1]), let n = Int(parts[2]) else {
+                continue  // the kill may cut the last line
+            }
+            #expect(acknowledged[seq] == nil, "seq \(seq) acknowledged twice")
+            acknowledged[seq] = n
+        }
+        return acknowledged
+    }
+
+    /// Checks a killed store: every acknowledged record there exactly once,
+    /// at its seq, and no partial line served.
+    func check(_ directory: String, acknowledged: [UInt64: Int]) throws {
+        // Before any writer repairs it, a reader serves only whole records.
+        let before = try StoreReader(at: directory).query(Query())
+        _ = try before.all()
+        #expect(before.damaged.isEmpty, "\(before.damaged)")
+
+        let store = try Store(at: directory)
+        try store.close()
+        var seen: [Int: UInt64] = [:]
+        let cursor = try StoreReader(at: directory).query(Query())
+        for record in try cursor.all() {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(record.bytes)) as? [String: Any])
+            let n = try #require(object["n"] as? Int)
+            #expect(seen[n] == nil, "record \(n) stored twice (seq \(seen[n]!) and \(record.seq))")
+            seen[n] = record.seq
+        }
+        #expect(cursor.damaged.isEmpty)
+        for (seq, n) in acknowledged {
+            #expect(seen[n] == seq, "acknowledged record \(n) at seq \(seq) is \(seen[n].map { "at seq \($0)" } ?? "missing")")
+        }
+    }
+
+    @Test func acknowledgedRecordsSurviveSIGKILL() throws {
+        var random = SeededGenerator(seed: 20261123)
+        for round in 0..<12 {
+            let directory = TemporaryDirectory("stoa-crash")
+            var acknowledged: [UInt64: Int] = [:]
+            // Kill the same store several times: recovery after recovery.
+            for life in 0..<3 {
+                let threads = [1, 4, 16][(round + life) % 3]
+                let after = Int.random(in: 1...400, using: &random)
+                let more = try runAndKill(
+                    directory: directory.path, threads: threads, seed: random.next(), first: life * 1_000_000,
+                    kill: after)
+                for (seq, n) in more {
+                    #expect(acknowledged[seq] == nil, "seq \(seq) reused after a crash")
+                    acknowledged[seq] = n
+                }
+                try check(directory.path, acknowledged: acknowledged)
+            }
+            #expect(!acknowledged.isEmpty)
+        }
+    }
+
+    @Test func aSecondWriterProcessIsRefusedWithThePid() throws {
+        let directory = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
+        process.arguments = [directory.path, "1", "1", "0"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        _ = stdout.fileHandleForReading.availableData  // it holds the lock once it acknowledges
+        do {
+            _ = try Store(at: directory.path)
+            Issue.record("a second writer must be refused")
+        } catch {
+            #expect(error.code == .locked)
+            #expect(error.message.contains("process \(process.processIdentifier)"))
+        }
+        // While it writes, a reader in this process sees its records.
+        let count = try StoreReader(at: directory.path).query(Query()).all().count
+        #expect(count > 0)
+    }
+}
+
+@Suite struct GroupCommitTests {
+    @Test func concurrentAlwaysAppendersShareSyncs() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.durability = .always
+        let store = try Store(at: directory.path, creating: configuration)
+        let threads = 16
+        let perThread = 100
+        // Real threads: Dispatch would run only as many at once as there are cores.
+        let done = DispatchGroup()
+        for thread in 0..<threads {
+            done.enter()
+            Thread {
+                for n in 0..<perThread {
+                    try! store.append(#"{"ts":1,"thread":\#(thread),"n":\#(n)}"#)
+                }
+                done.leave()
+            }.start()
+        }
+        done.wait()
+        let stats = store.writeStats
+        #expect(stats.nextSeq == UInt64(threads * perThread))
+        // Every append waited for a sync; with 16 waiting at once they share them.
+        #expect(stats.syncs > 0)
+        #expect(stats.syncs * 2 <= threads * perThread, "\(stats.syncs) syncs for \(threads * perThread) appends")
+        try store.close()
+        let records = try StoreReader(at: directory.path).query(Query()).all()
+        #expect(Set(records.map(\.json)).count == threads * perThread)
+    }
+
+    @Test func oneAlwaysAppenderSyncsEveryAppend() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        for n in 0..<20 { try store.append(#"{"n":\#(n)}"#, durability: .always) }
+        #expect(store.writeStats.syncs == 20)
+    }
+
+    @Test func intervalDurabilitySyncsInTheBackground() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.durability = .interval
+        configuration.fsyncInterval = 10_000
+        let store = try Store(at: directory.path, creating: configuration)
+        try store.append(#"{"n":1}"#)
+        var waited = 0
+        while store.writeStats.syncs == 0 && waited < 200 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(store.writeStats.syncs >= 1)
+        try store.close()
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import StoaTestSupport
+import Synchronization
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file system, except for the calls a test tells it to fail.
+final class FaultyFileSystem: FileSystem {
+    enum Call: Hashable, Sendable { case write, fsync, fdatasync, ftruncate, rename, open }
+
+    struct Fault: Sendable {
+        var call: Call
+        /// Fail the call after this many more of its kind have succeeded.
+        var after: Int
+        var errno: Int32
+        /// For writes: write this many bytes first (a short write), then fail.
+        var partialBytes = 0
+        /// Keep failing once started.
+        var sticky = false
+    }
+
+    private let real = SystemFileSystem()
+    private let faults = Mutex<[Fault]>([])
+    let failures = Mutex(0)
+
+    func inject(_ fault: Fault) { faults.withLock { $0.append(fault) } }
+    func clear() { faults.withLock { $0.removeAll() } }
+
+    /// Whether this call fails now; for writes, how many bytes to write first.
+    private func check(_ call: Call) -> (errno: Int32, partial: Int)? {
+        faults.withLock { faults in
+            for index in faults.indices where faults[index].call == call {
+                if faults[index].after > 0 {
+                    faults[index].after -= 1
+                    continue
+                }
+                let fault = faults[index]
+                if !fault.sticky {
+                    faults[index].partialBytes = 0
+                    faults.remove(at: index)
+                }
+                failures.withLock { $0 += 1 }
+                return (fault.errno, fault.partialBytes)
+            }
+            return nil
+        }
+    }
+
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 {
+        if flags & O_CREAT != 0, let fault = check(.open) { throw StoaError.syscall("open", errno: fault.errno, path: path) }
+        return try real.open(path, flags: flags, mode: mode)
+    }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        if let fault = check(.write) {
+            if fault.partial > 0 {
+                _ = try real.write(fd, UnsafeRawBufferPointer(rebasing: buffer[..<min(fault.partial, buffer.count)]), path: path)
+            }
+            throw StoaError.syscall("write", errno: fault.errno, path: path)
+        }
+        return try real.write(fd, buffer, path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) {
+        if let fault = check(.fsync) { throw StoaError.syscall("fsync", errno: fault.errno, path: path) }
+        try real.fsync(fd, path: path)
+    }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) {
+        if let fault = check(.fdatasync) { throw StoaError.syscall("fdatasync", errno: fault.errno, path: path) }
+        try real.fdatasync(fd, path: path)
+    }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) {
+        if let fault = check(.ftruncate) { throw StoaError.syscall("ftruncate", errno: fault.errno, path: path) }
+        try real.ftruncate(fd, to: size, path: path)
+    }
+    func rename(_ from: String, to: String) throws(StoaError) {
+        if let fault = check(.rename) { throw StoaError.syscall("rename", errno: fault.errno, path: from) }
+        try real.rename(from, to: to)
+    }
+    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+}
+
+/// A write that returns fewer bytes than asked, every time: `writeAll` must loop.
+final class ShortWritingFileSystem: FileSystem {
+    private let real = SystemFileSystem()
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try real.write(fd, UnsafeRawBufferPointer(rebasing: buffer[..<min(7, buffer.count)]), path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
+    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
+    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+}
+
+@Suite struct FaultInjectionTests {
+    func records(_ path: String) throws -> [String] {
+        try StoreReader(at: path).query(Query()).all().sorted { $0.seq < $1.seq }.map(\.json)
+    }
+
+    @Test func shortWritesAreCompleted() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: ShortWritingFileSystem())
+        let lines = (0..<50).map { #"{"ts":1,"n":\#($0),"text":"some text that is longer than seven bytes"}"# }
+        try store.append(contentsOf: lines)
+        try store.close()
+        #expect(try records(directory.path) == lines)
+    }
+
+    @Test(arguments: [ENOSPC, EIO, EFBIG])
+    func aFailedWriteStoresNothingAndKeepsWhatWasStored(errno: Int32) throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: fileSystem)
+        try store.append(#"{"ts":1,"n":0}"#)
+        try store.append(#"{"ts":1,"n":1}"#)
+        // The next write puts 10 bytes on disk, then fails.
+        fileSystem.inject(.init(call: .write, after: 0, errno: errno, partialBytes: 10))
+        do {
+            try store.append(contentsOf: [#"{"ts":1,"n":2}"#, #"{"ts":1,"n":3}"#])
+            Issue.record("the append must fail")
+        } catch {
+            #expect(error.code == (errno == EIO ? .io : .noSpace))
+            #expect(error.path?.hasSuffix(".jsonl") == true)
+            #expect(error.message.contains("nothing of this append was stored"))
+        }
+        // The partial bytes were cut: the segment holds exactly the two records.
+        let segment = directory.appending("segments/00000000000000000000.jsonl")
+        #expect(try String(contentsOfFile: segment, encoding: .utf8) == "{\"ts\":1,\"n\":0}\n{\"ts\":1,\"n\":1}\n")
+        // The store goes on once there is space again.
+        #expect(try store.append(#"{"ts":1,"n":4}"#) == 2)
+        try store.close()
+        #expect(try records(directory.path) == [#"{"ts":1,"n":0}"#, #"{"ts":1,"n":1}"#, #"{"ts":1,"n":4}"#])
+        #expect(try Store(at: directory.path).recovery.isClean)
+    }
+
+    @Test func aFailedCutStopsAppendsUntilReopened() throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: fileSystem)
+        try store.append(#"{"ts":1,"n":0}"#)
+        fileSystem.inject(.init(call: .write, after: 0, errno: ENOSPC, partialBytes: 5))
+        fileSystem.inject(.init(call: .ftruncate, after: 0, errno: EIO))
+        #expect { try store.append(#"{"ts":1,"n":1}"#) } throws: { ($0 as? StoaError)?.code == .noSpace }
+        #expect { try store.append(#"{"ts":1,"n":2}"#) } throws: { ($0 as? StoaError)?.code == .closed }
+        try? store.close()
+        // Reopening cuts the partial line into quarantine; the acknowledged record is there.
+        let reopened = try Store(at: directory.path)
+        #expect(reopened.recovery.cuts.count == 1)
+        #expect(reopened.recovery.cuts.first?.length == 5)
+        #expect(try records(directory.path) == [#"{"ts":1,"n":0}"#])
+    }
+
+    @Test func aFailedSyncFailsTheAppendAndStopsTheStore() throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        var configuration = StoreConfiguration()
+        configuration.durability = .always
+        let store = try Store(at: directory.path, creating: configuration, fileSystem: fileSystem)
+        try store.append(#"{"ts":1,"n":0}"#)
+        fileSystem.inject(.init(call: .fdatasync, after: 0, errno: EIO))
+        #expect { try store.append(#"{"ts":1,"n":1}"#) } throws: {
+            let error = $0 as? StoaError
+            return error?.code == .io && error?.call == "fdatasync"
+        }
+        // After a failed fdatasync nothing written since can be trusted: refuse.
+        #expect { try store.append(#"{"ts":1,"n":2}"#) } throws: { ($0 as? StoaError)?.code == .closed }
+        try? store.close()
+        let reopened = try Store(at: directory.path)
+        #expect(reopened.recovery.isClean)
+        #expect(try records(directory.path).first == #"{"ts":1,"n":0}"#)
+    }
+
+    @Test func aFailedSealKeepsTheRecordsAndTheStoreReopens() throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration, fileSystem: fileSystem)
+        var stored: [String] = []
+        var failed = 0
+        // Creating the next segment fails twice, then works.
+        fileSystem.inject(.init(call: .open, after: 0, errno: ENOSPC))
+        fileSystem.inject(.init(call: .open, after: 0, errno: ENOSPC))
+        for n in 0..<200 {
+            let line = #"{"ts":1,"n":\#(n),"pad":"\#(String(repeating: "x", count: 40))"}"#
+            do {
+                try store.append(line)
+                stored.append(line)
+            } catch {
+                #expect(error.code == .noSpace)
+                failed += 1
+            }
+        }
+        #expect(failed == 2)
+        try store.close()
+        #expect(try records(directory.path) == stored)
+        #expect(try Store(at: directory.path).recovery.isClean)
+    }
+}

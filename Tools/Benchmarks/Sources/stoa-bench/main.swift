@@ -1,0 +1,421 @@
+// stoa-bench: what Stoa's write path costs, next to the floor of writing the
+// same bytes to a plain file.
+//
+//     stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T]
+//     stoa-bench sample [--records N]        # the generated events, as JSONL
+//
+// Timing never gates anything: this is for people reading the numbers.
+
+import Foundation
+import Stoa
+import StoaWorkload
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Options
+
+struct Options {
+    var command = ""
+    var records = 500_000
+    var directory: String?
+    var seconds = 2.0
+    var threads = 16
+    var seed: UInt64 = 42
+}
+
+func usage(_ message: String? = nil) -> Never {
+    if let message { fputs("stoa-bench: \(message)\n", stderr) }
+    fputs(
+        """
+        usage: stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--seed X]
+               stoa-bench sample [--records N] [--seed X]
+
+          append   measures, in one run: the floor (a plain file, 64 KiB buffer, write(2)),
+                   Stoa's append(contentsOf:) in batches of 1000 and append(json:) with
+                   durability none, and durability always with 1 and T appenders.
+                   --records  events for the floor and the `none` runs (default 500000)
+                   --dir      where to make the temporary stores (default: the system temp dir);
+                              a subdirectory is made and removed afterwards
+                   --seconds  length of each `always` run (default 2)
+                   --threads  concurrent appenders of the second `always` run (default 16)
+          sample   prints the generated events as JSONL on stdout (default 10)
+
+        """, stderr)
+    exit(64)
+}
+
+func parseOptions() -> Options {
+    var options = Options()
+    var arguments = CommandLine.arguments.dropFirst()
+    guard let command = arguments.popFirst(), command == "append" || command == "sample" else { usage() }
+    options.command = command
+    if command == "sample" { options.records = 10 }
+    while let argument = arguments.popFirst() {
+        func value() -> String {
+            guard let value = arguments.popFirst() else { usage("\(argument) needs a value") }
+            return value
+        }
+        func number<N: LosslessStringConvertible>(_: N.Type) -> N {
+            let text = value().replacingOccurrences(of: "_", with: "")
+            guard let number = N(text) else { usage("\(argument): not a number: \(text)") }
+            return number
+        }
+        switch argument {
+        case "--records": options.records = number(Int.self)
+        case "--dir": options.directory = value()
+        case "--seconds": options.seconds = number(Double.self)
+        case "--threads": options.threads = number(Int.self)
+        case "--seed": options.seed = number(UInt64.self)
+        case "-h", "--help": usage()
+        default: usage("unknown option \(argument)")
+        }
+    }
+    if options.records < 1 || options.threads < 1 || options.seconds <= 0 { usage("values must be positive") }
+    return options
+}
+
+// MARK: - The workload
+
+/// Pre-encoded events: JSONL bytes back to back, and where each line ends
+/// (just after its newline).
+struct Workload: Sendable {
+    let bytes: [UInt8]
+    let lineEnds: [Int]
+
+    init(records: Int, seed: UInt64) {
+        var generator = EventGenerator(seed: seed, start: 1_767_225_600_000_000)  // 2026-01-01
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(records * 520)
+        var lineEnds: [Int] = []
+        lineEnds.reserveCapacity(records)
+        for _ in 0..<records {
+            generator.nextLine(into: &bytes)
+            lineEnds.append(bytes.count)
+        }
+        self.bytes = bytes
+        self.lineEnds = lineEnds
+    }
+
+    var count: Int { lineEnds.count }
+
+    /// Record `index` without its newline.
+    func record(_ index: Int) -> ArraySlice<UInt8> {
+        let start = index == 0 ? 0 : lineEnds[index - 1]
+        return bytes[start..<(lineEnds[index] - 1)]
+    }
+
+    /// Record `index` with its newline.
+    func line(_ index: Int) -> ArraySlice<UInt8> {
+        let start = index == 0 ? 0 : lineEnds[index - 1]
+        return bytes[start..<lineEnds[index]]
+    }
+}
+
+// MARK: - Measuring
+
+struct Row {
+    var name: String
+    var records: Int
+    var seconds: Double
+    var bytes: Int?
+    var syncs: Int?
+    var note = ""
+    var rate: Double { Double(records) / seconds }
+}
+
+func elapsed(since start: ContinuousClock.Instant) -> Double {
+    let duration = ContinuousClock.now - start
+    return Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// The floor: the same lines copied into a 64 KiB buffer, written with
+/// write(2) to a plain file. No validation, no index, no fsync.
+func measureFloor(_ workload: Workload, path: String) throws -> Row {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+    guard fd >= 0 else { throw BenchError(description: "open \(path): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let capacity = 64 << 10
+    var buffer: [UInt8] = []
+    buffer.reserveCapacity(capacity)
+    func flush() throws {
+        try buffer.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw BenchError(description: "write \(path): \(String(cString: strerror(errno)))")
+                }
+                offset += written
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+    let start = ContinuousClock.now
+    for index in 0..<workload.count {
+        let line = workload.line(index)
+        if buffer.count + line.count > capacity { try flush() }
+        buffer.append(contentsOf: line)
+    }
+    try flush()
+    let seconds = elapsed(since: start)
+    return Row(name: "floor: 64 KiB buffer + write(2), plain file", records: workload.count, seconds: seconds,
+               bytes: workload.bytes.count)
+}
+
+func openStore(_ path: String, durability: Durability) throws -> Store {
+    var configuration = StoreConfiguration()
+    configuration.durability = durability
+    return try Store(at: path, creating: configuration)
+}
+
+/// Stoa, `append(contentsOf:)` in batches, durability `none`.
+func measureBatches(_ workload: Workload, path: String, batch: Int) throws -> Row {
+    let store = try openStore(path, durability: .none)
+    let start = ContinuousClock.now
+    var index = 0
+    while index < workload.count {
+        let end = min(index + batch, workload.count)
+        try store.append(contentsOf: (index..<end).lazy.map { workload.record($0) }, durability: Durability.none)
+        index = end
+    }
+    let seconds = elapsed(since: start)
+    let stats = store.writeStats
+    try store.close()
+    return Row(name: "stoa append(contentsOf:) ×\(batch), none", records: workload.count, seconds: seconds,
+               bytes: workload.bytes.count, note: "\(stats.sealedSinceOpen) segments sealed (fsync each)")
+}
+
+/// Stoa, one `append(json:)` per record, durability `none`.
+func measureSingles(_ workload: Workload, path: String) throws -> Row {
+    let store = try openStore(path, durability: .none)
+    let start = ContinuousClock.now
+    for index in 0..<workload.count {
+        try store.append(json: workload.record(index), durability: Durability.none)
+    }
+    let seconds = elapsed(since: start)
+    let stats = store.writeStats
+    try store.close()
+    return Row(name: "stoa append(json:), none", records: workload.count, seconds: seconds,
+               bytes: workload.bytes.count, note: "\(stats.sealedSinceOpen) segments sealed (fsync each)")
+}
+
+/// What the appender threads share.
+final class AppenderResults: Sendable {
+    let totals = Mutex<(records: Int, bytes: Int, error: String?)>((0, 0, nil))
+    /// When the appenders stop; set before they start.
+    let deadline = Mutex<ContinuousClock.Instant>(.now)
+}
+
+/// Stoa, `append(json:)` with durability `always` from `threads` threads at
+/// once, for `seconds`.
+func measureAlways(_ workload: Workload, path: String, threads: Int, seconds: Double) throws -> Row {
+    let store = try openStore(path, durability: .always)
+    let syncsBefore = store.writeStats.syncs
+    let shared = AppenderResults()
+    let ready = DispatchSemaphore(value: 0)
+    let go = DispatchSemaphore(value: 0)
+    let done = DispatchGroup()
+    for thread in 0..<threads {
+        done.enter()
+        let worker = Thread {
+            var index = (thread * workload.count / threads) % workload.count
+            var records = 0
+            var bytes = 0
+            var failure: String?
+            ready.signal()
+            go.wait()
+            let end = shared.deadline.withLock { $0 }
+            while ContinuousClock.now < end {
+                let record = workload.record(index)
+                do {
+                    try store.append(json: record, durability: .always)
+                } catch {
+                    failure = "\(error)"
+                    break
+                }
+                records += 1
+                bytes += record.count + 1
+                index += 1
+                if index == workload.count { index = 0 }
+            }
+            shared.totals.withLock {
+                $0.records += records
+                $0.bytes += bytes
+                if $0.error == nil { $0.error = failure }
+            }
+            done.leave()
+        }
+        worker.stackSize = 1 << 20
+        worker.start()
+    }
+    for _ in 0..<threads { ready.wait() }
+    let start = ContinuousClock.now
+    shared.deadline.withLock { $0 = start + .milliseconds(Int64(seconds * 1000)) }
+    for _ in 0..<threads { go.signal() }
+    done.wait()
+    let measured = elapsed(since: start)
+    let syncs = store.writeStats.syncs - syncsBefore
+    try store.close()
+    let total = shared.totals.withLock { $0 }
+    if let error = total.error { throw BenchError(description: "an appender failed: \(error)") }
+    return Row(name: "stoa append(json:), always, \(threads) appender\(threads == 1 ? "" : "s")",
+               records: total.records, seconds: measured, bytes: total.bytes, syncs: syncs)
+}
+
+// MARK: - Printing
+
+func machineDescription(directory: String) -> String {
+    var lines: [String] = []
+    let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+    var cpu = "unknown CPU"
+    if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+       let line = info.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+       let colon = line.firstIndex(of: ":") {
+        cpu = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+    }
+    let memory = Double(sysconf(Int32(_SC_PHYS_PAGES)) * sysconf(Int32(_SC_PAGESIZE))) / Double(1 << 30)
+    var name = utsname()
+    uname(&name)
+    let kernel = withUnsafeBytes(of: &name.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    lines.append("machine:   nproc \(cores), \(cpu), \(String(format: "%.0f", memory)) GiB, Linux \(kernel)")
+    lines.append("directory: \(directory) (\(fileSystemName(directory)))")
+    lines.append("command:   \(CommandLine.arguments.joined(separator: " "))")
+    return lines.joined(separator: "\n")
+}
+
+func fileSystemName(_ path: String) -> String {
+    var info = statfs()
+    guard statfs(path, &info) == 0 else { return "unknown file system" }
+    switch UInt(bitPattern: Int(info.f_type)) {
+    case 0xEF53: return "ext4"
+    case 0x5846_5342: return "xfs"
+    case 0x9123_683E: return "btrfs"
+    case 0x0102_1994: return "tmpfs: fsync costs nothing here"
+    case 0x794C_7630: return "overlayfs"
+    case 0x2FC1_2FC1: return "zfs"
+    default: return "file system 0x" + String(UInt(bitPattern: Int(info.f_type)), radix: 16)
+    }
+}
+
+func formatRate(_ value: Double) -> String {
+    switch value {
+    case 1e6...: String(format: "%.2f M", value / 1e6)
+    case 1e3...: String(format: "%.1f k", value / 1e3)
+    default: String(format: "%.0f", value)
+    }
+}
+
+func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
+    let count = text.count
+    guard count < width else { return text }
+    let fill = String(repeating: " ", count: width - count)
+    return right ? fill + text : text + fill
+}
+
+func printTable(_ rows: [Row], floor: Row) {
+    let header = [
+        pad("scenario", 46), pad("records", 9, right: true), pad("seconds", 8, right: true),
+        pad("records/s", 11, right: true), pad("MB/s", 8, right: true), pad("vs floor", 9, right: true),
+        pad("syncs", 7, right: true), pad("rec/sync", 9, right: true), "  notes",
+    ].joined(separator: " ")
+    print(header)
+    print(String(repeating: "-", count: header.count + 20))
+    for row in rows {
+        let megabytes = row.bytes.map { String(format: "%.1f", Double($0) / 1e6 / row.seconds) } ?? ""
+        let ratio = String(format: "%.3f", row.rate / floor.rate)
+        let syncs = row.syncs.map(String.init) ?? ""
+        let perSync = row.syncs.map { $0 > 0 ? String(format: "%.1f", Double(row.records) / Double($0)) : "" } ?? ""
+        print([
+            pad(row.name, 46), pad(String(row.records), 9, right: true),
+            pad(String(format: "%.3f", row.seconds), 8, right: true), pad(formatRate(row.rate), 11, right: true),
+            pad(megabytes, 8, right: true), pad(ratio, 9, right: true), pad(syncs, 7, right: true),
+            pad(perSync, 9, right: true), "  " + row.note,
+        ].joined(separator: " "))
+    }
+}
+
+// MARK: - Main
+
+func runAppend(_ options: Options) throws {
+    let parent = options.directory ?? NSTemporaryDirectory()
+    let root = (parent as NSString).appendingPathComponent("stoa-bench-\(getpid())")
+    let files = FileManager.default
+    try files.createDirectory(atPath: root, withIntermediateDirectories: true)
+    defer { try? files.removeItem(atPath: root) }
+
+    print(machineDescription(directory: root))
+    let generationStart = ContinuousClock.now
+    let workload = Workload(records: options.records, seed: options.seed)
+    let generation = elapsed(since: generationStart)
+    print(
+        "workload:  \(workload.count) events from EventGenerator(seed: \(options.seed)), "
+            + String(format: "%.1f MB, mean %.0f B/line, ", Double(workload.bytes.count) / 1e6,
+                     Double(workload.bytes.count) / Double(workload.count))
+            + String(format: "generated in %.2f s", generation)
+            + " (\(formatRate(Double(workload.count) / generation)) events/s)")
+    print("")
+
+    // One scenario at a time, each in its own directory, removed when done.
+    func scenario(_ name: String, _ body: (String) throws -> Row) throws -> Row {
+        let path = (root as NSString).appendingPathComponent(name)
+        defer { try? files.removeItem(atPath: path) }
+        let row = try body(path)
+        fputs("  done: \(row.name)\n", stderr)
+        return row
+    }
+    var rows: [Row] = []
+    let floor = try scenario("floor.jsonl") { try measureFloor(workload, path: $0) }
+    rows.append(floor)
+    rows.append(try scenario("batches") { try measureBatches(workload, path: $0, batch: 1000) })
+    rows.append(try scenario("singles") { try measureSingles(workload, path: $0) })
+    let one = try scenario("always-1") {
+        try measureAlways(workload, path: $0, threads: 1, seconds: options.seconds)
+    }
+    rows.append(one)
+    let many = try scenario("always-\(options.threads)") {
+        try measureAlways(workload, path: $0, threads: options.threads, seconds: options.seconds)
+    }
+    rows.append(many)
+
+    printTable(rows, floor: floor)
+    print("")
+    print(String(format: "always, %d appenders vs 1: %.1f× the records/s (target ≥ 10×)",
+                 options.threads, many.rate / one.rate))
+    print("""
+        notes: the floor writes the same pre-encoded lines (newlines included) with no validation, no index \
+        and no fsync; the `none` rows time the appends only (close, which fsyncs, is not timed) but include \
+        the fsync of each sealed 64 MiB segment. MB/s counts JSONL bytes.
+        """)
+}
+
+func runSample(_ options: Options) {
+    var generator = EventGenerator(seed: options.seed, start: 1_767_225_600_000_000)
+    var buffer: [UInt8] = []
+    for _ in 0..<options.records {
+        generator.nextLine(into: &buffer)
+        if buffer.count >= 1 << 16 {
+            FileHandle.standardOutput.write(Data(buffer))
+            buffer.removeAll(keepingCapacity: true)
+        }
+    }
+    FileHandle.standardOutput.write(Data(buffer))
+}
+
+let options = parseOptions()
+do {
+    switch options.command {
+    case "append": try runAppend(options)
+    default: runSample(options)
+    }
+} catch {
+    fputs("stoa-bench: \(error)\n", stderr)
+    exit(1)
+}
