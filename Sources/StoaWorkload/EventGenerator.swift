@@ -281,16 +281,21 @@ public struct EventGenerator: IteratorProtocol, Sequence, Sendable {
     /// whole vocabulary words, JSON-escaped.
     private mutating func appendText(length: Int, multiline: Bool, to out: inout [UInt8]) {
         let spicy = random.chance(percent: 8)
+        let words = Vocabulary.words
+        let spicyWords = Vocabulary.spicy
         var written = 0
         var wordsInSentence = 0
         while written < length {
             if written > 0 {
                 if multiline && wordsInSentence > 6 && random.chance(percent: 4) {
-                    out.append(contentsOf: #".\n"#.utf8)  // an escaped newline
+                    out.append(UInt8(ascii: "."))
+                    out.append(UInt8(ascii: "\\"))  // an escaped newline
+                    out.append(UInt8(ascii: "n"))
                     written += 2
                     wordsInSentence = 0
                 } else if wordsInSentence > 4 && random.chance(percent: 7) {
-                    out.append(contentsOf: ". ".utf8)
+                    out.append(UInt8(ascii: "."))
+                    out.append(UInt8(ascii: " "))
                     written += 2
                     wordsInSentence = 0
                 } else {
@@ -298,16 +303,13 @@ public struct EventGenerator: IteratorProtocol, Sequence, Sendable {
                     written += 1
                 }
             }
-            let word: Vocabulary.Word
             if spicy && random.chance(percent: 12) {
-                word = Vocabulary.spicy[Int(random.below(UInt64(Vocabulary.spicy.count)))]
+                written += spicyWords.append(Int(random.below(UInt64(spicyWords.count))), to: &out)
             } else {
                 // Skewed toward the front of the list, as word use is.
-                let count = UInt64(Vocabulary.words.count)
-                word = Vocabulary.words[Int(Swift.min(random.below(count), random.below(count)))]
+                let count = UInt64(words.count)
+                written += words.append(Int(Swift.min(random.below(count), random.below(count))), to: &out)
             }
-            out.append(contentsOf: word.escaped)
-            written += word.rawCount
             wordsInSentence += 1
         }
     }

@@ -1,18 +1,38 @@
 /// The fixed words and names ``EventGenerator`` draws from.
 enum Vocabulary {
-    /// A word, JSON-escaped once, and its length before escaping.
-    struct Word: Sendable {
-        let escaped: [UInt8]
-        let rawCount: Int
+    /// Words, JSON-escaped once, back to back in one buffer.
+    struct WordList: Sendable {
+        private let bytes: [UInt8]
+        /// Where each word ends in `bytes`; word `i` starts where `i - 1` ends.
+        private let ends: [Int]
+        /// Each word's length before escaping.
+        private let rawCounts: [Int]
 
-        init(_ text: String) {
-            escaped = jsonEscaped(text)
-            rawCount = text.utf8.count
+        init(_ texts: [String]) {
+            var bytes: [UInt8] = []
+            var ends: [Int] = []
+            for text in texts {
+                bytes.append(contentsOf: jsonEscaped(text))
+                ends.append(bytes.count)
+            }
+            self.bytes = bytes
+            self.ends = ends
+            self.rawCounts = texts.map(\.utf8.count)
+        }
+
+        var count: Int { ends.count }
+
+        /// Appends word `index`, escaped, to `out`; returns its length before escaping.
+        func append(_ index: Int, to out: inout [UInt8]) -> Int {
+            let start = index == 0 ? 0 : ends[index - 1]
+            bytes.withUnsafeBufferPointer { out.append(contentsOf: $0[start..<ends[index]]) }
+            return rawCounts[index]
         }
     }
 
     /// Plain words, the most frequent first.
-    static let words: [Word] = """
+    static let words = WordList(
+        """
         the to a and of in is for that it with on this we be as file call result \
         user tool agent model request response error should will need check run \
         test output input value function return data step next plan task query \
@@ -27,10 +47,10 @@ enum Vocabulary {
         dashboard metric alert threshold anomaly trace span event stream buffer \
         flush rotate compress archive backup restore replay conversation \
         repository function_call observation hypothesis refactor
-        """.split(separator: " ").map { Word(String($0)) }
+        """.split(separator: " ").map(String.init))
 
     /// Text that needs JSON escaping or is not ASCII.
-    static let spicy: [Word] = [
+    static let spicy = WordList([
         #"the user said "stop""#,
         #"C:\Users\agent\notes.txt"#,
         #"regex \d+\.\d+"#,
@@ -51,7 +71,7 @@ enum Vocabulary {
         "</script>",
         "quote ' and \" both",
         "trailing backslash \\",
-    ].map(Word.init)
+    ])
 
     static let tools: [StaticString] = [
         "grep", "read_file", "write_file", "bash", "web_search", "python", "http_get", "list_dir",

@@ -50,7 +50,7 @@ struct Demo: ParsableCommand {
 
             let reader = try StoreReader(at: directory)
             out.write("Errors in the last 5 minutes, newest first (first 5):\n")
-            out.write("  $ stoa query \(directory) --since -5m --type error --reverse --limit 5\n")
+            out.write("  $ stoa query \(directory) --since '5m ago' --type error --reverse --limit 5\n")
             let errors = try reader.query(
                 Stoa.Query(since: now - 5 * 60 * 1_000_000, types: ["error"], limit: 5, order: .newestFirst))
             while let record = try errors.next() {

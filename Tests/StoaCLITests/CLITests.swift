@@ -1,1 +1,186 @@
+import Foundation
+import StoaTestSupport
 import Testing
+
+/// The built `stoa` binary, run from the outside.
+@Suite struct CLITests {
+    let stoa = builtProduct("stoa")
+
+    func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
+
+    @Test func initWritesTheConfiguration() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let result = try run(stoa, ["init", store, "--segment-bytes", "1MiB", "--segment-age", "15m", "--retain-for", "30d"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let config = try String(contentsOfFile: store + "/stoa.json", encoding: .utf8)
+        #expect(config.contains(#""segment_bytes" : 1048576"#))
+        #expect(config.contains(#""segment_age" : "15m""#))
+        #expect(config.contains(#""retain_for" : "30d""#))
+        // Twice is an error: it would silently ignore the new options.
+        let again = try run(stoa, ["init", store])
+        #expect(again.status == 64)
+        #expect(again.stderr.contains("already a store"))
+    }
+
+    @Test func badOptionsAreUsageErrors() throws {
+        let directory = TemporaryDirectory()
+        for arguments in [
+            ["init", directory.appending("s"), "--segment-bytes", "lots"],
+            ["init", directory.appending("s"), "--segment-age", "-5m"],
+            ["query", directory.path, "--limit", "-1"],
+            ["query", directory.path, "--output", "xml"],
+            ["frobnicate"],
+        ] {
+            let result = try run(stoa, arguments)
+            #expect(result.status == 64, "\(arguments): \(result.status) \(result.stderr)")
+            #expect(result.stdout.isEmpty)
+        }
+        let store = directory.appending("t")
+        _ = try run(stoa, ["append", store], input: "{\"n\":1}\n")
+        let badTime = try run(stoa, ["query", store, "--since", "last tuesday"])
+        #expect(badTime.status == 64)
+        #expect(badTime.stderr.contains("cannot read time \"last tuesday\""))
+    }
+
+    @Test func appendReportsBadLinesAndStoresTheRest() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let input = """
+            {"ts":"2026-11-23T10:00:00Z","type":"message","n":1}
+            not json
+            {"ts":"2026-11-23T10:00:01Z","type":"tool_call","n":2}
+
+            [1,2]
+            {"ts":"2026-11-23T10:00:02Z","n":3,"bad":"\u{01}"}
+            {"ts":"sometime","n":4}
+            {
+              "ts": "2026-11-23T10:00:03Z",
+              "type": "pretty",
+              "n": 5
+            }
+            {"ts":"2026-11-23T10:00:04Z","n":6,"cut":"half
+            {"ts":"2026-11-23T10:00:05Z","type":"last","n":7}
+            """
+        let result = try run(stoa, ["append", store], input: input)
+        #expect(result.status == 65, "\(result.stderr)")
+        let errors = lines(result.stderr).filter { $0.hasPrefix("line ") }
+        #expect(errors.map { String($0.prefix(while: { $0 != ":" })) } == ["line 2", "line 5", "line 6", "line 7", "line 13"])
+        #expect(errors[2].contains("control character"))
+        #expect(errors[3].contains("time field \"ts\""))
+        #expect(result.stderr.contains("stored 4 records (seq 0-3)"))
+        #expect(result.stderr.contains("refused 5 records"))
+
+        let query = try run(stoa, ["query", store])
+        #expect(query.status == 0)
+        let stored = lines(query.stdout)
+        try #require(stored.count == 4)
+        #expect(stored[2] == #"{"ts":"2026-11-23T10:00:03Z","type":"pretty","n":5}"#)
+        #expect(stored[3] == #"{"ts":"2026-11-23T10:00:05Z","type":"last","n":7}"#)
+    }
+
+    @Test func appendAcceptsCRLFAndAMissingFinalNewline() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let result = try run(stoa, ["append", store], input: "{\"ts\":1,\"n\":1}\r\n{\"ts\":2,\"n\":2}")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(try run(stoa, ["query", store]).stdout) == [#"{"ts":1,"n":1}"#, #"{"ts":2,"n":2}"#])
+    }
+
+    @Test func queryFiltersAndFormats() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let input = (0..<20).map { n in
+            #"{"ts":"2026-11-23T10:\#(n < 10 ? "0" : "")\#(n):00Z","type":"\#(n % 4 == 0 ? "error" : "message")","session":"c\#(n % 2)","n":\#(n)}"#
+        }.joined(separator: "\n")
+        #expect(try run(stoa, ["append", store], input: input).status == 0)
+
+        func ns(_ arguments: [String]) throws -> [Int] {
+            let result = try run(stoa, ["query", store] + arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            return try lines(result.stdout).map {
+                try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])["n"] as! Int
+            }
+        }
+        #expect(try ns(["--since", "2026-11-23 10:05", "--until", "2026-11-23T10:08:00Z"]) == [5, 6, 7])
+        #expect(try ns(["--type", "error"]) == [0, 4, 8, 12, 16])
+        #expect(try ns(["--type", "error", "--reverse", "--limit", "2"]) == [16, 12])
+        #expect(try ns(["--conversation", "c1", "--limit", "3"]) == [1, 3, 5])
+        #expect(try ns(["--grep", #""n":13"#]) == [13])
+        #expect(try ns(["--since", "@1795428000", "--until", "@1795428120"]) == [0, 1])
+
+        let json = try run(stoa, ["query", store, "--type", "error", "--output", "json"])
+        let array = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(array?.count == 5)
+        let empty = try run(stoa, ["query", store, "--type", "nothing", "--output", "json"])
+        #expect(empty.stdout == "[]\n")
+        let pretty = try run(stoa, ["query", store, "--limit", "1", "--output", "pretty"])
+        #expect(pretty.stdout == "{\n  \"ts\": \"2026-11-23T10:00:00Z\",\n  \"type\": \"error\",\n  \"session\": \"c0\",\n  \"n\": 0\n}\n")
+
+        let tail = try run(stoa, ["tail", store, "-n", "2"])
+        #expect(lines(tail.stdout).count == 2)
+        #expect(tail.stdout.contains(#""n":19"#))
+
+        let stats = try run(stoa, ["stats", store, "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any]
+        #expect(object?["records"] as? Int == 20)
+        #expect(object?["types"] as? [String: Int] == ["error": 5, "message": 15])
+        #expect(object?["oldest"] as? String == "2026-11-23T10:00:00.000000Z")
+        let text = try run(stoa, ["stats", store])
+        #expect(text.stdout.contains("records   20"))
+    }
+
+    @Test func appendWithATypeForRecordsWithout() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let result = try run(stoa, ["append", store, "--type", "note", "--durability", "always"], input: "{\"ts\":1}\n{\"ts\":2,\"type\":\"own\"}\n")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(try run(stoa, ["query", store]).stdout) == [#"{"type":"note","ts":1}"#, #"{"ts":2,"type":"own"}"#])
+    }
+
+    @Test func aLockedStoreExitsWith75() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        // A writer that holds the lock while its stdin stays open.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: stoa)
+        holder.arguments = ["append", store]
+        let stdin = Pipe()
+        holder.standardInput = stdin
+        holder.standardError = Pipe()
+        try holder.run()
+        stdin.fileHandleForWriting.write(Data("{\"n\":1}\n".utf8))
+        // Wait until it has stored the record (and so holds the lock).
+        var tries = 0
+        while tries < 500 {
+            if let query = try? run(stoa, ["query", store]), query.stdout.contains("\"n\":1") { break }
+            usleep(10_000)
+            tries += 1
+        }
+        let second = try run(stoa, ["append", store], input: "{\"n\":2}\n")
+        #expect(second.status == 75)
+        #expect(second.stderr.contains("locked by process \(holder.processIdentifier)"))
+        try stdin.fileHandleForWriting.close()
+        holder.waitUntilExit()
+        #expect(holder.terminationStatus == 0)
+        #expect(try run(stoa, ["append", store], input: "{\"n\":2}\n").status == 0)
+    }
+
+    @Test func readingCommandsRefuseANonStore() throws {
+        let directory = TemporaryDirectory()
+        let result = try run(stoa, ["query", directory.appending("missing")])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("not a store"))
+    }
+
+    @Test func demoRunsOnADefaultDirectory() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("demo")
+        let result = try run(stoa, ["demo", store, "--events", "2000"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("Stored seq 0–1999"))
+        #expect(result.stdout.contains("records   2000"))
+        let again = try run(stoa, ["demo", store, "--events", "1000"])
+        #expect(again.stdout.contains("Stored seq 2000–2999"))
+    }
+}

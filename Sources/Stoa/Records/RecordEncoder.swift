@@ -69,7 +69,7 @@ struct RecordEncoder: Sendable {
         // The time is read from the input, so that an error's offset is into it.
         var facts = LineFacts(time: now)
         if let time = summary.time {
-            facts.time = try Self.readTime(time, in: input)
+            facts.time = try readTime(time, in: input)
         }
         if summary.hasWhitespace {
             JSONString.appendCompacted(input, to: &output)
@@ -146,7 +146,7 @@ struct RecordEncoder: Sendable {
         guard let time = summary.time else {
             throw StoaError(.invalidRecord, "record has no time field (\(fields.time.joined(separator: ", ")))")
         }
-        var facts = LineFacts(time: try Self.readTime(time, in: line))
+        var facts = LineFacts(time: try readTime(time, in: line))
         facts.type = summary.type?.range
         facts.typeEscaped = summary.type?.escaped ?? false
         facts.conversation = summary.conversation?.range
@@ -154,7 +154,7 @@ struct RecordEncoder: Sendable {
         return facts
     }
 
-    static func readTime(_ value: RecordScanner.Value, in line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Int64 {
+    func readTime(_ value: RecordScanner.Value, in line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Int64 {
         let body = UnsafeBufferPointer(rebasing: line[value.range])
         let parsed: Int64?
         switch value.kind {

@@ -15,6 +15,8 @@ struct RecordScanner: Sendable {
 
     /// The field names, as bytes, in priority order.
     private let names: [[UInt8]]
+    /// The same names as strings, for ``Value/key``.
+    private let keyNames: [String]
     /// For each entry of `names`: which field it names and its priority.
     private let roles: [(field: Field, priority: Int)]
 
@@ -30,6 +32,7 @@ struct RecordScanner: Sendable {
             }
         }
         self.names = names
+        self.keyNames = names.map { String(decoding: $0, as: UTF8.self) }
         self.roles = roles
     }
 
@@ -45,6 +48,7 @@ struct RecordScanner: Sendable {
         /// A string that contains backslash escapes (decode before use).
         var escaped: Bool
         /// The key, for error messages.
+        /// The key, for error messages (made once per scanner: no allocation per record).
         var key: String
     }
 
@@ -65,7 +69,7 @@ struct RecordScanner: Sendable {
     /// - Complexity: O(n), one pass, no allocation unless a key has escapes.
     func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Summary {
         var cursor = Cursor(bytes: bytes)
-        return try cursor.scanRecord(names: names, roles: roles)
+        return try cursor.scanRecord(names: names, keyNames: keyNames, roles: roles)
     }
 }
 
@@ -122,7 +126,7 @@ private struct Cursor {
     }
 
     mutating func scanRecord(
-        names: [[UInt8]], roles: [(field: RecordScanner.Field, priority: Int)]
+        names: [[UInt8]], keyNames: [String], roles: [(field: RecordScanner.Field, priority: Int)]
     ) throws(StoaError) -> RecordScanner.Summary {
         var summary = RecordScanner.Summary()
         var best = (Int.max, Int.max, Int.max)  // best priority seen per field
@@ -152,8 +156,7 @@ private struct Cursor {
         ) {
             func value() -> RecordScanner.Value {
                 RecordScanner.Value(
-                    kind: kind, range: range, escaped: escaped,
-                    key: String(decoding: names[role.key], as: UTF8.self))
+                    kind: kind, range: range, escaped: escaped, key: keyNames[role.key])
             }
             switch role.field {
             case .time:
@@ -316,8 +319,24 @@ private struct Cursor {
     mutating func readString() throws(StoaError) -> Bool {
         var escaped = false
         let count = bytes.count
+        let base = bytes.baseAddress!
         while true {
-            // The common case: plain ASCII.
+            // The common case: plain ASCII, eight bytes at a time. A word
+            // with any byte that is a control character, a quote, a
+            // backslash or non-ASCII falls through to the byte loop.
+            while index + 8 <= count {
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let highs: UInt64 = 0x8080_8080_8080_8080
+                let quotes = word ^ (ones &* 0x22)
+                let backslashes = word ^ (ones &* 0x5C)
+                let control = (word &- ones &* 0x20) & ~word & highs
+                let quote = (quotes &- ones) & ~quotes & highs
+                let escape = (backslashes &- ones) & ~backslashes & highs
+                let special = control | quote | escape | (word & highs)
+                if special != 0 { break }
+                index += 8
+            }
             while index < count {
                 let byte = bytes[index]
                 if byte < 0x80 && byte >= 0x20 && byte != quote && byte != backslash {

@@ -75,6 +75,15 @@ final class SegmentContents: @unchecked Sendable {
         }
     }
 
+    /// The index of the first newline at or after `start`, if there is one.
+    @inline(__always)
+    static func firstNewline(in all: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        guard start < all.count, let found = memchr(all.baseAddress! + start, 0x0A, all.count - start) else {
+            return nil
+        }
+        return all.baseAddress!.distance(to: found.assumingMemoryBound(to: UInt8.self))
+    }
+
     /// The index of the next newline at or after `start` (there is always one: the bytes end with it).
     @inline(__always)
     static func newline(in all: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {

@@ -61,7 +61,11 @@ extension Store {
             let now = Timestamp.now()
             if count == 0 {
                 if !carry.isEmpty && !discarding {
-                    splitter.take(line: carry, into: &batch, now: now, rejected: &report.rejected, onRejected: onRejected, source: source)
+                    carry.withUnsafeBufferPointer { line in
+                        splitter.take(
+                            line: line, into: &batch, now: now, rejected: &report.rejected, onRejected: onRejected,
+                            source: source)
+                    }
                 }
                 splitter.finish(rejected: &report.rejected, onRejected: onRejected, source: source)
                 try flush(&batch)
@@ -70,7 +74,7 @@ extension Store {
             var start = 0
             chunk.withUnsafeBufferPointer { buffer in
                 let bytes = UnsafeBufferPointer(rebasing: buffer[..<count])
-                while let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
                     if discarding {
                         discarding = false
                         splitter.skipLine()
@@ -80,7 +84,11 @@ extension Store {
                             rejected: &report.rejected, onRejected: onRejected, source: source)
                     } else {
                         carry.append(contentsOf: bytes[start..<newline])
-                        splitter.take(line: carry, into: &batch, now: now, rejected: &report.rejected, onRejected: onRejected, source: source)
+                        carry.withUnsafeBufferPointer { line in
+                            splitter.take(
+                                line: line, into: &batch, now: now, rejected: &report.rejected, onRejected: onRejected,
+                                source: source)
+                        }
                         carry.removeAll(keepingCapacity: true)
                     }
                     start = newline + 1
@@ -116,7 +124,7 @@ struct RecordSplitter {
     }
 
     mutating func take(
-        line bytes: some Collection<UInt8>, into batch: inout EncodedBatch, now: Int64,
+        line bytes: UnsafeBufferPointer<UInt8>, into batch: inout EncodedBatch, now: Int64,
         rejected: inout Int, onRejected: (StoaError) -> Void, source: String
     ) {
         line += 1
@@ -127,16 +135,21 @@ struct RecordSplitter {
             } else {
                 pending.append(UInt8(ascii: "\n"))
                 pending.append(contentsOf: bytes)
-                attempt(pending, startLine: pendingLine, into: &batch, now: now, rejected: &rejected, onRejected: onRejected, source: source)
+                let joined = pending
+                joined.withUnsafeBufferPointer { record in
+                    attempt(
+                        record, startLine: pendingLine, into: &batch, now: now, rejected: &rejected,
+                        onRejected: onRejected, source: source)
+                }
                 return
             }
         }
         guard firstByte != nil else { return }  // a blank line
-        attempt(Array(bytes), startLine: line, into: &batch, now: now, rejected: &rejected, onRejected: onRejected, source: source)
+        attempt(bytes, startLine: line, into: &batch, now: now, rejected: &rejected, onRejected: onRejected, source: source)
     }
 
     private mutating func attempt(
-        _ record: [UInt8], startLine: Int, into batch: inout EncodedBatch, now: Int64,
+        _ record: UnsafeBufferPointer<UInt8>, startLine: Int, into batch: inout EncodedBatch, now: Int64,
         rejected: inout Int, onRejected: (StoaError) -> Void, source: String
     ) {
         do throws(StoaError) {
@@ -149,7 +162,7 @@ struct RecordSplitter {
             if ranOut && startsObject && record.count <= encoder.maxRecordBytes * 8 {
                 // Unfinished: maybe the next lines complete it.
                 if pending.isEmpty {
-                    pending = record
+                    pending = Array(record)
                     pendingLine = startLine
                 }
                 pendingError = error

@@ -1,7 +1,7 @@
 // stoa-bench: what Stoa's write path costs, next to the floor of writing the
 // same bytes to a plain file.
 //
-//     stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T]
+//     stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R]
 //     stoa-bench sample [--records N]        # the generated events, as JSONL
 //
 // Timing never gates anything: this is for people reading the numbers.
@@ -24,13 +24,18 @@ struct Options {
     var seconds = 2.0
     var threads = 16
     var seed: UInt64 = 42
+    var rounds = 8
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
 }
 
 func usage(_ message: String? = nil) -> Never {
-    if let message { fputs("stoa-bench: \(message)\n", stderr) }
-    fputs(
+    if let message { printError("stoa-bench: \(message)") }
+    printError(
         """
-        usage: stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--seed X]
+        usage: stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R] [--seed X]
                stoa-bench sample [--records N] [--seed X]
 
           append   measures, in one run: the floor (a plain file, 64 KiB buffer, write(2)),
@@ -39,11 +44,12 @@ func usage(_ message: String? = nil) -> Never {
                    --records  events for the floor and the `none` runs (default 500000)
                    --dir      where to make the temporary stores (default: the system temp dir);
                               a subdirectory is made and removed afterwards
-                   --seconds  length of each `always` run (default 2)
+                   --seconds  length of each durable run (default 2): the fdatasync floor,
+                              `always` with 1 appender and with T appenders take turns
+                              in R rounds (default 8), so that they see the same disk
                    --threads  concurrent appenders of the second `always` run (default 16)
           sample   prints the generated events as JSONL on stdout (default 10)
-
-        """, stderr)
+        """)
     exit(64)
 }
 
@@ -69,11 +75,12 @@ func parseOptions() -> Options {
         case "--seconds": options.seconds = number(Double.self)
         case "--threads": options.threads = number(Int.self)
         case "--seed": options.seed = number(UInt64.self)
+        case "--rounds": options.rounds = number(Int.self)
         case "-h", "--help": usage()
         default: usage("unknown option \(argument)")
         }
     }
-    if options.records < 1 || options.threads < 1 || options.seconds <= 0 { usage("values must be positive") }
+    if options.records < 1 || options.threads < 1 || options.seconds <= 0 || options.rounds < 1 { usage("values must be positive") }
     return options
 }
 
@@ -207,19 +214,24 @@ func measureSingles(_ workload: Workload, path: String) throws -> Row {
                bytes: workload.bytes.count, note: "\(stats.sealedSinceOpen) segments sealed (fsync each)")
 }
 
-/// What the appender threads share.
-final class AppenderResults: Sendable {
+/// A durable append for one appender thread: appends record `index` and
+/// returns when it is on disk.
+typealias DurableAppend = @Sendable (_ index: Int) throws -> Void
+
+/// What the appender threads of one slice share.
+final class SliceTotals: Sendable {
     let totals = Mutex<(records: Int, bytes: Int, error: String?)>((0, 0, nil))
     /// When the appenders stop; set before they start.
     let deadline = Mutex<ContinuousClock.Instant>(.now)
 }
 
-/// Stoa, `append(json:)` with durability `always` from `threads` threads at
-/// once, for `seconds`.
-func measureAlways(_ workload: Workload, path: String, threads: Int, seconds: Double) throws -> Row {
-    let store = try openStore(path, durability: .always)
-    let syncsBefore = store.writeStats.syncs
-    let shared = AppenderResults()
+/// Runs `threads` appenders at once for `seconds`, each starting at its own
+/// place in the workload; returns what they appended and how long it took
+/// (until the last one returned).
+func runSlice(
+    _ workload: Workload, threads: Int, seconds: Double, append: @escaping DurableAppend
+) throws -> (records: Int, bytes: Int, seconds: Double) {
+    let shared = SliceTotals()
     let ready = DispatchSemaphore(value: 0)
     let go = DispatchSemaphore(value: 0)
     let done = DispatchGroup()
@@ -234,15 +246,14 @@ func measureAlways(_ workload: Workload, path: String, threads: Int, seconds: Do
             go.wait()
             let end = shared.deadline.withLock { $0 }
             while ContinuousClock.now < end {
-                let record = workload.record(index)
                 do {
-                    try store.append(json: record, durability: .always)
+                    try append(index)
                 } catch {
                     failure = "\(error)"
                     break
                 }
                 records += 1
-                bytes += record.count + 1
+                bytes += workload.line(index).count
                 index += 1
                 if index == workload.count { index = 0 }
             }
@@ -258,16 +269,71 @@ func measureAlways(_ workload: Workload, path: String, threads: Int, seconds: Do
     }
     for _ in 0..<threads { ready.wait() }
     let start = ContinuousClock.now
-    shared.deadline.withLock { $0 = start + .milliseconds(Int64(seconds * 1000)) }
+    shared.deadline.withLock { $0 = start + .microseconds(Int64(seconds * 1e6)) }
     for _ in 0..<threads { go.signal() }
     done.wait()
     let measured = elapsed(since: start)
-    let syncs = store.writeStats.syncs - syncsBefore
-    try store.close()
     let total = shared.totals.withLock { $0 }
     if let error = total.error { throw BenchError(description: "an appender failed: \(error)") }
-    return Row(name: "stoa append(json:), always, \(threads) appender\(threads == 1 ? "" : "s")",
-               records: total.records, seconds: measured, bytes: total.bytes, syncs: syncs)
+    return (total.records, total.bytes, measured)
+}
+
+/// The durable runs: the floor (write(2) + fdatasync per line, one thread),
+/// Stoa `always` with one appender, and with `threads` appenders.
+///
+/// fsync latency on a shared or virtual disk drifts by 10× or more within
+/// seconds, so the three runs take turns in short slices (`rounds` of each)
+/// and see the same disk; each round also gives its own many-vs-one ratio.
+func measureDurable(
+    _ workload: Workload, root: String, threads: Int, seconds: Double, rounds: Int
+) throws -> (rows: [Row], roundRatios: [Double]) {
+    let floorPath = (root as NSString).appendingPathComponent("floor-sync.jsonl")
+    let fd = open(floorPath, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
+    guard fd >= 0 else { throw BenchError(description: "open \(floorPath): \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    let floorAppend: DurableAppend = { index in
+        let line = workload.line(index)
+        let written = line.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        guard written == line.count else {
+            throw BenchError(description: "write \(floorPath): \(written < 0 ? String(cString: strerror(errno)) : "short")")
+        }
+        guard fdatasync(fd) == 0 else {
+            throw BenchError(description: "fdatasync \(floorPath): \(String(cString: strerror(errno)))")
+        }
+    }
+    let one = try openStore((root as NSString).appendingPathComponent("always-1"), durability: .always)
+    let many = try openStore((root as NSString).appendingPathComponent("always-\(threads)"), durability: .always)
+    func stoaAppend(_ store: Store) -> DurableAppend {
+        { index in try store.append(json: workload.record(index), durability: .always) }
+    }
+
+    var rows = [
+        Row(name: "floor: write(2) + fdatasync per line", records: 0, seconds: 0, bytes: 0, syncs: 0),
+        Row(name: "stoa append(json:), always, 1 appender", records: 0, seconds: 0, bytes: 0),
+        Row(name: "stoa append(json:), always, \(threads) appenders", records: 0, seconds: 0, bytes: 0),
+    ]
+    let slice = seconds / Double(rounds)
+    var roundRatios: [Double] = []
+    for _ in 0..<rounds {
+        var rates: [Double] = []
+        for (row, threads, append) in [(0, 1, floorAppend), (1, 1, stoaAppend(one)), (2, threads, stoaAppend(many))] {
+            let result = try runSlice(workload, threads: threads, seconds: slice, append: append)
+            rows[row].records += result.records
+            rows[row].bytes! += result.bytes
+            rows[row].seconds += result.seconds
+            rates.append(Double(result.records) / result.seconds)
+        }
+        roundRatios.append(rates[2] / rates[1])
+    }
+    rows[0].syncs = rows[0].records
+    rows[1].syncs = one.writeStats.syncs
+    rows[2].syncs = many.writeStats.syncs
+    rows[1].note = String(format: "%.2f× its floor", rows[1].rate / rows[0].rate)
+    rows[2].note = String(format: "%.2f× the floor", rows[2].rate / rows[0].rate)
+    rows[0].note = String(format: "fdatasync ≈ %.0f µs", 1e6 / rows[0].rate)
+    try one.close()
+    try many.close()
+    return (rows, roundRatios)
 }
 
 // MARK: - Printing
@@ -291,18 +357,19 @@ func machineDescription(directory: String) -> String {
     return lines.joined(separator: "\n")
 }
 
+/// The type of the file system that holds `path`, from /proc/mounts (the
+/// mount point that is the longest prefix of the path).
 func fileSystemName(_ path: String) -> String {
-    var info = statfs()
-    guard statfs(path, &info) == 0 else { return "unknown file system" }
-    switch UInt(bitPattern: Int(info.f_type)) {
-    case 0xEF53: return "ext4"
-    case 0x5846_5342: return "xfs"
-    case 0x9123_683E: return "btrfs"
-    case 0x0102_1994: return "tmpfs: fsync costs nothing here"
-    case 0x794C_7630: return "overlayfs"
-    case 0x2FC1_2FC1: return "zfs"
-    default: return "file system 0x" + String(UInt(bitPattern: Int(info.f_type)), radix: 16)
+    guard let mounts = try? String(contentsOfFile: "/proc/mounts", encoding: .utf8) else { return "unknown" }
+    var best = (point: "", type: "unknown")
+    for line in mounts.split(separator: "\n") {
+        let fields = line.split(separator: " ")
+        guard fields.count >= 3 else { continue }
+        let point = String(fields[1])
+        let inside = path == point || path.hasPrefix(point == "/" ? "/" : point + "/")
+        if inside && point.count >= best.point.count { best = (point, String(fields[2])) }
     }
+    return best.type == "tmpfs" ? "tmpfs: fsync costs nothing here" : best.type
 }
 
 func formatRate(_ value: Double) -> String {
@@ -320,7 +387,7 @@ func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
     return right ? fill + text : text + fill
 }
 
-func printTable(_ rows: [Row], floor: Row) {
+func printTable(_ rows: [(row: Row, floor: Row)]) {
     let header = [
         pad("scenario", 46), pad("records", 9, right: true), pad("seconds", 8, right: true),
         pad("records/s", 11, right: true), pad("MB/s", 8, right: true), pad("vs floor", 9, right: true),
@@ -328,7 +395,7 @@ func printTable(_ rows: [Row], floor: Row) {
     ].joined(separator: " ")
     print(header)
     print(String(repeating: "-", count: header.count + 20))
-    for row in rows {
+    for (row, floor) in rows {
         let megabytes = row.bytes.map { String(format: "%.1f", Double($0) / 1e6 / row.seconds) } ?? ""
         let ratio = String(format: "%.3f", row.rate / floor.rate)
         let syncs = row.syncs.map(String.init) ?? ""
@@ -368,7 +435,7 @@ func runAppend(_ options: Options) throws {
         let path = (root as NSString).appendingPathComponent(name)
         defer { try? files.removeItem(atPath: path) }
         let row = try body(path)
-        fputs("  done: \(row.name)\n", stderr)
+        printError("  done: \(row.name)")
         return row
     }
     var rows: [Row] = []
@@ -376,23 +443,26 @@ func runAppend(_ options: Options) throws {
     rows.append(floor)
     rows.append(try scenario("batches") { try measureBatches(workload, path: $0, batch: 1000) })
     rows.append(try scenario("singles") { try measureSingles(workload, path: $0) })
-    let one = try scenario("always-1") {
-        try measureAlways(workload, path: $0, threads: 1, seconds: options.seconds)
-    }
-    rows.append(one)
-    let many = try scenario("always-\(options.threads)") {
-        try measureAlways(workload, path: $0, threads: options.threads, seconds: options.seconds)
-    }
-    rows.append(many)
+    let durablePath = (root as NSString).appendingPathComponent("durable")
+    try files.createDirectory(atPath: durablePath, withIntermediateDirectories: true)
+    let (durable, ratios) = try measureDurable(
+        workload, root: durablePath, threads: options.threads, seconds: options.seconds, rounds: options.rounds)
+    try? files.removeItem(atPath: durablePath)
+    printError("  done: durable runs")
 
-    printTable(rows, floor: floor)
+    printTable(rows.map { ($0, floor) } + durable.map { ($0, durable[0]) })
     print("")
-    print(String(format: "always, %d appenders vs 1: %.1f× the records/s (target ≥ 10×)",
-                 options.threads, many.rate / one.rate))
+    let sorted = ratios.sorted()
+    print(String(
+        format: "always, %d appenders vs 1: %.1f× the records/s (target ≥ 10×); per round: median %.1f×, range %.1f× to %.1f×",
+        options.threads, durable[2].rate / durable[1].rate, sorted[sorted.count / 2], sorted.first!, sorted.last!))
     print("""
-        notes: the floor writes the same pre-encoded lines (newlines included) with no validation, no index \
-        and no fsync; the `none` rows time the appends only (close, which fsyncs, is not timed) but include \
-        the fsync of each sealed 64 MiB segment. MB/s counts JSONL bytes.
+        notes: "vs floor" compares with the floor above each group. The write floor copies the same \
+        pre-encoded lines (newlines included) with no validation, no index and no fsync; the `none` rows \
+        time the appends only (close, which fsyncs, is not timed) but include the fsync of each sealed \
+        64 MiB segment. The durable rows take turns in \(options.rounds) rounds of \
+        \(String(format: "%.2f", options.seconds / Double(options.rounds))) s each, so that they see the \
+        same disk. MB/s counts JSONL bytes.
         """)
 }
 
@@ -416,6 +486,6 @@ do {
     default: runSample(options)
     }
 } catch {
-    fputs("stoa-bench: \(error)\n", stderr)
+    printError("stoa-bench: \(error)")
     exit(1)
 }
