@@ -461,6 +461,40 @@ struct RecordScannerConformanceTests {
         #expect(error?.offset == offset, "\(scanHex(input)): \(String(describing: error))")
     }
 
+    /// Strings are scanned eight bytes at a time: a byte that needs a look
+    /// must be seen at every position of a word, near the end of input too.
+    @Test("special bytes are seen at every position of a long string")
+    func specialBytesEverywhere() {
+        let prefix = Array(#"{"a":""#.utf8)  // the string starts at 6
+        for length in [1, 7, 8, 9, 15, 16, 17, 40] {
+            for position in 0..<length {
+                func body(_ replacement: [UInt8]) -> [UInt8] {
+                    var body = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    body.replaceSubrange(position...position, with: replacement)
+                    return prefix + body + Array(#""}"#.utf8)
+                }
+                let at = prefix.count + position
+                for control in UInt8(0x00)...0x1F {
+                    #expect(scanRejection(body([control]))?.offset == at, "0x\(scanHex([control])) at \(position)/\(length)")
+                }
+                #expect(scanRejection(body([0x80]))?.offset == at)
+                #expect(scanRejection(body([0xFF]))?.offset == at)
+                #expect(scanRejection(body([0x5C, UInt8(ascii: "x")]))?.offset == at + 1)
+                #expect(scanRejection(body([0x22, UInt8(ascii: "x")]))?.offset == at + 1)  // the string ends early
+                #expect(scanRejection(body([0x7F])) == nil)
+                #expect(scanRejection(body([0xC3, 0xA9])) == nil)
+                #expect(scanRejection(body([0xF0, 0x9F, 0x98, 0x80])) == nil)
+                #expect(scanRejection(body([0x5C, UInt8(ascii: "n")])) == nil)
+                #expect(scanRejection(body([0x5C, 0x5C])) == nil)
+                #expect(scanRejection(body([0x5C, 0x22])) == nil)
+                #expect(scanRejection(body([0x20, 0x7E, 0x21, 0x23, 0x5B, 0x5D])) == nil)  // the neighbours of " and \
+                // Cut off right after the byte: ran out.
+                let cut = Array(body([0xC3, 0xA9]).prefix(at + 1))
+                #expect(scanRejection(cut)?.offset == cut.count)
+            }
+        }
+    }
+
     @Test("the error message says what is wrong")
     func messages() {
         func message(_ bytes: [UInt8]) -> String { scanRejection(bytes)?.message ?? "accepted" }

@@ -1,6 +1,11 @@
+import Synchronization
+
 /// Reads a store without taking its lock: from the writer's process or any
 /// other, while a writer appends. Every read sees every record acknowledged
 /// before it started.
+///
+/// A reader keeps the index of each sealed segment once built, so that a
+/// long-lived reader answers later queries without reading segments again.
 ///
 /// ```swift
 /// let reader = try StoreReader(at: "logs/agent-7")
@@ -12,6 +17,8 @@ public final class StoreReader: Sendable {
     public let configuration: StoreConfiguration
     let layout: StoreLayout
     let encoder: RecordEncoder
+    /// Indexed segments by base seq, kept between queries.
+    private let cache = Mutex<[UInt64: IndexedSegment]>([:])
 
     /// Opens the store at `path` for reading.
     ///
@@ -26,123 +33,140 @@ public final class StoreReader: Sendable {
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
     }
 
-    /// The records that match `query`, exactly sorted by (time, seq).
+    /// The records that match `query`, exactly sorted by (time, seq), as a
+    /// stream.
     ///
-    /// - Complexity: reads every segment (the index comes with issue 3).
+    /// - Complexity: reads only the blocks (about 64 KiB each) whose time
+    ///   span overlaps the window and that hold a wanted type or
+    ///   conversation; memory grows with the overlap of those blocks, not
+    ///   with the number of results.
     public func query(_ query: Query) throws(StoaError) -> RecordCursor {
-        var records: [Record] = []
-        var damaged: [DamagedLine] = []
-        let needle = query.contains.map { Array($0.utf8) }
-        try scan(damaged: &damaged) { seq, line, facts in
-            guard query.includes(time: facts.time) else { return }
-            let type = facts.type(in: line)
-            if !query.types.isEmpty && !query.types.contains(type) { return }
-            let conversation = facts.conversation(in: line)
-            if let wanted = query.conversation, conversation != wanted { return }
-            if let needle, !Self.contains(line, needle) { return }
-            records.append(
-                Record(seq: seq, time: facts.time, type: type, conversation: conversation, bytes: Array(line)))
-        }
-        switch query.order {
-        case .oldestFirst: records.sort { ($0.time, $0.seq) < ($1.time, $1.seq) }
-        case .newestFirst: records.sort { ($0.time, $0.seq) > ($1.time, $1.seq) }
-        }
-        if let limit = query.limit, records.count > limit {
-            records.removeSubrange(limit...)
-        }
-        return RecordCursor(records: records, damaged: damaged)
+        let segments = try snapshot()
+        var engine = QueryEngine(segments: segments, query: query, encoder: encoder)
+        return RecordCursor(damaged: Self.damagedLines(in: segments)) { engine.next() }
     }
 
     /// The last `count` records by seq (the most recently appended), oldest first.
     public func last(_ count: Int) throws(StoaError) -> RecordCursor {
+        let segments = try snapshot()
         var records: [Record] = []
-        var damaged: [DamagedLine] = []
-        var ring: [Record] = []
-        ring.reserveCapacity(count)
-        try scan(damaged: &damaged) { seq, line, facts in
-            guard count > 0 else { return }
-            if ring.count == count { ring.removeFirst() }
-            ring.append(
-                Record(
-                    seq: seq, time: facts.time, type: facts.type(in: line),
-                    conversation: facts.conversation(in: line), bytes: Array(line)))
+        outer: for segment in segments.reversed() {
+            let index = segment.index
+            let damaged = Set(index.damaged.map(\.ordinal))
+            for block in index.blocks.reversed() {
+                var lines: [Record] = []
+                segment.contents.withUnsafeBytes { all in
+                    var start = Int(block.offset)
+                    var ordinal = block.firstOrdinal
+                    while start < Int(block.offset) + Int(block.length) {
+                        let newline = SegmentContents.newline(in: all, from: start)
+                        let line = UnsafeBufferPointer(rebasing: all[start..<newline])
+                        if !damaged.contains(ordinal), let facts = try? encoder.facts(ofLine: line) {
+                            lines.append(
+                                Record(
+                                    seq: index.base + UInt64(ordinal), time: facts.time, type: facts.type(in: line),
+                                    conversation: facts.conversation(in: line), bytes: Array(line)))
+                        }
+                        start = newline + 1
+                        ordinal += 1
+                    }
+                }
+                records = lines.suffix(count - records.count) + records
+                if records.count >= count { break outer }
+            }
         }
-        records = ring
-        return RecordCursor(records: records, damaged: damaged)
+        var position = 0
+        return RecordCursor(damaged: Self.damagedLines(in: segments)) {
+            guard position < records.count else { return nil }
+            defer { position += 1 }
+            return records[position]
+        }
     }
 
-    /// Counts of what the store holds.
+    /// Counts of what the store holds, from the indexes.
     public func stats() throws(StoaError) -> StoreStats {
+        let segments = try snapshot()
         var stats = StoreStats()
-        var damaged: [DamagedLine] = []
-        let segments = try layout.listSegments()
         stats.segments = segments.count
         for segment in segments {
-            stats.bytes += Int64(try Syscalls.status(layout.path(of: segment))?.st_size ?? 0)
+            let index = segment.index
+            stats.bytes += Int64(segment.contents.fileSize)
+            stats.records += index.recordCount
+            stats.damagedLines += index.damaged.count
+            stats.nextSeq = index.base + UInt64(index.lineCount)
+            if index.minTime <= index.maxTime {
+                stats.oldest = min(stats.oldest ?? index.minTime, index.minTime)
+                stats.newest = max(stats.newest ?? index.maxTime, index.maxTime)
+            }
+            for (number, type) in index.types.enumerated() {
+                stats.types[type, default: 0] += index.count(ofType: number)
+            }
+            stats.indexBytes += index.memoryBytes
         }
-        try scan(damaged: &damaged) { seq, line, facts in
-            stats.records += 1
-            stats.oldest = min(stats.oldest ?? facts.time, facts.time)
-            stats.newest = max(stats.newest ?? facts.time, facts.time)
-            stats.types[facts.type(in: line), default: 0] += 1
-            stats.nextSeq = seq + 1
-        }
-        stats.damagedLines = damaged.count
         return stats
     }
 
-    /// Calls `body` for every valid line of every segment, in seq order.
-    /// Lines that are not valid records are reported in `damaged` and skipped.
-    func scan(
-        damaged: inout [DamagedLine], _ body: (UInt64, UnsafeBufferPointer<UInt8>, LineFacts) -> Void
-    ) throws(StoaError) {
-        let segments = try layout.listSegments()
-        for (index, segment) in segments.enumerated() {
-            guard segment.kind == .plain else {
-                throw StoaError(.io, "reading warm segments is not supported yet", path: layout.path(of: segment))
+    /// The segments as they are now, indexed. Sealed segments' indexes are
+    /// built once and kept; the last segment (which a writer may still be
+    /// appending to) is read again whenever it has grown.
+    func snapshot() throws(StoaError) -> [IndexedSegment] {
+        let names = try layout.listSegments()
+        var result: [IndexedSegment] = []
+        result.reserveCapacity(names.count)
+        for (position, name) in names.enumerated() {
+            guard name.kind == .plain else {
+                throw StoaError(.io, "reading warm segments is not supported yet", path: layout.path(of: name))
             }
-            let isLast = index == segments.count - 1
-            let contents = try SegmentContents(path: layout.path(of: segment), sealed: !isLast)
-            contents.forEachLine { number, line in
-                let seq = segment.base + UInt64(number)
-                do throws(StoaError) {
-                    body(seq, line, try encoder.facts(ofLine: line))
-                } catch {
-                    damaged.append(DamagedLine(path: contents.path, line: number + 1, seq: seq, reason: error.message))
+            let isLast = position == names.count - 1
+            let path = layout.path(of: name)
+            if let cached = cache.withLock({ $0[name.base] }) {
+                // Read while it was the last segment, it may have grown since.
+                let size = cached.isSealed ? cached.contents.fileSize : Int(try Syscalls.status(path)?.st_size ?? 0)
+                if size == cached.contents.fileSize {
+                    result.append(cached)
+                    continue
                 }
             }
+            let contents = try SegmentContents(path: path, sealed: !isLast)
+            var builder = SegmentIndexBuilder(base: name.base)
+            contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
+            let segment = IndexedSegment(name: name, index: builder.snapshot(), contents: contents, isSealed: !isLast)
+            cache.withLock { $0[name.base] = segment }
+            result.append(segment)
         }
+        let present = Set(names.map(\.base))
+        cache.withLock { cache in cache = cache.filter { present.contains($0.key) } }
+        return result
     }
 
-    private static func contains(_ line: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
-        guard !needle.isEmpty else { return true }
-        return needle.withUnsafeBufferPointer { n in
-            stoa_memmem(line.baseAddress, line.count, n.baseAddress, n.count) != nil
+    private static func damagedLines(in segments: [IndexedSegment]) -> [DamagedLine] {
+        segments.flatMap { segment in
+            segment.index.damaged.map {
+                DamagedLine(
+                    path: segment.path, line: Int($0.ordinal) + 1, seq: segment.index.base + UInt64($0.ordinal),
+                    reason: $0.reason)
+            }
         }
     }
 }
 
-/// Records read from a store, one at a time.
+/// Records read from a store, one at a time, in the order the query asked.
 ///
-/// `damaged` lists lines the read skipped because they are not valid records.
+/// A cursor belongs to the one task that reads it; it keeps the segments it
+/// reads open until it goes away. `damaged` lists lines skipped because they
+/// are not valid records.
 public final class RecordCursor: @unchecked Sendable {
-    // Not safe to share between threads while iterating: a cursor belongs to
-    // the one task that reads it.
-    private var records: [Record]
-    private var position = 0
+    // Not safe to share between threads while iterating (see above).
+    private var source: () -> Record?
     public let damaged: [DamagedLine]
 
-    init(records: [Record], damaged: [DamagedLine]) {
-        self.records = records
+    init(damaged: [DamagedLine], next: @escaping () -> Record?) {
+        self.source = next
         self.damaged = damaged
     }
 
     /// The next record, or nil at the end.
-    public func next() throws(StoaError) -> Record? {
-        guard position < records.count else { return nil }
-        defer { position += 1 }
-        return records[position]
-    }
+    public func next() throws(StoaError) -> Record? { source() }
 
     /// The remaining records.
     public func all() throws(StoaError) -> [Record] {
@@ -165,6 +189,6 @@ public struct StoreStats: Sendable, Equatable {
     public var types: [String: Int] = [:]
     public var nextSeq: UInt64 = 0
     public var damagedLines = 0
+    /// Memory the reader's indexes take.
+    public var indexBytes = 0
 }
-
-import CStoaSystem

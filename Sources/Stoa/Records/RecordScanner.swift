@@ -47,7 +47,6 @@ struct RecordScanner: Sendable {
         var range: Range<Int>
         /// A string that contains backslash escapes (decode before use).
         var escaped: Bool
-        /// The key, for error messages.
         /// The key, for error messages (made once per scanner: no allocation per record).
         var key: String
     }

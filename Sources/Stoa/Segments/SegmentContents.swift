@@ -19,16 +19,20 @@ final class SegmentContents: @unchecked Sendable {
     let path: String
     /// Bytes of complete lines.
     let count: Int
+    /// The file's size when it was read (complete lines and any unfinished tail).
+    let fileSize: Int
 
     init(path: String, sealed: Bool) throws(StoaError) {
         self.path = path
         if sealed {
             let mapped = try MappedFile(path: path)
             storage = .mapped(mapped)
+            fileSize = mapped.count
             count = mapped.withUnsafeBytes { Self.completeLength($0) }
         } else {
             let bytes = try OpenFile(readingAt: path).readAll()
             storage = .copied(bytes)
+            fileSize = bytes.count
             count = bytes.withUnsafeBufferPointer { Self.completeLength($0) }
         }
     }

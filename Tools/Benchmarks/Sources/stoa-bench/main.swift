@@ -1,7 +1,7 @@
 // stoa-bench: what Stoa's write path costs, next to the floor of writing the
 // same bytes to a plain file.
 //
-//     stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R]
+//     stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R] [--repeat K]
 //     stoa-bench sample [--records N]        # the generated events, as JSONL
 //
 // Timing never gates anything: this is for people reading the numbers.
@@ -25,6 +25,7 @@ struct Options {
     var threads = 16
     var seed: UInt64 = 42
     var rounds = 8
+    var repeats = 3
 }
 
 func printError(_ message: String) {
@@ -35,13 +36,14 @@ func usage(_ message: String? = nil) -> Never {
     if let message { printError("stoa-bench: \(message)") }
     printError(
         """
-        usage: stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R] [--seed X]
+        usage: stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R] [--repeat K] [--seed X]
                stoa-bench sample [--records N] [--seed X]
 
           append   measures, in one run: the floor (a plain file, 64 KiB buffer, write(2)),
                    Stoa's append(contentsOf:) in batches of 1000 and append(json:) with
                    durability none, and durability always with 1 and T appenders.
                    --records  events for the floor and the `none` runs (default 500000)
+                   --repeat   runs of each `none` scenario and of the floor, the best kept (default 3)
                    --dir      where to make the temporary stores (default: the system temp dir);
                               a subdirectory is made and removed afterwards
                    --seconds  length of each durable run (default 2): the fdatasync floor,
@@ -76,11 +78,12 @@ func parseOptions() -> Options {
         case "--threads": options.threads = number(Int.self)
         case "--seed": options.seed = number(UInt64.self)
         case "--rounds": options.rounds = number(Int.self)
+        case "--repeat": options.repeats = number(Int.self)
         case "-h", "--help": usage()
         default: usage("unknown option \(argument)")
         }
     }
-    if options.records < 1 || options.threads < 1 || options.seconds <= 0 || options.rounds < 1 { usage("values must be positive") }
+    if options.records < 1 || options.threads < 1 || options.seconds <= 0 || options.rounds < 1 || options.repeats < 1 { usage("values must be positive") }
     return options
 }
 
@@ -430,16 +433,23 @@ func runAppend(_ options: Options) throws {
             + " (\(formatRate(Double(workload.count) / generation)) events/s)")
     print("")
 
-    // One scenario at a time, each in its own directory, removed when done.
+    // One scenario at a time, each run in its own directory, removed when
+    // done; the best of `repeats` runs is kept (others on the machine only
+    // ever make a run slower).
     func scenario(_ name: String, _ body: (String) throws -> Row) throws -> Row {
-        let path = (root as NSString).appendingPathComponent(name)
-        defer { try? files.removeItem(atPath: path) }
-        let row = try body(path)
-        printError("  done: \(row.name)")
-        return row
+        var best: Row?
+        for run in 1...options.repeats {
+            let path = (root as NSString).appendingPathComponent("\(name)-\(run)")
+            defer { try? files.removeItem(atPath: path) }
+            let row = try body(path)
+            if best == nil || row.seconds < best!.seconds { best = row }
+        }
+        best!.note = "best of \(options.repeats)" + (best!.note.isEmpty ? "" : "; " + best!.note)
+        printError("  done: \(best!.name)")
+        return best!
     }
     var rows: [Row] = []
-    let floor = try scenario("floor.jsonl") { try measureFloor(workload, path: $0) }
+    let floor = try scenario("floor") { try measureFloor(workload, path: $0) }
     rows.append(floor)
     rows.append(try scenario("batches") { try measureBatches(workload, path: $0, batch: 1000) })
     rows.append(try scenario("singles") { try measureSingles(workload, path: $0) })

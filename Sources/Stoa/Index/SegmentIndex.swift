@@ -1,0 +1,176 @@
+/// What the index knows of one block of about 64 KiB of a segment.
+struct IndexBlock: Sendable, Equatable {
+    /// The line number (within the segment) of the block's first line.
+    var firstOrdinal: UInt32
+    /// Lines in the block (damaged ones included).
+    var count: UInt32
+    /// Where the block starts and how long it is, in the segment's plain bytes.
+    var offset: UInt64
+    var length: UInt32
+    /// The time span of the block's valid records; empty blocks have min > max.
+    var minTime: Int64
+    var maxTime: Int64
+    /// Bit `t` is set when the block has a record of type number `t`; types
+    /// numbered 63 and up share bit 63.
+    var typeMask: UInt64
+
+    var ordinals: Range<UInt32> { firstOrdinal..<(firstOrdinal + count) }
+
+    func overlaps(since: Int64?, until: Int64?) -> Bool {
+        guard minTime <= maxTime else { return false }
+        if let since, maxTime < since { return false }
+        if let until, minTime >= until { return false }
+        return true
+    }
+
+    static func bit(forType number: Int) -> UInt64 { 1 << UInt64(min(number, 63)) }
+}
+
+/// The index of one segment (§5): its blocks with their time spans and
+/// types, and per type and per conversation the line numbers of their
+/// records.
+///
+/// About 3–4 bytes per record: a block's 48 bytes are shared by its ~100
+/// records, and postings take a byte or two per record each.
+struct SegmentIndex: Sendable, Equatable {
+    /// The segment's base seq.
+    var base: UInt64
+    /// Lines indexed (damaged ones included).
+    var lineCount: UInt32 = 0
+    /// Plain bytes indexed: the offset just past the last indexed line.
+    var byteCount: UInt64 = 0
+    var blocks: [IndexBlock] = []
+    /// Type names by number; "" is the type of records without one.
+    var types: [String] = []
+    var typePostings: [Postings] = []
+    var conversations: [String: Postings] = [:]
+    /// Lines that are not valid records: their line number and why.
+    var damaged: [DamagedOrdinal] = []
+    var minTime: Int64 = .max
+    var maxTime: Int64 = .min
+
+    struct DamagedOrdinal: Sendable, Equatable {
+        var ordinal: UInt32
+        var reason: String
+    }
+
+    init(base: UInt64) { self.base = base }
+
+    var recordCount: Int { Int(lineCount) - damaged.count }
+
+    func typeNumber(_ type: String) -> Int? { types.firstIndex(of: type) }
+
+    func count(ofType number: Int) -> Int { typePostings[number].count }
+
+    /// The block holding line `ordinal`.
+    func block(containing ordinal: UInt32) -> Int? {
+        var low = 0
+        var high = blocks.count - 1
+        guard high >= 0, ordinal < lineCount else { return nil }
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if blocks[middle].firstOrdinal <= ordinal { low = middle } else { high = middle - 1 }
+        }
+        return low
+    }
+
+    func overlaps(since: Int64?, until: Int64?) -> Bool {
+        guard minTime <= maxTime else { return false }
+        if let since, maxTime < since { return false }
+        if let until, minTime >= until { return false }
+        return true
+    }
+
+    /// Memory held by this index, in bytes (approximate).
+    var memoryBytes: Int {
+        var total = blocks.capacity * MemoryLayout<IndexBlock>.stride
+        total += typePostings.reduce(0) { $0 + $1.memoryBytes }
+        for (name, postings) in conversations { total += name.utf8.count + 48 + postings.memoryBytes }
+        return total
+    }
+}
+
+/// Builds a ``SegmentIndex`` one line at a time, as a segment is scanned or
+/// appended to.
+struct SegmentIndexBuilder: Sendable {
+    static let blockBytes = 64 << 10
+
+    private(set) var index: SegmentIndex
+    private var typeNumbers: [String: Int] = [:]
+    private var open: IndexBlock?
+
+    init(base: UInt64) { index = SegmentIndex(base: base) }
+
+    /// Adds the next line of the segment (of `length` bytes, newline included).
+    mutating func add(length: Int, time: Int64, type: String, conversation: String?) {
+        let ordinal = startLine(length: length)
+        open!.minTime = Swift.min(open!.minTime, time)
+        open!.maxTime = Swift.max(open!.maxTime, time)
+        index.minTime = Swift.min(index.minTime, time)
+        index.maxTime = Swift.max(index.maxTime, time)
+        let number: Int
+        if let known = typeNumbers[type] {
+            number = known
+        } else {
+            number = index.types.count
+            typeNumbers[type] = number
+            index.types.append(type)
+            index.typePostings.append(Postings())
+        }
+        index.typePostings[number].append(ordinal)
+        open!.typeMask |= IndexBlock.bit(forType: number)
+        if let conversation {
+            index.conversations[conversation, default: Postings()].append(ordinal)
+        }
+    }
+
+    /// Adds a line that is not a valid record: it keeps its line number (and
+    /// so its seq) but is found by no query.
+    mutating func addDamaged(length: Int, reason: String) {
+        let ordinal = startLine(length: length)
+        index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
+    }
+
+    private mutating func startLine(length: Int) -> UInt32 {
+        if let block = open, Int(block.length) + length > Self.blockBytes {
+            index.blocks.append(block)
+            open = nil
+        }
+        if open == nil {
+            open = IndexBlock(
+                firstOrdinal: index.lineCount, count: 0, offset: index.byteCount, length: 0, minTime: .max,
+                maxTime: .min, typeMask: 0)
+        }
+        let ordinal = index.lineCount
+        open!.count += 1
+        open!.length += UInt32(length)
+        index.lineCount += 1
+        index.byteCount += UInt64(length)
+        return ordinal
+    }
+
+    /// The index so far, the open block included. The builder can go on.
+    func snapshot() -> SegmentIndex {
+        var result = index
+        if let open { result.blocks.append(open) }
+        return result
+    }
+
+    /// Indexes every complete line of `bytes`, which start at the builder's
+    /// current byte count in the segment.
+    mutating func addLines(_ bytes: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder) {
+        var start = 0
+        while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
+            let line = UnsafeBufferPointer(rebasing: bytes[start..<newline])
+            do throws(StoaError) {
+                let facts = try encoder.facts(ofLine: line)
+                add(
+                    length: newline + 1 - start, time: facts.time, type: facts.type(in: line),
+                    conversation: facts.conversation(in: line))
+            } catch {
+                addDamaged(length: newline + 1 - start, reason: error.message)
+            }
+            start = newline + 1
+        }
+    }
+}

@@ -1,0 +1,199 @@
+/// One segment as a query sees it: its index, and its bytes.
+final class IndexedSegment: Sendable {
+    let name: SegmentName
+    let index: SegmentIndex
+    /// The segment's bytes, at least up to `index.byteCount`.
+    let contents: SegmentContents
+    /// Read as a sealed segment: it cannot change any more.
+    let isSealed: Bool
+
+    init(name: SegmentName, index: SegmentIndex, contents: SegmentContents, isSealed: Bool) {
+        self.name = name
+        self.index = index
+        self.contents = contents
+        self.isSealed = isSealed
+    }
+
+    var path: String { contents.path }
+}
+
+/// Runs one query over indexed segments and streams its records exactly
+/// sorted by (time, seq).
+///
+/// The blocks that can hold a match (time span overlapping the window, and
+/// holding the wanted type or conversation) are visited in order of their
+/// earliest time (latest, for newest-first). A record found in an open block
+/// is handed out once no block still unvisited can hold an earlier one, so
+/// memory holds only the records of blocks whose time spans overlap, never
+/// the whole result.
+struct QueryEngine {
+    private let segments: [IndexedSegment]
+    private let query: Query
+    private let encoder: RecordEncoder
+    private let needle: [UInt8]?
+    private var candidates: [Candidate] = []
+    private var nextCandidate = 0
+    private var heap: Heap<Found>
+    private var emitted = 0
+
+    /// A block that may hold matches.
+    struct Candidate {
+        var segment: Int
+        var block: Int
+        var minTime: Int64
+        var maxTime: Int64
+        var firstSeq: UInt64
+        var lastSeq: UInt64
+    }
+
+    /// A matching record waiting for its turn.
+    struct Found {
+        var time: Int64
+        var seq: UInt64
+        var segment: Int
+        var offset: Int
+        var length: Int
+        var type: String
+        var conversation: String?
+    }
+
+    init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
+        self.segments = segments
+        self.query = query
+        self.encoder = encoder
+        self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        let newestFirst = query.order == .newestFirst
+        heap = Heap(by: { a, b in
+            newestFirst ? (a.time, a.seq) > (b.time, b.seq) : (a.time, a.seq) < (b.time, b.seq)
+        })
+        plan()
+    }
+
+    /// Finds the candidate blocks and orders them.
+    private mutating func plan() {
+        if query.limit == 0 { return }
+        for (number, segment) in segments.enumerated() {
+            let index = segment.index
+            guard index.overlaps(since: query.since, until: query.until) else { continue }
+            var mask = UInt64.max
+            if !query.types.isEmpty {
+                let wanted = query.types.compactMap(index.typeNumber)
+                if wanted.isEmpty { continue }
+                mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
+            }
+            var conversationBlocks: Set<Int>?
+            if let conversation = query.conversation {
+                guard let postings = index.conversations[conversation] else { continue }
+                var blocks = Set<Int>()
+                postings.forEach(in: 0..<index.lineCount) { ordinal in
+                    if let block = index.block(containing: ordinal) { blocks.insert(block) }
+                    return true
+                }
+                conversationBlocks = blocks
+            }
+            for (blockNumber, block) in index.blocks.enumerated() {
+                guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { continue }
+                if let conversationBlocks, !conversationBlocks.contains(blockNumber) { continue }
+                candidates.append(
+                    Candidate(
+                        segment: number, block: blockNumber, minTime: block.minTime, maxTime: block.maxTime,
+                        firstSeq: index.base + UInt64(block.firstOrdinal),
+                        lastSeq: index.base + UInt64(block.firstOrdinal + block.count) - 1))
+            }
+        }
+        if query.order == .newestFirst {
+            candidates.sort { ($0.maxTime, $0.lastSeq) > ($1.maxTime, $1.lastSeq) }
+        } else {
+            candidates.sort { ($0.minTime, $0.firstSeq) < ($1.minTime, $1.firstSeq) }
+        }
+    }
+
+    /// The next record, or nil when there are no more.
+    mutating func next() -> Record? {
+        if let limit = query.limit, emitted >= limit { return nil }
+        while true {
+            if let top = heap.first, mayHandOut(top) {
+                let found = heap.popFirst()!
+                emitted += 1
+                let bytes = segments[found.segment].contents.withUnsafeBytes {
+                    Array($0[found.offset..<(found.offset + found.length)])
+                }
+                return Record(
+                    seq: found.seq, time: found.time, type: found.type, conversation: found.conversation, bytes: bytes)
+            }
+            guard nextCandidate < candidates.count else { return nil }
+            open(candidates[nextCandidate])
+            nextCandidate += 1
+        }
+    }
+
+    /// Whether no unvisited block can hold a record that goes before `found`.
+    private func mayHandOut(_ found: Found) -> Bool {
+        guard nextCandidate < candidates.count else { return true }
+        let next = candidates[nextCandidate]
+        if query.order == .newestFirst {
+            return found.time > next.maxTime || (found.time == next.maxTime && found.seq > next.lastSeq)
+        }
+        return found.time < next.minTime || (found.time == next.minTime && found.seq < next.firstSeq)
+    }
+
+    /// Reads a candidate block and keeps its matching records.
+    private mutating func open(_ candidate: Candidate) {
+        let segment = segments[candidate.segment]
+        let index = segment.index
+        let block = index.blocks[candidate.block]
+
+        // With a type or a conversation, only the lines the postings name are read.
+        var wanted: [UInt32]?
+        if let conversation = query.conversation {
+            wanted = index.conversations[conversation]?.ordinals(in: block.ordinals) ?? []
+        } else if !query.types.isEmpty {
+            var union: [UInt32] = []
+            for type in query.types {
+                if let number = index.typeNumber(type) { union += index.typePostings[number].ordinals(in: block.ordinals) }
+            }
+            wanted = query.types.count > 1 ? union.sorted() : union
+        }
+        if let wanted, wanted.isEmpty { return }
+
+        var matches: [Found] = []
+        segment.contents.withUnsafeBytes { all in
+            var start = Int(block.offset)
+            let end = start + Int(block.length)
+            var ordinal = block.firstOrdinal
+            var nextWanted = 0
+            while start < end {
+                let newline = SegmentContents.newline(in: all, from: start)
+                defer {
+                    start = newline + 1
+                    ordinal += 1
+                }
+                if let wanted {
+                    guard nextWanted < wanted.count else { break }
+                    if wanted[nextWanted] != ordinal { continue }
+                    nextWanted += 1
+                }
+                let line = UnsafeBufferPointer(rebasing: all[start..<newline])
+                guard let facts = try? encoder.facts(ofLine: line), query.includes(time: facts.time) else { continue }
+                if let needle, !Self.contains(line, needle) { continue }
+                let type = facts.type(in: line)
+                if !query.types.isEmpty && !query.types.contains(type) { continue }
+                let conversation = facts.conversation(in: line)
+                if let wantedConversation = query.conversation, conversation != wantedConversation { continue }
+                matches.append(
+                    Found(
+                        time: facts.time, seq: index.base + UInt64(ordinal), segment: candidate.segment, offset: start,
+                        length: newline - start, type: type, conversation: conversation))
+            }
+        }
+        for found in matches { heap.insert(found) }
+    }
+
+    static func contains(_ line: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {
+        needle.withUnsafeBufferPointer { n in
+            stoa_memmem(line.baseAddress, line.count, n.baseAddress, n.count) != nil
+        }
+    }
+}
+
+import CStoaSystem

@@ -1,0 +1,154 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+/// The query engine against the plainest possible reference: read every
+/// line, filter, sort.
+@Suite struct QueryEngineTests {
+    struct Row {
+        var seq: UInt64
+        var time: Int64
+        var type: String
+        var conversation: String?
+        var line: String
+    }
+
+    /// A store with skewed types, conversations, and times out of order
+    /// (clock skew, bursts, duplicates), over many segments.
+    func makeStore(_ directory: TemporaryDirectory, records: Int, seed: UInt64) throws -> [Row] {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 64 << 10
+        let store = try Store(at: directory.path, creating: configuration)
+        var random = SeededGenerator(seed: seed)
+        let types = ["message", "message", "message", "tool_call", "tool_result", "error", "", "thought"]
+        var rows: [Row] = []
+        var clock: Int64 = 1_795_000_000_000_000
+        var batch: [String] = []
+        for n in 0..<records {
+            clock += Int64.random(in: 0...3_000_000, using: &random)
+            var time = clock
+            if Int.random(in: 0..<20, using: &random) == 0 { time -= Int64.random(in: 0...60_000_000, using: &random) }
+            if Int.random(in: 0..<50, using: &random) == 0, let previous = rows.last { time = previous.time }
+            let type = types.randomElement(using: &random)!
+            let conversation = Int.random(in: 0..<10, using: &random) == 0 ? nil : "c\(Int.random(in: 0..<40, using: &random))"
+            var fields = [#""ts":"\#(Timestamp.format(time))""#]
+            if !type.isEmpty { fields.append(#""type":"\#(type)""#) }
+            if let conversation { fields.append(#""session":"\#(conversation)""#) }
+            fields.append(#""n":\#(n)"#)
+            fields.append(#""text":"\#(String(repeating: "w", count: Int.random(in: 0...400, using: &random)))""#)
+            fields.shuffle(using: &random)
+            let line = "{" + fields.joined(separator: ",") + "}"
+            batch.append(line)
+            rows.append(Row(seq: UInt64(n), time: time, type: type, conversation: conversation, line: line))
+            if batch.count == 37 {
+                try store.append(contentsOf: batch)
+                batch.removeAll()
+            }
+        }
+        try store.append(contentsOf: batch)
+        try store.close()
+        return rows
+    }
+
+    func reference(_ rows: [Row], _ query: Query) -> [UInt64] {
+        var matching = rows.filter { row in
+            query.includes(time: row.time) && (query.types.isEmpty || query.types.contains(row.type))
+                && (query.conversation == nil || row.conversation == query.conversation)
+                && (query.contains == nil || row.line.contains(query.contains!))
+        }
+        matching.sort {
+            query.order == .newestFirst ? ($0.time, $0.seq) > ($1.time, $1.seq) : ($0.time, $0.seq) < ($1.time, $1.seq)
+        }
+        if let limit = query.limit { matching = Array(matching.prefix(limit)) }
+        return matching.map(\.seq)
+    }
+
+    @Test func matchesTheReferenceOnRandomQueries() throws {
+        let directory = TemporaryDirectory()
+        let rows = try makeStore(directory, records: 6000, seed: 7)
+        let reader = try StoreReader(at: directory.path)
+        #expect(try reader.snapshot().count > 20, "the data must span many segments")
+        var random = SeededGenerator(seed: 99)
+        let times = rows.map(\.time).sorted()
+        for round in 0..<300 {
+            var query = Query()
+            // Window edges on exact record times, so that [since, until) is tested where it matters.
+            if Bool.random(using: &random) { query.since = times.randomElement(using: &random)! }
+            if Bool.random(using: &random) { query.until = times.randomElement(using: &random)! + Int64.random(in: 0...1, using: &random) }
+            if Int.random(in: 0..<3, using: &random) == 0 {
+                query.types = Set((0..<Int.random(in: 1...2, using: &random)).map { _ in
+                    ["message", "tool_call", "error", "", "nothing", "thought"].randomElement(using: &random)!
+                })
+            }
+            if Int.random(in: 0..<4, using: &random) == 0 { query.conversation = "c\(Int.random(in: 0..<42, using: &random))" }
+            if Int.random(in: 0..<8, using: &random) == 0 { query.contains = "\"n\":1" }
+            if Bool.random(using: &random) { query.limit = Int.random(in: 0...120, using: &random) }
+            if Bool.random(using: &random) { query.order = .newestFirst }
+            let got = try reader.query(query).all()
+            #expect(got.map(\.seq) == reference(rows, query), "round \(round): \(query)")
+            // Each record carries its own line, time, type and conversation.
+            for record in got.prefix(5) {
+                let row = rows[Int(record.seq)]
+                #expect(record.json == row.line)
+                #expect(record.time == row.time)
+                #expect(record.type == row.type)
+                #expect(record.conversation == row.conversation)
+            }
+        }
+    }
+
+    @Test func statsComeFromTheIndex() throws {
+        let directory = TemporaryDirectory()
+        let rows = try makeStore(directory, records: 2000, seed: 3)
+        let stats = try StoreReader(at: directory.path).stats()
+        #expect(stats.records == 2000)
+        #expect(stats.nextSeq == 2000)
+        #expect(stats.oldest == rows.map(\.time).min())
+        #expect(stats.newest == rows.map(\.time).max())
+        #expect(stats.types == Dictionary(grouping: rows, by: \.type).mapValues(\.count))
+    }
+
+    @Test func lastRecordsBySeq() throws {
+        let directory = TemporaryDirectory()
+        let rows = try makeStore(directory, records: 1500, seed: 5)
+        let reader = try StoreReader(at: directory.path)
+        for count in [0, 1, 7, 300, 1500, 2000] {
+            #expect(try reader.last(count).all().map(\.seq) == rows.suffix(count).map(\.seq))
+        }
+    }
+
+    @Test func aLongLivedReaderSeesNewRecords() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        let reader = try StoreReader(at: directory.path)
+        var expected: [UInt64] = []
+        for round in 0..<30 {
+            for n in 0..<(round % 5) * 11 {
+                expected.append(try store.append(#"{"ts":\#(1_700_000_000 + round),"n":\#(n)}"#))
+            }
+            #expect(try reader.query(Query()).all().map(\.seq) == expected)
+        }
+    }
+
+    @Test func postingsRoundTrip() {
+        var random = SeededGenerator(seed: 11)
+        var postings = Postings()
+        var ordinals: [UInt32] = []
+        var value: UInt32 = 0
+        for _ in 0..<5000 {
+            value += UInt32.random(in: 1...(Bool.random(using: &random) ? 3 : 100_000), using: &random)
+            ordinals.append(value)
+            postings.append(value)
+        }
+        #expect(postings.ordinals(in: 0..<UInt32.max) == ordinals)
+        for _ in 0..<200 {
+            let a = UInt32.random(in: 0...value, using: &random)
+            let b = UInt32.random(in: a...value &+ 10, using: &random)
+            #expect(postings.ordinals(in: a..<b) == ordinals.filter { $0 >= a && $0 < b })
+        }
+    }
+}
