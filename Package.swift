@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "Stoa", targets: ["Stoa"]),
         .executable(name: "stoa", targets: ["stoa"]),
+        // Realistic agent events, for benchmarks and tests of programs built on Stoa.
+        .library(name: "StoaWorkload", targets: ["StoaWorkload"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -17,12 +19,18 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // SHA-256, for segment digests and the chain of digests (§5).
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // Linux calls Swift's Glibc module leaves out (statx, memmem).
         .target(name: "CStoaSystem"),
         // The store: records, segments, recovery, the write and read paths.
         .target(
             name: "Stoa",
-            dependencies: ["CZlib", "CStoaSystem"]
+            dependencies: ["CZlib", "CCrypto", "CStoaSystem"]
         ),
         // Realistic agent events, for the demo, the tests and the benchmarks.
         .target(

@@ -38,7 +38,7 @@ struct Demo: ParsableCommand {
             while written < events {
                 lines.removeAll(keepingCapacity: true)
                 for _ in 0..<min(10_000, events - written) { lines.append(generator.next()!) }
-                let seqs = try store.append(contentsOf: lines, durability: Durability.none)
+                let seqs = try store.append(contentsOf: lines, durability: .buffered)
                 firstSeq = firstSeq ?? seqs.lowerBound
                 written += lines.count
             }

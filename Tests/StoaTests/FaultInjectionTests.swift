@@ -22,6 +22,8 @@ final class FaultyFileSystem: FileSystem {
         var partialBytes = 0
         /// Keep failing once started.
         var sticky = false
+        /// Only for paths that end so (nil: any path).
+        var pathSuffix: String? = nil
     }
 
     private let real = SystemFileSystem()
@@ -32,9 +34,10 @@ final class FaultyFileSystem: FileSystem {
     func clear() { faults.withLock { $0.removeAll() } }
 
     /// Whether this call fails now; for writes, how many bytes to write first.
-    private func check(_ call: Call) -> (errno: Int32, partial: Int)? {
+    private func check(_ call: Call, _ path: String) -> (errno: Int32, partial: Int)? {
         faults.withLock { faults in
             for index in faults.indices where faults[index].call == call {
+                if let suffix = faults[index].pathSuffix, !path.hasSuffix(suffix) { continue }
                 if faults[index].after > 0 {
                     faults[index].after -= 1
                     continue
@@ -52,11 +55,11 @@ final class FaultyFileSystem: FileSystem {
     }
 
     func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 {
-        if flags & O_CREAT != 0, let fault = check(.open) { throw StoaError.syscall("open", errno: fault.errno, path: path) }
+        if flags & O_CREAT != 0, let fault = check(.open, path) { throw StoaError.syscall("open", errno: fault.errno, path: path) }
         return try real.open(path, flags: flags, mode: mode)
     }
     func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
-        if let fault = check(.write) {
+        if let fault = check(.write, path) {
             if fault.partial > 0 {
                 _ = try real.write(fd, UnsafeRawBufferPointer(rebasing: buffer[..<min(fault.partial, buffer.count)]), path: path)
             }
@@ -65,19 +68,19 @@ final class FaultyFileSystem: FileSystem {
         return try real.write(fd, buffer, path: path)
     }
     func fsync(_ fd: Int32, path: String) throws(StoaError) {
-        if let fault = check(.fsync) { throw StoaError.syscall("fsync", errno: fault.errno, path: path) }
+        if let fault = check(.fsync, path) { throw StoaError.syscall("fsync", errno: fault.errno, path: path) }
         try real.fsync(fd, path: path)
     }
     func fdatasync(_ fd: Int32, path: String) throws(StoaError) {
-        if let fault = check(.fdatasync) { throw StoaError.syscall("fdatasync", errno: fault.errno, path: path) }
+        if let fault = check(.fdatasync, path) { throw StoaError.syscall("fdatasync", errno: fault.errno, path: path) }
         try real.fdatasync(fd, path: path)
     }
     func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) {
-        if let fault = check(.ftruncate) { throw StoaError.syscall("ftruncate", errno: fault.errno, path: path) }
+        if let fault = check(.ftruncate, path) { throw StoaError.syscall("ftruncate", errno: fault.errno, path: path) }
         try real.ftruncate(fd, to: size, path: path)
     }
     func rename(_ from: String, to: String) throws(StoaError) {
-        if let fault = check(.rename) { throw StoaError.syscall("rename", errno: fault.errno, path: from) }
+        if let fault = check(.rename, from) { throw StoaError.syscall("rename", errno: fault.errno, path: from) }
         try real.rename(from, to: to)
     }
     func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
@@ -121,7 +124,7 @@ final class ShortWritingFileSystem: FileSystem {
         try store.append(#"{"ts":1,"n":0}"#)
         try store.append(#"{"ts":1,"n":1}"#)
         // The next write puts 10 bytes on disk, then fails.
-        fileSystem.inject(.init(call: .write, after: 0, errno: errno, partialBytes: 10))
+        fileSystem.inject(.init(call: .write, after: 0, errno: errno, partialBytes: 10, pathSuffix: ".jsonl"))
         do {
             try store.append(contentsOf: [#"{"ts":1,"n":2}"#, #"{"ts":1,"n":3}"#])
             Issue.record("the append must fail")
@@ -145,7 +148,7 @@ final class ShortWritingFileSystem: FileSystem {
         let fileSystem = FaultyFileSystem()
         let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: fileSystem)
         try store.append(#"{"ts":1,"n":0}"#)
-        fileSystem.inject(.init(call: .write, after: 0, errno: ENOSPC, partialBytes: 5))
+        fileSystem.inject(.init(call: .write, after: 0, errno: ENOSPC, partialBytes: 5, pathSuffix: ".jsonl"))
         fileSystem.inject(.init(call: .ftruncate, after: 0, errno: EIO))
         #expect { try store.append(#"{"ts":1,"n":1}"#) } throws: { ($0 as? StoaError)?.code == .noSpace }
         #expect { try store.append(#"{"ts":1,"n":2}"#) } throws: { ($0 as? StoaError)?.code == .closed }
@@ -186,8 +189,8 @@ final class ShortWritingFileSystem: FileSystem {
         var stored: [String] = []
         var failed = 0
         // Creating the next segment fails twice, then works.
-        fileSystem.inject(.init(call: .open, after: 0, errno: ENOSPC))
-        fileSystem.inject(.init(call: .open, after: 0, errno: ENOSPC))
+        fileSystem.inject(.init(call: .open, after: 0, errno: ENOSPC, pathSuffix: ".jsonl"))
+        fileSystem.inject(.init(call: .open, after: 0, errno: ENOSPC, pathSuffix: ".jsonl"))
         for n in 0..<200 {
             let line = #"{"ts":1,"n":\#(n),"pad":"\#(String(repeating: "x", count: 40))"}"#
             do {

@@ -98,7 +98,7 @@ import Testing
         #expect(try store.append(contentsOf: batch) == 500..<800)
         try store.close()
 
-        let names = listDirectory(directory.appending("segments"))
+        let names = listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }
         #expect(names.count > 10)
         var seq: UInt64 = 0
         for name in names {
@@ -123,7 +123,7 @@ import Testing
         usleep(1_100_000)
         try store.append(#"{"n":3}"#)
         try store.close()
-        #expect(listDirectory(directory.appending("segments")) == [
+        #expect(listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") } == [
             "00000000000000000000.jsonl", "00000000000000000002.jsonl",
         ])
     }

@@ -7,7 +7,8 @@ import PackageDescription
 //     swift run -c release stoa-bench append
 //
 // The main package is a dependency by path, so the benchmarks always measure
-// the sources next to them.
+// the sources next to them. It is named explicitly: a path dependency is
+// otherwise known by its directory's name, which depends on the clone.
 let package = Package(
     name: "StoaBenchmarks",
     dependencies: [

@@ -26,7 +26,7 @@ final class IndexedSegment: Sendable {
 /// is handed out once no block still unvisited can hold an earlier one, so
 /// memory holds only the records of blocks whose time spans overlap, never
 /// the whole result.
-struct QueryEngine {
+final class QueryEngine {
     private let segments: [IndexedSegment]
     private let query: Query
     private let encoder: RecordEncoder
@@ -35,6 +35,10 @@ struct QueryEngine {
     private var nextCandidate = 0
     private var heap: Heap<Found>
     private var emitted = 0
+    /// Lines the query skipped because they are not valid records: those the
+    /// indexes know of, and those found damaged while reading (a segment
+    /// changed after its `.idx` was written).
+    private(set) var damaged: [DamagedLine]
 
     /// A block that may hold matches.
     struct Candidate {
@@ -62,6 +66,13 @@ struct QueryEngine {
         self.query = query
         self.encoder = encoder
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        self.damaged = segments.flatMap { segment in
+            segment.index.damaged.map {
+                DamagedLine(
+                    path: segment.path, line: Int($0.ordinal) + 1, seq: segment.index.base + UInt64($0.ordinal),
+                    reason: $0.reason)
+            }
+        }
         let newestFirst = query.order == .newestFirst
         heap = Heap(by: { a, b in
             newestFirst ? (a.time, a.seq) > (b.time, b.seq) : (a.time, a.seq) < (b.time, b.seq)
@@ -70,7 +81,7 @@ struct QueryEngine {
     }
 
     /// Finds the candidate blocks and orders them.
-    private mutating func plan() {
+    private func plan() {
         if query.limit == 0 { return }
         for (number, segment) in segments.enumerated() {
             let index = segment.index
@@ -109,7 +120,7 @@ struct QueryEngine {
     }
 
     /// The next record, or nil when there are no more.
-    mutating func next() -> Record? {
+    func next() -> Record? {
         if let limit = query.limit, emitted >= limit { return nil }
         while true {
             if let top = heap.first, mayHandOut(top) {
@@ -138,7 +149,7 @@ struct QueryEngine {
     }
 
     /// Reads a candidate block and keeps its matching records.
-    private mutating func open(_ candidate: Candidate) {
+    private func open(_ candidate: Candidate) {
         let segment = segments[candidate.segment]
         let index = segment.index
         let block = index.blocks[candidate.block]
@@ -174,7 +185,17 @@ struct QueryEngine {
                     nextWanted += 1
                 }
                 let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                guard let facts = try? encoder.facts(ofLine: line), query.includes(time: facts.time) else { continue }
+                let facts: LineFacts
+                do throws(StoaError) {
+                    facts = try encoder.facts(ofLine: line)
+                } catch {
+                    let seq = index.base + UInt64(ordinal)
+                    if !damaged.contains(where: { $0.seq == seq }) {
+                        damaged.append(DamagedLine(path: segment.path, line: Int(ordinal) + 1, seq: seq, reason: error.message))
+                    }
+                    continue
+                }
+                guard query.includes(time: facts.time) else { continue }
                 if let needle, !Self.contains(line, needle) { continue }
                 let type = facts.type(in: line)
                 if !query.types.isEmpty && !query.types.contains(type) { continue }

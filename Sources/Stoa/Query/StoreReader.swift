@@ -41,9 +41,8 @@ public final class StoreReader: Sendable {
     ///   conversation; memory grows with the overlap of those blocks, not
     ///   with the number of results.
     public func query(_ query: Query) throws(StoaError) -> RecordCursor {
-        let segments = try snapshot()
-        var engine = QueryEngine(segments: segments, query: query, encoder: encoder)
-        return RecordCursor(damaged: Self.damagedLines(in: segments)) { engine.next() }
+        let engine = QueryEngine(segments: try snapshot(), query: query, encoder: encoder)
+        return RecordCursor(damaged: { engine.damaged }, next: engine.next)
     }
 
     /// The last `count` records by seq (the most recently appended), oldest first.
@@ -76,7 +75,8 @@ public final class StoreReader: Sendable {
             }
         }
         var position = 0
-        return RecordCursor(damaged: Self.damagedLines(in: segments)) {
+        let damaged = Self.damagedLines(in: segments)
+        return RecordCursor(damaged: { damaged }) {
             guard position < records.count else { return nil }
             defer { position += 1 }
             return records[position]
@@ -128,9 +128,17 @@ public final class StoreReader: Sendable {
                 }
             }
             let contents = try SegmentContents(path: path, sealed: !isLast)
-            var builder = SegmentIndexBuilder(base: name.base)
-            contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
-            let segment = IndexedSegment(name: name, index: builder.snapshot(), contents: contents, isSealed: !isLast)
+            let index: SegmentIndex
+            let indexPath = layout.path(of: SegmentName(base: name.base, kind: .index))
+            if !isLast, let file = IndexFile.load(indexPath, base: name.base, fileSize: contents.fileSize) {
+                index = file.index
+            } else {
+                // No valid .idx (or the segment may still grow): index it now.
+                var builder = SegmentIndexBuilder(base: name.base)
+                contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
+                index = builder.snapshot()
+            }
+            let segment = IndexedSegment(name: name, index: index, contents: contents, isSealed: !isLast)
             cache.withLock { $0[name.base] = segment }
             result.append(segment)
         }
@@ -157,13 +165,17 @@ public final class StoreReader: Sendable {
 /// are not valid records.
 public final class RecordCursor: @unchecked Sendable {
     // Not safe to share between threads while iterating (see above).
-    private var source: () -> Record?
-    public let damaged: [DamagedLine]
+    private let source: () -> Record?
+    private let damagedSoFar: () -> [DamagedLine]
 
-    init(damaged: [DamagedLine], next: @escaping () -> Record?) {
+    init(damaged: @escaping () -> [DamagedLine], next: @escaping () -> Record?) {
         self.source = next
-        self.damaged = damaged
+        self.damagedSoFar = damaged
     }
+
+    /// Lines skipped so far because they are not valid records (complete once
+    /// the cursor has reached its end).
+    public var damaged: [DamagedLine] { damagedSoFar() }
 
     /// The next record, or nil at the end.
     public func next() throws(StoaError) -> Record? { source() }

@@ -30,6 +30,12 @@ public final class Store: Sendable {
     private let state: Mutex<WriterState>
     private let commit = GroupCommit()
     private let timer: Mutex<IntervalTimer?>
+    /// Writes sealed segments' `.idx` files, off the append path.
+    private let indexer: SidecarIndexer
+    private let worker = BackgroundWorker(name: "stoa-index")
+    /// The last failure of background indexing, if any (the `.idx` is a cache:
+    /// a missing one is rebuilt later, so this never fails an append).
+    private let indexFailure = Mutex<StoaError?>(nil)
 
     /// Opens the store at `path` for writing, creating it if the directory
     /// does not exist or is empty.
@@ -77,6 +83,8 @@ public final class Store: Sendable {
         self.recovery = report
         self.state = Mutex(WriterState(active: active, count: count, size: size))
         self.timer = Mutex(nil)
+        self.indexer = SidecarIndexer(layout: layout, encoder: encoder, fileSystem: fileSystem)
+        scheduleIndexing(below: active.base)
 
         if configuration.durability == .interval {
             startIntervalSync()
@@ -85,6 +93,36 @@ public final class Store: Sendable {
 
     deinit {
         timer.withLock { $0?.stop() }
+        worker.stop()
+    }
+
+    /// Writes missing `.idx` files of segments below `base`, in the background.
+    private func scheduleIndexing(below base: UInt64) {
+        worker.submit { [weak self] in
+            guard let self else { return }
+            do throws(StoaError) {
+                try self.indexer.indexSealedSegments(below: base)
+            } catch {
+                self.indexFailure.withLock { $0 = error }
+            }
+        }
+    }
+
+    /// Writes every sealed segment's `.idx` again (`stoa reindex`).
+    ///
+    /// - Returns: how many were written.
+    public func reindex() throws(StoaError) -> Int {
+        worker.waitUntilIdle()
+        let base = state.withLock { $0.active.base }
+        return try indexer.indexSealedSegments(below: base, rebuild: true)
+    }
+
+    /// Waits until the `.idx` of every segment sealed so far is written.
+    ///
+    /// - Throws: the last failure to write one, if any.
+    public func waitForIndexes() throws(StoaError) {
+        worker.waitUntilIdle()
+        if let error = indexFailure.withLock({ $0 }) { throw error }
     }
 
     // MARK: Appending
@@ -226,6 +264,7 @@ public final class Store: Sendable {
         state.count = 0
         state.size = 0
         state.sealedSegments += 1
+        scheduleIndexing(below: next.base)
     }
 
     /// Syncs the active segment; returns the generation that is now on disk.
@@ -259,6 +298,7 @@ public final class Store: Sendable {
             $0?.stop()
             $0 = nil
         }
+        worker.waitUntilIdle()
         let generation = try state.withLock { (state) throws(StoaError) -> UInt64 in
             guard !state.closed else { return 0 }
             state.closed = true

@@ -2,9 +2,13 @@ import Foundation
 
 /// When an append returns, how safe are its bytes?
 public enum Durability: String, Sendable, Codable, CaseIterable {
-    /// In the page cache: survives the process being killed, not a power cut.
-    /// Synced when a segment is sealed and when the store closes.
-    case none
+    /// `none` in `stoa.json` and on the command line: in the page cache,
+    /// which survives the process being killed, not a power cut. Synced when
+    /// a segment is sealed and when the store closes.
+    ///
+    /// (Not named `.none` in Swift: with an optional parameter, `.none` would
+    /// mean `nil`, the store's default.)
+    case buffered = "none"
     /// Like `none`, and a background `fdatasync` every `fsync_interval`: at
     /// most that much is lost in a power cut.
     case interval

@@ -188,12 +188,12 @@ func openStore(_ path: String, durability: Durability) throws -> Store {
 
 /// Stoa, `append(contentsOf:)` in batches, durability `none`.
 func measureBatches(_ workload: Workload, path: String, batch: Int) throws -> Row {
-    let store = try openStore(path, durability: .none)
+    let store = try openStore(path, durability: .buffered)
     let start = ContinuousClock.now
     var index = 0
     while index < workload.count {
         let end = min(index + batch, workload.count)
-        try store.append(contentsOf: (index..<end).lazy.map { workload.record($0) }, durability: Durability.none)
+        try store.append(contentsOf: (index..<end).lazy.map { workload.record($0) }, durability: .buffered)
         index = end
     }
     let seconds = elapsed(since: start)
@@ -205,10 +205,10 @@ func measureBatches(_ workload: Workload, path: String, batch: Int) throws -> Ro
 
 /// Stoa, one `append(json:)` per record, durability `none`.
 func measureSingles(_ workload: Workload, path: String) throws -> Row {
-    let store = try openStore(path, durability: .none)
+    let store = try openStore(path, durability: .buffered)
     let start = ContinuousClock.now
     for index in 0..<workload.count {
-        try store.append(json: workload.record(index), durability: Durability.none)
+        try store.append(json: workload.record(index), durability: .buffered)
     }
     let seconds = elapsed(since: start)
     let stats = store.writeStats

@@ -1,0 +1,212 @@
+import CZlib
+
+/// A sealed segment's sidecar `.idx` (§5): its index, plus what `verify`
+/// and tiering need — the segment's sizes, the SHA-256 of its plain bytes,
+/// the chain digest, and when it was sealed.
+///
+/// The file is a cache: it is trusted only when its magic, version and
+/// trailing CRC-32 are right and the segment file has the size it records;
+/// otherwise it is ignored and rebuilt. All integers are little-endian.
+///
+/// ```
+/// "STOAIDX\n"  u32 version  u32 flags
+/// u64 base  u64 plain bytes  u64 file bytes  [32] sha256  [32] chain  i64 sealed at
+/// index: blocks, types with postings, conversations with postings, damaged lines
+/// u32 CRC-32 of everything before it
+/// ```
+struct IndexFile: Sendable, Equatable {
+    static let magic = Array("STOAIDX\n".utf8)
+    static let version: UInt32 = 1
+
+    var index: SegmentIndex
+    /// The segment's plain (uncompressed) size.
+    var plainBytes: UInt64
+    /// The size of the segment file as stored (plain or gzip).
+    var fileBytes: UInt64
+    var digest: [UInt8]
+    var chain: [UInt8]
+    /// When the segment was sealed (µs): ages for tiering count from here.
+    var sealedAt: Int64
+
+    func encoded() -> [UInt8] {
+        var out = ByteWriter()
+        out.bytes += Self.magic
+        out.u32(Self.version)
+        out.u32(0)
+        out.u64(index.base)
+        out.u64(plainBytes)
+        out.u64(fileBytes)
+        out.bytes += digest
+        out.bytes += chain
+        out.i64(sealedAt)
+        out.u32(index.lineCount)
+        out.u64(index.byteCount)
+        out.i64(index.minTime)
+        out.i64(index.maxTime)
+        out.u32(UInt32(index.blocks.count))
+        for block in index.blocks {
+            out.u32(block.firstOrdinal)
+            out.u32(block.count)
+            out.u64(block.offset)
+            out.u32(block.length)
+            out.i64(block.minTime)
+            out.i64(block.maxTime)
+            out.u64(block.typeMask)
+        }
+        out.u32(UInt32(index.types.count))
+        for (type, postings) in zip(index.types, index.typePostings) {
+            out.string(type)
+            out.postings(postings)
+        }
+        out.u32(UInt32(index.conversations.count))
+        for (conversation, postings) in index.conversations.sorted(by: { $0.key < $1.key }) {
+            out.string(conversation)
+            out.postings(postings)
+        }
+        out.u32(UInt32(index.damaged.count))
+        for damaged in index.damaged {
+            out.u32(damaged.ordinal)
+            out.string(damaged.reason)
+        }
+        out.u32(Self.crc(out.bytes))
+        return out.bytes
+    }
+
+    /// Reads an `.idx`; nil when it is not a whole, valid index file of this version.
+    static func decode(_ bytes: [UInt8]) -> IndexFile? {
+        guard bytes.count >= magic.count + 12, Array(bytes[..<magic.count]) == magic else { return nil }
+        let body = bytes[..<(bytes.count - 4)]
+        var tail = ByteReader(bytes[(bytes.count - 4)...])
+        guard let stored = tail.u32(), stored == crc(Array(body)) else { return nil }
+        var input = ByteReader(body.dropFirst(magic.count))
+        guard input.u32() == version, input.u32() != nil,
+            let base = input.u64(), let plainBytes = input.u64(), let fileBytes = input.u64(),
+            let digest = input.take(32), let chain = input.take(32), let sealedAt = input.i64(),
+            let lineCount = input.u32(), let byteCount = input.u64(), let minTime = input.i64(),
+            let maxTime = input.i64(), let blockCount = input.u32()
+        else { return nil }
+        var index = SegmentIndex(base: base)
+        index.lineCount = lineCount
+        index.byteCount = byteCount
+        index.minTime = minTime
+        index.maxTime = maxTime
+        index.blocks.reserveCapacity(Int(blockCount))
+        for _ in 0..<blockCount {
+            guard let first = input.u32(), let count = input.u32(), let offset = input.u64(), let length = input.u32(),
+                let low = input.i64(), let high = input.i64(), let mask = input.u64()
+            else { return nil }
+            index.blocks.append(
+                IndexBlock(
+                    firstOrdinal: first, count: count, offset: offset, length: length, minTime: low, maxTime: high,
+                    typeMask: mask))
+        }
+        guard let typeCount = input.u32() else { return nil }
+        for _ in 0..<typeCount {
+            guard let type = input.string(), let postings = input.postings() else { return nil }
+            index.types.append(type)
+            index.typePostings.append(postings)
+        }
+        guard let conversationCount = input.u32() else { return nil }
+        for _ in 0..<conversationCount {
+            guard let conversation = input.string(), let postings = input.postings() else { return nil }
+            index.conversations[conversation] = postings
+        }
+        guard let damagedCount = input.u32() else { return nil }
+        for _ in 0..<damagedCount {
+            guard let ordinal = input.u32(), let reason = input.string() else { return nil }
+            index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
+        }
+        guard input.isAtEnd else { return nil }
+        return IndexFile(
+            index: index, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest, chain: chain,
+            sealedAt: sealedAt)
+    }
+
+    static func crc(_ bytes: [UInt8]) -> UInt32 {
+        bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
+    }
+
+    /// Loads the `.idx` at `path` if it is valid and matches a segment file of `fileSize` bytes.
+    static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexFile? {
+        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes),
+            file.index.base == base, file.fileBytes == UInt64(fileSize)
+        else { return nil }
+        return file
+    }
+}
+
+/// Little-endian bytes out.
+struct ByteWriter {
+    var bytes: [UInt8] = []
+
+    mutating func u32(_ value: UInt32) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    mutating func u64(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { bytes += $0 } }
+    mutating func i64(_ value: Int64) { u64(UInt64(bitPattern: value)) }
+
+    mutating func string(_ text: String) {
+        u32(UInt32(text.utf8.count))
+        bytes += text.utf8
+    }
+
+    mutating func postings(_ postings: Postings) {
+        u32(UInt32(postings.count))
+        u32(postings.last)
+        u32(UInt32(postings.bytes.count))
+        bytes += postings.bytes
+        u32(UInt32(postings.skips.count))
+        for skip in postings.skips {
+            u32(skip.ordinal)
+            u32(skip.offset)
+        }
+    }
+}
+
+/// Little-endian bytes in; every read returns nil past the end.
+struct ByteReader {
+    private let bytes: ArraySlice<UInt8>
+    private var position: Int
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        self.position = bytes.startIndex
+    }
+
+    var isAtEnd: Bool { position == bytes.endIndex }
+
+    mutating func take(_ count: Int) -> [UInt8]? {
+        guard count >= 0, bytes.endIndex - position >= count else { return nil }
+        defer { position += count }
+        return Array(bytes[position..<(position + count)])
+    }
+
+    mutating func u32() -> UInt32? {
+        guard let raw = take(4) else { return nil }
+        return raw.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+
+    mutating func u64() -> UInt64? {
+        guard let raw = take(8) else { return nil }
+        return raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    }
+
+    mutating func i64() -> Int64? { u64().map { Int64(bitPattern: $0) } }
+
+    mutating func string() -> String? {
+        guard let count = u32(), let raw = take(Int(count)) else { return nil }
+        return String(decoding: raw, as: UTF8.self)
+    }
+
+    mutating func postings() -> Postings? {
+        guard let count = u32(), let last = u32(), let length = u32(), let data = take(Int(length)),
+            let skipCount = u32()
+        else { return nil }
+        var skips: [Postings.Skip] = []
+        skips.reserveCapacity(Int(skipCount))
+        for _ in 0..<skipCount {
+            guard let ordinal = u32(), let offset = u32() else { return nil }
+            skips.append(Postings.Skip(ordinal: ordinal, offset: offset))
+        }
+        guard skips.count == (Int(count) + Postings.skipInterval - 1) / Postings.skipInterval else { return nil }
+        return Postings(bytes: data, count: Int(count), skips: skips, last: last)
+    }
+}
