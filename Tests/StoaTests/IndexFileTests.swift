@@ -1,0 +1,140 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+@Suite struct IndexFileTests {
+    /// A store of several sealed segments, closed with their .idx written.
+    func makeStore(_ directory: TemporaryDirectory, records: Int = 3000) throws {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 32 << 10
+        let store = try Store(at: directory.path, creating: configuration)
+        var random = SeededGenerator(seed: 1)
+        for n in 0..<records {
+            let type = ["a", "b", "c", "error"].randomElement(using: &random)!
+            try store.append(
+                #"{"ts":\#(1_700_000_000 + n / 3 - Int.random(in: 0...2, using: &random)),"type":"\#(type)","session":"s\#(n % 17)","n":\#(n)}"#)
+        }
+        try store.waitForIndexes()
+        try store.close()
+    }
+
+    func sealedSegments(_ directory: TemporaryDirectory) -> [String] {
+        let names = listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }
+        return Array(names.dropLast()).map { directory.appending("segments/" + $0) }
+    }
+
+    func indexPath(_ segment: String) -> String { String(segment.dropLast(".jsonl".count)) + ".idx" }
+
+    func everything(_ directory: TemporaryDirectory) throws -> [Record] {
+        try StoreReader(at: directory.path).query(Query()).all()
+    }
+
+    @Test func sealedSegmentsGetAValidIndexWithDigestsAndAChain() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let segments = sealedSegments(directory)
+        #expect(segments.count > 3)
+        var previous = SHA256.zero
+        for segment in segments {
+            let bytes = try readBytes(segment)
+            let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+            let file = try #require(IndexFile.load(indexPath(segment), base: name.base, fileSize: bytes.count))
+            // The same index a fresh scan builds.
+            var builder = SegmentIndexBuilder(base: name.base)
+            bytes.withUnsafeBufferPointer { builder.addLines($0, encoder: RecordEncoder(fields: .default, maxRecordBytes: 1 << 20)) }
+            #expect(file.index == builder.snapshot())
+            // The digest is the SHA-256 that sha256sum computes.
+            let sum = try run("/usr/bin/sha256sum", [segment])
+            #expect(sum.stdout.hasPrefix(file.digest.hexString))
+            #expect(file.chain == SHA256.chain(previous: previous, digest: file.digest))
+            #expect(file.plainBytes == UInt64(bytes.count))
+            previous = file.chain
+        }
+        #expect(!listDirectory(directory.appending("segments")).contains { $0.hasSuffix(".tmp") })
+    }
+
+    @Test func aDamagedIndexIsIgnoredAndRebuilt() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let expected = try everything(directory)
+        let segments = sealedSegments(directory)
+        // Flip a byte in one, cut another short, delete a third, and give a fourth another segment's index.
+        var flipped = try readBytes(indexPath(segments[0]))
+        flipped[flipped.count / 2] ^= 0x40
+        try writeBytes(flipped, to: indexPath(segments[0]))
+        let truncated = try readBytes(indexPath(segments[1]))
+        try writeBytes(Array(truncated.prefix(truncated.count - 9)), to: indexPath(segments[1]))
+        try FileManager.default.removeItem(atPath: indexPath(segments[2]))
+        try FileManager.default.copyItem(atPath: indexPath(segments[0]), toPath: indexPath(segments[3]) + ".x")
+        try FileManager.default.removeItem(atPath: indexPath(segments[3]))
+        try FileManager.default.moveItem(atPath: indexPath(segments[3]) + ".x", toPath: indexPath(segments[3]))
+        for segment in segments.prefix(4) {
+            let name = SegmentName(fileName: Path.lastComponent(of: segment))!
+            #expect(IndexFile.load(indexPath(segment), base: name.base, fileSize: try readBytes(segment).count) == nil)
+        }
+        // Readers give the same answers without them.
+        #expect(try everything(directory) == expected)
+        #expect(try StoreReader(at: directory.path).query(Query(types: ["error"], limit: 10)).all()
+            == expected.filter { $0.type == "error" }.prefix(10).map { $0 })
+        // Opening the store writes them again.
+        let store = try Store(at: directory.path)
+        try store.waitForIndexes()
+        try store.close()
+        for segment in segments.prefix(4) {
+            let name = SegmentName(fileName: Path.lastComponent(of: segment))!
+            #expect(IndexFile.load(indexPath(segment), base: name.base, fileSize: try readBytes(segment).count) != nil)
+        }
+        #expect(try everything(directory) == expected)
+    }
+
+    @Test func anIndexDoesNotOutliveAChangeOfItsSegmentsSize() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let segment = sealedSegments(directory)[1]
+        var bytes = try readBytes(segment)
+        bytes += Array(#"{"ts":1,"type":"late","n":-1}"#.utf8) + [0x0A]
+        try writeBytes(bytes, to: segment)
+        let name = SegmentName(fileName: Path.lastComponent(of: segment))!
+        #expect(IndexFile.load(indexPath(segment), base: name.base, fileSize: bytes.count) == nil)
+        #expect(try StoreReader(at: directory.path).query(Query(types: ["late"])).all().count == 1)
+    }
+
+    @Test func reindexRewritesEveryIndex() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        for segment in sealedSegments(directory) { try FileManager.default.removeItem(atPath: indexPath(segment)) }
+        let store = try Store(at: directory.path)
+        try store.waitForIndexes()
+        let rebuilt = try store.reindex()
+        try store.close()
+        #expect(rebuilt == sealedSegments(directory).count)
+    }
+
+    @Test func indexMemoryStaysSmall() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory, records: 20_000)
+        let stats = try StoreReader(at: directory.path).stats()
+        #expect(stats.records == 20_000)
+        // Short records (~60 B) make blocks of ~1000 records: well under 8 bytes per record.
+        #expect(Double(stats.indexBytes) / Double(stats.records) < 8, "\(stats.indexBytes) bytes")
+    }
+
+    @Test func exportWritesPlainAndGzippedJSONL() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory, records: 5000)
+        let reader = try StoreReader(at: directory.path)
+        let query = Query(types: ["error"])
+        let expected = try reader.query(query).all().map { $0.json + "\n" }.joined()
+        let plain = directory.appending("out.jsonl")
+        let gzipped = directory.appending("out.jsonl.gz")
+        #expect(try reader.export(query, to: plain) == expected.split(separator: "\n").count)
+        _ = try reader.export(query, to: gzipped)
+        #expect(try String(contentsOfFile: plain, encoding: .utf8) == expected)
+        #expect(try run("/bin/zcat", [gzipped]).stdout == expected)
+        let python = try run("/usr/bin/env", ["python3", "-c", "import gzip,sys; sys.stdout.write(gzip.open(sys.argv[1]).read().decode())", gzipped])
+        #expect(python.stdout == expected)
+        #expect(!FileManager.default.fileExists(atPath: gzipped + ".tmp"))
+    }
+}
