@@ -254,14 +254,58 @@ import Testing
         let directory = TemporaryDirectory()
         let store = try Store(at: directory.path)
         let input = directory.appending("input.jsonl")
-        try Data("{\"ts\":1,\"type\":\"own\"}\n{\"ts\":2}\n{}\n".utf8).write(to: URL(fileURLWithPath: input))
+        try Data("{\"ts\":1,\"type\":\"own\"}\n{\"ts\":2}\n{}\n{\"ts\":3,\"type\":5}\n{\"ts\":4,\"type\":{\"a\":1}}\n".utf8)
+            .write(to: URL(fileURLWithPath: input))
         let fd = open(input, O_RDONLY)
         defer { close(fd) }
         let report = try store.appendLines(fromFileDescriptor: fd, defaultType: "note") { _ in }
-        #expect(report.stored == 3)
+        #expect(report.stored == 5)
         let records = try allRecords(directory.path)
-        #expect(records.map(\.type) == ["own", "note", "note"])
+        #expect(records.map(\.type) == ["own", "note", "note", "", ""])
+        // A type field that is not a string is left alone: no second "type".
+        #expect(records[3].json == #"{"ts":3,"type":5}"#)
+        #expect(records[4].json == #"{"ts":4,"type":{"a":1}}"#)
         #expect(records[1].json == #"{"type":"note","ts":2}"#)
         #expect(records[2].json.hasPrefix(#"{"ts":""#) && records[2].json.hasSuffix(#"Z","type":"note"}"#))
+    }
+}
+
+@Suite struct ConvenienceAppendTests {
+    struct Call: Codable, Equatable {
+        var ts: Date
+        var type: String
+        var tool: String
+        var ms: Int
+    }
+
+    @Test func appendsATypeAndFields() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        let seq = try store.append(
+            type: "tool_call", ["tool": "grep", "args": ["-r", "TODO"], "ms": 12, "ok": true, "ratio": 0.25, "none": nil])
+        let record = try #require(try StoreReader(at: directory.path).query(Query()).next())
+        #expect(record.seq == seq)
+        #expect(record.type == "tool_call")
+        #expect(record.json.hasSuffix(#","type":"tool_call","tool":"grep","args":["-r","TODO"],"ms":12,"ok":true,"ratio":0.25,"none":null}"#))
+    }
+
+    @Test func appendsEncodableValuesWithExactTimes() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        let date = Date(timeIntervalSince1970: 1_795_438_042.123456)
+        try store.append(encoding: Call(ts: date, type: "tool_call", tool: "grep", ms: 12))
+        let record = try #require(try StoreReader(at: directory.path).query(Query()).next())
+        #expect(record.time == 1_795_438_042_123_456)
+        #expect(record.json.contains(#""ts":"2026-11-23T12:47:22.123456Z""#))
+        #expect(record.type == "tool_call")
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            return Date(timeIntervalSince1970: Double(Timestamp.parseText(text)!) / 1_000_000)
+        }
+        let back = try decoder.decode(Call.self, from: Data(record.bytes))
+        #expect(back.tool == "grep")
+        #expect(abs(back.ts.timeIntervalSince(date)) < 0.000_001)
+        #expect { try store.append(encoding: [1, 2, 3]) } throws: { ($0 as? StoaError)?.code == .invalidRecord }
     }
 }

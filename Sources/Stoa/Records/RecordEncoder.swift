@@ -96,7 +96,7 @@ struct RecordEncoder: Sendable {
             Timestamp.append(now, to: &inserted)
             inserted.append(UInt8(ascii: "\""))
         }
-        if summary.type == nil, let defaultType {
+        if !summary.hasTypeKey, let defaultType {
             if !inserted.isEmpty { inserted.append(UInt8(ascii: ",")) }
             inserted += insertedTypeMember
             let quoted = inserted.count

@@ -58,6 +58,8 @@ struct RecordScanner: Sendable {
         var conversation: Value?
         /// There is whitespace outside strings: compact before storing.
         var hasWhitespace = false
+        /// A type field is present, whether or not its value is a string.
+        var hasTypeKey = false
     }
 
     /// Validates `bytes` as exactly one JSON object (surrounding whitespace
@@ -215,6 +217,7 @@ private struct Cursor {
                     }
                     if isObject {
                         try readKey(depth: depth, names: names, roles: roles, pending: &pendingRole)
+                        if pendingRole?.field == .type { summary.hasTypeKey = true }
                     } else {
                         pendingRole = nil
                     }
@@ -255,6 +258,7 @@ private struct Cursor {
                     if inObject {
                         skipWhitespace()
                         try readKey(depth: depth, names: names, roles: roles, pending: &pendingRole)
+                        if pendingRole?.field == .type { summary.hasTypeKey = true }
                     }
                     expectingValue = true
                 case UInt8(ascii: "}") where inObject, UInt8(ascii: "]") where !inObject:
