@@ -5,6 +5,7 @@ import PackageDescription
 // from this directory:
 //
 //     swift run -c release stoa-bench append
+//     swift run -c release stoa-bench query [--records N]
 //
 // The main package is a dependency by path, so the benchmarks always measure
 // the sources next to them. It is named explicitly: a path dependency is
@@ -15,9 +16,17 @@ let package = Package(
         .package(name: "Stoa", path: "../.."),
     ],
     targets: [
+        // SQLite's C API and zlib, for the SQLite event store `query` races
+        // against (Debian: libsqlite3-dev; zlib1g-dev).
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev", "zlib1g-dev"])]
+        ),
         .executableTarget(
             name: "stoa-bench",
             dependencies: [
+                "CSQLite",
                 .product(name: "Stoa", package: "Stoa"),
                 .product(name: "StoaWorkload", package: "Stoa"),
             ]

@@ -163,7 +163,7 @@ struct SegmentIndexBuilder: Sendable {
         while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
             let line = UnsafeBufferPointer(rebasing: bytes[start..<newline])
             do throws(StoaError) {
-                let facts = try encoder.facts(ofLine: line)
+                let facts = try encoder.facts(ofStoredLine: line)
                 add(
                     length: newline + 1 - start, time: facts.time, type: facts.type(in: line),
                     conversation: facts.conversation(in: line))

@@ -187,7 +187,7 @@ final class QueryEngine {
                 let line = UnsafeBufferPointer(rebasing: all[start..<newline])
                 let facts: LineFacts
                 do throws(StoaError) {
-                    facts = try encoder.facts(ofLine: line)
+                    facts = try encoder.facts(ofStoredLine: line)
                 } catch {
                     let seq = index.base + UInt64(ordinal)
                     if !damaged.contains(where: { $0.seq == seq }) {

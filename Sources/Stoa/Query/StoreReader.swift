@@ -60,7 +60,7 @@ public final class StoreReader: Sendable {
                     while start < Int(block.offset) + Int(block.length) {
                         let newline = SegmentContents.newline(in: all, from: start)
                         let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                        if !damaged.contains(ordinal), let facts = try? encoder.facts(ofLine: line) {
+                        if !damaged.contains(ordinal), let facts = try? encoder.facts(ofStoredLine: line) {
                             lines.append(
                                 Record(
                                     seq: index.base + UInt64(ordinal), time: facts.time, type: facts.type(in: line),

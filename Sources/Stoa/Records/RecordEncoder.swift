@@ -142,7 +142,18 @@ struct RecordEncoder: Sendable {
     /// - Throws: `.invalidRecord` when the line is not a valid object or its
     ///   time is unreadable; `.invalidRecord` also when it has no time.
     func facts(ofLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
-        let summary = try scanner.scan(line)
+        try facts(ofLine: line, summary: try scanner.scan(line))
+    }
+
+    /// Reads the facts of a line Stoa stored, trusting it to be the valid
+    /// JSON it was when appended (``RecordScanner/scanStored(_:)``); a line
+    /// that does not look like one gets the strict scan and its error.
+    func facts(ofStoredLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
+        guard let summary = scanner.scanStored(line) else { return try facts(ofLine: line) }
+        return try facts(ofLine: line, summary: summary)
+    }
+
+    private func facts(ofLine line: UnsafeBufferPointer<UInt8>, summary: RecordScanner.Summary) throws(StoaError) -> LineFacts {
         guard let time = summary.time else {
             throw StoaError(.invalidRecord, "record has no time field (\(fields.time.joined(separator: ", ")))")
         }

@@ -14,11 +14,11 @@ struct RecordScanner: Sendable {
     static let maxDepth = 512
 
     /// The field names, as bytes, in priority order.
-    private let names: [[UInt8]]
+    let names: [[UInt8]]
     /// The same names as strings, for ``Value/key``.
-    private let keyNames: [String]
+    let keyNames: [String]
     /// For each entry of `names`: which field it names and its priority.
-    private let roles: [(field: Field, priority: Int)]
+    let roles: [(field: Field, priority: Int)]
 
     enum Field: Int { case time = 0, type = 1, conversation = 2 }
 

@@ -1,0 +1,148 @@
+import CStoaSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension RecordScanner {
+    /// Finds the fields of a line Stoa stored — compact, and validated when it
+    /// was appended — without validating it again: it steps over the values
+    /// it does not need (`memchr` to the end of each string) instead of
+    /// checking every byte, several times faster than ``scan(_:)``.
+    ///
+    /// It never reads outside `bytes`. When the line does not have the shape
+    /// of a stored record it returns nil, and the caller runs the strict
+    /// ``scan(_:)``, which says what is wrong. It does not catch every kind
+    /// of damage (a flipped byte inside a string passes): `stoa verify`,
+    /// which checks the segments' SHA-256 and every line strictly, does.
+    func scanStored(_ bytes: UnsafeBufferPointer<UInt8>) -> Summary? {
+        let count = bytes.count
+        guard count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[count - 1] == UInt8(ascii: "}") else { return nil }
+        var summary = Summary()
+        if count == 2 { return summary }
+        var best = (Int.max, Int.max, Int.max)
+        var index = 1
+        while true {
+            // A key.
+            guard index < count, bytes[index] == quoteByte,
+                let (keyEnd, keyEscaped) = Self.stringEnd(bytes, from: index + 1)
+            else { return nil }
+            let role = matchKey(bytes, (index + 1)..<keyEnd, escaped: keyEscaped)
+            index = keyEnd + 1
+            guard index + 1 < count, bytes[index] == UInt8(ascii: ":") else { return nil }
+            index += 1
+            // Its value.
+            let first = bytes[index]
+            let kind: Value.Kind
+            let range: Range<Int>
+            var escaped = false
+            if first == quoteByte {
+                guard let (end, hasEscapes) = Self.stringEnd(bytes, from: index + 1) else { return nil }
+                kind = .string
+                range = (index + 1)..<end
+                escaped = hasEscapes
+                index = end + 1
+            } else if first == UInt8(ascii: "{") || first == UInt8(ascii: "[") {
+                guard let end = Self.containerEnd(bytes, from: index) else { return nil }
+                kind = .other
+                range = index..<end
+                index = end
+            } else {
+                var end = index
+                while end < count && bytes[end] != UInt8(ascii: ",") && bytes[end] != UInt8(ascii: "}") { end += 1 }
+                guard end > index else { return nil }
+                kind = first == UInt8(ascii: "-") || (first >= 0x30 && first <= 0x39) ? .number : .other
+                range = index..<end
+                index = end
+            }
+            if let role {
+                let value = Value(kind: kind, range: range, escaped: escaped, key: keyNames[role])
+                let (field, priority) = roles[role]
+                switch field {
+                case .time:
+                    if priority < best.0 {
+                        best.0 = priority
+                        summary.time = value
+                    }
+                case .type:
+                    summary.hasTypeKey = true
+                    if kind == .string && priority < best.1 {
+                        best.1 = priority
+                        summary.type = value
+                    }
+                case .conversation:
+                    if kind != .other && priority < best.2 {
+                        best.2 = priority
+                        summary.conversation = value
+                    }
+                }
+            }
+            guard index < count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            return bytes[index] == UInt8(ascii: "}") && index == count - 1 ? summary : nil
+        }
+    }
+
+    /// Which configured name the key in `range` is, if any.
+    private func matchKey(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, escaped: Bool) -> Int? {
+        if escaped {
+            let decoded = JSONString.decode(UnsafeBufferPointer(rebasing: bytes[range]))
+            return names.firstIndex(of: decoded)
+        }
+        let length = range.count
+        for (position, name) in names.enumerated() where name.count == length {
+            let same = name.withUnsafeBufferPointer { memcmp($0.baseAddress!, bytes.baseAddress! + range.lowerBound, length) == 0 }
+            if same { return position }
+        }
+        return nil
+    }
+
+    /// The index of the quote that closes the string whose body starts at
+    /// `start`, and whether the body has a backslash.
+    @inline(__always)
+    static func stringEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (Int, Bool)? {
+        let base = bytes.baseAddress!
+        var search = start
+        while search < bytes.count {
+            guard let hit = memchr(base + search, Int32(quoteByte), bytes.count - search) else { return nil }
+            let end = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+            // Escaped when preceded by an odd number of backslashes.
+            var backslashes = 0
+            while end - backslashes - 1 >= start && bytes[end - backslashes - 1] == UInt8(ascii: "\\") { backslashes += 1 }
+            if backslashes % 2 == 0 {
+                let escaped = memchr(base + start, Int32(UInt8(ascii: "\\")), end - start) != nil
+                return (end, escaped)
+            }
+            search = end + 1
+        }
+        return nil
+    }
+
+    /// The index just past the object or array that opens at `start`.
+    static func containerEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
+        var depth = 0
+        var index = start
+        while index < bytes.count {
+            switch bytes[index] {
+            case quoteByte:
+                guard let (end, _) = stringEnd(bytes, from: index + 1) else { return nil }
+                index = end
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth > maxDepth { return nil }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+                if depth == 0 { return index + 1 }
+            default:
+                break
+            }
+            index += 1
+        }
+        return nil
+    }
+}
+
+private let quoteByte = UInt8(ascii: "\"")
