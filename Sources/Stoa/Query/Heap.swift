@@ -1,39 +1,44 @@
-/// A binary heap ordered by a comparison given at creation: `first` is the
-/// element that goes before all others.
-struct Heap<Element> {
-    private var elements: [Element] = []
-    private let before: (Element, Element) -> Bool
+/// A binary heap of found records by (time, seq): the least first, or with
+/// `descending` the greatest first.
+struct RecordHeap {
+    private var items: [QueryEngine.Found] = []
+    private let descending: Bool
 
-    init(by before: @escaping (Element, Element) -> Bool) { self.before = before }
+    init(descending: Bool) { self.descending = descending }
 
-    var first: Element? { elements.first }
-    var count: Int { elements.count }
-    var isEmpty: Bool { elements.isEmpty }
+    var first: QueryEngine.Found? { items.first }
+    var count: Int { items.count }
 
-    mutating func insert(_ element: Element) {
-        elements.append(element)
-        var child = elements.count - 1
+    @inline(__always)
+    private func before(_ a: QueryEngine.Found, _ b: QueryEngine.Found) -> Bool {
+        if a.time != b.time { return descending ? a.time > b.time : a.time < b.time }
+        return descending ? a.seq > b.seq : a.seq < b.seq
+    }
+
+    mutating func insert(_ item: QueryEngine.Found) {
+        items.append(item)
+        var child = items.count - 1
         while child > 0 {
             let parent = (child - 1) / 2
-            guard before(elements[child], elements[parent]) else { break }
-            elements.swapAt(child, parent)
+            guard before(items[child], items[parent]) else { break }
+            items.swapAt(child, parent)
             child = parent
         }
     }
 
-    mutating func popFirst() -> Element? {
-        guard !elements.isEmpty else { return nil }
-        elements.swapAt(0, elements.count - 1)
-        let first = elements.removeLast()
+    mutating func popFirst() -> QueryEngine.Found? {
+        guard !items.isEmpty else { return nil }
+        items.swapAt(0, items.count - 1)
+        let first = items.removeLast()
         var parent = 0
         while true {
             let left = 2 * parent + 1
             let right = left + 1
             var best = parent
-            if left < elements.count && before(elements[left], elements[best]) { best = left }
-            if right < elements.count && before(elements[right], elements[best]) { best = right }
+            if left < items.count && before(items[left], items[best]) { best = left }
+            if right < items.count && before(items[right], items[best]) { best = right }
             if best == parent { break }
-            elements.swapAt(parent, best)
+            items.swapAt(parent, best)
             parent = best
         }
         return first

@@ -33,7 +33,7 @@ final class QueryEngine {
     private let needle: [UInt8]?
     private var candidates: [Candidate] = []
     private var nextCandidate = 0
-    private var heap: Heap<Found>
+    private var heap: RecordHeap
     private var emitted = 0
     /// Lines the query skipped because they are not valid records: those the
     /// indexes know of, and those found damaged while reading (a segment
@@ -50,15 +50,16 @@ final class QueryEngine {
         var lastSeq: UInt64
     }
 
-    /// A matching record waiting for its turn.
+    /// A matching record waiting for its turn: plain values only, so the
+    /// heap moves it without reference counting.
     struct Found {
         var time: Int64
         var seq: UInt64
-        var segment: Int
         var offset: Int
-        var length: Int
-        var type: String
-        var conversation: String?
+        var length: Int32
+        var segment: Int32
+        /// Where its type and conversation are in the line.
+        var facts: LineFacts
     }
 
     init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
@@ -73,10 +74,7 @@ final class QueryEngine {
                     reason: $0.reason)
             }
         }
-        let newestFirst = query.order == .newestFirst
-        heap = Heap(by: { a, b in
-            newestFirst ? (a.time, a.seq) > (b.time, b.seq) : (a.time, a.seq) < (b.time, b.seq)
-        })
+        heap = RecordHeap(descending: query.order == .newestFirst)
         plan()
     }
 
@@ -126,11 +124,10 @@ final class QueryEngine {
             if let top = heap.first, mayHandOut(top) {
                 let found = heap.popFirst()!
                 emitted += 1
-                let bytes = segments[found.segment].contents.withUnsafeBytes {
-                    Array($0[found.offset..<(found.offset + found.length)])
+                let bytes = segments[Int(found.segment)].contents.withUnsafeBytes {
+                    Array($0[found.offset..<(found.offset + Int(found.length))])
                 }
-                return Record(
-                    seq: found.seq, time: found.time, type: found.type, conversation: found.conversation, bytes: bytes)
+                return Record(seq: found.seq, facts: found.facts, bytes: bytes)
             }
             guard nextCandidate < candidates.count else { return nil }
             open(candidates[nextCandidate])
@@ -197,14 +194,12 @@ final class QueryEngine {
                 }
                 guard query.includes(time: facts.time) else { continue }
                 if let needle, !Self.contains(line, needle) { continue }
-                let type = facts.type(in: line)
-                if !query.types.isEmpty && !query.types.contains(type) { continue }
-                let conversation = facts.conversation(in: line)
-                if let wantedConversation = query.conversation, conversation != wantedConversation { continue }
+                if !query.types.isEmpty && !query.types.contains(facts.type(in: line)) { continue }
+                if let wantedConversation = query.conversation, facts.conversation(in: line) != wantedConversation { continue }
                 matches.append(
                     Found(
-                        time: facts.time, seq: index.base + UInt64(ordinal), segment: candidate.segment, offset: start,
-                        length: newline - start, type: type, conversation: conversation))
+                        time: facts.time, seq: index.base + UInt64(ordinal), offset: start, length: Int32(newline - start),
+                        segment: Int32(candidate.segment), facts: facts))
             }
         }
         for found in matches { heap.insert(found) }

@@ -7,19 +7,35 @@ public struct Record: Sendable, Hashable {
     public let seq: UInt64
     /// Microseconds since the epoch, UTC.
     public let time: Int64
-    /// Its type ("" when it has none).
-    public let type: String
-    /// Its conversation, if it has one.
-    public let conversation: String?
     /// The stored line, without its newline: compact JSON, UTF-8.
     public let bytes: [UInt8]
+    /// Where the type and conversation are in `bytes`: read when asked.
+    private let facts: LineFacts?
 
-    public init(seq: UInt64, time: Int64, type: String, conversation: String?, bytes: [UInt8]) {
+    public init(seq: UInt64, time: Int64, bytes: [UInt8]) {
         self.seq = seq
         self.time = time
-        self.type = type
-        self.conversation = conversation
         self.bytes = bytes
+        self.facts = nil
+    }
+
+    init(seq: UInt64, facts: LineFacts, bytes: [UInt8]) {
+        self.seq = seq
+        self.time = facts.time
+        self.bytes = bytes
+        self.facts = facts
+    }
+
+    /// Its type ("" when it has none).
+    public var type: String {
+        guard let facts else { return "" }
+        return bytes.withUnsafeBufferPointer { facts.type(in: $0) }
+    }
+
+    /// Its conversation, if it has one.
+    public var conversation: String? {
+        guard let facts else { return nil }
+        return bytes.withUnsafeBufferPointer { facts.conversation(in: $0) }
     }
 
     /// The stored line as text.

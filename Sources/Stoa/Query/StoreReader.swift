@@ -62,9 +62,7 @@ public final class StoreReader: Sendable {
                         let line = UnsafeBufferPointer(rebasing: all[start..<newline])
                         if !damaged.contains(ordinal), let facts = try? encoder.facts(ofStoredLine: line) {
                             lines.append(
-                                Record(
-                                    seq: index.base + UInt64(ordinal), time: facts.time, type: facts.type(in: line),
-                                    conversation: facts.conversation(in: line), bytes: Array(line)))
+                                Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line)))
                         }
                         start = newline + 1
                         ordinal += 1

@@ -1,6 +1,6 @@
 /// What Stoa knows of one stored line without parsing it: its time and where
 /// its type and conversation are.
-struct LineFacts: Sendable, Equatable {
+struct LineFacts: Sendable, Hashable {
     /// Microseconds since the epoch, UTC.
     var time: Int64
     /// The type string's body within the line, if the record has one.

@@ -93,7 +93,8 @@ extension RecordScanner {
             return names.firstIndex(of: decoded)
         }
         let length = range.count
-        for (position, name) in names.enumerated() where name.count == length {
+        let firstByte = length > 0 ? bytes[range.lowerBound] : 0
+        for (position, name) in names.enumerated() where name.count == length && (length == 0 || name[0] == firstByte) {
             let same = name.withUnsafeBufferPointer { memcmp($0.baseAddress!, bytes.baseAddress! + range.lowerBound, length) == 0 }
             if same { return position }
         }

@@ -33,7 +33,8 @@ func runChild(_ arguments: [String], captureOutput: Bool = true) throws -> Child
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     var pipeEnds: [Int32] = [-1, -1]
     if captureOutput {
-        guard pipe2(&pipeEnds, O_CLOEXEC) == 0 else { throw BenchError(description: "pipe: \(String(cString: strerror(errno)))") }
+        guard pipe(&pipeEnds) == 0 else { throw BenchError(description: "pipe: \(String(cString: strerror(errno)))") }
+        for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
     } else {
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)

@@ -64,6 +64,7 @@ enum SQLiteSchema: String, Codable, CaseIterable, Sendable {
 final class SQLiteDatabase {
     let handle: OpaquePointer
     let path: String
+    private var closed = false
 
     init(path: String, readOnly: Bool) throws {
         var db: OpaquePointer?
@@ -78,7 +79,15 @@ final class SQLiteDatabase {
         self.path = path
     }
 
-    deinit { sqlite3_close_v2(handle) }
+    deinit { if !closed { sqlite3_close_v2(handle) } }
+
+    /// Closes now; fails while statements are still open.
+    func close() throws {
+        guard !closed else { return }
+        let status = sqlite3_close(handle)
+        guard status == SQLITE_OK else { throw SQLiteError(description: "close \(path): \(errorMessage)") }
+        closed = true
+    }
 
     var errorMessage: String { String(cString: sqlite3_errmsg(handle)) }
 
@@ -117,7 +126,7 @@ final class SQLiteDatabase {
 
 final class SQLiteStatement {
     let handle: OpaquePointer
-    let database: SQLiteDatabase
+    unowned let database: SQLiteDatabase
 
     init(_ handle: OpaquePointer, database: SQLiteDatabase) {
         self.handle = handle
