@@ -39,3 +39,26 @@ struct Reindex: ParsableCommand {
         }
     }
 }
+
+struct Tier: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Apply the tier and retention policy of stoa.json now: compress, archive, expire.",
+        discussion: "Ages count from when each segment was sealed, never from record times.")
+
+    @Argument(help: "The store's directory.")
+    var directory: String
+
+    @Option(help: "Judge ages as of this time (default: now).")
+    var now: TimeArgument?
+
+    func run() throws {
+        try running {
+            let store = try Store(at: directory)
+            printRecovery(store.recovery)
+            let report = try store.applyTierPolicy(now: try now?.resolve(now: Timestamp.now()))
+            try store.close()
+            for line in report.lines { printError("stoa: \(line)") }
+            if report.isEmpty { printError("stoa: nothing to do") }
+        }
+    }
+}

@@ -85,6 +85,7 @@ final class FaultyFileSystem: FileSystem {
     }
     func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
     func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
 }
 
 /// A write that returns fewer bytes than asked, every time: `writeAll` must loop.
@@ -100,6 +101,7 @@ final class ShortWritingFileSystem: FileSystem {
     func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
     func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
     func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
 }
 
 @Suite struct FaultInjectionTests {

@@ -19,6 +19,8 @@ struct IndexFile: Sendable, Equatable {
     static let version: UInt32 = 1
 
     var index: SegmentIndex
+    /// The segment is stored as gzip members (warm or cold).
+    var isCompressed = false
     /// The segment's plain (uncompressed) size.
     var plainBytes: UInt64
     /// The size of the segment file as stored (plain or gzip).
@@ -32,7 +34,7 @@ struct IndexFile: Sendable, Equatable {
         var out = ByteWriter()
         out.bytes += Self.magic
         out.u32(Self.version)
-        out.u32(0)
+        out.u32(isCompressed ? 1 : 0)
         out.u64(index.base)
         out.u64(plainBytes)
         out.u64(fileBytes)
@@ -52,6 +54,9 @@ struct IndexFile: Sendable, Equatable {
             out.i64(block.minTime)
             out.i64(block.maxTime)
             out.u64(block.typeMask)
+            out.u64(block.memberOffset)
+            out.u32(block.memberLength)
+            out.u64(block.memberStart)
         }
         out.u32(UInt32(index.types.count))
         for (type, postings) in zip(index.types, index.typePostings) {
@@ -79,7 +84,7 @@ struct IndexFile: Sendable, Equatable {
         var tail = ByteReader(bytes[(bytes.count - 4)...])
         guard let stored = tail.u32(), stored == crc(Array(body)) else { return nil }
         var input = ByteReader(body.dropFirst(magic.count))
-        guard input.u32() == version, input.u32() != nil,
+        guard input.u32() == version, let flags = input.u32(),
             let base = input.u64(), let plainBytes = input.u64(), let fileBytes = input.u64(),
             let digest = input.take(32), let chain = input.take(32), let sealedAt = input.i64(),
             let lineCount = input.u32(), let byteCount = input.u64(), let minTime = input.i64(),
@@ -93,12 +98,13 @@ struct IndexFile: Sendable, Equatable {
         index.blocks.reserveCapacity(Int(blockCount))
         for _ in 0..<blockCount {
             guard let first = input.u32(), let count = input.u32(), let offset = input.u64(), let length = input.u32(),
-                let low = input.i64(), let high = input.i64(), let mask = input.u64()
+                let low = input.i64(), let high = input.i64(), let mask = input.u64(),
+                let memberOffset = input.u64(), let memberLength = input.u32(), let memberStart = input.u64()
             else { return nil }
             index.blocks.append(
                 IndexBlock(
                     firstOrdinal: first, count: count, offset: offset, length: length, minTime: low, maxTime: high,
-                    typeMask: mask))
+                    typeMask: mask, memberOffset: memberOffset, memberLength: memberLength, memberStart: memberStart))
         }
         guard let typeCount = input.u32() else { return nil }
         for _ in 0..<typeCount {
@@ -118,8 +124,8 @@ struct IndexFile: Sendable, Equatable {
         }
         guard input.isAtEnd else { return nil }
         return IndexFile(
-            index: index, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest, chain: chain,
-            sealedAt: sealedAt)
+            index: index, isCompressed: flags & 1 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,
+            chain: chain, sealedAt: sealedAt)
     }
 
     static func crc(_ bytes: [UInt8]) -> UInt32 {

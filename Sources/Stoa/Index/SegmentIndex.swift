@@ -13,6 +13,12 @@ struct IndexBlock: Sendable, Equatable {
     /// Bit `t` is set when the block has a record of type number `t`; types
     /// numbered 63 and up share bit 63.
     var typeMask: UInt64
+    /// In a warm segment: the gzip member holding the block — where it is in
+    /// the file, how long, and the plain offset its bytes start at. Zero in a
+    /// plain segment.
+    var memberOffset: UInt64 = 0
+    var memberLength: UInt32 = 0
+    var memberStart: UInt64 = 0
 
     var ordinals: Range<UInt32> { firstOrdinal..<(firstOrdinal + count) }
 
@@ -147,6 +153,46 @@ struct SegmentIndexBuilder: Sendable {
         index.lineCount += 1
         index.byteCount += UInt64(length)
         return ordinal
+    }
+
+    /// Ends the open block, so that the next line starts a new one.
+    mutating func closeBlock() {
+        if let open { index.blocks.append(open) }
+        open = nil
+    }
+
+    /// Records that the blocks from `first` on lie in one gzip member.
+    mutating func setMember(ofBlocksFrom first: Int, offset: UInt64, length: UInt32, plainStart: UInt64) {
+        for position in first..<index.blocks.count {
+            index.blocks[position].memberOffset = offset
+            index.blocks[position].memberLength = length
+            index.blocks[position].memberStart = plainStart
+        }
+    }
+
+    /// Indexes a compressed segment member by member; blocks never span
+    /// members. Returns the SHA-256 of the plain bytes.
+    mutating func addMembers(
+        _ file: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder, path: String
+    ) throws(StoaError) -> [UInt8] {
+        var hasher = SHA256()
+        var offset = 0
+        var plain: [UInt8] = []
+        while offset < file.count {
+            plain.removeAll(keepingCapacity: true)
+            let end = try Gzip.inflateMember(file, at: offset, into: &plain, path: path)
+            closeBlock()
+            let first = index.blocks.count
+            let plainStart = index.byteCount
+            plain.withUnsafeBufferPointer {
+                addLines($0, encoder: encoder)
+                hasher.update($0)
+            }
+            closeBlock()
+            setMember(ofBlocksFrom: first, offset: UInt64(offset), length: UInt32(end - offset), plainStart: plainStart)
+            offset = end
+        }
+        return hasher.finish()
     }
 
     /// The index so far, the open block included. The builder can go on.

@@ -10,42 +10,61 @@ struct SidecarIndexer: Sendable {
     let encoder: RecordEncoder
     let fileSystem: any FileSystem
 
-    /// Gives every sealed plain segment below `activeBase` a valid `.idx`,
-    /// in seq order (each chain digest needs the one before).
+    /// Gives every sealed segment below `activeBase` — plain, warm or cold —
+    /// a valid `.idx`, in seq order (each chain digest needs the one before).
     ///
-    /// - Parameter rebuild: write every `.idx` again, valid or not.
+    /// - Parameter rebuild: write every `.idx` again, valid or not. (A
+    ///   rebuilt index keeps the seal time of the one it replaces.)
     /// - Returns: how many were written.
     @discardableResult
     func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false) throws(StoaError) -> Int {
         var previousChain = SHA256.zero
         var written = 0
-        for name in try layout.listSegments() where name.base < activeBase && name.kind == .plain {
-            let path = layout.path(of: name)
-            let indexPath = layout.path(of: SegmentName(base: name.base, kind: .index))
-            guard let info = try Syscalls.status(path) else { continue }  // expired meanwhile
+        for file in try layout.listAllSegments() where file.base < activeBase {
+            guard let info = try Syscalls.status(file.path) else { continue }  // moved or expired meanwhile
             let size = Int(info.st_size)
-            let existing = IndexFile.load(indexPath, base: name.base, fileSize: size)
-            if let existing, !rebuild {
+            let existing = IndexFile.load(file.indexPath, base: file.base, fileSize: size)
+            if let existing, !rebuild, existing.isCompressed == (file.name.kind == .gzip) {
                 previousChain = existing.chain
                 continue
             }
-            let contents = try SegmentContents(path: path, sealed: true)
-            var builder = SegmentIndexBuilder(base: name.base)
+            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
+            let built = try Self.build(file, encoder: encoder)
+            var indexFile = IndexFile(
+                index: built.index, isCompressed: file.name.kind == .gzip, plainBytes: built.plainBytes,
+                fileBytes: UInt64(size), digest: built.digest, chain: SHA256.chain(previous: previousChain, digest: built.digest),
+                sealedAt: existing?.sealedAt ?? modified)
+            if let existing, existing.digest == built.digest {
+                indexFile.chain = existing.chain  // the same bytes: keep the chain it was sealed with
+            }
+            try fileSystem.writeFileAtomically(file.indexPath, bytes: indexFile.encoded())
+            previousChain = indexFile.chain
+            written += 1
+        }
+        return written
+    }
+
+    /// Reads a segment whole: its index, the SHA-256 and size of its plain bytes.
+    static func build(_ file: SegmentFile, encoder: RecordEncoder) throws(StoaError) -> (
+        index: SegmentIndex, digest: [UInt8], plainBytes: UInt64
+    ) {
+        var builder = SegmentIndexBuilder(base: file.base)
+        switch file.name.kind {
+        case .gzip:
+            let mapped = try MappedFile(path: file.path)
+            let digest = try mapped.withUnsafeBytes { (all) throws(StoaError) in
+                try builder.addMembers(all, encoder: encoder, path: file.path)
+            }
+            let index = builder.snapshot()
+            return (index, digest, index.byteCount)
+        case .plain, .index:
+            let contents = try SegmentContents(path: file.path, sealed: true)
             var hasher = SHA256()
             contents.withUnsafeBytes {
                 builder.addLines($0, encoder: encoder)
                 hasher.update($0)
             }
-            let digest = hasher.finish()
-            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
-            let file = IndexFile(
-                index: builder.snapshot(), plainBytes: UInt64(contents.count), fileBytes: UInt64(size),
-                digest: digest, chain: SHA256.chain(previous: previousChain, digest: digest),
-                sealedAt: existing?.sealedAt ?? modified)
-            try fileSystem.writeFileAtomically(indexPath, bytes: file.encoded())
-            previousChain = file.chain
-            written += 1
+            return (builder.snapshot(), hasher.finish(), UInt64(contents.count))
         }
-        return written
     }
 }

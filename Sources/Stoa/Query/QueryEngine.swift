@@ -3,11 +3,11 @@ final class IndexedSegment: Sendable {
     let name: SegmentName
     let index: SegmentIndex
     /// The segment's bytes, at least up to `index.byteCount`.
-    let contents: SegmentContents
+    let contents: any SegmentBytes
     /// Read as a sealed segment: it cannot change any more.
     let isSealed: Bool
 
-    init(name: SegmentName, index: SegmentIndex, contents: SegmentContents, isSealed: Bool) {
+    init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool) {
         self.name = name
         self.index = index
         self.contents = contents
@@ -60,7 +60,14 @@ final class QueryEngine {
         var segment: Int32
         /// Where its type and conversation are in the line.
         var facts: LineFacts
+        /// For a record of a compressed segment: the pinned member holding
+        /// its line (`offset` is then into that member); -1 otherwise.
+        var pin: Int32
     }
+
+    /// Inflated members that found records still point into, with how many.
+    private var pins: [(bytes: [UInt8], pending: Int)?] = []
+    private var freePins: [Int32] = []
 
     init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
         self.segments = segments
@@ -124,8 +131,18 @@ final class QueryEngine {
             if let top = heap.first, mayHandOut(top) {
                 let found = heap.popFirst()!
                 emitted += 1
-                let bytes = segments[Int(found.segment)].contents.withUnsafeBytes {
-                    Array($0[found.offset..<(found.offset + Int(found.length))])
+                let range = found.offset..<(found.offset + Int(found.length))
+                let bytes: [UInt8]
+                if found.pin >= 0 {
+                    bytes = Array(pins[Int(found.pin)]!.bytes[range])
+                    pins[Int(found.pin)]!.pending -= 1
+                    if pins[Int(found.pin)]!.pending == 0 {
+                        pins[Int(found.pin)] = nil
+                        freePins.append(found.pin)
+                    }
+                } else {
+                    // A plain segment: its bytes are all there (mapped or read).
+                    bytes = (segments[Int(found.segment)].contents as! SegmentContents).withUnsafeBytes { Array($0[range]) }
                 }
                 return Record(seq: found.seq, facts: found.facts, bytes: bytes)
             }
@@ -165,44 +182,68 @@ final class QueryEngine {
         if let wanted, wanted.isEmpty { return }
 
         var matches: [Found] = []
-        segment.contents.withUnsafeBytes { all in
-            var start = Int(block.offset)
-            let end = start + Int(block.length)
-            var ordinal = block.firstOrdinal
-            var nextWanted = 0
-            while start < end {
-                let newline = SegmentContents.newline(in: all, from: start)
-                defer {
-                    start = newline + 1
-                    ordinal += 1
-                }
-                if let wanted {
-                    guard nextWanted < wanted.count else { break }
-                    if wanted[nextWanted] != ordinal { continue }
-                    nextWanted += 1
-                }
-                let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                let facts: LineFacts
-                do throws(StoaError) {
-                    facts = try encoder.facts(ofStoredLine: line)
-                } catch {
-                    let seq = index.base + UInt64(ordinal)
-                    if !damaged.contains(where: { $0.seq == seq }) {
-                        damaged.append(DamagedLine(path: segment.path, line: Int(ordinal) + 1, seq: seq, reason: error.message))
+        let compressed = !(segment.contents is SegmentContents)
+        var member: [UInt8] = []
+        do throws(StoaError) {
+            try segment.contents.withBlock(block) { all, base in
+                if compressed { member = Array(all) }
+                var start = Int(block.offset) - base
+                let end = start + Int(block.length)
+                var ordinal = block.firstOrdinal
+                var nextWanted = 0
+                while start < end {
+                    let newline = SegmentContents.newline(in: all, from: start)
+                    defer {
+                        start = newline + 1
+                        ordinal += 1
                     }
-                    continue
+                    if let wanted {
+                        guard nextWanted < wanted.count else { break }
+                        if wanted[nextWanted] != ordinal { continue }
+                        nextWanted += 1
+                    }
+                    let line = UnsafeBufferPointer(rebasing: all[start..<newline])
+                    let facts: LineFacts
+                    do throws(StoaError) {
+                        facts = try encoder.facts(ofStoredLine: line)
+                    } catch {
+                        noteDamaged(segment, ordinal: ordinal, reason: error.message)
+                        continue
+                    }
+                    guard query.includes(time: facts.time) else { continue }
+                    if let needle, !Self.contains(line, needle) { continue }
+                    if !query.types.isEmpty && !query.types.contains(facts.type(in: line)) { continue }
+                    if let wantedConversation = query.conversation, facts.conversation(in: line) != wantedConversation { continue }
+                    matches.append(
+                        Found(
+                            time: facts.time, seq: index.base + UInt64(ordinal), offset: start,
+                            length: Int32(newline - start), segment: Int32(candidate.segment), facts: facts, pin: -1))
                 }
-                guard query.includes(time: facts.time) else { continue }
-                if let needle, !Self.contains(line, needle) { continue }
-                if !query.types.isEmpty && !query.types.contains(facts.type(in: line)) { continue }
-                if let wantedConversation = query.conversation, facts.conversation(in: line) != wantedConversation { continue }
-                matches.append(
-                    Found(
-                        time: facts.time, seq: index.base + UInt64(ordinal), offset: start, length: Int32(newline - start),
-                        segment: Int32(candidate.segment), facts: facts))
             }
+        } catch {
+            // A damaged member: its records are reported, the query goes on.
+            for ordinal in block.ordinals { noteDamaged(segment, ordinal: ordinal, reason: error.description) }
+            return
+        }
+        if compressed && !matches.isEmpty {
+            let pin: Int32
+            if let free = freePins.popLast() {
+                pin = free
+            } else {
+                pin = Int32(pins.count)
+                pins.append(nil)
+            }
+            pins[Int(pin)] = (member, matches.count)
+            for index in matches.indices { matches[index].pin = pin }
         }
         for found in matches { heap.insert(found) }
+    }
+
+    private func noteDamaged(_ segment: IndexedSegment, ordinal: UInt32, reason: String) {
+        let seq = segment.index.base + UInt64(ordinal)
+        if !damaged.contains(where: { $0.seq == seq }) {
+            damaged.append(DamagedLine(path: segment.path, line: Int(ordinal) + 1, seq: seq, reason: reason))
+        }
     }
 
     static func contains(_ line: UnsafeBufferPointer<UInt8>, _ needle: [UInt8]) -> Bool {

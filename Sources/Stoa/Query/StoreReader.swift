@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Reads a store without taking its lock: from the writer's process or any
 /// other, while a writer appends. Every read sees every record acknowledged
@@ -25,11 +28,12 @@ public final class StoreReader: Sendable {
     /// - Throws: `.notAStore` when `path` has no `stoa.json`; `.badConfig`.
     public init(at path: String) throws(StoaError) {
         self.path = path
-        self.layout = StoreLayout(root: path)
-        guard try Syscalls.status(layout.configuration) != nil else {
+        let root = StoreLayout(root: path)
+        guard try Syscalls.status(root.configuration) != nil else {
             throw StoaError(.notAStore, "not a store (no stoa.json)", path: path)
         }
-        self.configuration = try StoreConfiguration.load(from: layout.configuration)
+        self.configuration = try StoreConfiguration.load(from: root.configuration)
+        self.layout = StoreLayout(root: path, archivePath: configuration.archivePath)
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
     }
 
@@ -54,15 +58,14 @@ public final class StoreReader: Sendable {
             let damaged = Set(index.damaged.map(\.ordinal))
             for block in index.blocks.reversed() {
                 var lines: [Record] = []
-                segment.contents.withUnsafeBytes { all in
-                    var start = Int(block.offset)
+                try segment.contents.withBlock(block) { all, base in
+                    var start = Int(block.offset) - base
                     var ordinal = block.firstOrdinal
-                    while start < Int(block.offset) + Int(block.length) {
+                    while start < Int(block.offset) - base + Int(block.length) {
                         let newline = SegmentContents.newline(in: all, from: start)
                         let line = UnsafeBufferPointer(rebasing: all[start..<newline])
                         if !damaged.contains(ordinal), let facts = try? encoder.facts(ofStoredLine: line) {
-                            lines.append(
-                                Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line)))
+                            lines.append(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line)))
                         }
                         start = newline + 1
                         ordinal += 1
@@ -108,41 +111,68 @@ public final class StoreReader: Sendable {
     /// built once and kept; the last segment (which a writer may still be
     /// appending to) is read again whenever it has grown.
     func snapshot() throws(StoaError) -> [IndexedSegment] {
-        let names = try layout.listSegments()
+        let files = try layout.listAllSegments()
         var result: [IndexedSegment] = []
-        result.reserveCapacity(names.count)
-        for (position, name) in names.enumerated() {
-            guard name.kind == .plain else {
-                throw StoaError(.io, "reading warm segments is not supported yet", path: layout.path(of: name))
-            }
-            let isLast = position == names.count - 1
-            let path = layout.path(of: name)
-            if let cached = cache.withLock({ $0[name.base] }) {
+        result.reserveCapacity(files.count)
+        for (position, file) in files.enumerated() {
+            let isLast = position == files.count - 1 && file.name.kind == .plain && !file.isCold
+            if let cached = cache.withLock({ $0[file.base] }), cached.name == file.name, cached.path == file.path {
                 // Read while it was the last segment, it may have grown since.
-                let size = cached.isSealed ? cached.contents.fileSize : Int(try Syscalls.status(path)?.st_size ?? 0)
+                let size = cached.isSealed ? cached.contents.fileSize : Int(try Syscalls.status(file.path)?.st_size ?? 0)
                 if size == cached.contents.fileSize {
                     result.append(cached)
                     continue
                 }
             }
-            let contents = try SegmentContents(path: path, sealed: !isLast)
-            let index: SegmentIndex
-            let indexPath = layout.path(of: SegmentName(base: name.base, kind: .index))
-            if !isLast, let file = IndexFile.load(indexPath, base: name.base, fileSize: contents.fileSize) {
-                index = file.index
-            } else {
-                // No valid .idx (or the segment may still grow): index it now.
-                var builder = SegmentIndexBuilder(base: name.base)
-                contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
-                index = builder.snapshot()
+            // A tier move may take the file away between the listing and the
+            // open: look for the segment again, in its new form or place.
+            var current = file
+            for attempt in 1...3 {
+                do throws(StoaError) {
+                    let segment = try load(current, isLast: isLast)
+                    cache.withLock { $0[current.base] = segment }
+                    result.append(segment)
+                    break
+                } catch where error.errno == ENOENT && attempt < 3 {
+                    guard let moved = try layout.listAllSegments().first(where: { $0.base == current.base }) else {
+                        break  // expired
+                    }
+                    current = moved
+                }
             }
-            let segment = IndexedSegment(name: name, index: index, contents: contents, isSealed: !isLast)
-            cache.withLock { $0[name.base] = segment }
-            result.append(segment)
         }
-        let present = Set(names.map(\.base))
+        let present = Set(files.map(\.base))
         cache.withLock { cache in cache = cache.filter { present.contains($0.key) } }
         return result
+    }
+
+    /// Opens one segment with its index: from its `.idx` when that is valid,
+    /// else by reading the segment.
+    private func load(_ file: SegmentFile, isLast: Bool) throws(StoaError) -> IndexedSegment {
+        switch file.name.kind {
+        case .gzip:
+            let contents = try GzipSegmentContents(path: file.path)
+            if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize), index.isCompressed {
+                return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
+            }
+            let mapped = try MappedFile(path: file.path)
+            var builder = SegmentIndexBuilder(base: file.base)
+            _ = try mapped.withUnsafeBytes { (all) throws(StoaError) in
+                try builder.addMembers(all, encoder: encoder, path: file.path)
+            }
+            return IndexedSegment(name: file.name, index: builder.snapshot(), contents: contents, isSealed: true)
+        case .plain, .index:
+            let contents = try SegmentContents(path: file.path, sealed: !isLast)
+            if !isLast, let index = IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize),
+                !index.isCompressed
+            {
+                return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
+            }
+            // No valid .idx (or the segment may still grow): index it now.
+            var builder = SegmentIndexBuilder(base: file.base)
+            contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
+            return IndexedSegment(name: file.name, index: builder.snapshot(), contents: contents, isSealed: !isLast)
+        }
     }
 
     private static func damagedLines(in segments: [IndexedSegment]) -> [DamagedLine] {

@@ -22,14 +22,17 @@ public struct RecoveryReport: Sendable, Equatable {
     public var cuts: [Cut] = []
     /// Stale `*.tmp` files left by a crash, removed.
     public var removedTemporaryFiles: [String] = []
+    /// Tier moves a crash interrupted, finished: the old form removed.
+    public var finishedMoves: [String] = []
 
-    public var isClean: Bool { cuts.isEmpty && removedTemporaryFiles.isEmpty }
+    public var isClean: Bool { cuts.isEmpty && removedTemporaryFiles.isEmpty && finishedMoves.isEmpty }
 
     /// One line per repair, for people.
     public var lines: [String] {
         cuts.map {
             "recovered \($0.segment): cut \($0.length) bytes at offset \($0.offset) (\($0.reason)); kept in \($0.quarantined)"
         } + removedTemporaryFiles.map { "removed stale temporary file \($0)" }
+            + finishedMoves.map { "finished an interrupted tier move: removed \($0), whose new form is whole" }
     }
 }
 
@@ -42,7 +45,7 @@ struct Recovery {
     /// Removes stale `*.tmp` files: a crash before their rename left them, and
     /// the file they were to become is still whole.
     func removeTemporaryFiles(report: inout RecoveryReport) throws(StoaError) {
-        for directory in [layout.root, layout.segments, layout.quarantine] {
+        for directory in [layout.root, layout.segments, layout.quarantine, layout.archive] {
             for name in try Syscalls.listDirectory(directory) ?? [] where name.hasSuffix(".tmp") {
                 let path = Path.join(directory, name)
                 try fileSystem.unlink(path)

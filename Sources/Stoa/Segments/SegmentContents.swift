@@ -43,12 +43,12 @@ final class SegmentContents: @unchecked Sendable {
     }
 
     /// Calls `body` with the bytes of the complete lines; they must not escape.
-    func withUnsafeBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+    func withUnsafeBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         switch storage {
         case .mapped(let file):
-            return try file.withUnsafeBytes { try body(UnsafeBufferPointer(rebasing: $0[..<count])) }
+            return try file.withUnsafeBytes { (all) throws(E) in try body(UnsafeBufferPointer(rebasing: all[..<count])) }
         case .copied(let bytes):
-            return try bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[..<count])) }
+            return try bytes.withUnsafeBufferPointer { (all) throws(E) in try body(UnsafeBufferPointer(rebasing: all[..<count])) }
         }
     }
 

@@ -52,19 +52,57 @@ private extension SegmentName.Kind {
     }
 }
 
+/// A segment file found on disk: which segment, in what form, where.
+struct SegmentFile: Sendable, Equatable {
+    var name: SegmentName
+    /// The directory holding it: `segments/`, or the archive (cold).
+    var directory: String
+    var isCold: Bool
+
+    var path: String { Path.join(directory, name.fileName) }
+    var indexPath: String { Path.join(directory, SegmentName(base: name.base, kind: .index).fileName) }
+    var base: UInt64 { name.base }
+}
+
 /// The layout of a store directory.
 struct StoreLayout: Sendable {
     let root: String
+    /// Where cold segments go: `archive_path`, or `archive/` in the store.
+    let archive: String
+
+    init(root: String, archivePath: String? = nil) {
+        self.root = root
+        self.archive = archivePath.map { $0.hasPrefix("/") ? $0 : Path.join(root, $0) } ?? Path.join(root, "archive")
+    }
+
     var configuration: String { Path.join(root, "stoa.json") }
     var segments: String { Path.join(root, "segments") }
     var quarantine: String { Path.join(root, "quarantine") }
-    var archive: String { Path.join(root, "archive") }
 
     func path(of segment: SegmentName) -> String { Path.join(segments, segment.fileName) }
 
-    /// The segment files (plain and gzip) present now, by base seq.
+    /// The segment files (plain and gzip) in `segments/` now, by base seq.
     func listSegments() throws(StoaError) -> [SegmentName] {
         let names = try Syscalls.listDirectory(segments) ?? []
         return names.compactMap(SegmentName.init(fileName:)).filter { $0.kind != .index }.sorted()
+    }
+
+    /// Every segment, once, by base seq: hot and warm ones in `segments/`,
+    /// cold ones in the archive. A segment caught in the middle of a move
+    /// (in two forms or two places) is listed in the form the move started
+    /// from, which is whole until the move's last step removes it.
+    func listAllSegments() throws(StoaError) -> [SegmentFile] {
+        var chosen: [UInt64: SegmentFile] = [:]
+        for name in try listSegments() {
+            // Sorted plain before gzip: a plain file wins over its gzip copy.
+            if chosen[name.base] == nil {
+                chosen[name.base] = SegmentFile(name: name, directory: segments, isCold: false)
+            }
+        }
+        let cold = (try Syscalls.listDirectory(archive) ?? []).compactMap(SegmentName.init(fileName:))
+        for name in cold where name.kind == .gzip && chosen[name.base] == nil {
+            chosen[name.base] = SegmentFile(name: name, directory: archive, isCold: true)
+        }
+        return chosen.values.sorted { $0.name.base < $1.name.base }
     }
 }

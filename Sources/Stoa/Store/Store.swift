@@ -32,10 +32,13 @@ public final class Store: Sendable {
     private let timer: Mutex<IntervalTimer?>
     /// Writes sealed segments' `.idx` files, off the append path.
     private let indexer: SidecarIndexer
+    /// Moves sealed segments through the tiers, off the append path.
+    private let tiering: Tiering
     private let worker = BackgroundWorker(name: "stoa-index")
     /// The last failure of background indexing, if any (the `.idx` is a cache:
     /// a missing one is rebuilt later, so this never fails an append).
     private let indexFailure = Mutex<StoaError?>(nil)
+    private let lastTierReportStorage = Mutex<TierReport?>(nil)
 
     /// Opens the store at `path` for writing, creating it if the directory
     /// does not exist or is empty.
@@ -53,10 +56,9 @@ public final class Store: Sendable {
     init(at path: String, creating newConfiguration: StoreConfiguration, fileSystem: any FileSystem) throws(StoaError) {
         self.path = path
         self.fileSystem = fileSystem
-        let layout = StoreLayout(root: path)
+        let configuration = try Self.loadOrCreate(StoreLayout(root: path), newConfiguration, fileSystem)
+        let layout = StoreLayout(root: path, archivePath: configuration.archivePath)
         self.layout = layout
-
-        let configuration = try Self.loadOrCreate(layout, newConfiguration, fileSystem)
         self.configuration = configuration
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
         self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
@@ -65,19 +67,21 @@ public final class Store: Sendable {
         var report = RecoveryReport()
         let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
         try recovery.removeTemporaryFiles(report: &report)
+        let tiering = Tiering(layout: layout, encoder: encoder, fileSystem: fileSystem, configuration: configuration)
+        try tiering.finishInterruptedMoves(report: &report)
+        self.tiering = tiering
 
-        let segments = try layout.listSegments()
+        let segments = try layout.listAllSegments()
         let active: ActiveSegment
         var count: UInt64 = 0
         var size = 0
-        if let last = segments.last, last.kind == .plain {
-            active = try ActiveSegment(opening: layout.path(of: last), base: last.base, fileSystem: fileSystem)
+        if let last = segments.last, last.name.kind == .plain, !last.isCold {
+            active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem)
             (count, size) = try recovery.recoverActiveSegment(active.file, report: &report)
         } else {
-            // A new store, or the last segment went warm: start the next one.
-            let base = try segments.last.map { (last) throws(StoaError) in
-                try Self.endSeq(ofSealed: layout.path(of: last), base: last.base)
-            } ?? 0
+            // A new store, or the last segment went warm or cold: start the next one.
+            let encoder = self.encoder
+            let base = try segments.last.map { (last) throws(StoaError) in try Self.endSeq(of: last, encoder: encoder) } ?? 0
             active = try ActiveSegment(creating: layout, base: base, fileSystem: fileSystem)
         }
         self.recovery = report
@@ -96,17 +100,48 @@ public final class Store: Sendable {
         worker.stop()
     }
 
-    /// Writes missing `.idx` files of segments below `base`, in the background.
+    /// Writes missing `.idx` files of segments below `base`, then applies
+    /// the tier policy if there is one: in the background.
     private func scheduleIndexing(below base: UInt64) {
         worker.submit { [weak self] in
             guard let self else { return }
             do throws(StoaError) {
                 try self.indexer.indexSealedSegments(below: base)
+                if self.hasTierPolicy {
+                    let report = try self.tiering.apply(now: Timestamp.now(), activeBase: base)
+                    if !report.isEmpty { self.lastTierReportStorage.withLock { $0 = report } }
+                }
             } catch {
                 self.indexFailure.withLock { $0 = error }
             }
         }
     }
+
+    private var hasTierPolicy: Bool {
+        let c = configuration
+        return c.hotFor != nil || c.retainFor != nil || c.maxBytes != nil || c.keepFree != nil
+    }
+
+    /// Applies the tier and retention policy now (`stoa tier`): compresses,
+    /// archives and deletes sealed segments by their seal time, as of `now`.
+    ///
+    /// - Parameter now: the time to judge ages by (µs); the clock by default.
+    public func applyTierPolicy(now: Int64? = nil) throws(StoaError) -> TierReport {
+        let base = state.withLock { $0.active.base }
+        let result = Mutex<Result<TierReport, StoaError>?>(nil)
+        worker.submit { [self] in
+            let outcome = Result { () throws(StoaError) -> TierReport in
+                try indexer.indexSealedSegments(below: base)
+                return try tiering.apply(now: now ?? Timestamp.now(), activeBase: base)
+            }
+            result.withLock { $0 = outcome }
+        }
+        worker.waitUntilIdle()
+        return try result.withLock { $0! }.get()
+    }
+
+    /// What the last background pass of the tier policy did, if anything.
+    public var lastTierReport: TierReport? { lastTierReportStorage.withLock { $0 } }
 
     /// Writes every sealed segment's `.idx` again (`stoa reindex`).
     ///
@@ -364,9 +399,12 @@ public final class Store: Sendable {
     }
 
     /// The seq after the last record of a sealed segment.
-    private static func endSeq(ofSealed path: String, base: UInt64) throws(StoaError) -> UInt64 {
-        let contents = try SegmentContents(path: path, sealed: true)
-        return base + UInt64(contents.lineCount)
+    private static func endSeq(of file: SegmentFile, encoder: RecordEncoder) throws(StoaError) -> UInt64 {
+        let size = Int(try Syscalls.status(file.path)?.st_size ?? 0)
+        if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: size) {
+            return file.base + UInt64(index.index.lineCount)
+        }
+        return file.base + UInt64(try SidecarIndexer.build(file, encoder: encoder).index.lineCount)
     }
 }
 

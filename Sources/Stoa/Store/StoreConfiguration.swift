@@ -43,6 +43,10 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var maxBytes: Int64?
     public var keepFree: Int64?
     public var archivePath: String?
+    /// zlib level for warm segments, 1 (fast) to 9 (small).
+    public var compressionLevel = 6
+    /// Plain bytes per gzip member in warm segments (whole blocks of ~64 KiB).
+    public var memberBytes: Int64 = 1 << 20
 
     public static let currentFormatVersion = 1
 
@@ -61,6 +65,10 @@ public struct StoreConfiguration: Sendable, Equatable {
         }
         if fsyncInterval < 1_000 { throw bad("fsync_interval must be at least 1ms") }
         if fields.time.isEmpty { throw bad("fields.time must name at least one field") }
+        if !(1...9).contains(compressionLevel) { throw bad("compression_level must be 1 to 9, got \(compressionLevel)") }
+        if memberBytes < 64 << 10 || memberBytes > 64 << 20 {
+            throw bad("member_bytes must be between 64KiB and 64MiB, got \(memberBytes)")
+        }
         for (name, value) in [("hot_for", hotFor), ("warm_for", warmFor), ("retain_for", retainFor),
                               ("max_bytes", maxBytes), ("keep_free", keepFree)] {
             if let value, value < 0 { throw bad("\(name) must not be negative") }
@@ -83,6 +91,8 @@ extension StoreConfiguration: Codable {
         case maxBytes = "max_bytes"
         case keepFree = "keep_free"
         case archivePath = "archive_path"
+        case compressionLevel = "compression_level"
+        case memberBytes = "member_bytes"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -110,6 +120,8 @@ extension StoreConfiguration: Codable {
         maxBytes = try size(.maxBytes)
         keepFree = try size(.keepFree)
         archivePath = try c.decodeIfPresent(String.self, forKey: .archivePath)
+        if let value = try c.decodeIfPresent(Int.self, forKey: .compressionLevel) { compressionLevel = value }
+        if let value = try size(.memberBytes) { memberBytes = value }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -127,6 +139,8 @@ extension StoreConfiguration: Codable {
         try c.encodeIfPresent(maxBytes, forKey: .maxBytes)
         try c.encodeIfPresent(keepFree, forKey: .keepFree)
         try c.encodeIfPresent(archivePath, forKey: .archivePath)
+        try c.encode(compressionLevel, forKey: .compressionLevel)
+        try c.encode(memberBytes, forKey: .memberBytes)
     }
 
     /// Reads `stoa.json`.

@@ -18,6 +18,7 @@ protocol FileSystem: Sendable {
     func rename(_ from: String, to: String) throws(StoaError)
     func unlink(_ path: String) throws(StoaError)
     func mkdir(_ path: String, mode: mode_t) throws(StoaError)
+    func link(_ from: String, to: String) throws(StoaError)
 }
 
 /// The real file system.
@@ -36,6 +37,7 @@ struct SystemFileSystem: FileSystem {
     func rename(_ from: String, to: String) throws(StoaError) { try Syscalls.rename(from, to: to) }
     func unlink(_ path: String) throws(StoaError) { try Syscalls.unlink(path) }
     func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try Syscalls.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) { try Syscalls.link(from, to: to) }
 }
 
 extension FileSystem {
@@ -60,6 +62,34 @@ extension FileSystem {
         let fd = try open(path, flags: O_RDONLY | O_DIRECTORY, mode: 0)
         defer { Syscalls.close(fd) }
         try fsync(fd, path: path)
+    }
+
+    /// Gives the immutable file `source` a second name `destination`,
+    /// atomically and durably: a hard link when both are on one file system,
+    /// else a copy (`destination.tmp`, write, fsync), then a rename and a
+    /// sync of the destination's directory. The source stays.
+    func placeCopy(of source: String, at destination: String) throws(StoaError) {
+        let temporary = destination + ".tmp"
+        try unlink(temporary)
+        do {
+            try link(source, to: temporary)
+        } catch where error.errno == EXDEV {
+            let input = try OpenFile(readingAt: source)
+            let output = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o640)
+            defer { Syscalls.close(output) }
+            var offset = 0
+            while true {
+                let chunk = try input.read(fromAbsoluteOffset: offset, count: 1 << 20)
+                if chunk.isEmpty { break }
+                try chunk.withUnsafeBufferPointer { (buffer) throws(StoaError) in
+                    try writeAll(output, UnsafeRawBufferPointer(buffer), path: temporary)
+                }
+                offset += chunk.count
+            }
+            try fsync(output, path: temporary)
+        }
+        try rename(temporary, to: destination)
+        try syncDirectory(Path.directory(of: destination))
     }
 
     /// Publishes `bytes` at `path` atomically: `path.tmp`, write, fsync,

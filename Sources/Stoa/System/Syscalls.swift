@@ -91,6 +91,18 @@ enum Syscalls {
         _ = try valueOrThrow("rename", path: "\(from) -> \(to)") { Glibc.rename(from, to) }
     }
 
+    /// A second name for a file. Throws with errno EXDEV across file systems.
+    static func link(_ from: String, to: String) throws(StoaError) {
+        _ = try valueOrThrow("link", path: "\(from) -> \(to)") { Glibc.link(from, to) }
+    }
+
+    /// Free bytes for unprivileged users on the file system holding `path`.
+    static func freeBytes(_ path: String) throws(StoaError) -> Int64 {
+        var info = statvfs()
+        _ = try valueOrThrow("statvfs", path: path) { statvfs(path, &info) }
+        return Int64(info.f_bavail) * Int64(info.f_frsize)
+    }
+
     /// Removes a file; a file already gone is not an error.
     static func unlink(_ path: String) throws(StoaError) {
         let (result, error) = retryingOnInterrupt { Glibc.unlink(path) }

@@ -32,35 +32,45 @@ enum Gzip {
         input.withUnsafeBufferPointer { member($0, level: level) }
     }
 
+    /// Inflates the one member that starts at `offset`, appending its bytes
+    /// to `output`; returns the offset just past the member.
+    ///
+    /// - Throws: `.damaged` naming the member's offset when it is not valid gzip.
+    static func inflateMember(
+        _ input: UnsafeBufferPointer<UInt8>, at offset: Int, into output: inout [UInt8], path: String
+    ) throws(StoaError) -> Int {
+        var stream = z_stream()
+        guard stoa_inflateInit2(&stream, 15 + 16) == Z_OK else {
+            throw StoaError(.io, "inflateInit2 failed", path: path)
+        }
+        defer { inflateEnd(&stream) }
+        stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress! + offset)
+        stream.avail_in = uInt(input.count - offset)
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        var status: Int32 = Z_OK
+        repeat {
+            let produced = chunk.withUnsafeMutableBufferPointer { out -> Int in
+                stream.next_out = out.baseAddress
+                stream.avail_out = uInt(out.count)
+                status = inflate(&stream, Z_NO_FLUSH)
+                return out.count - Int(stream.avail_out)
+            }
+            output.append(contentsOf: chunk[..<produced])
+        } while status == Z_OK
+        guard status == Z_STREAM_END else {
+            let reason = status == Z_BUF_ERROR ? "cut short" : "damaged (zlib status \(status))"
+            throw StoaError(.damaged, "gzip member is \(reason)", path: path, offset: offset)
+        }
+        return input.count - Int(stream.avail_in)
+    }
+
     /// Inflates every member of `input`, appending the bytes to `output`.
     ///
     /// - Throws: `.damaged` naming the offset of the member that is not valid gzip.
     static func decompress(_ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], path: String) throws(StoaError) {
         var offset = 0
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while offset < input.count {
-            var stream = z_stream()
-            guard stoa_inflateInit2(&stream, 15 + 16) == Z_OK else {
-                throw StoaError(.io, "inflateInit2 failed", path: path)
-            }
-            defer { inflateEnd(&stream) }
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress! + offset)
-            stream.avail_in = uInt(input.count - offset)
-            var status: Int32 = Z_OK
-            repeat {
-                let produced = chunk.withUnsafeMutableBufferPointer { out -> Int in
-                    stream.next_out = out.baseAddress
-                    stream.avail_out = uInt(out.count)
-                    status = inflate(&stream, Z_NO_FLUSH)
-                    return out.count - Int(stream.avail_out)
-                }
-                output.append(contentsOf: chunk[..<produced])
-            } while status == Z_OK
-            guard status == Z_STREAM_END else {
-                throw StoaError(
-                    .damaged, "gzip member is damaged (zlib status \(status))", path: path, offset: offset)
-            }
-            offset = input.count - Int(stream.avail_in)
+            offset = try inflateMember(input, at: offset, into: &output, path: path)
         }
     }
 }

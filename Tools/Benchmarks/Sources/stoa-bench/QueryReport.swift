@@ -387,7 +387,7 @@ func printResults(
     rows.append(timeRow("open: new reader → 1st result (narrow)", QueryName.open, first: true, python: false))
     rows.append(timeRow("   then 2nd query, same reader → 1st", QueryName.openSecond, first: true, python: false))
     let percent = { (spec: QuerySpec) -> String in
-        String(format: "%g%%", Double((spec.until ?? 0) - (spec.since ?? 0)) / Double(setup.maxTime - setup.minTime) * 100)
+        String(format: "%.2g%%", Double((spec.until ?? 0) - (spec.since ?? 0)) / Double(setup.maxTime - setup.minTime) * 100)
     }
     for (spec, label) in [
         (specs.narrow, "narrow \(percent(specs.narrow)) window"), (specs.medium, "medium \(percent(specs.medium)) window"),

@@ -1,0 +1,176 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct TierTests {
+    static let hour: Int64 = 3_600_000_000
+
+    /// A store of many sealed segments with a policy: hot 1h, warm 1d, keep 30d.
+    func makeStore(_ directory: TemporaryDirectory, records: Int = 4000, configure: (inout StoreConfiguration) -> Void = { _ in }) throws -> [Record] {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 64 << 10
+        configuration.memberBytes = 64 << 10
+        configuration.hotFor = Self.hour
+        configuration.warmFor = 24 * Self.hour
+        configuration.retainFor = 30 * 24 * Self.hour
+        configure(&configuration)
+        let store = try Store(at: directory.path, creating: configuration)
+        var random = SeededGenerator(seed: 3)
+        var batch: [String] = []
+        for n in 0..<records {
+            let type = ["message", "tool_call", "error"].randomElement(using: &random)!
+            let text = String(repeating: "lorem ipsum ", count: Int.random(in: 1...20, using: &random))
+            batch.append(#"{"ts":\#(1_795_000_000 + n - Int.random(in: 0...3, using: &random)),"type":"\#(type)","session":"c\#(n % 13)","n":\#(n),"text":"\#(text)"}"#)
+            if batch.count == 50 {
+                try store.append(contentsOf: batch)
+                batch.removeAll()
+            }
+        }
+        try store.append(contentsOf: batch)
+        try store.waitForIndexes()
+        try store.close()
+        return try StoreReader(at: directory.path).query(Query()).all()
+    }
+
+    func files(_ directory: String, _ suffix: String) -> [String] {
+        listDirectory(directory).filter { $0.hasSuffix(suffix) }
+    }
+
+    func tier(_ path: String, at now: Int64) throws -> TierReport {
+        let store = try Store(at: path)
+        let report = try store.applyTierPolicy(now: now)
+        try store.close()
+        return report
+    }
+
+    @Test func goesWarmThenColdThenAwayAndReadsTheSameAtEveryStep() throws {
+        let directory = TemporaryDirectory()
+        let expected = try makeStore(directory)
+        let segments = directory.appending("segments")
+        let plain = files(segments, ".jsonl")
+        #expect(plain.count > 5)
+        let originals = try plain.dropLast().map { try readBytes(segments + "/" + $0) }
+        let now = Timestamp.now()
+
+        // Not old enough: nothing moves.
+        #expect(try tier(directory.path, at: now).isEmpty)
+
+        // Hot → warm.
+        let warm = try tier(directory.path, at: now + 2 * Self.hour)
+        #expect(warm.warmed.count == plain.count - 1)
+        #expect(files(segments, ".jsonl") == [plain.last!])
+        let gzipped = files(segments, ".jsonl.gz")
+        #expect(gzipped.count == plain.count - 1)
+        for (name, original) in zip(gzipped, originals) {
+            // zcat and Python's gzip give back the exact bytes.
+            #expect(Array(try run("/bin/zcat", [segments + "/" + name]).stdout.utf8) == original)
+            let python = try run("/usr/bin/env", ["python3", "-c", "import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())", segments + "/" + name])
+            #expect(Array(python.stdout.utf8) == original)
+        }
+        let reader = try StoreReader(at: directory.path)
+        #expect(try reader.query(Query()).all() == expected)
+        #expect(try reader.query(Query(types: ["error"], limit: 7, order: .newestFirst)).all()
+            == Array(expected.filter { $0.type == "error" }.reversed().prefix(7)))
+        #expect(try reader.stats().records == expected.count)
+
+        // Warm → cold.
+        let cold = try tier(directory.path, at: now + 26 * Self.hour)
+        #expect(cold.cooled.count == plain.count - 1)
+        #expect(files(segments, ".gz").isEmpty)
+        #expect(files(directory.appending("archive"), ".jsonl.gz").count == plain.count - 1)
+        #expect(files(directory.appending("archive"), ".idx").count == plain.count - 1)
+        #expect(try StoreReader(at: directory.path).query(Query()).all() == expected)
+
+        // Cold → gone; the active segment stays.
+        let gone = try tier(directory.path, at: now + 31 * 24 * Self.hour)
+        #expect(gone.expired.count == plain.count - 1)
+        let left = try StoreReader(at: directory.path).query(Query()).all()
+        #expect(left == expected.filter { $0.seq >= SegmentName(fileName: plain.last!)!.base })
+        // And appends go on with the next seq.
+        let store = try Store(at: directory.path)
+        #expect(try store.append(#"{"n":"after"}"#) == UInt64(expected.count))
+    }
+
+    @Test func aNarrowQueryInflatesFewMembers() throws {
+        let directory = TemporaryDirectory()
+        let expected = try makeStore(directory, records: 6000)
+        _ = try tier(directory.path, at: Timestamp.now() + 2 * Self.hour)
+        let reader = try StoreReader(at: directory.path)
+        let middle = expected[expected.count / 3].time
+        let window = Query(since: middle, until: middle + 2_000_000)
+        let got = try reader.query(window).all()
+        #expect(got == expected.filter { window.includes(time: $0.time) })
+        let inflated = try reader.snapshot().compactMap { $0.contents as? GzipSegmentContents }.map { $0.inflations.withLock { $0 } }
+        #expect(inflated.reduce(0, +) <= 2, "\(inflated)")
+    }
+
+    @Test func expiresBySizeOldestFirst() throws {
+        let directory = TemporaryDirectory()
+        // The writer applies the policy in the background as segments are sealed.
+        let expected = try makeStore(directory) { $0.maxBytes = 300 << 10; $0.hotFor = nil; $0.retainFor = nil }
+        _ = try tier(directory.path, at: Timestamp.now())
+        let names = listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }
+        let sizes = try names.map { try readBytes(directory.appending("segments/" + $0)).count }
+        #expect(sizes.reduce(0, +) <= 300 << 10)
+        #expect(SegmentName(fileName: names[0])!.base > 0, "the oldest segments are gone")
+        // What is left is the newest records, all of them.
+        let left = try StoreReader(at: directory.path).query(Query()).all().map(\.seq).sorted()
+        #expect(left == Array(expected.map(\.seq).sorted().suffix(left.count)))
+    }
+
+    @Test func ageCountsFromSealingNotFromRecordTimes() throws {
+        let directory = TemporaryDirectory()
+        // Records stamped in 1990: a policy by record time would drop them at once.
+        _ = try makeStore(directory)
+        #expect(try tier(directory.path, at: Timestamp.now() + Self.hour / 2).isEmpty)
+    }
+
+    @Test func opensAfterACrashInTheMiddleOfAnyMove() throws {
+        let directory = TemporaryDirectory()
+        let expected = try makeStore(directory)
+        let segments = directory.appending("segments")
+        let plain = files(segments, ".jsonl")
+        let first = segments + "/" + plain[0]
+        let second = segments + "/" + plain[1]
+        // A warm copy of each, made in a scratch store.
+        let scratch = TemporaryDirectory()
+        try FileManager.default.removeItem(atPath: scratch.path)
+        try FileManager.default.copyItem(atPath: directory.path, toPath: scratch.path)
+        _ = try tier(scratch.path, at: Timestamp.now() + 2 * Self.hour)
+        // Crash after the rename of the .gz, before its .idx (both forms, the plain .idx).
+        try FileManager.default.copyItem(atPath: scratch.appending("segments/" + plain[0] + ".gz"), toPath: first + ".gz")
+        // Crash after the new .idx, before the plain file was removed.
+        try FileManager.default.copyItem(atPath: scratch.appending("segments/" + plain[1] + ".gz"), toPath: second + ".gz")
+        try FileManager.default.removeItem(atPath: String(second.dropLast(6)) + ".idx")
+        try FileManager.default.copyItem(atPath: scratch.appending("segments/" + plain[1].dropLast(6) + ".idx"), toPath: String(second.dropLast(6)) + ".idx")
+        // And a half-written temporary.
+        try writeBytes([1, 2, 3], to: segments + "/" + plain[2] + ".gz.tmp")
+
+        // Readers see each record once while the store is in that state.
+        #expect(try StoreReader(at: directory.path).query(Query()).all() == expected)
+        let store = try Store(at: directory.path)
+        #expect(store.recovery.finishedMoves.count == 2)
+        #expect(store.recovery.removedTemporaryFiles.count == 1)
+        try store.waitForIndexes()
+        try store.close()
+        #expect(try StoreReader(at: directory.path).query(Query()).all() == expected)
+        #expect(!FileManager.default.fileExists(atPath: first))
+    }
+
+    @Test func aCursorFinishesAcrossAMove() throws {
+        let directory = TemporaryDirectory()
+        let expected = try makeStore(directory)
+        let cursor = try StoreReader(at: directory.path).query(Query())
+        var got: [Record] = []
+        for _ in 0..<10 { got.append(try cursor.next()!) }
+        _ = try tier(directory.path, at: Timestamp.now() + 26 * Self.hour)
+        got += try cursor.all()
+        #expect(got == expected)
+    }
+}
