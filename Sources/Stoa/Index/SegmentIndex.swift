@@ -171,16 +171,23 @@ struct SegmentIndexBuilder: Sendable {
     }
 
     /// Indexes a compressed segment member by member; blocks never span
-    /// members. Returns the SHA-256 of the plain bytes.
+    /// members. Returns the SHA-256 of the plain bytes, and the error that
+    /// stopped it at a damaged member, if one did (what came before is indexed).
     mutating func addMembers(
         _ file: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder, path: String
-    ) throws(StoaError) -> [UInt8] {
+    ) -> (digest: [UInt8], damage: StoaError?) {
         var hasher = SHA256()
         var offset = 0
         var plain: [UInt8] = []
         while offset < file.count {
             plain.removeAll(keepingCapacity: true)
-            let end = try Gzip.inflateMember(file, at: offset, into: &plain, path: path)
+            let end: Int
+            do throws(StoaError) {
+                end = try Gzip.inflateMember(file, at: offset, into: &plain, path: path)
+            } catch {
+                closeBlock()
+                return (hasher.finish(), error)
+            }
             closeBlock()
             let first = index.blocks.count
             let plainStart = index.byteCount
@@ -192,7 +199,7 @@ struct SegmentIndexBuilder: Sendable {
             setMember(ofBlocksFrom: first, offset: UInt64(offset), length: UInt32(end - offset), plainStart: plainStart)
             offset = end
         }
-        return hasher.finish()
+        return (hasher.finish(), nil)
     }
 
     /// The index so far, the open block included. The builder can go on.

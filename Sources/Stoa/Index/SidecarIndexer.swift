@@ -52,9 +52,10 @@ struct SidecarIndexer: Sendable {
         switch file.name.kind {
         case .gzip:
             let mapped = try MappedFile(path: file.path)
-            let digest = try mapped.withUnsafeBytes { (all) throws(StoaError) in
-                try builder.addMembers(all, encoder: encoder, path: file.path)
+            let (digest, damage) = mapped.withUnsafeBytes { all in
+                builder.addMembers(all, encoder: encoder, path: file.path)
             }
+            if let damage { throw damage }  // no .idx for a damaged segment: verify reports it
             let index = builder.snapshot()
             return (index, digest, index.byteCount)
         case .plain, .index:

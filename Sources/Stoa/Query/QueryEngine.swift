@@ -6,12 +6,16 @@ final class IndexedSegment: Sendable {
     let contents: any SegmentBytes
     /// Read as a sealed segment: it cannot change any more.
     let isSealed: Bool
+    /// Damage found while indexing that no line number covers (the rest of a
+    /// segment after a damaged gzip member).
+    let notes: [DamagedLine]
 
-    init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool) {
+    init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = []) {
         self.name = name
         self.index = index
         self.contents = contents
         self.isSealed = isSealed
+        self.notes = notes
     }
 
     var path: String { contents.path }
@@ -79,7 +83,7 @@ final class QueryEngine {
                 DamagedLine(
                     path: segment.path, line: Int($0.ordinal) + 1, seq: segment.index.base + UInt64($0.ordinal),
                     reason: $0.reason)
-            }
+            } + segment.notes
         }
         heap = RecordHeap(descending: query.order == .newestFirst)
         plan()

@@ -157,10 +157,17 @@ public final class StoreReader: Sendable {
             }
             let mapped = try MappedFile(path: file.path)
             var builder = SegmentIndexBuilder(base: file.base)
-            _ = try mapped.withUnsafeBytes { (all) throws(StoaError) in
-                try builder.addMembers(all, encoder: encoder, path: file.path)
+            let (_, damage) = mapped.withUnsafeBytes { all in
+                builder.addMembers(all, encoder: encoder, path: file.path)
             }
-            return IndexedSegment(name: file.name, index: builder.snapshot(), contents: contents, isSealed: true)
+            let index = builder.snapshot()
+            // A damaged member: what comes before it is read; the rest is reported.
+            let notes = damage.map {
+                [DamagedLine(
+                    path: file.path, line: Int(index.lineCount) + 1, seq: file.base + UInt64(index.lineCount),
+                    reason: "\($0.description); the rest of the segment cannot be read")]
+            } ?? []
+            return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true, notes: notes)
         case .plain, .index:
             let contents = try SegmentContents(path: file.path, sealed: !isLast)
             if !isLast, let index = IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize),

@@ -1,0 +1,137 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+@Suite struct VerifyTests {
+    /// A store of many sealed segments; with `warm`, all but the active one compressed.
+    func makeStore(_ directory: TemporaryDirectory, warm: Bool = false) throws -> [Record] {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 32 << 10
+        configuration.memberBytes = 64 << 10
+        configuration.hotFor = warm ? 1 : nil
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<3000 {
+            try store.append(#"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 5)","n":\#(n),"text":"some words here"}"#)
+        }
+        try store.waitForIndexes()
+        if warm { _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000_000) }
+        try store.close()
+        return try StoreReader(at: directory.path).query(Query()).all()
+    }
+
+    func segments(_ directory: TemporaryDirectory, _ suffix: String) -> [String] {
+        listDirectory(directory.appending("segments")).filter { $0.hasSuffix(suffix) }.map { directory.appending("segments/" + $0) }
+    }
+
+    func verify(_ directory: TemporaryDirectory) throws -> VerifyReport {
+        try StoreReader(at: directory.path).verify()
+    }
+
+    @Test func aCleanStoreIsClean() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let report = try verify(directory)
+        #expect(report.isClean, "\(report.problems)")
+        #expect(report.records == 3000)
+        let warm = TemporaryDirectory()
+        _ = try makeStore(warm, warm: true)
+        let warmReport = try verify(warm)
+        #expect(warmReport.isClean, "\(warmReport.problems)")
+        #expect(warmReport.records == 3000)
+    }
+
+    @Test func anEditThatKeepsTheJSONValidIsFoundByTheDigest() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let segment = segments(directory, ".jsonl")[1]
+        var bytes = try readBytes(segment)
+        let at = try #require(bytes.firstRange(of: Array("some".utf8)))
+        bytes[at.lowerBound] = UInt8(ascii: "S")
+        try writeBytes(bytes, to: segment)
+        let report = try verify(directory)
+        #expect(report.problems.contains { $0.path == segment && $0.message.contains("SHA-256") })
+        #expect(report.problems.contains { $0.message.contains("chain") } == false)
+    }
+
+    @Test func aBrokenLineIsReportedWithItsLine() throws {
+        let directory = TemporaryDirectory()
+        let expected = try makeStore(directory)
+        let segment = segments(directory, ".jsonl")[0]
+        var bytes = try readBytes(segment)
+        let thirdLine = bytes.indices.filter { bytes[$0] == 0x0A }[1] + 1
+        bytes[thirdLine + 2] = UInt8(ascii: "#")  // {"ts" → {"#s": still a key, so break the syntax instead:
+        bytes[thirdLine] = UInt8(ascii: "[")
+        try writeBytes(bytes, to: segment)
+        let report = try verify(directory)
+        #expect(report.problems.contains { $0.path == segment && $0.line == 3 })
+        // Queries return every other record and name the damaged one.
+        let cursor = try StoreReader(at: directory.path).query(Query())
+        let records = try cursor.all()
+        #expect(records.count == expected.count - 1)
+        #expect(cursor.damaged.map(\.line) == [3])
+    }
+
+    @Test func aTruncatedSegmentIsFound() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let segment = segments(directory, ".jsonl")[2]
+        let bytes = try readBytes(segment)
+        try writeBytes(Array(bytes.prefix(bytes.count - 10)), to: segment)
+        let report = try verify(directory)
+        #expect(report.problems.contains { $0.path == segment && $0.message.contains("unfinished last line") })
+        #expect(report.problems.contains { $0.message.contains("seqs") && $0.message.contains("missing") })
+    }
+
+    @Test func aRemovedSegmentBreaksTheSeqsAndTheChain() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let victim = segments(directory, ".jsonl")[2]
+        try FileManager.default.removeItem(atPath: victim)
+        try FileManager.default.removeItem(atPath: String(victim.dropLast(6)) + ".idx")
+        let report = try verify(directory)
+        #expect(report.problems.contains { $0.message.contains("missing") })
+        #expect(report.problems.contains { $0.message.contains("chain of digests is broken") })
+    }
+
+    @Test func aDamagedGzipMemberIsFoundAndQueriesGoOn() throws {
+        let directory = TemporaryDirectory()
+        let expected = try makeStore(directory, warm: true)
+        let segment = segments(directory, ".jsonl.gz")[1]
+        var bytes = try readBytes(segment)
+        bytes[bytes.count / 2] ^= 0xFF
+        try writeBytes(bytes, to: segment)
+        let report = try verify(directory)
+        #expect(report.problems.contains { $0.path == segment && $0.offset != nil })
+        let cursor = try StoreReader(at: directory.path).query(Query())
+        let records = try cursor.all()
+        #expect(records.count < expected.count)
+        #expect(records.count > expected.count / 2)
+        #expect(!cursor.damaged.isEmpty)
+        #expect(cursor.damaged.allSatisfy { $0.path == segment })
+        // Without its .idx, the segment is read up to the damaged member.
+        try FileManager.default.removeItem(atPath: String(segment.dropLast(".jsonl.gz".count)) + ".idx")
+        let again = try StoreReader(at: directory.path).query(Query())
+        let recordsAgain = try again.all()
+        #expect(recordsAgain.count < expected.count)
+        #expect(recordsAgain.count >= expected.count / 2)
+        #expect(again.damaged.contains { $0.path == segment && $0.reason.contains("cannot be read") })
+    }
+
+    @Test func theCommandLineExitsOneOnDamage() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let stoa = builtProduct("stoa")
+        let clean = try run(stoa, ["verify", directory.path])
+        #expect(clean.status == 0, "\(clean.stdout)\(clean.stderr)")
+        #expect(clean.stderr.contains("clean"))
+        let segment = segments(directory, ".jsonl")[0]
+        var bytes = try readBytes(segment)
+        bytes[0] = UInt8(ascii: "x")
+        try writeBytes(bytes, to: segment)
+        let damaged = try run(stoa, ["verify", directory.path])
+        #expect(damaged.status == 1)
+        #expect(damaged.stdout.contains(segment + ":line 1"))
+    }
+}
