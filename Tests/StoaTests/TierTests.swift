@@ -174,3 +174,51 @@ import Glibc
         #expect(got == expected)
     }
 }
+
+/// `stoa tier` really killed with SIGKILL in the middle of its moves.
+@Suite(.serialized) struct TierCrashTests {
+    @Test func aKilledTierRunLosesNothing() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 16 << 10
+        configuration.memberBytes = 64 << 10
+        configuration.hotFor = TierTests.hour
+        configuration.warmFor = 24 * TierTests.hour
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<6000 {
+            try store.append(#"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","n":\#(n),"text":"words and more words"}"#)
+        }
+        try store.waitForIndexes()
+        try store.close()
+        let expected = try StoreReader(at: directory.path).query(Query()).all()
+        #expect(expected.count == 6000)
+
+        let stoa = builtProduct("stoa")
+        var random = SeededGenerator(seed: 8)
+        let now = Timestamp.now() / 1_000_000
+        var killed = 0
+        for round in 0..<8 {
+            // Alternately to warm and to cold, so that both kinds of move get cut.
+            let hours: Int64 = round % 2 == 0 ? 2 : 30
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: stoa)
+            process.arguments = ["tier", directory.path, "--now", "@\(now + hours * 3600 * (Int64(round) + 1))"]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32.random(in: 2_000...40_000, using: &random))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .uncaughtSignal { killed += 1 }
+
+            // Readers see every record exactly once, before and after a writer repairs.
+            #expect(try StoreReader(at: directory.path).query(Query()).all() == expected, "round \(round), before reopening")
+            let reopened = try Store(at: directory.path)
+            try reopened.waitForIndexes()
+            try reopened.close()
+            #expect(try StoreReader(at: directory.path).query(Query()).all() == expected, "round \(round)")
+            let report = try StoreReader(at: directory.path).verify()
+            #expect(report.isClean, "round \(round): \(report.problems)")
+        }
+        #expect(killed > 0, "at least one run must have been cut")
+    }
+}
