@@ -222,3 +222,23 @@ import Glibc
         #expect(killed > 0, "at least one run must have been cut")
     }
 }
+
+@Suite struct MaintenanceTests {
+    @Test func anIdleSegmentIsSealedOnceOld() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        try store.append(#"{"n":1}"#)
+        store.sealIfOld()
+        #expect(store.writeStats.sealedSinceOpen == 0, "not old yet")
+        store.sealIfOld(now: Timestamp.now() + store.configuration.segmentAge)
+        #expect(store.writeStats.sealedSinceOpen == 1)
+        store.sealIfOld(now: Timestamp.now() + 2 * store.configuration.segmentAge)
+        #expect(store.writeStats.sealedSinceOpen == 1, "an empty segment is not sealed")
+        #expect(try store.append(#"{"n":2}"#) == 1)
+        try store.waitForIndexes()
+        try store.close()
+        #expect(listDirectory(directory.appending("segments")) == [
+            "00000000000000000000.idx", "00000000000000000000.jsonl", "00000000000000000001.jsonl",
+        ])
+    }
+}

@@ -30,6 +30,10 @@ public final class Store: Sendable {
     private let state: Mutex<WriterState>
     private let commit = GroupCommit()
     private let timer: Mutex<IntervalTimer?>
+    /// Seals an idle segment once it is `segment_age` old and applies the tier policy.
+    private let maintenance = Mutex<IntervalTimer?>(nil)
+    /// How often maintenance runs when no segment is sealed (µs).
+    static let maintenanceInterval: Int64 = 30_000_000
     /// Writes sealed segments' `.idx` files, off the append path.
     private let indexer: SidecarIndexer
     /// Moves sealed segments through the tiers, off the append path.
@@ -93,10 +97,12 @@ public final class Store: Sendable {
         if configuration.durability == .interval {
             startIntervalSync()
         }
+        startMaintenance()
     }
 
     deinit {
         timer.withLock { $0?.stop() }
+        maintenance.withLock { $0?.stop() }
         worker.stop()
     }
 
@@ -324,12 +330,37 @@ public final class Store: Sendable {
         self.timer.withLock { $0 = timer }
     }
 
+    /// Every `maintenanceInterval`: seal the active segment if it is old
+    /// enough and has records (appends seal it too, but an idle store must
+    /// age as well), then run the indexer and the tier policy.
+    private func startMaintenance() {
+        let timer = IntervalTimer(interval: Self.maintenanceInterval, name: "stoa-maintenance") { [weak self] in
+            self?.sealIfOld()
+            if let self, self.hasTierPolicy { self.scheduleIndexing(below: self.state.withLock { $0.active.base }) }
+        }
+        maintenance.withLock { $0 = timer }
+    }
+
+    /// Seals the active segment when it has records and is `segment_age` old.
+    func sealIfOld(now: Int64 = Timestamp.now()) {
+        try? state.withLock { (state) throws(StoaError) in
+            guard !state.closed, state.failure == nil, state.count > 0,
+                now - state.active.createdAt >= configuration.segmentAge
+            else { return }
+            try seal(&state)
+        }
+    }
+
     // MARK: Closing and state
 
     /// Syncs everything to disk and releases the lock. Appends after this fail
     /// with `.closed`. Closing twice is harmless.
     public func close() throws(StoaError) {
         timer.withLock {
+            $0?.stop()
+            $0 = nil
+        }
+        maintenance.withLock {
             $0?.stop()
             $0 = nil
         }
