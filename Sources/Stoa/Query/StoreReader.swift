@@ -22,6 +22,18 @@ public final class StoreReader: Sendable {
     let encoder: RecordEncoder
     /// Indexed segments by base seq, kept between queries.
     private let cache = Mutex<[UInt64: IndexedSegment]>([:])
+    /// The last segment as read so far, and its index so far: when it grows,
+    /// only the new bytes are read and indexed.
+    private let growing = Mutex<GrowingSegment?>(nil)
+
+    private struct GrowingSegment {
+        var file: SegmentFile
+        var inode: UInt64
+        var bytes: [UInt8] = []
+        var indexed = 0
+        var builder: SegmentIndexBuilder
+        var segment: IndexedSegment?
+    }
 
     /// Opens the store at `path` for reading.
     ///
@@ -116,6 +128,10 @@ public final class StoreReader: Sendable {
         result.reserveCapacity(files.count)
         for (position, file) in files.enumerated() {
             let isLast = position == files.count - 1 && file.name.kind == .plain && !file.isCold
+            if isLast {
+                result.append(try refreshGrowing(file))
+                continue
+            }
             if let cached = cache.withLock({ $0[file.base] }), cached.name == file.name, cached.path == file.path {
                 // Read while it was the last segment, it may have grown since.
                 let size = cached.isSealed ? cached.contents.fileSize : Int(try Syscalls.status(file.path)?.st_size ?? 0)
@@ -144,6 +160,37 @@ public final class StoreReader: Sendable {
         let present = Set(files.map(\.base))
         cache.withLock { cache in cache = cache.filter { present.contains($0.key) } }
         return result
+    }
+
+    /// The last segment, with what was appended since the last look read and
+    /// indexed (and nothing else read again).
+    private func refreshGrowing(_ file: SegmentFile) throws(StoaError) -> IndexedSegment {
+        guard let info = try Syscalls.status(file.path) else {
+            throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
+        }
+        return try growing.withLock { (state) throws(StoaError) -> IndexedSegment in
+            let inode = UInt64(info.st_ino)
+            let size = Int(info.st_size)
+            if state == nil || state!.file != file || state!.inode != inode || size < state!.bytes.count {
+                // New, replaced, or cut back by a writer's recovery: start over.
+                state = GrowingSegment(file: file, inode: inode, builder: SegmentIndexBuilder(base: file.base))
+            }
+            if let segment = state!.segment, size == state!.bytes.count { return segment }
+            let reader = try OpenFile(readingAt: file.path)
+            let added = try reader.read(fromAbsoluteOffset: state!.bytes.count, count: size - state!.bytes.count)
+            state!.bytes += added
+            let encoder = self.encoder
+            state!.bytes.withUnsafeBufferPointer { all in
+                let fresh = UnsafeBufferPointer(rebasing: all[state!.indexed...])
+                guard let last = fresh.lastIndex(of: 0x0A) else { return }
+                state!.builder.addLines(UnsafeBufferPointer(rebasing: fresh[...last]), encoder: encoder)
+                state!.indexed += last + 1
+            }
+            let contents = SegmentContents(path: file.path, bytes: state!.bytes, count: state!.indexed)
+            let segment = IndexedSegment(name: file.name, index: state!.builder.snapshot(), contents: contents, isSealed: false)
+            state!.segment = segment
+            return segment
+        }
     }
 
     /// Opens one segment with its index: from its `.idx` when that is valid,

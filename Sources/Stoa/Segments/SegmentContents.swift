@@ -37,6 +37,15 @@ final class SegmentContents: @unchecked Sendable {
         }
     }
 
+    /// Bytes already read (of a segment that is still growing): the first
+    /// `count` are complete lines.
+    init(path: String, bytes: [UInt8], count: Int) {
+        self.path = path
+        self.storage = .copied(bytes)
+        self.count = count
+        self.fileSize = bytes.count
+    }
+
     private static func completeLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
         guard let last = bytes.lastIndex(of: UInt8(ascii: "\n")) else { return 0 }
         return last + 1
