@@ -14,6 +14,9 @@ struct Tail: ParsableCommand {
     @Option(help: "jsonl (as stored), json (one array) or pretty.")
     var output: OutputFormat = .jsonl
 
+    @Flag(name: .short, help: "Keep printing new records as they are appended (stop with Ctrl-C).")
+    var follow = false
+
     func validate() throws {
         if n < 0 { throw ValidationError("-n must not be negative") }
     }
@@ -21,7 +24,11 @@ struct Tail: ParsableCommand {
     func run() throws {
         try running {
             let reader = try StoreReader(at: directory)
-            try printRecords(try reader.last(n), format: output)
+            if follow {
+                try followRecords(reader, last: n, format: output)
+            } else {
+                try printRecords(try reader.last(n), format: output)
+            }
         }
     }
 }

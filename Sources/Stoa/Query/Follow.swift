@@ -1,0 +1,180 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where following starts.
+public enum FollowStart: Sendable, Equatable {
+    /// At this seq (or the oldest record still stored, if it has expired).
+    case seq(UInt64)
+    /// After the last record stored now: only new records.
+    case end
+}
+
+extension StoreReader {
+    /// Records with seq at or after `first`, in seq order, at most `limit`,
+    /// and the seq to continue from (past damaged lines too).
+    func records(fromSeq first: UInt64, limit: Int) throws(StoaError) -> (records: [Record], next: UInt64) {
+        var records: [Record] = []
+        var next = first
+        for segment in try snapshot() {
+            let index = segment.index
+            let end = index.base + UInt64(index.lineCount)
+            guard end > next else { continue }
+            if next < index.base { next = index.base }  // expired records: go on from the oldest kept
+            let damaged = Set(index.damaged.map(\.ordinal))
+            for block in index.blocks where index.base + UInt64(block.firstOrdinal + block.count) > next {
+                try segment.contents.withBlock(block) { all, base in
+                    var start = Int(block.offset) - base
+                    var ordinal = block.firstOrdinal
+                    while ordinal < block.firstOrdinal + block.count && records.count < limit {
+                        let newline = SegmentContents.newline(in: all, from: start)
+                        let seq = index.base + UInt64(ordinal)
+                        if seq >= next {
+                            let line = UnsafeBufferPointer(rebasing: all[start..<newline])
+                            if !damaged.contains(ordinal), let facts = try? encoder.facts(ofStoredLine: line) {
+                                records.append(Record(seq: seq, facts: facts, bytes: Array(line)))
+                            }
+                            next = seq + 1
+                        }
+                        start = newline + 1
+                        ordinal += 1
+                    }
+                }
+                if records.count >= limit { return (records, next) }
+            }
+        }
+        return (records, next)
+    }
+
+    /// The seq the next appended record will get, as far as readers can see.
+    func endSeq() throws(StoaError) -> UInt64 {
+        guard let last = try snapshot().last else { return 0 }
+        return last.index.base + UInt64(last.index.lineCount)
+    }
+
+    /// Follows the store: a cursor that waits for new records, from this
+    /// process's appends or another's.
+    ///
+    /// Records come in seq order (append order), each once: rotation and
+    /// tier moves never make it skip or repeat one.
+    public func follow(from start: FollowStart = .end) throws(StoaError) -> Follower {
+        let first: UInt64 =
+            switch start {
+            case .seq(let seq): seq
+            case .end: try endSeq()
+            }
+        return Follower(reader: self, next: first)
+    }
+
+    /// New records as an `AsyncSequence` (see ``follow(from:)``).
+    ///
+    /// ```swift
+    /// for try await record in try reader.followAsync() { print(record.json) }
+    /// ```
+    public func followAsync(from start: FollowStart = .end) throws(StoaError) -> FollowSequence {
+        FollowSequence(follower: try follow(from: start))
+    }
+}
+
+/// Waits for and hands out new records of a store, in seq order.
+///
+/// It watches `segments/` with inotify, so a record appended by another
+/// process arrives within milliseconds; where inotify is not available it
+/// polls every 50 ms. A follower belongs to one thread or task at a time.
+public final class Follower: @unchecked Sendable {
+    // Not safe to share between threads at once (see above).
+    private let reader: StoreReader
+    private var buffer: [Record] = []
+    private var position = 0
+    /// The seq to read from next.
+    public private(set) var nextSeq: UInt64
+    private let watch: Int32
+
+    /// How long to wait between looks when nothing signals a change (µs).
+    static let pollInterval: Int64 = 50_000
+
+    init(reader: StoreReader, next: UInt64) {
+        self.reader = reader
+        self.nextSeq = next
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if fd >= 0 {
+            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
+            if inotify_add_watch(fd, reader.layout.segments, mask) < 0 {
+                close(fd)
+                watch = -1
+                return
+            }
+        }
+        watch = fd
+    }
+
+    deinit { if watch >= 0 { close(watch) } }
+
+    /// The next record, waiting at most `timeout` µs for one; nil when none came.
+    public func next(waitingUpTo timeout: Int64) throws(StoaError) -> Record? {
+        let deadline = Timestamp.now() + timeout
+        while true {
+            if let record = try nextIfAvailable() { return record }
+            let left = deadline - Timestamp.now()
+            if left <= 0 { return nil }
+            waitForChange(upTo: min(left, Self.pollInterval))
+        }
+    }
+
+    /// The next record if one is stored now, without waiting.
+    public func nextIfAvailable() throws(StoaError) -> Record? {
+        if position < buffer.count {
+            defer { position += 1 }
+            return buffer[position]
+        }
+        let (records, next) = try reader.records(fromSeq: nextSeq, limit: 4096)
+        nextSeq = next
+        buffer = records
+        position = 0
+        guard !buffer.isEmpty else { return nil }
+        position = 1
+        return buffer[0]
+    }
+
+    /// Blocks until the segments directory changes or `timeout` µs pass.
+    func waitForChange(upTo timeout: Int64) {
+        guard watch >= 0 else {
+            usleep(UInt32(max(1_000, timeout)))
+            return
+        }
+        var descriptor = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
+        _ = poll(&descriptor, 1, Int32(max(1, timeout / 1000)))
+        // Drain the events: only "something changed" matters.
+        var scratch = [UInt8](repeating: 0, count: 4096)
+        while scratch.withUnsafeMutableBytes({ read(watch, $0.baseAddress, $0.count) }) > 0 {}
+    }
+}
+
+/// New records of a store as an `AsyncSequence`; see ``StoreReader/followAsync(from:)``.
+public struct FollowSequence: AsyncSequence, Sendable {
+    public typealias Element = Record
+    let follower: Follower
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let follower: Follower
+
+        public mutating func next() async throws -> Record? {
+            while !Task.isCancelled {
+                if let record = try follower.nextIfAvailable() { return record }
+                // Wait off the cooperative pool: the wait blocks its thread.
+                let follower = self.follower
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    DispatchQueue.global().async {
+                        follower.waitForChange(upTo: Follower.pollInterval)
+                        done.resume()
+                    }
+                }
+            }
+            return nil
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(follower: follower) }
+}
+
+import Foundation

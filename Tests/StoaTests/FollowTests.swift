@@ -1,0 +1,146 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct FollowTests {
+    @Test func followsAppendsFromTheEnd() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        try store.append(#"{"n":"before"}"#)
+        let follower = try StoreReader(at: directory.path).follow()
+        #expect(try follower.nextIfAvailable() == nil)
+        try store.append(#"{"n":1}"#)
+        try store.append(#"{"n":2}"#)
+        #expect(try follower.next(waitingUpTo: 1_000_000)?.seq == 1)
+        #expect(try follower.next(waitingUpTo: 1_000_000)?.seq == 2)
+        #expect(try follower.next(waitingUpTo: 10_000) == nil)
+        let fromStart = try StoreReader(at: directory.path).follow(from: .seq(0))
+        #expect(try fromStart.nextIfAvailable()?.json.contains("before") == true)
+    }
+
+    @Test func neitherSkipsNorRepeatsAcrossRotationsAndTierMoves() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        configuration.memberBytes = 64 << 10
+        configuration.hotFor = 1
+        configuration.warmFor = 1
+        let store = try Store(at: directory.path, creating: configuration)
+        let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
+        let total = 3000
+        let writer = Thread {
+            for n in 0..<total {
+                try! store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#)
+                if n % 250 == 0 { _ = try! store.applyTierPolicy(now: Timestamp.now() + 10_000_000) }
+            }
+        }
+        writer.start()
+        var seen: [UInt64] = []
+        while seen.count < total, let record = try follower.next(waitingUpTo: 10_000_000) {
+            seen.append(record.seq)
+        }
+        #expect(seen == (0..<UInt64(total)).map { $0 })
+        try store.close()
+        let files = listDirectory(directory.appending("archive"))
+        #expect(files.contains { $0.hasSuffix(".jsonl.gz") }, "segments moved while following")
+    }
+
+    @Test func followsAnotherProcess() throws {
+        let directory = TemporaryDirectory()
+        // Create the store first, so the follower can open it.
+        try Store(at: directory.path).close()
+        let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
+        process.arguments = [directory.path, "2", "9", "0"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        var seen: [UInt64] = []
+        while seen.count < 300, let record = try follower.next(waitingUpTo: 10_000_000) {
+            seen.append(record.seq)
+        }
+        #expect(seen == (0..<300).map { UInt64($0) })
+    }
+
+    @Test func anAsyncSequenceOfNewRecords() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        let sequence = try StoreReader(at: directory.path).followAsync()
+        let reading = Task {
+            var got: [String] = []
+            for try await record in sequence {
+                got.append(record.json)
+                if got.count == 3 { break }
+            }
+            return got
+        }
+        for n in 0..<3 {
+            try store.append(#"{"ts":1,"n":\#(n)}"#)
+            try await Task.sleep(nanoseconds: 5_000_000)
+        }
+        #expect(try await reading.value == [#"{"ts":1,"n":0}"#, #"{"ts":1,"n":1}"#, #"{"ts":1,"n":2}"#])
+    }
+}
+
+@Suite struct ReplayTests {
+    func makeStore(_ directory: TemporaryDirectory, gaps: [Int64]) throws {
+        let store = try Store(at: directory.path)
+        var time: Int64 = 1_795_000_000_000_000
+        // Appended out of order: replay must sort by time.
+        var lines: [String] = []
+        for (n, gap) in ([0] + gaps).enumerated() {
+            time += gap
+            lines.append(#"{"ts":"\#(Timestamp.format(time))","n":\#(n),"session":"\#(n % 2 == 0 ? "a" : "b")"}"#)
+        }
+        try store.append(contentsOf: lines.reversed())
+        try store.close()
+    }
+
+    @Test func replaysInTimeOrderAtTheOriginalPaceScaled() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory, gaps: [200_000, 200_000, 200_000])  // 0.6 s in all
+        let reader = try StoreReader(at: directory.path)
+        var order: [Int] = []
+        let started = Timestamp.now()
+        let count = try reader.replay(Query(), speed: .factor(2)) { record in
+            let object = try JSONSerialization.jsonObject(with: Data(record.bytes)) as! [String: Any]
+            order.append(object["n"] as! Int)
+            return true
+        }
+        let elapsed = Timestamp.now() - started
+        #expect(count == 4)
+        #expect(order == [0, 1, 2, 3])
+        #expect(elapsed >= 300_000, "0.6 s at speed 2 takes at least 0.3 s, took \(elapsed) µs")
+
+        let fast = Timestamp.now()
+        #expect(try reader.replay(Query(), speed: .max) { _ in true } == 4)
+        #expect(Timestamp.now() - fast < 300_000)
+    }
+
+    @Test func capsLongGapsAndReplaysOneConversation() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory, gaps: [3_600_000_000, 50_000, 3_600_000_000])  // hours apart
+        let reader = try StoreReader(at: directory.path)
+        let started = Timestamp.now()
+        var sessions: [String?] = []
+        try reader.replay(Query(conversation: "a"), speed: .factor(1), maxGap: 100_000) { record in
+            sessions.append(record.conversation)
+            return true
+        }
+        #expect(sessions == ["a", "a"])
+        let elapsed = Timestamp.now() - started
+        #expect(elapsed >= 100_000 && elapsed < 30_000_000)
+        // Stopping early.
+        #expect(try reader.replay(Query(), speed: .max) { _ in false } == 1)
+    }
+}
