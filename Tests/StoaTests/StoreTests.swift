@@ -309,3 +309,30 @@ import Testing
         #expect { try store.append(encoding: [1, 2, 3]) } throws: { ($0 as? StoaError)?.code == .invalidRecord }
     }
 }
+
+@Suite struct DedupTests {
+    @Test func aRepeatWithinTheWindowIsAcknowledgedButNotStored() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.dedupWindow = 200_000
+        let store = try Store(at: directory.path, creating: configuration)
+        let first = try store.append(#"{"ts":1,"n":1}"#)
+        #expect(try store.append(#"{"ts":1,"n":1}"#) == first, "acknowledged with the seq of the stored copy")
+        #expect(try store.append(#"{"ts":1,"n":2}"#) == first + 1)
+        // In a batch: duplicates of earlier records and within the batch are kept out.
+        #expect(try store.append(contentsOf: [#"{"ts":1,"n":2}"#, #"{"ts":1,"n":3}"#, #"{"ts":1,"n":3}"#]) == 2..<3)
+        #expect(store.writeStats.deduplicated == 3)
+        usleep(250_000)
+        #expect(try store.append(#"{"ts":1,"n":1}"#) == 3, "past the window it is stored again")
+        try store.close()
+        #expect(try StoreReader(at: directory.path).query(Query()).all().count == 4)
+    }
+
+    @Test func offByDefault() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        try store.append(#"{"ts":1,"n":1}"#)
+        #expect(try store.append(#"{"ts":1,"n":1}"#) == 1)
+        #expect(store.writeStats.deduplicated == 0)
+    }
+}

@@ -179,9 +179,10 @@ public final class Store: Sendable {
     ///   `.closed` after ``close()``.
     @discardableResult
     public func append<Bytes: Collection<UInt8>>(json: Bytes, durability: Durability? = nil) throws(StoaError) -> UInt64 {
-        var batch = EncodedBatch()
+        var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
         try batch.add(json, encoder: encoder, now: Timestamp.now())
-        return try write(batch, durability: durability).lowerBound
+        let (seqs, duplicateOf) = try write(batch, durability: durability)
+        return duplicateOf ?? seqs.lowerBound
     }
 
     /// Appends one record given as JSON text.
@@ -200,7 +201,7 @@ public final class Store: Sendable {
     public func append<Bytes: Collection<UInt8>>(
         contentsOf records: some Sequence<Bytes>, durability: Durability? = nil
     ) throws(StoaError) -> Range<UInt64> {
-        var batch = EncodedBatch()
+        var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
         let now = Timestamp.now()
         for (index, record) in records.enumerated() {
             do {
@@ -209,7 +210,7 @@ public final class Store: Sendable {
                 throw error.at(line: index + 1)
             }
         }
-        return try write(batch, durability: durability)
+        return try write(batch, durability: durability).seqs
     }
 
     /// Appends records given as JSON text, all or none.
@@ -219,19 +220,69 @@ public final class Store: Sendable {
     }
 
     /// Writes encoded records: the one place bytes reach a segment.
-    func write(_ batch: EncodedBatch, durability: Durability?) throws(StoaError) -> Range<UInt64> {
+    ///
+    /// - Returns: the seqs of the records stored, and, for a lone record that
+    ///   `dedup_window` kept out, the seq of its earlier copy.
+    func write(_ batch: EncodedBatch, durability: Durability?) throws(StoaError) -> (seqs: Range<UInt64>, duplicateOf: UInt64?) {
         guard !batch.lineEnds.isEmpty else {
             let next = state.withLock { $0.active.base + $0.count }
-            return next..<next
+            return (next..<next, nil)
         }
         let durability = durability ?? configuration.durability
-        let (seqs, generation) = try state.withLock { (state) throws(StoaError) in
-            try writeLocked(batch, state: &state)
+        let (seqs, generation, duplicateOf) = try state.withLock { (state) throws(StoaError) in
+            var batch = batch
+            var duplicateOf: UInt64?
+            if let window = configuration.dedupWindow, let hashes = batch.hashes {
+                (batch, duplicateOf) = Self.removeDuplicates(batch, hashes: hashes, window: window, state: &state)
+                if batch.lineEnds.isEmpty {
+                    let next = state.active.base + state.count
+                    return (next..<next, state.generation, duplicateOf)
+                }
+            }
+            let (seqs, generation) = try writeLocked(batch, state: &state)
+            if let hashes = batch.hashes {
+                let now = Timestamp.now()
+                for (offset, hash) in hashes.enumerated() {
+                    state.recent[hash] = seqs.lowerBound + UInt64(offset)
+                    state.recentOrder.append((hash, now))
+                }
+            }
+            return (seqs, generation, duplicateOf)
         }
         if durability == .always {
             try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
         }
-        return seqs
+        return (seqs, duplicateOf)
+    }
+
+    /// Drops the records of `batch` whose exact bytes were appended within
+    /// `window` (or earlier in the batch). Called with the state locked.
+    private static func removeDuplicates(
+        _ batch: EncodedBatch, hashes: [Int], window: Int64, state: inout WriterState
+    ) -> (EncodedBatch, UInt64?) {
+        let now = Timestamp.now()
+        var expired = 0
+        while expired < state.recentOrder.count && now - state.recentOrder[expired].time > window {
+            let (hash, _) = state.recentOrder[expired]
+            state.recent[hash] = nil
+            expired += 1
+        }
+        // (A hash is in the window at most once: a second copy is never stored.)
+        if expired > 0 { state.recentOrder.removeFirst(expired) }
+        var dropped = Set<Int>()
+        var seen = Set<Int>()
+        var firstOriginal: UInt64?
+        for (position, hash) in hashes.enumerated() {
+            if let original = state.recent[hash] {
+                dropped.insert(position)
+                firstOriginal = firstOriginal ?? original
+            } else if !seen.insert(hash).inserted {
+                dropped.insert(position)
+            }
+        }
+        state.deduplicated += dropped.count
+        guard !dropped.isEmpty else { return (batch, nil) }
+        return (batch.removing(dropped), hashes.count == 1 ? firstOriginal : nil)
     }
 
     private func writeLocked(_ batch: EncodedBatch, state: inout WriterState) throws(StoaError) -> (Range<UInt64>, UInt64) {
@@ -389,6 +440,8 @@ public final class Store: Sendable {
         public var sealedSinceOpen: Int
         /// `fdatasync` calls made for durability (group commit shares them).
         public var syncs: Int
+        /// Records acknowledged but not stored again (`dedup_window`).
+        public var deduplicated: Int
     }
 
     public var writeStats: WriteStats {
@@ -396,7 +449,7 @@ public final class Store: Sendable {
         return state.withLock {
             WriteStats(
                 nextSeq: $0.active.base + $0.count, activeRecords: $0.count, activeBytes: $0.size,
-                sealedSinceOpen: $0.sealedSegments, syncs: syncs)
+                sealedSinceOpen: $0.sealedSegments, syncs: syncs, deduplicated: $0.deduplicated)
         }
     }
 
@@ -452,6 +505,12 @@ struct WriterState {
     var closed = false
     /// A failure that left the active segment in doubt: no appends until reopened.
     var failure: StoaError?
+    /// With `dedup_window`: hashes of records appended within the window, with
+    /// their seqs, and in order of when, for expiry.
+    var recent: [Int: UInt64] = [:]
+    var recentOrder: [(hash: Int, time: Int64)] = []
+    /// Records kept out as duplicates since the store was opened.
+    var deduplicated = 0
 }
 
 /// The segment being appended to.
@@ -481,6 +540,10 @@ struct EncodedBatch {
     var bytes: [UInt8] = []
     /// Where each record ends in `bytes` (just after its newline).
     var lineEnds: [Int] = []
+    /// With `dedup_window`: each record's hash, of its bytes as given.
+    var hashes: [Int]?
+
+    init(hashing: Bool = false) { hashes = hashing ? [] : nil }
 
     mutating func add<Bytes: Collection<UInt8>>(
         _ record: Bytes, encoder: RecordEncoder, now: Int64, defaultType: String? = nil
@@ -492,5 +555,27 @@ struct EncodedBatch {
         }
         try result.get()
         lineEnds.append(bytes.count)
+        if hashes != nil {
+            var hasher = Hasher()
+            if record.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
+                Array(record).withUnsafeBytes { hasher.combine(bytes: $0) }
+            }
+            hashes!.append(hasher.finalize())
+        }
+    }
+
+    /// The same batch without the records at `dropped`.
+    func removing(_ dropped: Set<Int>) -> EncodedBatch {
+        var kept = EncodedBatch(hashing: hashes != nil)
+        var start = 0
+        for (position, end) in lineEnds.enumerated() {
+            if !dropped.contains(position) {
+                kept.bytes += bytes[start..<end]
+                kept.lineEnds.append(kept.bytes.count)
+                if let hashes { kept.hashes!.append(hashes[position]) }
+            }
+            start = end
+        }
+        return kept
     }
 }

@@ -47,6 +47,9 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var compressionLevel = 6
     /// Plain bytes per gzip member in warm segments (whole blocks of ~64 KiB).
     public var memberBytes: Int64 = 1 << 20
+    /// A record whose exact bytes were appended this recently (µs) is
+    /// acknowledged but not stored again. Off when nil.
+    public var dedupWindow: Int64?
 
     public static let currentFormatVersion = 1
 
@@ -93,6 +96,7 @@ extension StoreConfiguration: Codable {
         case archivePath = "archive_path"
         case compressionLevel = "compression_level"
         case memberBytes = "member_bytes"
+        case dedupWindow = "dedup_window"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -122,6 +126,7 @@ extension StoreConfiguration: Codable {
         archivePath = try c.decodeIfPresent(String.self, forKey: .archivePath)
         if let value = try c.decodeIfPresent(Int.self, forKey: .compressionLevel) { compressionLevel = value }
         if let value = try size(.memberBytes) { memberBytes = value }
+        dedupWindow = try duration(.dedupWindow)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -141,6 +146,7 @@ extension StoreConfiguration: Codable {
         try c.encodeIfPresent(archivePath, forKey: .archivePath)
         try c.encode(compressionLevel, forKey: .compressionLevel)
         try c.encode(memberBytes, forKey: .memberBytes)
+        try c.encodeIfPresent(dedupWindow.map(Units.formatDuration), forKey: .dedupWindow)
     }
 
     /// Reads `stoa.json`.

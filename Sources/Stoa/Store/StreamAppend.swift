@@ -47,17 +47,17 @@ extension Store {
 
         func flush(_ batch: inout EncodedBatch) throws(StoaError) {
             guard !batch.lineEnds.isEmpty else { return }
-            let seqs = try write(batch, durability: durability)
+            let seqs = try write(batch, durability: durability).seqs
             if report.stored == 0 { report.seqs = seqs } else { report.seqs = report.seqs.lowerBound..<seqs.upperBound }
             report.stored += seqs.count
-            batch = EncodedBatch()
+            batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
         }
 
         while true {
             let count = try chunk.withUnsafeMutableBufferPointer { (buffer) throws(StoaError) in
                 try valueOrThrow("read", path: source) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
             }
-            var batch = EncodedBatch()
+            var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
             let now = Timestamp.now()
             if count == 0 {
                 if !carry.isEmpty && !discarding {
