@@ -73,6 +73,13 @@ struct IndexFile: Sendable, Equatable {
             out.u32(damaged.ordinal)
             out.string(damaged.reason)
         }
+        out.u32(UInt32(index.late.count))
+        for record in index.late {
+            out.i64(record.time)
+            out.u32(record.ordinal)
+            out.u32(record.type)
+            out.u32(record.offset)
+        }
         out.u32(Self.crc(out.bytes))
         return out.bytes
     }
@@ -121,6 +128,14 @@ struct IndexFile: Sendable, Equatable {
         for _ in 0..<damagedCount {
             guard let ordinal = input.u32(), let reason = input.string() else { return nil }
             index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
+        }
+        guard let lateCount = input.u32() else { return nil }
+        index.late.reserveCapacity(Int(lateCount))
+        for _ in 0..<lateCount {
+            guard let time = input.i64(), let ordinal = input.u32(), let type = input.u32(), let offset = input.u32(),
+                type < UInt32(index.types.count)
+            else { return nil }
+            index.late.append(SegmentIndex.LateRecord(time: time, ordinal: ordinal, type: type, offset: offset))
         }
         guard input.isAtEnd else { return nil }
         return IndexFile(

@@ -52,6 +52,23 @@ struct SegmentIndex: Sendable, Equatable {
     var conversations: [String: Postings] = [:]
     /// Lines that are not valid records: their line number and why.
     var damaged: [DamagedOrdinal] = []
+    /// Records that arrived more than ``lateTolerance`` behind the latest
+    /// time before them, sorted by (time, ordinal). They do not widen their
+    /// block's time span — a query finds them here instead — so blocks stay
+    /// narrow when a few records come late (clock skew, a slow agent).
+    var late: [LateRecord] = []
+
+    /// How far behind the latest time so far a record may be and still count
+    /// in its block's span (µs).
+    static let lateTolerance: Int64 = 100_000
+
+    struct LateRecord: Sendable, Equatable {
+        var time: Int64
+        var ordinal: UInt32
+        var type: UInt32
+        /// Where its line starts, from the start of its block.
+        var offset: UInt32
+    }
     var minTime: Int64 = .max
     var maxTime: Int64 = .min
 
@@ -91,6 +108,7 @@ struct SegmentIndex: Sendable, Equatable {
     var memoryBytes: Int {
         var total = blocks.capacity * MemoryLayout<IndexBlock>.stride
         total += typePostings.reduce(0) { $0 + $1.memoryBytes }
+        total += late.capacity * MemoryLayout<LateRecord>.stride
         for (name, postings) in conversations { total += name.utf8.count + 48 + postings.memoryBytes }
         return total
     }
@@ -110,8 +128,15 @@ struct SegmentIndexBuilder: Sendable {
     /// Adds the next line of the segment (of `length` bytes, newline included).
     mutating func add(length: Int, time: Int64, type: String, conversation: String?) {
         let ordinal = startLine(length: length)
-        open!.minTime = Swift.min(open!.minTime, time)
-        open!.maxTime = Swift.max(open!.maxTime, time)
+        // At most one record in sixteen goes to the late list (24 bytes each):
+        // past that, times are too mixed for it to pay, and blocks widen instead.
+        let isLate =
+            index.maxTime != .min && time < index.maxTime - SegmentIndex.lateTolerance
+            && index.late.count * 16 < Int(index.lineCount)
+        if !isLate {
+            open!.minTime = Swift.min(open!.minTime, time)
+            open!.maxTime = Swift.max(open!.maxTime, time)
+        }
         index.minTime = Swift.min(index.minTime, time)
         index.maxTime = Swift.max(index.maxTime, time)
         let number: Int
@@ -125,6 +150,16 @@ struct SegmentIndexBuilder: Sendable {
         }
         index.typePostings[number].append(ordinal)
         open!.typeMask |= IndexBlock.bit(forType: number)
+        if isLate {
+            let record = SegmentIndex.LateRecord(
+                time: time, ordinal: ordinal, type: UInt32(number), offset: open!.length - UInt32(length))
+            // Nearly always at the end: late records are few and mostly in order among themselves.
+            var position = index.late.count
+            while position > 0 && (index.late[position - 1].time, index.late[position - 1].ordinal) > (time, ordinal) {
+                position -= 1
+            }
+            index.late.insert(record, at: position)
+        }
         if let conversation {
             index.conversations[conversation, default: Postings()].append(ordinal)
         }

@@ -9,6 +9,9 @@ final class IndexedSegment: Sendable {
     /// Damage found while indexing that no line number covers (the rest of a
     /// segment after a damaged gzip member).
     let notes: [DamagedLine]
+    /// The line numbers of the index's late records: a block's walk skips
+    /// them, a query reaches them through the late list.
+    let lateOrdinals: Set<UInt32>
 
     init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = []) {
         self.name = name
@@ -16,6 +19,7 @@ final class IndexedSegment: Sendable {
         self.contents = contents
         self.isSealed = isSealed
         self.notes = notes
+        self.lateOrdinals = Set(index.late.map(\.ordinal))
     }
 
     var path: String { contents.path }
@@ -52,6 +56,10 @@ final class QueryEngine {
         var maxTime: Int64
         var firstSeq: UInt64
         var lastSeq: UInt64
+        /// A single late record (its line number and where its line starts in
+        /// its block), not a whole block.
+        var late: UInt32?
+        var lateOffset: UInt32 = 0
     }
 
     /// A matching record waiting for its turn: plain values only, so the
@@ -96,20 +104,48 @@ final class QueryEngine {
             let index = segment.index
             guard index.overlaps(since: query.since, until: query.until) else { continue }
             var mask = UInt64.max
+            var wantedTypes: Set<UInt32>?
             if !query.types.isEmpty {
                 let wanted = query.types.compactMap(index.typeNumber)
                 if wanted.isEmpty { continue }
                 mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
+                wantedTypes = Set(wanted.map(UInt32.init))
             }
             var conversationBlocks: Set<Int>?
+            var conversationOrdinals: Set<UInt32>?
             if let conversation = query.conversation {
                 guard let postings = index.conversations[conversation] else { continue }
                 var blocks = Set<Int>()
+                var ordinals = Set<UInt32>()
                 postings.forEach(in: 0..<index.lineCount) { ordinal in
-                    if let block = index.block(containing: ordinal) { blocks.insert(block) }
+                    ordinals.insert(ordinal)
+                    if !segment.lateOrdinals.contains(ordinal), let block = index.block(containing: ordinal) {
+                        blocks.insert(block)
+                    }
                     return true
                 }
                 conversationBlocks = blocks
+                conversationOrdinals = ordinals
+            }
+            // Late records in the window, each its own candidate.
+            var low = 0
+            var high = index.late.count
+            if let since = query.since {
+                while low < high {
+                    let middle = (low + high) / 2
+                    if index.late[middle].time < since { low = middle + 1 } else { high = middle }
+                }
+            }
+            for record in index.late[low...] {
+                if let until = query.until, record.time >= until { break }
+                if let wantedTypes, !wantedTypes.contains(record.type) { continue }
+                if let conversationOrdinals, !conversationOrdinals.contains(record.ordinal) { continue }
+                guard let block = index.block(containing: record.ordinal) else { continue }
+                let seq = index.base + UInt64(record.ordinal)
+                candidates.append(
+                    Candidate(
+                        segment: number, block: block, minTime: record.time, maxTime: record.time, firstSeq: seq,
+                        lastSeq: seq, late: record.ordinal, lateOffset: record.offset))
             }
             for (blockNumber, block) in index.blocks.enumerated() {
                 guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { continue }
@@ -174,7 +210,9 @@ final class QueryEngine {
 
         // With a type or a conversation, only the lines the postings name are read.
         var wanted: [UInt32]?
-        if let conversation = query.conversation {
+        if candidate.late != nil {
+            // One line: no postings needed.
+        } else if let conversation = query.conversation {
             wanted = index.conversations[conversation]?.ordinals(in: block.ordinals) ?? []
         } else if !query.types.isEmpty {
             var union: [UInt32] = []
@@ -194,6 +232,11 @@ final class QueryEngine {
                 var start = Int(block.offset) - base
                 let end = start + Int(block.length)
                 var ordinal = block.firstOrdinal
+                if let only = candidate.late {
+                    // Straight to its line.
+                    start += Int(candidate.lateOffset)
+                    ordinal = only
+                }
                 var nextWanted = 0
                 while start < end {
                     let newline = SegmentContents.newline(in: all, from: start)
@@ -201,10 +244,17 @@ final class QueryEngine {
                         start = newline + 1
                         ordinal += 1
                     }
-                    if let wanted {
-                        guard nextWanted < wanted.count else { break }
-                        if wanted[nextWanted] != ordinal { continue }
-                        nextWanted += 1
+                    if let only = candidate.late {
+                        if ordinal < only { continue }
+                        if ordinal > only { break }
+                    } else {
+                        if let wanted {
+                            guard nextWanted < wanted.count else { break }
+                            if wanted[nextWanted] != ordinal { continue }
+                            nextWanted += 1
+                        }
+                        // Late records are reached through their own candidates.
+                        if segment.lateOrdinals.contains(ordinal) { continue }
                     }
                     let line = UnsafeBufferPointer(rebasing: all[start..<newline])
                     let facts: LineFacts
