@@ -41,8 +41,13 @@ public final class Store: Sendable {
     private let worker = BackgroundWorker(name: "stoa-index")
     /// The last failure of background indexing, if any (the `.idx` is a cache:
     /// a missing one is rebuilt later, so this never fails an append).
-    private let indexFailure = Mutex<StoaError?>(nil)
-    private let lastTierReportStorage = Mutex<TierReport?>(nil)
+    private let outcome = BackgroundOutcome()
+
+    /// What background maintenance last did, shared with its jobs.
+    private final class BackgroundOutcome: Sendable {
+        let failure = Mutex<StoaError?>(nil)
+        let tierReport = Mutex<TierReport?>(nil)
+    }
 
     /// Opens the store at `path` for writing, creating it if the directory
     /// does not exist or is empty.
@@ -109,16 +114,18 @@ public final class Store: Sendable {
     /// Writes missing `.idx` files of segments below `base`, then applies
     /// the tier policy if there is one: in the background.
     private func scheduleIndexing(below base: UInt64) {
-        worker.submit { [weak self] in
-            guard let self else { return }
+        // The job holds what it needs, not the store: a store that goes away
+        // is not kept alive (and locked) by its background work.
+        let (indexer, tiering, tiered, outcome) = (self.indexer, self.tiering, hasTierPolicy, self.outcome)
+        worker.submit {
             do throws(StoaError) {
-                try self.indexer.indexSealedSegments(below: base)
-                if self.hasTierPolicy {
-                    let report = try self.tiering.apply(now: Timestamp.now(), activeBase: base)
-                    if !report.isEmpty { self.lastTierReportStorage.withLock { $0 = report } }
+                try indexer.indexSealedSegments(below: base)
+                if tiered {
+                    let report = try tiering.apply(now: Timestamp.now(), activeBase: base)
+                    if !report.isEmpty { outcome.tierReport.withLock { $0 = report } }
                 }
             } catch {
-                self.indexFailure.withLock { $0 = error }
+                outcome.failure.withLock { $0 = error }
             }
         }
     }
@@ -147,7 +154,7 @@ public final class Store: Sendable {
     }
 
     /// What the last background pass of the tier policy did, if anything.
-    public var lastTierReport: TierReport? { lastTierReportStorage.withLock { $0 } }
+    public var lastTierReport: TierReport? { outcome.tierReport.withLock { $0 } }
 
     /// Writes every sealed segment's `.idx` again (`stoa reindex`).
     ///
@@ -163,7 +170,7 @@ public final class Store: Sendable {
     /// - Throws: the last failure to write one, if any.
     public func waitForIndexes() throws(StoaError) {
         worker.waitUntilIdle()
-        if let error = indexFailure.withLock({ $0 }) { throw error }
+        if let error = outcome.failure.withLock({ $0 }) { throw error }
     }
 
     // MARK: Appending
