@@ -39,29 +39,106 @@ struct QueryOptions: ParsableArguments {
     }
 }
 
+/// The option of reading commands for directories Stoa does not own.
+struct ForeignOptions: ParsableArguments {
+    @Flag(
+        help: """
+            In a directory of logs Stoa does not own: keep the index cache in DIR/.stoa/ \
+            (default: $STOA_CACHE_DIR, $XDG_CACHE_HOME/stoa or ~/.cache/stoa; DIR is never written).
+            """)
+    var cacheInPlace = false
+}
+
+/// What a reading command reads: a store, or a directory of JSONL logs
+/// Stoa does not own (§7, read only).
+enum LogReader {
+    case store(StoreReader)
+    case foreign(ForeignLogReader)
+
+    /// The store at `directory`; else, when it has no `stoa.json` but holds
+    /// `*.jsonl` or `*.jsonl.gz` files, those.
+    static func open(_ directory: String, foreign: ForeignOptions = ForeignOptions()) throws(StoaError) -> LogReader {
+        do {
+            return .store(try StoreReader(at: directory))
+        } catch where error.code == .notAStore {
+            guard let names = try? ForeignLogReader.logFileNames(in: directory), !names.isEmpty else {
+                var refusal = error
+                refusal.message += ", and no *.jsonl or *.jsonl.gz files to read"
+                throw refusal
+            }
+            return .foreign(try ForeignLogReader(at: directory, cache: foreign.cacheInPlace ? .inPlace : .automatic))
+        }
+    }
+
+    var isForeign: Bool {
+        if case .foreign = self { return true }
+        return false
+    }
+
+    func query(_ query: Stoa.Query) throws(StoaError) -> RecordCursor {
+        switch self {
+        case .store(let reader): try reader.query(query)
+        case .foreign(let reader): try reader.query(query)
+        }
+    }
+
+    func last(_ count: Int) throws(StoaError) -> RecordCursor {
+        switch self {
+        case .store(let reader): try reader.last(count)
+        case .foreign(let reader): try reader.last(count)
+        }
+    }
+
+    func stats() throws(StoaError) -> StoreStats {
+        switch self {
+        case .store(let reader): try reader.stats()
+        case .foreign(let reader): try reader.stats()
+        }
+    }
+}
+
 struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the records that match, in time order.")
+        abstract: "Print the records that match, in time order.",
+        discussion: """
+            DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own: it is \
+            read as it is, never written (see --cache-in-place). Lines that are not records are \
+            skipped and counted on stderr.
+            """)
 
-    @Argument(help: "The store's directory.")
+    @Argument(help: "The store's directory, or a directory of JSONL logs.")
     var directory: String
 
     @OptionGroup var options: QueryOptions
+
+    @OptionGroup var foreign: ForeignOptions
 
     @Option(help: "jsonl (as stored), json (one array) or pretty.")
     var output: OutputFormat = .jsonl
 
     func run() throws {
         try running {
-            let reader = try StoreReader(at: directory)
+            let reader = try LogReader.open(directory, foreign: foreign)
             let cursor = try reader.query(try options.makeQuery(now: Timestamp.now()))
-            try printRecords(cursor, format: output)
+            try printRecords(cursor, format: output, foreign: reader.isForeign)
         }
     }
 }
 
-/// Prints records in a format; reports skipped damaged lines on stderr.
-func printRecords(_ cursor: RecordCursor, format: OutputFormat) throws {
+/// Prints the lines of a foreign directory that were skipped: how many, and
+/// the first few with their file and line.
+func printSkippedLines(_ lines: [DamagedLine], shown: Int = 5) {
+    guard !lines.isEmpty else { return }
+    printError("stoa: skipped \(lines.count) line\(lines.count == 1 ? "" : "s") that \(lines.count == 1 ? "is" : "are") not records")
+    for line in lines.prefix(shown) {
+        printError("stoa:   \(line.path):line \(line.line): \(line.reason)")
+    }
+    if lines.count > shown { printError("stoa:   … and \(lines.count - shown) more") }
+}
+
+/// Prints records in a format; reports skipped damaged lines on stderr (for
+/// a foreign directory, a count and the first few).
+func printRecords(_ cursor: RecordCursor, format: OutputFormat, foreign: Bool = false) throws {
     var out = Output()
     var first = true
     if format == .json { out.write("[") }
@@ -81,6 +158,10 @@ func printRecords(_ cursor: RecordCursor, format: OutputFormat) throws {
     }
     if format == .json { out.write(first ? "]\n" : "\n]\n") }
     out.flush()
+    if foreign {
+        printSkippedLines(cursor.damaged)
+        return
+    }
     for damaged in cursor.damaged {
         printError("stoa: skipped damaged line \(damaged)")
     }

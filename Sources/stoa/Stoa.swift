@@ -15,6 +15,8 @@ struct StoaCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Init.self, Append.self, Query.self, Tail.self, Stats.self, Export.self, Reindex.self, Tier.self, Verify.self, Replay.self, Demo.self,
+            Backup.self,
+            Import.self,
         ]
     )
 }

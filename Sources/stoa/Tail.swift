@@ -5,8 +5,10 @@ struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the most recently appended records.")
 
-    @Argument(help: "The store's directory.")
+    @Argument(help: "The store's directory, or a directory of JSONL logs (then: the newest records by time).")
     var directory: String
+
+    @OptionGroup var foreign: ForeignOptions
 
     @Option(name: .short, help: "How many records.")
     var n = 10
@@ -23,11 +25,20 @@ struct Tail: ParsableCommand {
 
     func run() throws {
         try running {
-            let reader = try StoreReader(at: directory)
-            if follow {
-                try followRecords(reader, last: n, format: output)
-            } else {
-                try printRecords(try reader.last(n), format: output)
+            switch try LogReader.open(directory, foreign: foreign) {
+            case .store(let reader):
+                if follow {
+                    try followRecords(reader, last: n, format: output)
+                } else {
+                    try printRecords(try reader.last(n), format: output)
+                }
+            case .foreign(let reader):
+                if follow {
+                    throw StoaError(
+                        .invalidArgument, "-f follows a store; this is a directory of logs Stoa does not own",
+                        path: directory)
+                }
+                try printRecords(try reader.last(n), format: output, foreign: true)
             }
         }
     }

@@ -1,0 +1,296 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What importing one file did.
+public struct ImportReport: Sendable, Equatable {
+    /// Records stored.
+    public var stored = 0
+    /// Lines refused (each was reported to `onRejected`).
+    public var rejected = 0
+    /// Records skipped because the store already held them (`--dedup`).
+    public var duplicates = 0
+    /// The seqs of the stored records (consecutive; empty when none).
+    public var seqs: Range<UInt64> = 0..<0
+}
+
+/// Copies JSONL files from anywhere — another agent's logs, an export, the
+/// logger's fallback files — into a store (`stoa import`).
+///
+/// Each file is read as `stoa append` reads its input (§3): one JSON object
+/// per line (or pretty-printed over several), time from the configured
+/// fields (a record without one gets the time of the import), every bad line
+/// reported with the file and its line number and skipped, the others
+/// stored. `.gz` files (any gzip) are inflated; plain files are read in
+/// chunks with `pread`.
+///
+/// With deduplication, a record whose content is already in the store is
+/// skipped, so importing the same file twice adds nothing. The content of a
+/// record is its stored line; a record without a time matches a stored one
+/// that equals it apart from the time Stoa inserted as its first member.
+/// The digests are SHA-256 of the line, truncated to 128 bits (a false match
+/// is about as likely as a failure of the disk's own checksums).
+///
+/// - Complexity: with deduplication, opening reads every record of the store
+///   once (inflating warm and cold segments) and keeps 16 bytes (about 40 in
+///   the hash table) per stored record in memory; each imported record then
+///   costs one SHA-256 of its line and a lookup.
+///
+/// ```swift
+/// let store = try Store(at: "logs/agent-7")
+/// let importer = try StoreImporter(store: store, deduplicating: true)
+/// let report = try importer.importFile(at: "old/conversations_2026-11-20.jsonl") { error in
+///     print("\(error.path!):line \(error.line!): \(error.message)")
+/// }
+/// ```
+public final class StoreImporter {
+    // Not Sendable: one importer belongs to one task (its digest set changes
+    // with every record).
+    public let store: Store
+    public let deduplicates: Bool
+    private var digests: Set<ContentDigest> = []
+    /// `{"ts":"` (the name Stoa inserts times under), for recognising an inserted time.
+    private let timePrefix: [UInt8]
+
+    /// Prepares imports into `store`.
+    ///
+    /// - Parameter deduplicating: skip records already in the store (or
+    ///   imported before by this importer). Reads the whole store now.
+    /// - Throws: when the store cannot be read.
+    public init(store: Store, deduplicating: Bool = false) throws(StoaError) {
+        self.store = store
+        self.deduplicates = deduplicating
+        var prefix: [UInt8] = [UInt8(ascii: "{")]
+        JSONString.appendQuoted(store.configuration.fields.insertedTimeName, to: &prefix)
+        prefix += Array(":\"".utf8)
+        self.timePrefix = prefix
+        if deduplicating {
+            let records = try StoreReader(at: store.path).query(Query())
+            while let record = try records.next() {
+                record.bytes.withUnsafeBufferPointer { noteStored($0) }
+            }
+        }
+    }
+
+    /// Appends the records of the file at `path` (plain JSONL, or gzip when
+    /// the name ends in `.gz`).
+    ///
+    /// - Parameters:
+    ///   - defaultType: a type given to records that have none.
+    ///   - onRejected: called for each refused line; the error's `path` is
+    ///     `path` and its `line` the 1-based line number in the (inflated) file.
+    /// - Throws: when the file cannot be read or the store cannot be written;
+    ///   what was stored until then stays stored.
+    public func importFile(
+        at path: String, defaultType: String? = nil, durability: Durability? = nil,
+        onRejected: (StoaError) -> Void
+    ) throws(StoaError) -> ImportReport {
+        var session = Session(importer: self, source: path, defaultType: defaultType, durability: durability)
+        let file = try OpenFile(readingAt: path)
+        if path.hasSuffix(".gz") {
+            let compressed = try file.readAll()
+            var plain: [UInt8] = []
+            var damage: StoaError?
+            compressed.withUnsafeBufferPointer { all in
+                var offset = 0
+                while offset < all.count {
+                    do throws(StoaError) {
+                        offset = try Gzip.inflateMember(all, at: offset, into: &plain, path: path)
+                    } catch {
+                        damage = error
+                        return
+                    }
+                }
+            }
+            try session.feed(plain, onRejected: onRejected)
+            try session.finish(onRejected: onRejected)
+            if let damage {
+                let lines = plain.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+                session.report.rejected += 1
+                onRejected(
+                    StoaError(
+                        .damaged,
+                        "\(damage.message) at byte \(damage.offset ?? 0) of the file; the rest of it cannot be read",
+                        path: path, line: lines))
+            }
+        } else {
+            var offset = 0
+            while true {
+                let chunk = try file.read(fromAbsoluteOffset: offset, count: 1 << 20)
+                if chunk.isEmpty { break }
+                offset += chunk.count
+                try session.feed(chunk, onRejected: onRejected)
+            }
+            try session.finish(onRejected: onRejected)
+        }
+        return session.report
+    }
+
+    // MARK: Content digests
+
+    /// 128 bits of a SHA-256.
+    struct ContentDigest: Hashable {
+        var high: UInt64
+        var low: UInt64
+
+        init(_ line: UnsafeBufferPointer<UInt8>) {
+            let digest = SHA256.hash(line)
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            for index in 0..<8 {
+                high = high << 8 | UInt64(digest[index])
+                low = low << 8 | UInt64(digest[8 + index])
+            }
+            self.high = high
+            self.low = low
+        }
+    }
+
+    /// Notes a stored line: its digest, and that of the line without its
+    /// first member when that member looks like a time Stoa inserted.
+    func noteStored(_ line: UnsafeBufferPointer<UInt8>) {
+        digests.insert(ContentDigest(line))
+        if let stripped = withoutInsertedTime(line, exactly: nil) {
+            stripped.withUnsafeBufferPointer { digests.insert(ContentDigest($0)) }
+        }
+    }
+
+    /// Whether a line about to be stored is already in the store. `now` is
+    /// the time the encoder inserted into records without one.
+    func isPresent(_ line: UnsafeBufferPointer<UInt8>, now: Int64) -> Bool {
+        if let stripped = withoutInsertedTime(line, exactly: now) {
+            return stripped.withUnsafeBufferPointer { digests.contains(ContentDigest($0)) }
+        }
+        return digests.contains(ContentDigest(line))
+    }
+
+    /// `line` without its first member, when that member is `"ts":"<time>"`
+    /// as Stoa inserts it (27 bytes, `YYYY-MM-DDTHH:MM:SS.ffffffZ`) — the
+    /// time `exactly` when given.
+    private func withoutInsertedTime(_ line: UnsafeBufferPointer<UInt8>, exactly: Int64?) -> [UInt8]? {
+        let timeStart = timePrefix.count
+        let timeEnd = timeStart + Timestamp.formattedCount
+        guard line.count > timeEnd + 1, line.starts(with: timePrefix), line[timeEnd] == UInt8(ascii: "\""),
+            line[timeEnd + 1] == UInt8(ascii: ",") || line[timeEnd + 1] == UInt8(ascii: "}")
+        else { return nil }
+        let time = UnsafeBufferPointer(rebasing: line[timeStart..<timeEnd])
+        if let exactly {
+            var expected: [UInt8] = []
+            Timestamp.append(exactly, to: &expected)
+            guard time.elementsEqual(expected) else { return nil }
+        } else {
+            guard time[10] == UInt8(ascii: "T"), time[19] == UInt8(ascii: "."), time[26] == UInt8(ascii: "Z"),
+                Timestamp.parseText(time) != nil
+            else { return nil }
+        }
+        var stripped: [UInt8] = [UInt8(ascii: "{")]
+        if line[timeEnd + 1] == UInt8(ascii: ",") {
+            stripped += line[(timeEnd + 2)...]
+        } else {
+            stripped.append(UInt8(ascii: "}"))
+        }
+        return stripped
+    }
+
+    // MARK: Reading a file
+
+    /// The lines of one file on their way into the store, as
+    /// `Store.appendLines(fromFileDescriptor:)` takes a stream.
+    private struct Session {
+        let importer: StoreImporter
+        let source: String
+        let durability: Durability?
+        var splitter: RecordSplitter
+        var report = ImportReport()
+        /// An unfinished line from the previous chunk.
+        var carry: [UInt8] = []
+        /// Dropping the rest of an overlong line.
+        var discarding = false
+
+        init(importer: StoreImporter, source: String, defaultType: String?, durability: Durability?) {
+            self.importer = importer
+            self.source = source
+            self.durability = durability
+            self.splitter = RecordSplitter(encoder: importer.store.encoder, defaultType: defaultType)
+        }
+
+        /// Takes a chunk of the file and stores the records it completes.
+        mutating func feed(_ chunk: [UInt8], onRejected: (StoaError) -> Void) throws(StoaError) {
+            var batch = EncodedBatch()
+            let now = Timestamp.now()
+            chunk.withUnsafeBufferPointer { bytes in
+                var start = 0
+                while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
+                    if discarding {
+                        discarding = false
+                        splitter.skipLine()
+                    } else if carry.isEmpty {
+                        take(UnsafeBufferPointer(rebasing: bytes[start..<newline]), into: &batch, now: now, onRejected: onRejected)
+                    } else {
+                        carry.append(contentsOf: bytes[start..<newline])
+                        let line = carry
+                        line.withUnsafeBufferPointer { take($0, into: &batch, now: now, onRejected: onRejected) }
+                        carry.removeAll(keepingCapacity: true)
+                    }
+                    start = newline + 1
+                }
+                if !discarding { carry.append(contentsOf: bytes[start...]) }
+            }
+            if carry.count > Int(importer.store.configuration.maxRecordBytes) * 8 {
+                // A line this long can never be a record: refuse it now rather than hold it.
+                splitter.refuseOverlongLine(
+                    length: carry.count, rejected: &report.rejected, onRejected: onRejected, source: source)
+                carry.removeAll()
+                discarding = true
+            }
+            try flush(&batch)
+        }
+
+        /// The end of the file: a last line without a newline is taken, an
+        /// unfinished record refused.
+        mutating func finish(onRejected: (StoaError) -> Void) throws(StoaError) {
+            var batch = EncodedBatch()
+            let now = Timestamp.now()
+            if !carry.isEmpty && !discarding {
+                let line = carry
+                line.withUnsafeBufferPointer { take($0, into: &batch, now: now, onRejected: onRejected) }
+                carry.removeAll()
+            }
+            splitter.finish(rejected: &report.rejected, onRejected: onRejected, source: source)
+            try flush(&batch)
+        }
+
+        /// Takes one line; drops the record it completes when deduplicating
+        /// finds it present.
+        private mutating func take(
+            _ line: UnsafeBufferPointer<UInt8>, into batch: inout EncodedBatch, now: Int64,
+            onRejected: (StoaError) -> Void
+        ) {
+            let before = batch.lineEnds.count
+            splitter.take(
+                line: line, into: &batch, now: now, rejected: &report.rejected, onRejected: onRejected, source: source)
+            guard importer.deduplicates, batch.lineEnds.count > before else { return }
+            let start = before == 0 ? 0 : batch.lineEnds[before - 1]
+            let end = batch.lineEnds[before] - 1  // without the newline
+            let present = batch.bytes.withUnsafeBufferPointer { all in
+                let record = UnsafeBufferPointer(rebasing: all[start..<end])
+                if importer.isPresent(record, now: now) { return true }
+                importer.noteStored(record)
+                return false
+            }
+            if present {
+                batch.bytes.removeSubrange(start...)
+                batch.lineEnds.removeLast()
+                report.duplicates += 1
+            }
+        }
+
+        private mutating func flush(_ batch: inout EncodedBatch) throws(StoaError) {
+            guard !batch.lineEnds.isEmpty else { return }
+            let seqs = try importer.store.write(batch, durability: durability).seqs
+            report.seqs = report.stored == 0 ? seqs : report.seqs.lowerBound..<seqs.upperBound
+            report.stored += seqs.count
+            batch = EncodedBatch()
+        }
+    }
+}

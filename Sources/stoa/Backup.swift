@@ -1,0 +1,27 @@
+import ArgumentParser
+import Stoa
+
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a store consistently, even while a writer appends; DEST opens as a store.",
+        discussion: """
+            Sealed segments are hard-linked when DEST is on the same file system, else copied \
+            and synced; the active segment is copied up to its last complete record. A second \
+            backup into the same DEST copies only what is new. Segments that expired in the \
+            store stay in DEST: a backup keeps history. A backup killed at any moment leaves \
+            DEST a store holding a prefix of the records; run it again to complete it.
+            """)
+
+    @Argument(help: "The store's directory.")
+    var directory: String
+
+    @Argument(help: "The backup: a new or empty directory, or an earlier backup of this store.")
+    var destination: String
+
+    func run() throws {
+        try running {
+            let report = try StoreReader(at: directory).backup(to: destination)
+            for line in report.lines { printError("stoa: \(line)") }
+        }
+    }
+}

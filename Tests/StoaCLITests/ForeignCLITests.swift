@@ -1,0 +1,217 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+/// `stoa query|tail|import` on directories and files Stoa does not own, run
+/// from the outside.
+@Suite struct ForeignCLITests {
+    let stoa = builtProduct("stoa")
+
+    func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
+
+    static func fixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Fixtures/foreign/\(name)").path
+    }
+
+    /// A copy of the agent log fixtures, with a `.jsonl.gz` made by Python's gzip.
+    static func agentLogs(in directory: TemporaryDirectory) throws -> String {
+        let logs = directory.appending("logs")
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        for name in listDirectory(fixture("agent-logs")) {
+            try FileManager.default.copyItem(atPath: fixture("agent-logs") + "/" + name, toPath: logs + "/" + name)
+        }
+        let gzip = try run(
+            "/usr/bin/env",
+            ["python3", "-c", "import gzip, sys; open(sys.argv[2], 'wb').write(gzip.compress(open(sys.argv[1], 'rb').read()))",
+             fixture("gzip-source/conversations_2026-11-19.jsonl"), logs + "/conversations_2026-11-19.jsonl.gz"])
+        try #require(gzip.status == 0, "\(gzip.stderr)")
+        return logs
+    }
+
+    /// The environment, with the cache of foreign directories in `cache`.
+    static func environment(cache: String) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["STOA_CACHE_DIR"] = cache
+        return environment
+    }
+
+    /// Names, sizes and mtimes (to the nanosecond) of a directory and its files.
+    static func fingerprint(_ directory: String) -> [String] {
+        ([""] + listDirectory(directory)).compactMap { name in
+            var info = stat()
+            guard stat(name.isEmpty ? directory : directory + "/" + name, &info) == 0 else { return nil }
+            return "\(name) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+        }
+    }
+
+    /// Compact lines of the fixture records, by (time, position): hand-computed.
+    static let allRecords = [
+        #"{"timestamp":"2026-11-19T22:15:00.000000Z","type":"user_message","session_id":"conv-z","text":"Good night"}"#,
+        #"{"timestamp":"2026-11-19T22:15:01.400000Z","type":"assistant_message","session_id":"conv-z","text":"Good night!"}"#,
+        #"{"timestamp":"2026-11-20T09:59:59.999999Z","type":"user_message","session_id":"conv-y","text":"Morning"}"#,
+        #"{"timestamp":"2026-11-20T10:00:00.120000Z","type":"user_message","session_id":"conv-a","text":"Find the flaky test in CI"}"#,
+        #"{"timestamp":"2026-11-20T10:00:00.500000+00:00","type":"audio_chunk","session_id":"conv-a","bytes":3200}"#,
+        #"{"timestamp":"2026-11-20T10:00:01.000000+00:00","type":"transcript_delta","session_id":"conv-a","text":"find the"}"#,
+        #"{"event":"route_selected","route":"search","level":"info","logger":"planner","timestamp":"2026-11-20T10:00:01.200000"}"#,
+        #"{"timestamp":"2026-11-20T10:00:01.500000Z","type":"assistant_message","session_id":"conv-a","text":"Looking at the last CI runs."}"#,
+        #"{"timestamp":"2026-11-20T10:00:02.000000Z","type":"user_message","session_id":"conv-b","text":"A second conversation, its clock a little behind"}"#,
+        #"{"timestamp":"2026-11-20T11:00:02.000000+01:00","type":"transcript_delta","session_id":"conv-a","text":"flaky test"}"#,
+        #"{"event":"tool_chosen","tool":"grep","confidence":0.82,"level":"info","logger":"planner","timestamp":"2026-11-20T10:00:02.900000"}"#,
+        #"{"timestamp":"2026-11-20T10:00:03.000000+00:00","type":"audio_chunk","session_id":"conv-a","bytes":1600}"#,
+        #"{"timestamp":"2026-11-20T10:00:03.010000Z","type":"tool_call","session_id":"conv-a","tool":"grep","args":{"pattern":"FAIL","path":"ci/logs"}}"#,
+        #"{"event":"retry_scheduled","attempt":2,"level":"warning","logger":"executor","timestamp":"2026-11-20T10:00:03.250000"}"#,
+        #"{"timestamp":1795168804.75,"type":"vad_end","session_id":"conv-a"}"#,
+        #"{"timestamp":"2026-11-20T10:00:06.250000Z","type":"assistant_message","session_id":"conv-a","text":"It is test_upload: caf\u00e9 \"timeout\", 3 of 20 runs"}"#,
+        #"{"event":"answer_committed","level":"info","logger":"planner","timestamp":"2026-11-20T10:00:06.250000"}"#,
+    ]
+
+    @Test func queryReadsADirectoryOfLogs() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let cache = directory.appending("cache")
+        let before = Self.fingerprint(logs)
+        let result = try run(stoa, ["query", logs], environment: Self.environment(cache: cache))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(result.stdout) == Self.allRecords)
+        // A count, then the first few skipped lines with file and line.
+        let errors = lines(result.stderr)
+        #expect(errors.first == "stoa: skipped 8 lines that are not records")
+        #expect(errors.dropFirst().first?.hasPrefix("stoa:   \(logs)/conversations_2026-11-19.jsonl.gz:line 3: ") == true)
+        #expect(errors.contains { $0.hasPrefix("stoa:   \(logs)/conversations_2026-11-20.jsonl:line 3: ") })
+        #expect(errors.last == "stoa:   … and 3 more")
+        #expect(errors.count == 7)
+
+        // Windows: no-zone times in the files are UTC; so are the command line's.
+        let window = try run(
+            stoa, ["query", logs, "--since", "2026-11-20 10:00:02", "--until", "2026-11-20T10:00:03.25Z"],
+            environment: Self.environment(cache: cache))
+        #expect(lines(window.stdout) == Array(Self.allRecords[8..<13]))
+        let newest = try run(
+            stoa, ["query", logs, "--type", "audio_chunk", "--type", "retry_scheduled", "--reverse", "--limit", "2"],
+            environment: Self.environment(cache: cache))
+        #expect(lines(newest.stdout) == [Self.allRecords[13], Self.allRecords[11]])
+        let json = try run(stoa, ["query", logs, "--conversation", "conv-b", "--output", "json"], environment: Self.environment(cache: cache))
+        #expect(json.stdout == "[\n\(Self.allRecords[8])\n]\n")
+
+        // The cache is where STOA_CACHE_DIR says; the directory is untouched.
+        #expect(listDirectory(cache) == ["foreign"])
+        #expect(Self.fingerprint(logs) == before)
+    }
+
+    @Test func tailGivesTheNewestRecordsByTime() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let result = try run(stoa, ["tail", logs, "-n", "3"], environment: Self.environment(cache: directory.appending("cache")))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(result.stdout) == Array(Self.allRecords.suffix(3)))
+        #expect(result.stderr.hasPrefix("stoa: skipped 8 lines"))
+        let follow = try run(stoa, ["tail", logs, "-f"], environment: Self.environment(cache: directory.appending("cache")))
+        #expect(follow.status == 64)
+    }
+
+    @Test func cacheInPlaceWritesOnlyDotStoa() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let cache = directory.appending("cache")
+        let names = listDirectory(logs)
+        let result = try run(stoa, ["query", logs, "--cache-in-place"], environment: Self.environment(cache: cache))
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(result.stdout) == Self.allRecords)
+        #expect(listDirectory(logs) == (names + [".stoa"]).sorted())
+        #expect(listDirectory(logs + "/.stoa").count == 4)
+        #expect(!FileManager.default.fileExists(atPath: cache))
+    }
+
+    @Test func aDirectoryWithoutLogsIsNotAStore() throws {
+        let directory = TemporaryDirectory()
+        try "not json\n".write(toFile: directory.appending("notes.txt"), atomically: false, encoding: .utf8)
+        let result = try run(stoa, ["query", directory.path], environment: Self.environment(cache: directory.appending("cache")))
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("not a store (no stoa.json), and no *.jsonl or *.jsonl.gz files to read"))
+    }
+
+    @Test func importReportsBadLinesWithFileAndLine() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let store = directory.appending("store")
+        let conversations = logs + "/conversations_2026-11-20.jsonl"
+        let gzip = logs + "/conversations_2026-11-19.jsonl.gz"
+        let result = try run(stoa, ["import", store, conversations, gzip])
+        #expect(result.status == 65, "\(result.stderr)")
+        let errors = lines(result.stderr).filter { !$0.hasPrefix("stoa:") }
+        #expect(errors.map { String($0.prefix(while: { $0 != " " })) } == [
+            "\(conversations):line", "\(conversations):line", "\(conversations):line", "\(conversations):line", "\(gzip):line",
+        ])
+        #expect(errors.map { $0.split(separator: ":")[1] } == ["line 3", "line 5", "line 7", "line 8", "line 3"])
+        #expect(errors[0].contains("a record must be a JSON object"))
+        #expect(result.stderr.contains("stoa: imported 6 records from \(conversations) (seq 0-5), refused 4 lines"))
+        #expect(result.stderr.contains("stoa: imported 3 records from \(gzip) (seq 6-8), refused 1 line"))
+        let query = try run(stoa, ["query", store])
+        #expect(lines(query.stdout).count == 9)
+    }
+
+    @Test func importWithDedupTwiceAddsNothing() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let store = directory.appending("store")
+        let fallback = Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")
+        let files = [fallback, logs + "/realtime_2026-11-20.jsonl"]
+        let first = try run(stoa, ["import", store, "--dedup"] + files)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("imported 3 records from \(fallback) (seq 0-2)"))
+        #expect(first.stderr.contains("imported 5 records from \(logs)/realtime_2026-11-20.jsonl (seq 3-7)"))
+        let stored = try run(stoa, ["query", store]).stdout
+        #expect(lines(stored).count == 8)
+
+        let second = try run(stoa, ["import", store, "--dedup"] + files)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("imported 0 records from \(fallback), skipped 3 already in the store"))
+        #expect(second.stderr.contains("skipped 5 already in the store"))
+        #expect(try run(stoa, ["query", store]).stdout == stored)
+
+        // Without --dedup they are added again.
+        let third = try run(stoa, ["import", store, fallback])
+        #expect(third.status == 0)
+        #expect(lines(try run(stoa, ["query", store]).stdout).count == 11)
+    }
+
+    @Test func importGoesOnPastAnUnreadableFile() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let fallback = Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")
+        let result = try run(stoa, ["import", store, directory.appending("missing.jsonl"), fallback, "--type", "x"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("missing.jsonl"))
+        #expect(result.stderr.contains("imported 3 records from \(fallback)"))
+        let usage = try run(stoa, ["import", store])
+        #expect(usage.status == 64)
+    }
+
+    @Test func importIntoALockedStoreExits75() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        // A writer that holds the store while it waits on its stdin.
+        let holder = Process()
+        holder.executableURL = URL(fileURLWithPath: stoa)
+        holder.arguments = ["append", store]
+        let stdin = Pipe()
+        holder.standardInput = stdin
+        holder.standardError = Pipe()
+        try holder.run()
+        var locked = false
+        for _ in 0..<200 {
+            if FileManager.default.fileExists(atPath: store + "/LOCK") {
+                locked = true
+                break
+            }
+            usleep(10_000)
+        }
+        try #require(locked)
+        usleep(100_000)
+        let result = try run(stoa, ["import", store, Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")])
+        try stdin.fileHandleForWriting.close()
+        holder.waitUntilExit()
+        #expect(result.status == 75, "\(result.stderr)")
+    }
+}
