@@ -7,9 +7,10 @@ lines that are not JSON objects, parses each record's time, keeps those in
 the window (and of the type / conversation asked for), sorts them by time and
 prints a summary as one JSON object on stdout:
 
-    {"count": N, "bytes": B, "hash": H, "bad": K, "seqs": [...]}
+    {"count": N, "bytes": B, "fields": F, "hash": H, "bad": K, "seqs": [...]}
 
 `bytes` is the sum of the kept lines' lengths (without their newline);
+`fields` the sum of the UTF-8 lengths of their types and conversations;
 `hash` is FNV-1a (64-bit) over the kept records' seqs in order, the same as
 stoa-bench computes for every system, so a different order or a different set
 shows up; `seqs` is there only when count <= --seqs-max. A record's seq is
@@ -122,7 +123,11 @@ def main():
                 if options.conversation is not None and \
                         first_present(record, CONVERSATION_FIELDS) != options.conversation:
                     continue
-                kept.append((time, this_seq, line))
+                kind = first_present(record, TYPE_FIELDS)
+                conversation = first_present(record, CONVERSATION_FIELDS)
+                fields = (len(kind.encode()) if isinstance(kind, str) else 0) + \
+                    (len(conversation.encode()) if isinstance(conversation, str) else 0)
+                kept.append((time, this_seq, line, fields))
         next_seq = seq
 
     kept.sort(key=lambda entry: (entry[0], entry[1]))
@@ -131,12 +136,14 @@ def main():
 
     digest = FNV_OFFSET
     size = 0
-    for _, seq, line in kept:
+    field_bytes = 0
+    for _, seq, line, fields in kept:
         digest = ((digest ^ seq) * FNV_PRIME) & MASK
         size += len(line)
-    summary = {"count": len(kept), "bytes": size, "hash": digest, "bad": bad}
+        field_bytes += fields
+    summary = {"count": len(kept), "bytes": size, "fields": field_bytes, "hash": digest, "bad": bad}
     if len(kept) <= options.seqs_max:
-        summary["seqs"] = [seq for _, seq, _ in kept]
+        summary["seqs"] = [seq for _, seq, _, _ in kept]
     json.dump(summary, sys.stdout)
     sys.stdout.write("\n")
 

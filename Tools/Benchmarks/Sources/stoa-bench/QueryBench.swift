@@ -192,6 +192,7 @@ struct Measurement: Codable {
     var total: Double
     var count: Int
     var bytes: Int
+    var fieldBytes: Int
     var hash: UInt64
     var seqs: [UInt64]?
     var plan: String?
@@ -229,6 +230,8 @@ struct IngestReport: Codable {
     var closeSeconds: Double
     var analyzeSeconds: Double?
     var compressed: Int?
+    /// SQLite: of `writeSeconds`, the time spent in gzip.
+    var compressSeconds: Double?
     var minTime: Int64?
     var maxTime: Int64?
     var middleConversation: String?
@@ -256,6 +259,8 @@ struct SetupRecord: Codable {
 struct ResultDigest {
     var count = 0
     var bytes = 0
+    /// UTF-8 bytes of the records' types and conversations, summed.
+    var fieldBytes = 0
     var hash: UInt64 = 0xCBF2_9CE4_8422_2325
     var seqs: [UInt64] = []
     let seqsMax: Int
@@ -263,9 +268,10 @@ struct ResultDigest {
     init(seqsMax: Int) { self.seqsMax = seqsMax }
 
     @inline(__always)
-    mutating func add(seq: UInt64, bytes: Int) {
+    mutating func add(seq: UInt64, bytes: Int, type: String, conversation: String?) {
         count += 1
         self.bytes += bytes
+        fieldBytes += type.utf8.count + (conversation?.utf8.count ?? 0)
         hash = (hash ^ seq) &* 0x100_0000_01B3
         if seqs.count <= seqsMax { seqs.append(seq) }
     }
@@ -300,7 +306,8 @@ func measure(_ spec: QuerySpec, plan: String? = nil, _ body: () throws -> Sample
     let firsts = samples.compactMap(\.first)
     return Measurement(
         name: spec.name, reps: samples.count, first: firsts.isEmpty ? nil : median(firsts),
-        total: median(samples.map(\.total)), count: reference.count, bytes: reference.bytes, hash: reference.hash,
+        total: median(samples.map(\.total)), count: reference.count, bytes: reference.bytes,
+        fieldBytes: reference.fieldBytes, hash: reference.hash,
         seqs: reference.count <= reference.seqsMax ? reference.seqs : nil, plan: plan,
         firstSamples: firsts, totalSamples: samples.map(\.total), unstable: unstable)
 }
@@ -418,6 +425,7 @@ func ingestSQLite(_ schema: SQLiteSchema, workload: String, output: String, batc
     var minTime = Int64.max, maxTime = Int64.min
     var middleConversation: String?
     var compressed = 0
+    var compressingTime = 0.0
     var written = 0.0
 
     // The statements live in here, so that they are finalized before close.
@@ -467,7 +475,9 @@ func ingestSQLite(_ schema: SQLiteSchema, workload: String, output: String, batc
                 text(5, found.conversation)
                 insert.bind(6, Int64(line.count))
                 if line.count > 1024 {
+                    let compressing = ContinuousClock.now
                     try gzip.compress(line) { packed in
+                        compressingTime += elapsed(since: compressing)
                         sqlite3_bind_blob(insert.handle, 7, packed.baseAddress, Int32(packed.count), nil)
                         _ = try insert.step()
                     }
@@ -491,7 +501,7 @@ func ingestSQLite(_ schema: SQLiteSchema, workload: String, output: String, batc
     let closeSeconds = elapsed(since: closing)
     return IngestReport(
         system: schema.rawValue, records: count, batch: batch, seconds: written + closeSeconds, writeSeconds: written,
-        closeSeconds: closeSeconds, compressed: compressed, minTime: minTime, maxTime: maxTime,
+        closeSeconds: closeSeconds, compressed: compressed, compressSeconds: compressingTime, minTime: minTime, maxTime: maxTime,
         middleConversation: middleConversation, memory: .now())
 }
 
@@ -514,7 +524,7 @@ func runStoaQueries(path: String, plan: QueryPlan) throws -> QueriesReport {
         var first: Double?
         while let record = try cursor.next() {
             if first == nil { first = elapsed(since: start) }
-            digest.add(seq: record.seq, bytes: record.bytes.count)
+            digest.add(seq: record.seq, bytes: record.bytes.count, type: record.type, conversation: record.conversation)
         }
         let total = elapsed(since: start)
         if !cursor.damaged.isEmpty {
@@ -532,7 +542,9 @@ func runStoaQueries(path: String, plan: QueryPlan) throws -> QueriesReport {
             let cursor = try reader.query(open.stoaQuery)
             let record = try cursor.next()
             let first = elapsed(since: start)
-            if let record { digest.add(seq: record.seq, bytes: record.bytes.count) }
+            if let record {
+                digest.add(seq: record.seq, bytes: record.bytes.count, type: record.type, conversation: record.conversation)
+            }
             let again = ContinuousClock.now
             let secondRecord = try reader.query(second.stoaQuery).next()
             seconds.append(elapsed(since: again))
@@ -572,8 +584,9 @@ func runSQLiteQueries(_ schema: SQLiteSchema, path: String, plan: QueryPlan) thr
         let size = Int(statement.int64(4))
         let stored = statement.blob(5)
         let bytes = stored.count == size ? [UInt8](stored) : try gzip.decompress(stored, size: size)
-        withExtendedLifetime((type, conversation)) {}
-        digest.add(seq: seq, bytes: bytes.count)
+        digest.add(
+            seq: seq, bytes: bytes.count, type: type,
+            conversation: sqlite3_column_type(statement.handle, 3) == SQLITE_NULL ? nil : conversation)
     }
     if let open = plan.open, let second = plan.openSecond {
         var seconds: [Double] = []
@@ -642,6 +655,15 @@ func runHiddenCommand(_ arguments: [String]) throws {
             queryUsage("_ingest: unknown system \(arguments[1])")
         }
         try emitReport(report)
+    case "_reindex":
+        // Writes every sealed segment's .idx again (after a change of the .idx
+        // format, before reusing a --keep directory).
+        guard arguments.count == 2 else { queryUsage("_reindex STORE") }
+        let start = ContinuousClock.now
+        let store = try Store(at: arguments[1])
+        let written = try store.reindex()
+        try store.close()
+        printError(String(format: "reindexed %d segments in %.1f s", written, elapsed(since: start)))
     case "_analyze":
         guard arguments.count == 2 else { queryUsage("_analyze DB") }
         try emitReport(["seconds": try analyzeSQLite(path: arguments[1])])

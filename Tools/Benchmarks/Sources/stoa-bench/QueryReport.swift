@@ -153,6 +153,8 @@ func runQueryBench(_ options: QueryOptions) throws {
     let layout = DataLayout(root: root)
     print(machineDescription(directory: root))
     print("cwd:       \(FileManager.default.currentDirectoryPath)")
+    print("sources:   \(sourceVersion())")
+    print("load:      \(loadAverage()) at the start (other work on the machine skews every figure)")
     let script = pythonScriptPath(options)
     if !options.python.isEmpty && !FileManager.default.fileExists(atPath: script) {
         throw BenchError(description: "no Python reader at \(script) (--python-script PATH, or --skip-python)")
@@ -224,6 +226,7 @@ func runQueryBench(_ options: QueryOptions) throws {
         struct Answer: Decodable {
             var count: Int
             var bytes: Int
+            var fields: Int
             var hash: UInt64
             var bad: Int
             var seqs: [UInt64]?
@@ -232,7 +235,7 @@ func runQueryBench(_ options: QueryOptions) throws {
         if answer.bad > 0 { notes.append("Python skipped \(answer.bad) bad lines in `\(spec.name)`") }
         python.measurements[spec.name] = Measurement(
             name: spec.name, reps: 1, first: child.seconds, total: child.seconds, count: answer.count,
-            bytes: answer.bytes, hash: answer.hash, seqs: answer.seqs)
+            bytes: answer.bytes, fieldBytes: answer.fields, hash: answer.hash, seqs: answer.seqs)
         if spec.name == QueryName.full {
             python.rssScanKiB = child.maxRSSKiB
         } else {
@@ -452,13 +455,14 @@ func printResults(
         for system in [System.stoa, .sqliteSingle, .sqliteBest, .python] {
             guard let measurement = runs[system]?.measurements[name] else { continue }
             let same = measurement.count == reference.count && measurement.hash == reference.hash
-                && measurement.bytes == reference.bytes
+                && measurement.bytes == reference.bytes && measurement.fieldBytes == reference.fieldBytes
             line += "  \(system.title): \(measurement.count)" + (same ? "" : " ≠")
             if let unstable = measurement.unstable { mismatches.append("\(system.title) `\(name)`: \(unstable)") }
             if !same {
                 var detail = "\(system.title) `\(name)`: \(measurement.count) records, \(measurement.bytes) bytes, "
-                    + "digest \(String(measurement.hash, radix: 16)) — Stoa: \(reference.count) records, "
-                    + "\(reference.bytes) bytes, digest \(String(reference.hash, radix: 16))"
+                    + "\(measurement.fieldBytes) bytes of type+conversation, digest \(String(measurement.hash, radix: 16)) "
+                    + "— Stoa: \(reference.count) records, \(reference.bytes) bytes, \(reference.fieldBytes) bytes of "
+                    + "type+conversation, digest \(String(reference.hash, radix: 16))"
                 if let theirs = measurement.seqs, let ours = reference.seqs {
                     let missing = Set(theirs).subtracting(ours).sorted()
                     let extra = Set(ours).subtracting(theirs).sorted()
@@ -484,7 +488,7 @@ func printResults(
         mismatches.append("Stoa's stats count \(stats.records) records; \(setup.records) were written")
     }
     if mismatches.isEmpty {
-        print("  all agree (counts, bytes, seqs in order)")
+        print("  all agree (counts, line bytes, type + conversation bytes, seqs in order)")
     } else {
         let banner = "!!! MISMATCH: systems disagree !!!"
         print("")
@@ -588,14 +592,32 @@ func printResults(
     }
     if !analyze.isEmpty { lines.append("SQLite ran ANALYZE after ingest (not timed): " + analyze.joined(separator: ", ") + ".") }
     if let compressed = setup.ingests.last(where: { $0.system != "stoa" })?.compressed {
+        let shares = setup.ingests.filter { $0.system != "stoa" }.compactMap { report in
+            report.compressSeconds.map {
+                "\(report.system) ×\(report.batch) \(String(format: "%.1f", $0)) s of \(String(format: "%.1f", report.seconds)) s "
+                    + "(\(formatRate(Double(report.records) / (report.seconds - $0))) rec/s without it)"
+            }
+        }
         lines.append("\(compressed) of \(setup.records) payloads were over 1 KiB and stored gzip'd in SQLite "
-            + "(and gunzipped when read).")
+            + "(zlib default level 6; gunzipped when read). Time in gzip at ingest: " + shares.joined(separator: ", ") + ".")
     }
     lines.append("each system runs in child processes of its own (queries in one, full scan in another); peak RSS is "
         + "the child's ru_maxrss, which counts pages of mapped files it touched (Stoa maps sealed segments).")
-    if let end = runs[.stoa]?.memoryAtEnd["full scan"] {
-        lines.append("Stoa's full-scan process at its end: \(formatBytes(Double(end.anonymousKiB) * 1024)) anonymous, "
-            + "\(formatBytes(Double(end.fileKiB) * 1024)) file-backed (mapped segments).")
+    var atEnd: [String] = []
+    for system in [System.stoa, .sqliteSingle, .sqliteBest] {
+        for label in ["queries", "full scan"] {
+            if let end = runs[system]?.memoryAtEnd[label] {
+                atEnd.append("\(system.title) \(label) \(formatBytes(Double(end.anonymousKiB) * 1024)) anon + "
+                    + "\(formatBytes(Double(end.fileKiB) * 1024)) file")
+            }
+        }
+    }
+    lines.append("RSS of each child as it ended (file = mapped files and the binary): " + atEnd.joined(separator: "; ") + ".")
+    if let last = segmentFiles(layout).last {
+        let hasIndex = FileManager.default.fileExists(atPath: last.replacingOccurrences(of: ".jsonl", with: ".idx"))
+        lines.append("Stoa's last segment \((last as NSString).lastPathComponent), \(formatBytes(Double(fileSize(last)))), "
+            + (hasIndex ? "has an .idx" : "is the active one: no .idx, so every new reader indexes it (part of \"open\")")
+            + "; \(segmentFiles(layout, suffix: ".idx").count) .idx files for \(segmentFiles(layout).count) segments.")
     }
     lines.append("every system reads a warm page cache: its files are read once (cat) before it runs. "
         + "Stoa and SQLite: medians of repeated queries; \"open\" makes a new StoreReader / sqlite3_open_v2 + prepare "
@@ -606,6 +628,7 @@ func printResults(
     lines.append("Stoa's full scan: \(count(QueryName.full) ?? 0) records, GB/s counts the \(formatBytes(Double(floor.bytes))) "
         + "of JSONL for every column.")
     lines.append("cat: \(formatSeconds(floor.cat)), wc -l: \(formatSeconds(floor.wc)) (medians of 5).")
+    lines.append("load average at the end: \(loadAverage()).")
     lines += notes
     for line in lines { print("  - " + line) }
 }
@@ -613,4 +636,25 @@ func printResults(
 func pythonVersion() -> String {
     guard let run = try? runChild(["python3", "--version"]) else { return "python3" }
     return String(decoding: run.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// The commit of the Stoa sources next to this tool, and whether they were
+/// modified (as they are now; the binary was built from them at build time).
+func sourceVersion() -> String {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<5 { url.deleteLastPathComponent() }  // Tools/Benchmarks/Sources/stoa-bench/X.swift → the repository
+    let repository = url.path
+    guard let head = try? runChild(["git", "-C", repository, "rev-parse", "--short", "HEAD"]), head.status == 0 else {
+        return "\(repository) (not a git checkout)"
+    }
+    let commit = String(decoding: head.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    let status = (try? runChild(["git", "-C", repository, "status", "--porcelain", "--", "Sources", "Package.swift"]))
+        .map { String(decoding: $0.output, as: UTF8.self).split(separator: "\n").count } ?? 0
+    return "\(repository) at \(commit)" + (status > 0 ? ", \(status) files changed under Sources/ since" : ", clean")
+}
+
+/// The 1, 5 and 15 minute load averages, from /proc/loadavg.
+func loadAverage() -> String {
+    guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
+    return text.split(separator: " ").prefix(3).joined(separator: " ") + " (1, 5, 15 min)"
 }
