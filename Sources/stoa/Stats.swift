@@ -5,7 +5,7 @@ struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print what a store holds: records, segments, bytes, time span, types.")
 
-    @Argument(help: "The store's directory.")
+    @Argument(help: "The store's directory, or a directory of JSONL logs.")
     var directory: String
 
     @Flag(help: "Print JSON.")
@@ -13,7 +13,7 @@ struct Stats: ParsableCommand {
 
     func run() throws {
         try running {
-            let stats = try StoreReader(at: directory).stats()
+            let stats = try LogReader.open(directory).stats()
             var out = Output()
             out.write(json ? statsJSON(stats) : statsText(stats))
             out.flush()
