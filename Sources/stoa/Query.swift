@@ -57,7 +57,7 @@ enum LogReader {
 
     /// The store at `directory`; else, when it has no `stoa.json` but holds
     /// `*.jsonl` or `*.jsonl.gz` files, those.
-    static func open(_ directory: String, foreign: ForeignOptions = ForeignOptions()) throws(StoaError) -> LogReader {
+    static func open(_ directory: String, foreign: ForeignOptions) throws(StoaError) -> LogReader {
         do {
             return .store(try StoreReader(at: directory))
         } catch where error.code == .notAStore {

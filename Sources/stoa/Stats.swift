@@ -11,9 +11,11 @@ struct Stats: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @OptionGroup var foreign: ForeignOptions
+
     func run() throws {
         try running {
-            let stats = try LogReader.open(directory).stats()
+            let stats = try LogReader.open(directory, foreign: foreign).stats()
             var out = Output()
             out.write(json ? statsJSON(stats) : statsText(stats))
             out.flush()
