@@ -110,3 +110,26 @@ import Testing
         #expect(cursor.damaged.first?.seq == 1)
     }
 }
+
+@Suite struct SharedSegmentTests {
+    @Test func aHardLinkedLastSegmentIsNeverAppendedTo() throws {
+        let source = TemporaryDirectory()
+        let store = try Store(at: source.path)
+        for n in 0..<10 { try store.append(#"{"ts":1,"n":\#(n)}"#) }
+        try store.close()
+        let original = try readBytes(source.appending("segments/00000000000000000000.jsonl"))
+        // A copy whose last segment is a hard link to the source's.
+        let copy = TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: copy.appending("segments"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: source.appending("stoa.json"), toPath: copy.appending("stoa.json"))
+        try FileManager.default.linkItem(
+            atPath: source.appending("segments/00000000000000000000.jsonl"),
+            toPath: copy.appending("segments/00000000000000000000.jsonl"))
+        let writer = try Store(at: copy.path)
+        #expect(try writer.append(#"{"ts":1,"n":"copy"}"#) == 10)
+        try writer.close()
+        #expect(try readBytes(source.appending("segments/00000000000000000000.jsonl")) == original)
+        #expect(try StoreReader(at: source.path).verify().isClean)
+        #expect(try StoreReader(at: copy.path).query(Query()).all().count == 11)
+    }
+}

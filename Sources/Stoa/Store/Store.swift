@@ -84,7 +84,12 @@ public final class Store: Sendable {
         let active: ActiveSegment
         var count: UInt64 = 0
         var size = 0
-        if let last = segments.last, last.name.kind == .plain, !last.isCold {
+        // A last segment with other names (a hard link from a backup, `cp -al`,
+        // `rsync --link-dest`) is another store's file too: never append to it.
+        let lastIsShared = try segments.last.map { (last) throws(StoaError) in
+            (try Syscalls.status(last.path)?.st_nlink ?? 1) > 1
+        } ?? false
+        if let last = segments.last, last.name.kind == .plain, !last.isCold, !lastIsShared {
             active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem)
             (count, size) = try recovery.recoverActiveSegment(active.file, report: &report)
         } else {

@@ -1,0 +1,611 @@
+import Foundation
+import StoaTestSupport
+import Synchronization
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file system, except that hard links fail as across file
+/// systems (EXDEV) and writes to chosen paths fail with ENOSPC.
+final class BackupFileSystem: FileSystem {
+    private let real = SystemFileSystem()
+    let noLinks: Bool
+    /// Writes to paths ending so fail with ENOSPC.
+    let failWritesTo: String?
+
+    /// Called once, before the first hard link of a file whose name ends so.
+    let beforeFirstLink: (suffix: String, action: @Sendable () -> Void)?
+    private let linked = Mutex(false)
+
+    init(noLinks: Bool = false, failWritesTo: String? = nil, beforeFirstLink: (suffix: String, action: @Sendable () -> Void)? = nil) {
+        self.noLinks = noLinks
+        self.failWritesTo = failWritesTo
+        self.beforeFirstLink = beforeFirstLink
+    }
+
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        if let failWritesTo, path.hasSuffix(failWritesTo) { throw StoaError.syscall("write", errno: ENOSPC, path: path) }
+        return try real.write(fd, buffer, path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
+    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
+    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) {
+        if let (suffix, action) = beforeFirstLink, from.hasSuffix(suffix),
+            linked.withLock({ (done: inout Bool) -> Bool in defer { done = true }; return !done })
+        {
+            action()
+        }
+        if noLinks { throw StoaError.syscall("link", errno: EXDEV, path: "\(from) -> \(to)") }
+        try real.link(from, to: to)
+    }
+}
+
+/// Lets a test thread stop another one.
+final class StopFlag: Sendable {
+    private let value = Mutex(false)
+    func stop() { value.withLock { $0 = true } }
+    var isStopped: Bool { value.withLock { $0 } }
+}
+
+@Suite(.serialized) struct BackupTests {
+    static let hour: Int64 = 3_600_000_000
+
+    /// Appends `count` records numbered from `first`, in batches of 50.
+    func append(_ store: Store, count: Int, first: Int = 0) throws {
+        var random = SeededGenerator(seed: UInt64(first) &+ 17)
+        var batch: [String] = []
+        for n in first..<(first + count) {
+            let type = ["message", "tool_call", "error"].randomElement(using: &random)!
+            let text = String(repeating: "lorem ipsum ", count: Int.random(in: 1...20, using: &random))
+            batch.append(
+                #"{"ts":\#(1_795_000_000 + n - Int.random(in: 0...3, using: &random)),"type":"\#(type)","session":"c\#(n % 13)","n":\#(n),"text":"\#(text)"}"#)
+            if batch.count == 50 {
+                try store.append(contentsOf: batch)
+                batch.removeAll()
+            }
+        }
+        try store.append(contentsOf: batch)
+    }
+
+    /// A store with small segments and a policy: hot 1h, warm 1d (and an
+    /// archive outside the store when `archive` is given).
+    func makeStore(_ path: String, records: Int = 3000, archive: String? = nil, configure: (inout StoreConfiguration) -> Void = { _ in }) throws {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 32 << 10
+        configuration.memberBytes = 64 << 10
+        configuration.hotFor = Self.hour
+        configuration.warmFor = 24 * Self.hour
+        configuration.archivePath = archive
+        configure(&configuration)
+        let store = try Store(at: path, creating: configuration)
+        try append(store, count: records)
+        try store.waitForIndexes()
+        try store.close()
+    }
+
+    func tier(_ path: String, at now: Int64) throws -> TierReport {
+        let store = try Store(at: path)
+        let report = try store.applyTierPolicy(now: now)
+        try store.close()
+        return report
+    }
+
+    func appendMore(_ path: String, count: Int, first: Int) throws {
+        let store = try Store(at: path)
+        try append(store, count: count, first: first)
+        try store.waitForIndexes()
+        try store.close()
+    }
+
+    func all(_ path: String) throws -> [Record] {
+        try StoreReader(at: path).query(Query()).all()
+    }
+
+    func bySeq(_ path: String) throws -> [Record] {
+        try all(path).sorted { $0.seq < $1.seq }
+    }
+
+    func names(_ directory: String, _ suffix: String) -> [String] {
+        listDirectory(directory).filter { $0.hasSuffix(suffix) }
+    }
+
+    /// Each segment of the backup is there in one form only.
+    func expectOneFormEach(_ path: String) {
+        let hot = listDirectory(path + "/segments").compactMap { SegmentName(fileName: $0) }.filter { $0.kind != .index }
+        let cold = listDirectory(path + "/archive").compactMap { SegmentName(fileName: $0) }.filter { $0.kind == .gzip }
+        let bases = hot.map(\.base) + cold.map(\.base)
+        #expect(Set(bases).count == bases.count, "\(hot) \(cold)")
+    }
+
+    /// `records` are exactly the source's first records by seq, each identical.
+    func expectPrefix(_ records: [Record], of source: [Record], _ comment: Comment? = nil) {
+        let sorted = records.sorted { $0.seq < $1.seq }
+        #expect(sorted.map(\.seq) == Array(0..<UInt64(sorted.count)), comment)
+        #expect(sorted.count <= source.count, comment)
+        for (record, original) in zip(sorted, source) where record != original {
+            Issue.record("seq \(record.seq) differs: \(record.json) vs \(original.json)")
+            break
+        }
+    }
+
+    func inode(_ path: String) -> UInt64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? UInt64(info.st_ino) : 0
+    }
+
+    // MARK: A store at rest
+
+    @Test func aBackupOfHotWarmAndColdSegmentsAnswersTheSame() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        let coldDisk = directory.appending("cold")
+        let now = Timestamp.now()
+        // Cold, then warm, then hot segments, and the active one.
+        try makeStore(source, archive: coldDisk)
+        #expect(try tier(source, at: now + 26 * Self.hour).cooled.count > 2)
+        try appendMore(source, count: 2000, first: 3000)
+        #expect(try tier(source, at: now + 2 * Self.hour).warmed.count > 2)
+        try appendMore(source, count: 2000, first: 5000)
+        let segments = names(source + "/segments", ".jsonl")
+        #expect(segments.count > 3)
+        #expect(!names(source + "/segments", ".jsonl.gz").isEmpty)
+        let expected = try all(source)
+
+        let backupPath = directory.appending("backup")
+        let report = try backup(from: source, to: backupPath)
+
+        // Cold segments in the backup's own archive; its stoa.json knows no other.
+        #expect(names(backupPath + "/archive", ".jsonl.gz") == names(coldDisk, ".jsonl.gz"))
+        #expect(names(backupPath + "/archive", ".idx") == names(coldDisk, ".idx"))
+        #expect(names(backupPath + "/segments", ".jsonl.gz") == names(source + "/segments", ".jsonl.gz"))
+        #expect(names(backupPath + "/segments", ".jsonl") == segments)
+        #expect(names(backupPath + "/segments", ".idx") == names(source + "/segments", ".idx"))
+        let configuration = try String(contentsOfFile: backupPath + "/stoa.json", encoding: .utf8)
+        #expect(!configuration.contains("archive_path"))
+        #expect(try StoreReader(at: backupPath).configuration.hotFor == Self.hour)
+
+        // The same answers.
+        let reader = try StoreReader(at: backupPath)
+        #expect(try reader.query(Query()).all() == expected)
+        #expect(try reader.query(Query(types: ["error"], limit: 9, order: .newestFirst)).all()
+            == Array(expected.filter { $0.type == "error" }.reversed().prefix(9)))
+        let middle = expected[expected.count / 2].time
+        #expect(try reader.query(Query(since: middle, until: middle + 500_000_000, conversation: "c3")).all()
+            == expected.filter { $0.time >= middle && $0.time < middle + 500_000_000 && $0.conversation == "c3" })
+        #expect(try reader.stats().records == expected.count)
+
+        // Every segment placed; the sealed ones as hard links (one file system).
+        let total = listDirectory(backupPath + "/segments").filter { !$0.hasSuffix(".idx") }.count
+            + names(backupPath + "/archive", ".gz").count
+        #expect(report.copied.count == total)
+        #expect(report.linked == total - 1)
+        #expect(report.skipped.isEmpty && report.removed.isEmpty && report.kept.isEmpty)
+        #expect(report.nextSeq == 7000)
+        #expect(report.lines[0].contains("backed up \(total) segments: \(total) copied (\(total - 1) as hard links)"))
+        #expect(inode(backupPath + "/segments/" + segments[0]) == inode(source + "/segments/" + segments[0]))
+        #expect(inode(backupPath + "/segments/" + segments.last!) != inode(source + "/segments/" + segments.last!))
+
+        // Private: directories 0750, files 0640.
+        for path in [backupPath, backupPath + "/segments", backupPath + "/archive"] {
+            #expect(permissions(path) == 0o750, "\(path)")
+        }
+        for path in [backupPath + "/stoa.json", backupPath + "/segments/" + segments.last!,
+                     backupPath + "/segments/" + names(backupPath + "/segments", ".idx")[0]] {
+            #expect(permissions(path) == 0o640, "\(path)")
+        }
+
+        // It opens as a store and goes on from the next seq.
+        let store = try Store(at: backupPath)
+        #expect(store.recovery.isClean)
+        #expect(try store.append(#"{"n":"after"}"#) == 7000)
+        try store.close()
+        // The source did not change.
+        #expect(try all(source) == expected)
+    }
+
+    @Test func copiesAndSyncsWhenHardLinksAreImpossible() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        let expected = try all(source)
+        let backupPath = directory.appending("backup")
+        let report = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        #expect(report.linked == 0)
+        #expect(report.bytesLinked == 0)
+        let sizes = try listDirectory(backupPath + "/segments").filter { !$0.hasSuffix(".idx") }
+            .map { try readBytes(backupPath + "/segments/" + $0).count }
+        #expect(report.bytesCopied == Int64(sizes.reduce(0, +)))
+        for name in names(source + "/segments", ".gz") {
+            #expect(inode(backupPath + "/segments/" + name) != inode(source + "/segments/" + name))
+            #expect(try readBytes(backupPath + "/segments/" + name) == readBytes(source + "/segments/" + name))
+            #expect(permissions(backupPath + "/segments/" + name) == 0o640)
+        }
+        #expect(try all(backupPath) == expected)
+    }
+
+    // MARK: Incremental
+
+    @Test func aSecondBackupCopiesOnlyWhatIsNew() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        let backupPath = directory.appending("backup")
+        let first = try backup(from: source, to: backupPath)
+        let before = names(source + "/segments", ".jsonl")
+        #expect(first.copied.count == before.count)
+        #expect(try all(backupPath) == all(source))
+
+        try appendMore(source, count: 2000, first: 3000)
+        let after = names(source + "/segments", ".jsonl")
+        let second = try backup(from: source, to: backupPath)
+        // The old sealed ones stay; the old active one (sealed since) and the new ones are placed.
+        #expect(second.skipped == before.dropLast().map { "segments/" + $0 })
+        #expect(second.copied == after.suffix(after.count - before.count + 1).map { "segments/" + $0 })
+        #expect(second.linked == after.count - before.count)
+        #expect(second.nextSeq == 5000)
+        #expect(try all(backupPath) == all(source))
+
+        // Nothing new: only the active segment is copied again.
+        let third = try backup(from: source, to: backupPath)
+        #expect(third.copied == ["segments/" + after.last!])
+        #expect(third.skipped.count == after.count - 1)
+        #expect(third.lines[0].contains("1 copied, \(after.count - 1) already in the backup"))
+        #expect(try all(backupPath) == all(source))
+        #expect(names(backupPath + "/segments", ".jsonl") == after)
+    }
+
+    @Test func followsTierMovesBetweenBackups() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: source, to: backupPath)
+        let plain = names(source + "/segments", ".jsonl")
+        let now = Timestamp.now()
+
+        // Hot → warm in the source: the backup ends with the .gz only.
+        _ = try tier(source, at: now + 2 * Self.hour)
+        let warm = try backup(from: source, to: backupPath)
+        #expect(warm.removed == plain.dropLast().map { "segments/" + $0 })
+        #expect(warm.copied.filter { $0.hasSuffix(".gz") }.count == plain.count - 1)
+        #expect(names(backupPath + "/segments", ".jsonl") == [plain.last!])
+        #expect(names(backupPath + "/segments", ".jsonl.gz") == names(source + "/segments", ".jsonl.gz"))
+        expectOneFormEach(backupPath)
+        #expect(try all(backupPath) == all(source))
+        // Their .idx now describe the .gz files (valid, compressed).
+        for name in names(backupPath + "/segments", ".gz") {
+            let segment = SegmentName(fileName: name)!
+            let size = try readBytes(backupPath + "/segments/" + name).count
+            let index = IndexFile.load(
+                backupPath + "/segments/" + SegmentName(base: segment.base, kind: .index).fileName, base: segment.base, fileSize: size)
+            #expect(index?.isCompressed == true)
+        }
+
+        // Warm → cold.
+        _ = try tier(source, at: now + 26 * Self.hour)
+        let cold = try backup(from: source, to: backupPath)
+        #expect(cold.removed.count == plain.count - 1)
+        #expect(names(backupPath + "/segments", ".gz").isEmpty)
+        #expect(names(backupPath + "/segments", ".idx").isEmpty)
+        #expect(names(backupPath + "/archive", ".jsonl.gz").count == plain.count - 1)
+        #expect(names(backupPath + "/archive", ".idx").count == plain.count - 1)
+        expectOneFormEach(backupPath)
+        #expect(try all(backupPath) == all(source))
+        let store = try Store(at: backupPath)
+        #expect(store.recovery.isClean)
+        try store.close()
+    }
+
+    @Test func keepsSegmentsThatExpiredInTheSource() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source) { $0.retainFor = 30 * 24 * Self.hour }
+        let original = try all(source)
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: source, to: backupPath)
+
+        let gone = try tier(source, at: Timestamp.now() + 31 * 24 * Self.hour)
+        #expect(!gone.expired.isEmpty)
+        try appendMore(source, count: 1000, first: 3000)
+        let report = try backup(from: source, to: backupPath)
+        #expect(report.kept.count == gone.expired.count)
+        #expect(report.lines.contains { $0.contains("kept \(gone.expired.count) segments the source no longer has") })
+        // The backup holds the history and everything new.
+        let now = try bySeq(backupPath)
+        #expect(now.map(\.seq) == Array(0..<4000))
+        expectPrefix(original, of: now)
+        let left = try bySeq(source)
+        #expect(Array(now.suffix(left.count)) == left)
+    }
+
+    @Test func followsASegmentThatMovesOrExpiresBetweenTheListingAndTheCopy() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source) { $0.retainFor = 30 * 24 * Self.hour }
+        let plain = names(source + "/segments", ".jsonl")
+        let expected = try all(source)
+        let now = Timestamp.now()
+        // Listed plain; warm by the time the backup links them.
+        let warming = BackupFileSystem(beforeFirstLink: (".jsonl", { _ = try! self.tier(source, at: now + 2 * Self.hour) }))
+        let warm = directory.appending("warm")
+        let report = try StoreReader(at: source).backup(to: warm, fileSystem: warming)
+        #expect(report.copied == plain.dropLast().map { "segments/" + $0 + ".gz" } + ["segments/" + plain.last!])
+        #expect(names(warm + "/segments", ".jsonl") == [plain.last!])
+        expectOneFormEach(warm)
+        #expect(try all(warm) == expected)
+
+        // Listed warm; expired by the time the backup links them.
+        let expiring = BackupFileSystem(beforeFirstLink: (".gz", { _ = try! self.tier(source, at: now + 31 * 24 * Self.hour) }))
+        let gone = directory.appending("gone")
+        let left = try StoreReader(at: source).backup(to: gone, fileSystem: expiring)
+        #expect(left.copied == ["segments/" + plain.last!])
+        #expect(try all(gone) == all(source))
+        #expect(try all(gone) == expected.filter { $0.seq >= SegmentName(fileName: plain.last!)!.base })
+    }
+
+    // MARK: While a writer works
+
+    @Test func aBackupWhileAnotherThreadAppendsSealsAndMovesIsAPrefix() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 8192
+        configuration.memberBytes = 64 << 10
+        configuration.durability = .buffered
+        // Every sealed segment goes warm, then cold, at once, in the background.
+        configuration.hotFor = 0
+        configuration.warmFor = 0
+        let store = try Store(at: source, creating: configuration)
+        try append(store, count: 200)
+        let stop = StopFlag()
+        let writer = Thread {
+            // Paced and bounded: a debug build indexes every small segment.
+            var n = 200
+            while !stop.isStopped && n < 3000 {
+                try! self.append(store, count: 10, first: n)
+                n += 10
+                usleep(1000)
+            }
+        }
+        writer.start()
+        let incremental = directory.appending("incremental")
+        var snapshots: [[Record]] = []
+        for round in 0..<4 {
+            usleep(useconds_t(20_000 + round * 10_000))
+            let fresh = directory.appending("fresh\(round)")
+            let report = try backup(from: source, to: fresh)
+            snapshots.append(try all(fresh))
+            #expect(report.nextSeq == UInt64(snapshots.last!.count))
+            _ = try backup(from: source, to: incremental)
+            snapshots.append(try all(incremental))
+            expectOneFormEach(incremental)
+        }
+        stop.stop()
+        while !writer.isFinished { usleep(1000) }
+        try store.close()
+        let final = try bySeq(source)
+        #expect(final.count > 500)
+        #expect(snapshots.first!.count < final.count, "the writer was still appending")
+        for (number, snapshot) in snapshots.enumerated() {
+            #expect(!snapshot.isEmpty)
+            expectPrefix(snapshot, of: final, "snapshot \(number)")
+        }
+        // Each opens as a store, with nothing to repair.
+        for path in [incremental, directory.appending("fresh3")] {
+            let reopened = try Store(at: path)
+            #expect(reopened.recovery.cuts.isEmpty)
+            try reopened.close()
+        }
+        // And a last backup, the writer stopped, is the whole store.
+        _ = try backup(from: source, to: incremental)
+        #expect(try bySeq(incremental) == final)
+    }
+
+    /// Starts the crash writer on `directory`; returns it once it has acknowledged `acks` appends.
+    func startCrashWriter(_ directory: String, seed: UInt64, acks: Int) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
+        process.arguments = [directory, "4", String(seed), "0"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = FileHandle.standardError
+        try process.run()
+        var lines = 0
+        while lines < acks {
+            let chunk = stdout.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            lines += chunk.filter { $0 == 0x0A }.count
+        }
+        return (process, stdout)
+    }
+
+    func kill(_ process: Process, _ stdout: Pipe) {
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        _ = stdout.fileHandleForReading.readDataToEndOfFile()
+    }
+
+    @Test func aBackupWhileAnotherProcessAppendsIsAPrefix() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        let (writer, pipe) = try startCrashWriter(source, seed: 7, acks: 300)
+        let incremental = directory.appending("incremental")
+        var snapshots: [[Record]] = []
+        for round in 0..<4 {
+            let fresh = directory.appending("fresh\(round)")
+            _ = try backup(from: source, to: fresh)
+            snapshots.append(try all(fresh))
+            _ = try backup(from: source, to: incremental)
+            snapshots.append(try all(incremental))
+            usleep(30_000)
+        }
+        kill(writer, pipe)
+        let final = try bySeq(source)
+        for (number, snapshot) in snapshots.enumerated() {
+            #expect(!snapshot.isEmpty)
+            expectPrefix(snapshot, of: final, "snapshot \(number)")
+        }
+        #expect(snapshots.last!.count > snapshots.first!.count)
+        for round in 0..<4 {
+            let reopened = try Store(at: directory.appending("fresh\(round)"))
+            #expect(reopened.recovery.cuts.isEmpty)
+            try reopened.close()
+        }
+    }
+
+    @Test func aPlainCopyOfALiveStoreOpens() throws {
+        for round in 0..<3 {
+            let directory = TemporaryDirectory()
+            let source = directory.appending("store")
+            let (writer, pipe) = try startCrashWriter(source, seed: UInt64(round) + 11, acks: 200 + round * 300)
+            let copy = directory.appending("copy")
+            let result = try run("/bin/cp", ["-r", source, copy])
+            kill(writer, pipe)
+            // cp complains about files that vanish while it copies (a .tmp
+            // renamed into place); it copies the rest, and that is harmless.
+            let complaints = result.stderr.split(separator: "\n").filter { !$0.contains("No such file or directory") }
+            #expect(result.status == 0 || complaints.isEmpty, "\(result.stderr)")
+
+            // Opening repairs what the copy caught mid-write.
+            let store = try Store(at: copy)
+            try store.close()
+            let final = try bySeq(source)
+            let bySeqInSource = Dictionary(uniqueKeysWithValues: final.map { ($0.seq, $0) })
+            let cursor = try StoreReader(at: copy).query(Query())
+            let copied = try cursor.all()
+            #expect(cursor.damaged.isEmpty, "\(cursor.damaged)")
+            #expect(!copied.isEmpty)
+            for record in copied where bySeqInSource[record.seq] != record {
+                Issue.record("round \(round): seq \(record.seq) differs from the source: \(record.json)")
+                break
+            }
+        }
+    }
+
+    @Test func aBackupKilledAtAnyMomentLeavesAPrefix() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: source, creating: configuration)
+        try append(store, count: 4000)
+        try store.waitForIndexes()
+        try store.close()
+        let expected = try bySeq(source)
+        #expect(names(source + "/segments", ".jsonl").count > 150)
+
+        // How long a whole backup takes, to kill the others all along it.
+        let stoa = builtProduct("stoa")
+        let started = Timestamp.now()
+        let whole = try run(stoa, ["backup", source, directory.appending("timing")])
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let duration = max(Timestamp.now() - started, 20_000)
+
+        var random = SeededGenerator(seed: 99)
+        let reused = directory.appending("reused")
+        var opened = 0
+        for round in 0..<8 {
+            let destination = round % 2 == 0 ? reused : directory.appending("fresh\(round)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: stoa)
+            process.arguments = ["backup", source, destination]
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(useconds_t(Int64.random(in: 0...duration, using: &random)))
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            guard FileManager.default.fileExists(atPath: destination + "/stoa.json") else { continue }
+            opened += 1
+            expectPrefix(try bySeq(destination), of: expected, "round \(round)")
+            let reopened = try Store(at: destination)
+            #expect(reopened.recovery.cuts.isEmpty)
+            try reopened.close()
+            expectPrefix(try bySeq(destination), of: expected, "round \(round), reopened")
+        }
+        #expect(opened > 0)
+        // A backup run to the end completes what the killed ones began.
+        let last = try run(stoa, ["backup", source, reused])
+        #expect(last.status == 0, "\(last.stderr)")
+        #expect(try bySeq(reused) == expected)
+        expectOneFormEach(reused)
+    }
+
+    @Test func aFailedBackupLeavesAPrefixWithoutALinkAsItsNewestSegment() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        let backupPath = directory.appending("backup")
+        // The copy of the active segment fails: disk full.
+        do {
+            _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(failWritesTo: ".jsonl.tmp"))
+            Issue.record("the backup should fail")
+        } catch {
+            #expect(error.code == .noSpace)
+        }
+        let plain = names(source + "/segments", ".jsonl")
+        // The last sealed segment (a hard link) was taken back: a Store on the
+        // backup must not append to a file the source shares.
+        #expect(names(backupPath + "/segments", ".jsonl") == Array(plain.dropLast(2)))
+        #expect(names(backupPath + "/segments", ".tmp").isEmpty)
+        expectPrefix(try bySeq(backupPath), of: try bySeq(source))
+        // Run again, it completes.
+        _ = try backup(from: source, to: backupPath)
+        #expect(try all(backupPath) == all(source))
+    }
+
+    // MARK: Refusals
+
+    @Test func refusesDestinationsInsideTheStoreOrNotEmptyOrOfAnotherStore() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source, records: 500)
+        func expectError(_ destination: String, _ code: StoaError.Code, _ text: String) {
+            do {
+                _ = try backup(from: source, to: destination)
+                Issue.record("\(destination) should be refused")
+            } catch {
+                #expect(error.code == code, "\(error)")
+                #expect(error.description.contains(text), "\(error)")
+                #expect(error.path == destination)
+            }
+        }
+        expectError(source, .invalidArgument, "must not be the store")
+        expectError(source + "/segments", .invalidArgument, "must not be the store")
+        expectError(source + "/new/", .invalidArgument, "must not be the store")
+        #expect(!FileManager.default.fileExists(atPath: source + "/new"))
+        try FileManager.default.createSymbolicLink(atPath: directory.appending("link"), withDestinationPath: source)
+        expectError(directory.appending("link") + "/backup", .invalidArgument, "must not be the store")
+
+        let full = directory.appending("full")
+        try FileManager.default.createDirectory(atPath: full, withIntermediateDirectories: false)
+        try writeBytes(Array("hello".utf8), to: full + "/notes.txt")
+        expectError(full, .notAStore, "has files but no stoa.json")
+        try writeBytes([], to: directory.appending("file"))
+        expectError(directory.appending("file"), .invalidArgument, "not a directory")
+
+        // A backup of another store.
+        let other = directory.appending("other")
+        try makeStore(other, records: 800)
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: other, to: backupPath)
+        expectError(backupPath, .invalidArgument, "another store")
+
+        // Locked while a Store has it open.
+        let mine = directory.appending("mine")
+        _ = try backup(from: source, to: mine)
+        let writer = try Store(at: mine)
+        expectError(mine, .locked, "locked")
+        try writer.close()
+        #expect(throws: StoaError.self) { try backup(from: directory.appending("nothing"), to: directory.appending("b2")) }
+    }
+}
