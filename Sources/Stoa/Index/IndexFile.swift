@@ -16,7 +16,7 @@ import CZlib
 /// ```
 struct IndexFile: Sendable, Equatable {
     static let magic = Array("STOAIDX\n".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2  // 2: blocks carry gzip members; the late list
 
     var index: SegmentIndex
     /// The segment is stored as gzip members (warm or cold).
