@@ -44,8 +44,18 @@ import Glibc
 /// ``ForeignIndexCache/inPlace`` (then only `.stoa/`). Indexes are cached
 /// (by default outside the directory, see ``ForeignIndexCache``) per file,
 /// keyed by device, inode, size and mtime: a later reader (or query) parses
-/// only the files that changed; it still reads (and inflates) the files a
-/// query needs, but does not parse them. A changed file is read whole again.
+/// only the files that are new or changed (a changed file is parsed whole
+/// again). The index says which files, and which ~64 KiB blocks of them, may
+/// hold a match: a query reads only those. Of a plain file it needs less
+/// than half of, it reads just those blocks' lines (`pread` of their byte
+/// ranges); otherwise it reads the file whole (a `.gz` always: it is inflated
+/// whole) and keeps the normalised copy for later queries, up to 64 MiB of
+/// them per reader (the most recently used).
+///
+/// - Complexity: the first read of a file validates every byte (about the
+///   speed of `stoa append`); later ones only split and compact the lines
+///   they need. Memory: the normalised copies of the files (or blocks) the
+///   current queries read.
 ///
 /// ```swift
 /// let logs = try ForeignLogReader(at: "/var/log/agent")
