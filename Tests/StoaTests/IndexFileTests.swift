@@ -55,6 +55,54 @@ import Testing
         #expect(!listDirectory(directory.appending("segments")).contains { $0.hasSuffix(".tmp") })
     }
 
+    @Test func aLoadedIndexFindsEachConversationWithoutADictionary() throws {
+        // Names of every length and byte order, non-ASCII included.
+        var builder = SegmentIndexBuilder(base: 100)
+        let names = ["b", "a", "ab", "", "é", "z" + String(repeating: "x", count: 40), "A", "a b", "日本"]
+        for line in 0..<900 {
+            let name = names[line * 7 % names.count]
+            builder.add(length: 50, time: Int64(line), type: "t", conversation: line % 5 == 0 ? nil : name)
+        }
+        let built = builder.snapshot()
+        let file = IndexFile(
+            index: built, plainBytes: 45_000, fileBytes: 45_000, digest: SHA256.zero, chain: SHA256.zero, sealedAt: 0)
+        let loaded = try #require(IndexFile.decode(file.encoded())).index
+        #expect(loaded == built)
+        #expect(loaded.conversations.count == names.count)
+        for name in names {
+            let expected = try #require(built.conversations[name])
+            #expect(loaded.conversations[name] == expected, "\(name)")
+            #expect(loaded.conversations[name]?.ordinals(in: 0..<900) == expected.ordinals(in: 0..<900))
+        }
+        for missing in ["c", "aa", "a ", "日"] { #expect(loaded.conversations[missing] == nil) }
+
+        // A loaded table can grow again (an index resumed by a builder).
+        var grown = loaded
+        grown.conversations.append(900, to: "new")
+        grown.conversations.append(901, to: "a")
+        #expect(grown.conversations["new"]?.ordinals(in: 0..<1000) == [900])
+        #expect(grown.conversations["a"]?.last == 901)
+        #expect(grown.conversations.count == names.count + 1)
+    }
+
+    @Test func anIndexWithConversationsOutOfOrderIsRefused() throws {
+        var builder = SegmentIndexBuilder(base: 0)
+        builder.add(length: 10, time: 1, type: "t", conversation: "bbbb")
+        builder.add(length: 10, time: 2, type: "t", conversation: "aaaa")
+        let file = IndexFile(
+            index: builder.snapshot(), plainBytes: 20, fileBytes: 20, digest: SHA256.zero, chain: SHA256.zero, sealedAt: 0)
+        var bytes = file.encoded()
+        #expect(IndexFile.decode(bytes) != nil)
+        // Swap the two names (same length), then make the CRC right again: still refused.
+        let first = try #require(bytes.firstRange(of: Array("aaaa".utf8)))
+        let second = try #require(bytes.firstRange(of: Array("bbbb".utf8)))
+        bytes.replaceSubrange(first, with: Array("bbbb".utf8))
+        bytes.replaceSubrange(second, with: Array("aaaa".utf8))
+        bytes.removeLast(4)
+        withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian) { bytes += $0 }
+        #expect(IndexFile.decode(bytes) == nil)
+    }
+
     @Test func aDamagedIndexIsIgnoredAndRebuilt() throws {
         let directory = TemporaryDirectory()
         try makeStore(directory)

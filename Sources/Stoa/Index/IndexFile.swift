@@ -64,7 +64,7 @@ struct IndexFile: Sendable, Equatable {
             out.postings(postings)
         }
         out.u32(UInt32(index.conversations.count))
-        for (conversation, postings) in index.conversations.sorted(by: { $0.key < $1.key }) {
+        for (conversation, postings) in index.conversations.sorted() {
             out.string(conversation)
             out.postings(postings)
         }
@@ -85,12 +85,14 @@ struct IndexFile: Sendable, Equatable {
     }
 
     /// Reads an `.idx`; nil when it is not a whole, valid index file of this version.
-    static func decode(_ bytes: [UInt8]) -> IndexFile? {
-        guard bytes.count >= magic.count + 12, Array(bytes[..<magic.count]) == magic else { return nil }
-        let body = bytes[..<(bytes.count - 4)]
-        var tail = ByteReader(bytes[(bytes.count - 4)...])
-        guard let stored = tail.u32(), stored == crc(Array(body)) else { return nil }
-        var input = ByteReader(body.dropFirst(magic.count))
+    static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(bytes[...]) }
+
+    static func decode(_ bytes: ArraySlice<UInt8>) -> IndexFile? {
+        guard bytes.count >= magic.count + 12, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
+        let body = bytes.dropLast(4)
+        var tail = ByteReader(bytes.suffix(4))
+        guard let stored = tail.u32(), stored == crc(body) else { return nil }
+        var input = ByteReader(body, at: magic.count)
         guard input.u32() == version, let flags = input.u32(),
             let base = input.u64(), let plainBytes = input.u64(), let fileBytes = input.u64(),
             let digest = input.take(32), let chain = input.take(32), let sealedAt = input.i64(),
@@ -119,11 +121,10 @@ struct IndexFile: Sendable, Equatable {
             index.types.append(type)
             index.typePostings.append(postings)
         }
-        guard let conversationCount = input.u32() else { return nil }
-        for _ in 0..<conversationCount {
-            guard let conversation = input.string(), let postings = input.postings() else { return nil }
-            index.conversations[conversation] = postings
-        }
+        guard let conversationCount = input.u32(),
+            let conversations = ConversationTable(reading: &input, count: conversationCount)
+        else { return nil }
+        index.conversations = conversations
         guard let damagedCount = input.u32() else { return nil }
         for _ in 0..<damagedCount {
             guard let ordinal = input.u32(), let reason = input.string() else { return nil }
@@ -143,9 +144,11 @@ struct IndexFile: Sendable, Equatable {
             chain: chain, sealedAt: sealedAt)
     }
 
-    static func crc(_ bytes: [UInt8]) -> UInt32 {
+    static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
     }
+
+    static func crc(_ bytes: [UInt8]) -> UInt32 { crc(bytes[...]) }
 
     /// Loads the `.idx` at `path` if it is valid and matches a segment file of `fileSize` bytes.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexFile? {
@@ -174,60 +177,62 @@ struct ByteWriter {
         u32(postings.last)
         u32(UInt32(postings.bytes.count))
         bytes += postings.bytes
-        u32(UInt32(postings.skips.count))
-        for skip in postings.skips {
-            u32(skip.ordinal)
-            u32(skip.offset)
-        }
+        u32(UInt32(postings.skipCount))
+        bytes += postings.skipBytes
     }
 }
 
-/// Little-endian bytes in; every read returns nil past the end.
+/// Little-endian bytes in; every read returns nil past the end. Reading
+/// numbers allocates nothing, and `slice` and `postings` return slices of
+/// the bytes, not copies.
 struct ByteReader {
-    private let bytes: ArraySlice<UInt8>
-    private var position: Int
+    let bytes: ArraySlice<UInt8>
+    private(set) var position: Int
 
     init(_ bytes: ArraySlice<UInt8>) {
         self.bytes = bytes
         self.position = bytes.startIndex
     }
 
+    /// Reads `bytes` from `offset` (counted from their start).
+    init(_ bytes: ArraySlice<UInt8>, at offset: Int) {
+        self.bytes = bytes
+        self.position = bytes.startIndex + offset
+    }
+
     var isAtEnd: Bool { position == bytes.endIndex }
 
-    mutating func take(_ count: Int) -> [UInt8]? {
+    mutating func slice(_ count: Int) -> ArraySlice<UInt8>? {
         guard count >= 0, bytes.endIndex - position >= count else { return nil }
         defer { position += count }
-        return Array(bytes[position..<(position + count)])
+        return bytes[position..<(position + count)]
     }
 
-    mutating func u32() -> UInt32? {
-        guard let raw = take(4) else { return nil }
-        return raw.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-    }
+    mutating func take(_ count: Int) -> [UInt8]? { slice(count).map(Array.init) }
 
-    mutating func u64() -> UInt64? {
-        guard let raw = take(8) else { return nil }
-        return raw.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-    }
-
+    mutating func u32() -> UInt32? { load(UInt32.self).map(UInt32.init(littleEndian:)) }
+    mutating func u64() -> UInt64? { load(UInt64.self).map(UInt64.init(littleEndian:)) }
     mutating func i64() -> Int64? { u64().map { Int64(bitPattern: $0) } }
 
-    mutating func string() -> String? {
-        guard let count = u32(), let raw = take(Int(count)) else { return nil }
-        return String(decoding: raw, as: UTF8.self)
+    private mutating func load<T: FixedWidthInteger>(_ type: T.Type) -> T? {
+        let size = MemoryLayout<T>.size
+        guard bytes.endIndex - position >= size else { return nil }
+        defer { position += size }
+        return bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position - bytes.startIndex, as: T.self) }
     }
 
+    /// A length-prefixed string's bytes.
+    mutating func stringBytes() -> ArraySlice<UInt8>? {
+        guard let count = u32() else { return nil }
+        return slice(Int(count))
+    }
+
+    mutating func string() -> String? { stringBytes().map { String(decoding: $0, as: UTF8.self) } }
+
     mutating func postings() -> Postings? {
-        guard let count = u32(), let last = u32(), let length = u32(), let data = take(Int(length)),
-            let skipCount = u32()
+        guard let count = u32(), let last = u32(), let length = u32(), let data = slice(Int(length)),
+            let skipCount = u32(), skipCount <= UInt32.max / 8, let skips = slice(Int(skipCount) * 8)
         else { return nil }
-        var skips: [Postings.Skip] = []
-        skips.reserveCapacity(Int(skipCount))
-        for _ in 0..<skipCount {
-            guard let ordinal = u32(), let offset = u32() else { return nil }
-            skips.append(Postings.Skip(ordinal: ordinal, offset: offset))
-        }
-        guard skips.count == (Int(count) + Postings.skipInterval - 1) / Postings.skipInterval else { return nil }
-        return Postings(bytes: data, count: Int(count), skips: skips, last: last)
+        return Postings(bytes: data, count: Int(count), skipBytes: skips, last: last)
     }
 }

@@ -4,35 +4,49 @@
 ///
 /// A skip entry every ``skipInterval`` ordinals lets a reader start decoding
 /// near any ordinal instead of at the beginning.
+///
+/// The bytes are kept exactly as an `.idx` file stores them (skips as pairs
+/// of little-endian `u32`), so postings loaded from a file are slices of the
+/// file's bytes: loading allocates nothing per list.
 struct Postings: Sendable, Equatable {
     static let skipInterval = 64
 
-    private(set) var bytes: [UInt8] = []
+    private(set) var bytes: ArraySlice<UInt8> = []
     private(set) var count = 0
-    /// For every `skipInterval`-th entry: its ordinal and where its varint starts.
-    private(set) var skips: [Skip] = []
+    /// For every `skipInterval`-th entry: its ordinal and where its varint
+    /// starts, as two little-endian `u32`.
+    private(set) var skipBytes: ArraySlice<UInt8> = []
     private(set) var last: UInt32 = 0
-
-    struct Skip: Sendable, Equatable {
-        var ordinal: UInt32
-        var offset: UInt32
-    }
 
     init() {}
 
-    init(bytes: [UInt8], count: Int, skips: [Skip], last: UInt32) {
+    /// Postings as stored; nil when the parts do not fit together.
+    init?(bytes: ArraySlice<UInt8>, count: Int, skipBytes: ArraySlice<UInt8>, last: UInt32) {
+        guard skipBytes.count == (count + Self.skipInterval - 1) / Self.skipInterval * 8 else { return nil }
         self.bytes = bytes
         self.count = count
-        self.skips = skips
+        self.skipBytes = skipBytes
         self.last = last
+        // Every skip must point inside the bytes, or decoding would run off them.
+        var valid = true
+        skipBytes.withUnsafeBytes { raw in
+            for position in stride(from: 4, to: raw.count, by: 8)
+            where Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: position, as: UInt32.self))) >= bytes.count {
+                valid = false
+            }
+        }
+        if !valid { return nil }
     }
+
+    var skipCount: Int { skipBytes.count / 8 }
 
     /// Adds an ordinal larger than every one before.
     mutating func append(_ ordinal: UInt32) {
         precondition(count == 0 || ordinal > last, "postings must grow")
         let delta = count == 0 ? ordinal : ordinal - last
         if count % Self.skipInterval == 0 {
-            skips.append(Skip(ordinal: ordinal, offset: UInt32(bytes.count)))
+            withUnsafeBytes(of: ordinal.littleEndian) { skipBytes += $0 }
+            withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { skipBytes += $0 }
         }
         // The first entry of each skip run is stored whole, so decoding can start there.
         var value = count % Self.skipInterval == 0 ? ordinal : delta
@@ -49,31 +63,38 @@ struct Postings: Sendable, Equatable {
     /// false to stop.
     func forEach(in range: Range<UInt32>, _ body: (UInt32) -> Bool) {
         guard count > 0, range.lowerBound <= last, !range.isEmpty else { return }
-        // The last skip at or before the range's start.
-        var low = 0
-        var high = skips.count - 1
-        while low < high {
-            let middle = (low + high + 1) / 2
-            if skips[middle].ordinal <= range.lowerBound { low = middle } else { high = middle - 1 }
-        }
-        var entry = low * Self.skipInterval
-        var offset = Int(skips[low].offset)
-        var ordinal: UInt32 = 0
-        bytes.withUnsafeBufferPointer { buffer in
-            while entry < count {
-                var value: UInt32 = 0
-                var shift: UInt32 = 0
-                while true {
-                    let byte = buffer[offset]
-                    offset += 1
-                    value |= UInt32(byte & 0x7F) << shift
-                    if byte < 0x80 { break }
-                    shift += 7
+        skipBytes.withUnsafeBytes { skips in
+            func skip(_ number: Int) -> (ordinal: UInt32, offset: Int) {
+                let ordinal = UInt32(littleEndian: skips.loadUnaligned(fromByteOffset: number * 8, as: UInt32.self))
+                let offset = UInt32(littleEndian: skips.loadUnaligned(fromByteOffset: number * 8 + 4, as: UInt32.self))
+                return (ordinal, Int(offset))
+            }
+            // The last skip at or before the range's start.
+            var low = 0
+            var high = skipCount - 1
+            while low < high {
+                let middle = (low + high + 1) / 2
+                if skip(middle).ordinal <= range.lowerBound { low = middle } else { high = middle - 1 }
+            }
+            var entry = low * Self.skipInterval
+            var offset = skip(low).offset
+            var ordinal: UInt32 = 0
+            bytes.withUnsafeBufferPointer { buffer in
+                while entry < count && offset < buffer.count {
+                    var value: UInt32 = 0
+                    var shift: UInt32 = 0
+                    while offset < buffer.count {
+                        let byte = buffer[offset]
+                        offset += 1
+                        value |= UInt32(byte & 0x7F) << (shift & 31)
+                        if byte < 0x80 { break }
+                        shift += 7
+                    }
+                    ordinal = entry % Self.skipInterval == 0 ? value : ordinal &+ value
+                    entry += 1
+                    if ordinal >= range.upperBound { return }
+                    if ordinal >= range.lowerBound && !body(ordinal) { return }
                 }
-                ordinal = entry % Self.skipInterval == 0 ? value : ordinal + value
-                entry += 1
-                if ordinal >= range.upperBound { return }
-                if ordinal >= range.lowerBound && !body(ordinal) { return }
             }
         }
     }
@@ -88,6 +109,6 @@ struct Postings: Sendable, Equatable {
         return result
     }
 
-    /// Memory held, in bytes.
-    var memoryBytes: Int { bytes.capacity + skips.capacity * 8 }
+    /// Memory held, in bytes (for postings loaded from a file: their share of it).
+    var memoryBytes: Int { bytes.count + skipBytes.count }
 }

@@ -49,7 +49,7 @@ struct SegmentIndex: Sendable, Equatable {
     /// Type names by number; "" is the type of records without one.
     var types: [String] = []
     var typePostings: [Postings] = []
-    var conversations: [String: Postings] = [:]
+    var conversations = ConversationTable()
     /// Lines that are not valid records: their line number and why.
     var damaged: [DamagedOrdinal] = []
     /// Records that arrived more than ``lateTolerance`` behind the latest
@@ -109,7 +109,7 @@ struct SegmentIndex: Sendable, Equatable {
         var total = blocks.capacity * MemoryLayout<IndexBlock>.stride
         total += typePostings.reduce(0) { $0 + $1.memoryBytes }
         total += late.capacity * MemoryLayout<LateRecord>.stride
-        for (name, postings) in conversations { total += name.utf8.count + 48 + postings.memoryBytes }
+        total += conversations.memoryBytes
         return total
     }
 }
@@ -161,7 +161,7 @@ struct SegmentIndexBuilder: Sendable {
             index.late.insert(record, at: position)
         }
         if let conversation {
-            index.conversations[conversation, default: Postings()].append(ordinal)
+            index.conversations.append(ordinal, to: conversation)
         }
     }
 

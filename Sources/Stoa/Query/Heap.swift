@@ -1,21 +1,29 @@
-/// A binary heap of found records by (time, seq): the least first, or with
-/// `descending` the greatest first.
-struct RecordHeap {
-    private var items: [QueryEngine.Found] = []
+/// What a ``Heap`` orders by: a time, then a seq.
+protocol TimeAndSeq {
+    var time: Int64 { get }
+    var seq: UInt64 { get }
+}
+
+/// A binary heap by (time, seq): the least first, or with `descending` the
+/// greatest first.
+struct Heap<Element: TimeAndSeq> {
+    private var items: [Element] = []
     private let descending: Bool
 
     init(descending: Bool) { self.descending = descending }
 
-    var first: QueryEngine.Found? { items.first }
+    var first: Element? { items.first }
     var count: Int { items.count }
+    var isEmpty: Bool { items.isEmpty }
 
+    /// Whether `a` goes before `b`.
     @inline(__always)
-    private func before(_ a: QueryEngine.Found, _ b: QueryEngine.Found) -> Bool {
+    func before(_ a: some TimeAndSeq, _ b: some TimeAndSeq) -> Bool {
         if a.time != b.time { return descending ? a.time > b.time : a.time < b.time }
         return descending ? a.seq > b.seq : a.seq < b.seq
     }
 
-    mutating func insert(_ item: QueryEngine.Found) {
+    mutating func insert(_ item: Element) {
         items.append(item)
         var child = items.count - 1
         while child > 0 {
@@ -26,7 +34,7 @@ struct RecordHeap {
         }
     }
 
-    mutating func popFirst() -> QueryEngine.Found? {
+    mutating func popFirst() -> Element? {
         guard !items.isEmpty else { return nil }
         items.swapAt(0, items.count - 1)
         let first = items.removeLast()

@@ -9,9 +9,9 @@ final class IndexedSegment: Sendable {
     /// Damage found while indexing that no line number covers (the rest of a
     /// segment after a damaged gzip member).
     let notes: [DamagedLine]
-    /// The line numbers of the index's late records: a block's walk skips
-    /// them, a query reaches them through the late list.
-    let lateOrdinals: Set<UInt32>
+    /// The line numbers of the index's late records, ascending: a block's
+    /// walk skips them, a query reaches them through the late list.
+    let lateOrdinals: [UInt32]
 
     init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = []) {
         self.name = name
@@ -19,19 +19,34 @@ final class IndexedSegment: Sendable {
         self.contents = contents
         self.isSealed = isSealed
         self.notes = notes
-        self.lateOrdinals = Set(index.late.map(\.ordinal))
+        self.lateOrdinals = index.late.map(\.ordinal).sorted()
     }
 
     var path: String { contents.path }
+
+    /// The position in `lateOrdinals` of the first late record at or after `ordinal`.
+    func firstLate(atOrAfter ordinal: UInt32) -> Int {
+        var low = 0
+        var high = lateOrdinals.count
+        while low < high {
+            let middle = (low + high) / 2
+            if lateOrdinals[middle] < ordinal { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
 }
 
 /// Runs one query over indexed segments and streams its records exactly
 /// sorted by (time, seq).
 ///
-/// The blocks that can hold a match (time span overlapping the window, and
-/// holding the wanted type or conversation) are visited in order of their
-/// earliest time (latest, for newest-first). A record found in an open block
-/// is handed out once no block still unvisited can hold an earlier one, so
+/// Work waits in a heap ordered by the earliest (time, seq) it can hold
+/// (the latest, newest-first): whole segments not yet looked at, keyed by
+/// their index's time span, and the blocks of the segments already planned
+/// that can hold a match (time span overlapping the window, holding the
+/// wanted type or conversation). A segment's blocks are planned only when
+/// the segment reaches the top, so a query that stops early (a limit, a
+/// narrow window) looks only at the segments it needs. A record found in an
+/// open block is handed out once no waiting work can hold an earlier one, so
 /// memory holds only the records of blocks whose time spans overlap, never
 /// the whole result.
 final class QueryEngine {
@@ -39,23 +54,23 @@ final class QueryEngine {
     private let query: Query
     private let encoder: RecordEncoder
     private let needle: [UInt8]?
-    private var candidates: [Candidate] = []
-    private var nextCandidate = 0
-    private var heap: RecordHeap
+    private var pending: Heap<Candidate>
+    private var heap: Heap<Found>
     private var emitted = 0
     /// Lines the query skipped because they are not valid records: those the
     /// indexes know of, and those found damaged while reading (a segment
     /// changed after its `.idx` was written).
     private(set) var damaged: [DamagedLine]
 
-    /// A block that may hold matches.
-    struct Candidate {
+    /// Work that may hold matches: a whole segment not yet planned, a block,
+    /// or a single late record.
+    struct Candidate: TimeAndSeq {
+        /// The earliest (time, seq) it can hold; newest-first, the latest.
+        var time: Int64
+        var seq: UInt64
         var segment: Int
-        var block: Int
-        var minTime: Int64
-        var maxTime: Int64
-        var firstSeq: UInt64
-        var lastSeq: UInt64
+        /// The block; nil for a whole segment still to plan.
+        var block: Int?
         /// A single late record (its line number and where its line starts in
         /// its block), not a whole block.
         var late: UInt32?
@@ -64,7 +79,7 @@ final class QueryEngine {
 
     /// A matching record waiting for its turn: plain values only, so the
     /// heap moves it without reference counting.
-    struct Found {
+    struct Found: TimeAndSeq {
         var time: Int64
         var seq: UInt64
         var offset: Int
@@ -93,74 +108,79 @@ final class QueryEngine {
                     reason: $0.reason)
             } + segment.notes
         }
-        heap = RecordHeap(descending: query.order == .newestFirst)
-        plan()
-    }
-
-    /// Finds the candidate blocks and orders them.
-    private func plan() {
+        let descending = query.order == .newestFirst
+        heap = Heap(descending: descending)
+        pending = Heap(descending: descending)
         if query.limit == 0 { return }
         for (number, segment) in segments.enumerated() {
             let index = segment.index
             guard index.overlaps(since: query.since, until: query.until) else { continue }
-            var mask = UInt64.max
-            var wantedTypes: Set<UInt32>?
-            if !query.types.isEmpty {
-                let wanted = query.types.compactMap(index.typeNumber)
-                if wanted.isEmpty { continue }
-                mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
-                wantedTypes = Set(wanted.map(UInt32.init))
+            pending.insert(
+                descending
+                    ? Candidate(
+                        time: index.maxTime, seq: index.base + UInt64(index.lineCount) - 1, segment: number, block: nil)
+                    : Candidate(time: index.minTime, seq: index.base, segment: number, block: nil))
+        }
+    }
+
+    /// Puts the blocks and late records of segment `number` that may hold
+    /// matches in the pending heap.
+    private func plan(segment number: Int) {
+        let segment = segments[number]
+        let index = segment.index
+        let descending = query.order == .newestFirst
+        var mask = UInt64.max
+        var wantedTypes: Set<UInt32>?
+        if !query.types.isEmpty {
+            let wanted = query.types.compactMap(index.typeNumber)
+            if wanted.isEmpty { return }
+            mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
+            wantedTypes = Set(wanted.map(UInt32.init))
+        }
+        var conversationBlocks: Set<Int>?
+        var conversationOrdinals: Set<UInt32>?
+        if let conversation = query.conversation {
+            guard let postings = index.conversations[conversation] else { return }
+            var blocks = Set<Int>()
+            var ordinals = Set<UInt32>()
+            var nextLate = 0
+            postings.forEach(in: 0..<index.lineCount) { ordinal in
+                ordinals.insert(ordinal)
+                while nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] < ordinal { nextLate += 1 }
+                let isLate = nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] == ordinal
+                if !isLate, let block = index.block(containing: ordinal) { blocks.insert(block) }
+                return true
             }
-            var conversationBlocks: Set<Int>?
-            var conversationOrdinals: Set<UInt32>?
-            if let conversation = query.conversation {
-                guard let postings = index.conversations[conversation] else { continue }
-                var blocks = Set<Int>()
-                var ordinals = Set<UInt32>()
-                postings.forEach(in: 0..<index.lineCount) { ordinal in
-                    ordinals.insert(ordinal)
-                    if !segment.lateOrdinals.contains(ordinal), let block = index.block(containing: ordinal) {
-                        blocks.insert(block)
-                    }
-                    return true
-                }
-                conversationBlocks = blocks
-                conversationOrdinals = ordinals
-            }
-            // Late records in the window, each its own candidate.
-            var low = 0
-            var high = index.late.count
-            if let since = query.since {
-                while low < high {
-                    let middle = (low + high) / 2
-                    if index.late[middle].time < since { low = middle + 1 } else { high = middle }
-                }
-            }
-            for record in index.late[low...] {
-                if let until = query.until, record.time >= until { break }
-                if let wantedTypes, !wantedTypes.contains(record.type) { continue }
-                if let conversationOrdinals, !conversationOrdinals.contains(record.ordinal) { continue }
-                guard let block = index.block(containing: record.ordinal) else { continue }
-                let seq = index.base + UInt64(record.ordinal)
-                candidates.append(
-                    Candidate(
-                        segment: number, block: block, minTime: record.time, maxTime: record.time, firstSeq: seq,
-                        lastSeq: seq, late: record.ordinal, lateOffset: record.offset))
-            }
-            for (blockNumber, block) in index.blocks.enumerated() {
-                guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { continue }
-                if let conversationBlocks, !conversationBlocks.contains(blockNumber) { continue }
-                candidates.append(
-                    Candidate(
-                        segment: number, block: blockNumber, minTime: block.minTime, maxTime: block.maxTime,
-                        firstSeq: index.base + UInt64(block.firstOrdinal),
-                        lastSeq: index.base + UInt64(block.firstOrdinal + block.count) - 1))
+            conversationBlocks = blocks
+            conversationOrdinals = ordinals
+        }
+        // Late records in the window, each its own candidate.
+        var low = 0
+        var high = index.late.count
+        if let since = query.since {
+            while low < high {
+                let middle = (low + high) / 2
+                if index.late[middle].time < since { low = middle + 1 } else { high = middle }
             }
         }
-        if query.order == .newestFirst {
-            candidates.sort { ($0.maxTime, $0.lastSeq) > ($1.maxTime, $1.lastSeq) }
-        } else {
-            candidates.sort { ($0.minTime, $0.firstSeq) < ($1.minTime, $1.firstSeq) }
+        for record in index.late[low...] {
+            if let until = query.until, record.time >= until { break }
+            if let wantedTypes, !wantedTypes.contains(record.type) { continue }
+            if let conversationOrdinals, !conversationOrdinals.contains(record.ordinal) { continue }
+            guard let block = index.block(containing: record.ordinal) else { continue }
+            pending.insert(
+                Candidate(
+                    time: record.time, seq: index.base + UInt64(record.ordinal), segment: number, block: block,
+                    late: record.ordinal, lateOffset: record.offset))
+        }
+        for (blockNumber, block) in index.blocks.enumerated() {
+            guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { continue }
+            if let conversationBlocks, !conversationBlocks.contains(blockNumber) { continue }
+            let firstSeq = index.base + UInt64(block.firstOrdinal)
+            pending.insert(
+                descending
+                    ? Candidate(time: block.maxTime, seq: firstSeq + UInt64(block.count) - 1, segment: number, block: blockNumber)
+                    : Candidate(time: block.minTime, seq: firstSeq, segment: number, block: blockNumber))
         }
     }
 
@@ -168,7 +188,8 @@ final class QueryEngine {
     func next() -> Record? {
         if let limit = query.limit, emitted >= limit { return nil }
         while true {
-            if let top = heap.first, mayHandOut(top) {
+            if let top = heap.first, pending.first.map({ heap.before(top, $0) }) ?? true {
+                // No waiting work can hold a record before it.
                 let found = heap.popFirst()!
                 emitted += 1
                 let range = found.offset..<(found.offset + Int(found.length))
@@ -186,27 +207,20 @@ final class QueryEngine {
                 }
                 return Record(seq: found.seq, facts: found.facts, bytes: bytes)
             }
-            guard nextCandidate < candidates.count else { return nil }
-            open(candidates[nextCandidate])
-            nextCandidate += 1
+            guard let candidate = pending.popFirst() else { return nil }
+            if candidate.block == nil {
+                plan(segment: candidate.segment)
+            } else {
+                open(candidate)
+            }
         }
-    }
-
-    /// Whether no unvisited block can hold a record that goes before `found`.
-    private func mayHandOut(_ found: Found) -> Bool {
-        guard nextCandidate < candidates.count else { return true }
-        let next = candidates[nextCandidate]
-        if query.order == .newestFirst {
-            return found.time > next.maxTime || (found.time == next.maxTime && found.seq > next.lastSeq)
-        }
-        return found.time < next.minTime || (found.time == next.minTime && found.seq < next.firstSeq)
     }
 
     /// Reads a candidate block and keeps its matching records.
     private func open(_ candidate: Candidate) {
         let segment = segments[candidate.segment]
         let index = segment.index
-        let block = index.blocks[candidate.block]
+        let block = index.blocks[candidate.block!]
 
         // With a type or a conversation, only the lines the postings name are read.
         var wanted: [UInt32]?
@@ -238,6 +252,7 @@ final class QueryEngine {
                     ordinal = only
                 }
                 var nextWanted = 0
+                var nextLate = segment.firstLate(atOrAfter: ordinal)
                 while start < end {
                     let newline = SegmentContents.newline(in: all, from: start)
                     defer {
@@ -254,7 +269,10 @@ final class QueryEngine {
                             nextWanted += 1
                         }
                         // Late records are reached through their own candidates.
-                        if segment.lateOrdinals.contains(ordinal) { continue }
+                        while nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] < ordinal {
+                            nextLate += 1
+                        }
+                        if nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] == ordinal { continue }
                     }
                     let line = UnsafeBufferPointer(rebasing: all[start..<newline])
                     let facts: LineFacts

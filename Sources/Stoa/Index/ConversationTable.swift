@@ -1,0 +1,115 @@
+/// The postings of each conversation in a segment.
+///
+/// While a segment is indexed they are kept in a dictionary. Loaded from an
+/// `.idx` file, where they are stored sorted by name, they stay in the file's
+/// bytes: the table keeps only where each entry starts and finds a
+/// conversation by binary search. A segment holds thousands of
+/// conversations, and most queries ask for none of them, so opening a store
+/// builds no dictionary and allocates nothing per conversation.
+struct ConversationTable: Sendable {
+    private var built: [String: Postings] = [:]
+    /// The `.idx` bytes and where each entry (a length-prefixed name, then
+    /// its postings) starts in them, sorted by name.
+    private var file: ArraySlice<UInt8> = []
+    private var entries: [UInt32] = []
+    /// The bytes the entries take in the file.
+    private var storedBytes = 0
+
+    init() {}
+
+    /// Reads `count` entries from `input`; nil when they are malformed or
+    /// out of order. Only their lengths are read here; a conversation's
+    /// postings are read when it is looked up.
+    init?(reading input: inout ByteReader, count: UInt32) {
+        file = input.bytes
+        entries.reserveCapacity(Int(count))
+        var previous: ArraySlice<UInt8> = []
+        let first = input.position
+        for number in 0..<count {
+            let start = input.position
+            guard let name = input.stringBytes(), let _ = input.u32(), let _ = input.u32(),
+                let length = input.u32(), input.slice(Int(length)) != nil,
+                let skipCount = input.u32(), skipCount <= UInt32.max / 8, input.slice(Int(skipCount) * 8) != nil
+            else { return nil }
+            if number > 0 && Self.compare(previous, name) >= 0 { return nil }
+            previous = name
+            entries.append(UInt32(start - file.startIndex))
+        }
+        storedBytes = input.position - first
+    }
+
+    var count: Int { entries.isEmpty ? built.count : entries.count }
+
+    subscript(conversation: String) -> Postings? {
+        if entries.isEmpty { return built[conversation] }
+        let wanted = Array(conversation.utf8)[...]
+        var low = 0
+        var high = entries.count
+        while low < high {
+            let middle = (low + high) / 2
+            var input = ByteReader(file, at: Int(entries[middle]))
+            let order = Self.compare(input.stringBytes()!, wanted)
+            if order == 0 { return input.postings() }
+            if order < 0 { low = middle + 1 } else { high = middle }
+        }
+        return nil
+    }
+
+    /// Adds `ordinal` to a conversation's postings.
+    mutating func append(_ ordinal: UInt32, to conversation: String) {
+        if !entries.isEmpty {
+            // Loaded from a file: it becomes a dictionary again.
+            built = Dictionary(uniqueKeysWithValues: sorted())
+            entries = []
+            file = []
+            storedBytes = 0
+        }
+        built[conversation, default: Postings()].append(ordinal)
+    }
+
+    /// Every conversation with its postings, sorted by name (as UTF-8 bytes).
+    func sorted() -> [(String, Postings)] {
+        if entries.isEmpty {
+            return built.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        }
+        return entries.map { start in
+            var input = ByteReader(file, at: Int(start))
+            let name = String(decoding: input.stringBytes()!, as: UTF8.self)
+            return (name, input.postings()!)
+        }
+    }
+
+    /// Memory held, in bytes.
+    var memoryBytes: Int {
+        if entries.isEmpty {
+            return built.reduce(0) { $0 + $1.key.utf8.count + 48 + $1.value.memoryBytes }
+        }
+        return entries.capacity * 4 + storedBytes
+    }
+
+    /// Orders names as bytes: < 0, 0 or > 0.
+    private static func compare(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Int {
+        left.withUnsafeBufferPointer { left in
+            right.withUnsafeBufferPointer { right in
+                let shared = min(left.count, right.count)
+                if shared > 0 {
+                    let order = memcmp(left.baseAddress!, right.baseAddress!, shared)
+                    if order != 0 { return Int(order) }
+                }
+                return left.count - right.count
+            }
+        }
+    }
+}
+
+extension ConversationTable: Equatable {
+    static func == (lhs: ConversationTable, rhs: ConversationTable) -> Bool {
+        let left = lhs.sorted()
+        let right = rhs.sorted()
+        return left.count == right.count && zip(left, right).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
