@@ -25,6 +25,16 @@ public final class StoreReader: Sendable {
     /// The last segment as read so far, and its index so far: when it grows,
     /// only the new bytes are read and indexed.
     private let growing = Mutex<GrowingSegment?>(nil)
+    /// The last listing of the segment directories, reused while neither
+    /// directory has changed.
+    private let listing = Mutex<Listing?>(nil)
+
+    private struct Listing {
+        /// The directories' modification times (ns).
+        var segments: Int64
+        var archive: Int64?
+        var files: [SegmentFile]
+    }
 
     private struct GrowingSegment {
         var file: SegmentFile
@@ -123,7 +133,47 @@ public final class StoreReader: Sendable {
     /// built once and kept; the last segment (which a writer may still be
     /// appending to) is read again whenever it has grown.
     func snapshot() throws(StoaError) -> [IndexedSegment] {
+        var result: [IndexedSegment] = []
+        for attempt in 1...3 {
+            let files = try segmentFiles(fresh: attempt > 1)
+            result = try load(files)
+            // A listing taken while a tier move renamed and removed files may
+            // miss a segment: seqs then skip. Look again.
+            let continuous = zip(result, result.dropFirst()).allSatisfy {
+                $0.index.base + UInt64($0.index.lineCount) == $1.index.base
+            }
+            if continuous { break }
+        }
+        return result
+    }
+
+    /// The segment files, listed again only when a directory of them has
+    /// changed since the last listing.
+    ///
+    /// Directory times tick coarsely (a few ms), so two changes can leave the
+    /// same time: a listing is reused only when the directories' times are
+    /// over a second old, so that any later change gives a newer time.
+    private func segmentFiles(fresh: Bool) throws(StoaError) -> [SegmentFile] {
+        func modified(_ path: String) throws(StoaError) -> Int64? {
+            try Syscalls.status(path).map { Int64($0.st_mtim.tv_sec) * 1_000_000_000 + Int64($0.st_mtim.tv_nsec) }
+        }
+        let segments = try modified(layout.segments) ?? 0
+        let archive = try modified(layout.archive)
+        if !fresh, let known = listing.withLock({ $0 }), known.segments == segments, known.archive == archive {
+            return known.files
+        }
         let files = try layout.listAllSegments()
+        let settled = (Timestamp.now() - 1_000_000) * 1000
+        if segments < settled && (archive ?? .min) < settled {
+            listing.withLock { $0 = Listing(segments: segments, archive: archive, files: files) }
+        } else {
+            listing.withLock { $0 = nil }
+        }
+        return files
+    }
+
+    /// The listed segments, indexed.
+    private func load(_ files: [SegmentFile]) throws(StoaError) -> [IndexedSegment] {
         var result: [IndexedSegment] = []
         result.reserveCapacity(files.count)
         for (position, file) in files.enumerated() {
@@ -150,6 +200,7 @@ public final class StoreReader: Sendable {
                     result.append(segment)
                     break
                 } catch where error.errno == ENOENT && attempt < 3 {
+                    listing.withLock { $0 = nil }
                     guard let moved = try layout.listAllSegments().first(where: { $0.base == current.base }) else {
                         break  // expired
                     }
@@ -157,8 +208,12 @@ public final class StoreReader: Sendable {
                 }
             }
         }
-        let present = Set(files.map(\.base))
-        cache.withLock { cache in cache = cache.filter { present.contains($0.key) } }
+        cache.withLock { cache in
+            if cache.count > files.count {
+                let present = Set(files.map(\.base))
+                cache = cache.filter { present.contains($0.key) }
+            }
+        }
         return result
     }
 
