@@ -37,7 +37,9 @@ public enum Timestamp {
     /// - `YYYY-MM-DD` (midnight UTC)
     /// - `YYYY-MM-DDTHH:MM` and `YYYY-MM-DDTHH:MM:SS`
     /// - `YYYY-MM-DDTHH:MM:SS.f…` with one or more fraction digits, truncated
-    ///   (not rounded) to microseconds
+    ///   (not rounded) to microseconds; the fraction may also follow a comma
+    ///   (ISO 8601's other decimal sign), as Python logging's default
+    ///   `asctime` writes it: `2026-11-20 10:00:00,123`
     ///
     /// each of the forms with a time optionally followed by a zone: `Z`, `z`,
     /// `±HH:MM`, `±HHMM` or `±HH`. No zone means UTC. Fields are range-checked
@@ -83,7 +85,7 @@ public enum Timestamp {
             second = digits(bytes, index + 1, 2)
             guard second >= 0, second <= 60 else { return nil }
             index += 3
-            if index < count, bytes[index] == UInt8(ascii: ".") {
+            if index < count, bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: ",") {
                 index += 1
                 let start = index
                 var scale: Int64 = 100_000
