@@ -40,7 +40,7 @@ public enum ForeignIndexCache: Sendable, Equatable {
 ///
 /// ```
 /// "STOAFRN\n"  u32 version
-/// u64 device  u64 inode  i64 size  i64 mtime s  i64 mtime ns
+/// u64 device  u64 inode  i64 size  i64 mtime s  i64 mtime ns  i64 ctime s  i64 ctime ns
 /// string name   u32 length + the index as an .idx file (IndexFile, its own CRC)
 /// u32 block count, then per block: u64 start, u64 end of its lines in the file
 /// u32 CRC-32 of everything before it
@@ -51,7 +51,11 @@ public enum ForeignIndexCache: Sendable, Equatable {
 /// fsynced (a torn entry fails its CRC and is rebuilt).
 final class ForeignCacheStore: Sendable {
     static let magic = Array("STOAFRN\n".utf8)
-    static let version: UInt32 = 1
+    /// Raised whenever the entry's layout or what counts as a record changes
+    /// (the index says which lines were skipped). 2: the key holds the
+    /// ctime, and times with a comma before the fraction (Python logging's
+    /// `asctime`) are read.
+    static let version: UInt32 = 2
 
     /// The folder of this log directory's entries.
     let directory: String
@@ -176,6 +180,8 @@ final class ForeignCacheStore: Sendable {
         out.i64(key.size)
         out.i64(key.modifiedSeconds)
         out.i64(key.modifiedNanoseconds)
+        out.i64(key.changedSeconds)
+        out.i64(key.changedNanoseconds)
         out.string(name)
         let file = IndexFile(
             index: index, plainBytes: index.byteCount, fileBytes: UInt64(key.size), digest: SHA256.zero,
@@ -201,7 +207,8 @@ final class ForeignCacheStore: Sendable {
         guard let stored = tail.u32(), stored == IndexFile.crc(Array(body)) else { return nil }
         var input = ByteReader(body.dropFirst(magic.count))
         guard input.u32() == version, let device = input.u64(), let inode = input.u64(), let size = input.i64(),
-            let seconds = input.i64(), let nanoseconds = input.i64(), let storedName = input.string(),
+            let seconds = input.i64(), let nanoseconds = input.i64(), let changedSeconds = input.i64(),
+            let changedNanoseconds = input.i64(), let storedName = input.string(),
             let length = input.u32(), let blob = input.take(Int(length)), let sourceCount = input.u32()
         else { return nil }
         var sources: [Range<Int>] = []
@@ -212,7 +219,8 @@ final class ForeignCacheStore: Sendable {
         }
         guard input.isAtEnd else { return nil }
         let storedKey = ForeignFileKey(
-            device: device, inode: inode, size: size, modifiedSeconds: seconds, modifiedNanoseconds: nanoseconds)
+            device: device, inode: inode, size: size, modifiedSeconds: seconds, modifiedNanoseconds: nanoseconds,
+            changedSeconds: changedSeconds, changedNanoseconds: changedNanoseconds)
         guard storedKey == key, storedName == name, let file = IndexFile.decode(blob),
             file.index.blocks.count == sources.count
         else { return nil }

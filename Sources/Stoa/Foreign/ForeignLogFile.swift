@@ -4,26 +4,37 @@ import Glibc
 
 /// What identifies one version of a file Stoa does not own: when none of
 /// these changed, neither did the file (its writers append, rotate, truncate;
-/// each of those changes the size, the mtime or the inode).
+/// each of those changes the size, the mtime or the inode). The ctime is
+/// there for the writer that rewrites a file in place with the same size and
+/// sets its mtime back (`cp -p`, `rsync -t`, `touch -d`): no one can set the
+/// ctime, and every write moves it.
 struct ForeignFileKey: Sendable, Hashable {
     var device: UInt64
     var inode: UInt64
     var size: Int64
     var modifiedSeconds: Int64
     var modifiedNanoseconds: Int64
+    var changedSeconds: Int64
+    var changedNanoseconds: Int64
 
-    init(device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int64, modifiedNanoseconds: Int64) {
+    init(
+        device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int64, modifiedNanoseconds: Int64,
+        changedSeconds: Int64, changedNanoseconds: Int64
+    ) {
         self.device = device
         self.inode = inode
         self.size = size
         self.modifiedSeconds = modifiedSeconds
         self.modifiedNanoseconds = modifiedNanoseconds
+        self.changedSeconds = changedSeconds
+        self.changedNanoseconds = changedNanoseconds
     }
 
     init(_ info: stat) {
         self.init(
             device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
-            modifiedSeconds: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int64(info.st_mtim.tv_nsec))
+            modifiedSeconds: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int64(info.st_mtim.tv_nsec),
+            changedSeconds: Int64(info.st_ctim.tv_sec), changedNanoseconds: Int64(info.st_ctim.tv_nsec))
     }
 }
 
@@ -89,9 +100,19 @@ enum ForeignLogFile {
         guard path.hasSuffix(".gz") else {
             return Contents(plain: bytes, key: key, isComplete: isComplete)
         }
+        let (plain, damage) = inflate(bytes, path: path)
+        return Contents(plain: plain, key: key, isComplete: isComplete, damage: damage)
+    }
+
+    /// The plain bytes of every gzip member of `compressed`, one after the
+    /// other (any gzip: Python's, `gzip`'s, Stoa's members), and the damage
+    /// that stopped it early, if any: what inflated before it is returned.
+    ///
+    /// - Complexity: O(n) in the plain bytes.
+    static func inflate(_ compressed: [UInt8], path: String) -> (plain: [UInt8], damage: StoaError?) {
         var plain: [UInt8] = []
         var damage: StoaError?
-        bytes.withUnsafeBufferPointer { all in
+        compressed.withUnsafeBufferPointer { all in
             var offset = 0
             while offset < all.count {
                 do throws(StoaError) {
@@ -102,7 +123,13 @@ enum ForeignLogFile {
                 }
             }
         }
-        return Contents(plain: plain, key: key, isComplete: isComplete, damage: damage)
+        return (plain, damage)
+    }
+
+    /// How damage that stopped ``inflate(_:path:)`` is reported: where, and
+    /// that nothing after it is read.
+    static func describe(gzipDamage damage: StoaError) -> String {
+        "\(damage.message) at byte \(damage.offset ?? 0) of the file; the rest of it cannot be read"
     }
 
     /// Indexes `contents`: validates every line strictly, and returns the
@@ -160,7 +187,7 @@ enum ForeignLogFile {
             }
         }
         if let damage = contents.damage {
-            skip("\(damage.message) at byte \(damage.offset ?? 0) of the file; the rest of it cannot be read")
+            skip(describe(gzipDamage: damage))
         }
         builder.closeBlock()
         let index = builder.snapshot()

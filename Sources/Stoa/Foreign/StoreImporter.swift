@@ -88,30 +88,14 @@ public final class StoreImporter {
         var session = Session(importer: self, source: path, defaultType: defaultType, durability: durability)
         let file = try OpenFile(readingAt: path)
         if path.hasSuffix(".gz") {
-            let compressed = try file.readAll()
-            var plain: [UInt8] = []
-            var damage: StoaError?
-            compressed.withUnsafeBufferPointer { all in
-                var offset = 0
-                while offset < all.count {
-                    do throws(StoaError) {
-                        offset = try Gzip.inflateMember(all, at: offset, into: &plain, path: path)
-                    } catch {
-                        damage = error
-                        return
-                    }
-                }
-            }
+            let (plain, damage) = ForeignLogFile.inflate(try file.readAll(), path: path)
             try session.feed(plain, onRejected: onRejected)
             try session.finish(onRejected: onRejected)
             if let damage {
                 let lines = plain.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
                 session.report.rejected += 1
                 onRejected(
-                    StoaError(
-                        .damaged,
-                        "\(damage.message) at byte \(damage.offset ?? 0) of the file; the rest of it cannot be read",
-                        path: path, line: lines))
+                    StoaError(.damaged, ForeignLogFile.describe(gzipDamage: damage), path: path, line: lines))
             }
         } else {
             var offset = 0
@@ -151,7 +135,7 @@ public final class StoreImporter {
     func noteStored(_ line: UnsafeBufferPointer<UInt8>) {
         digests.insert(ContentDigest(line))
         if let stripped = withoutInsertedTime(line, exactly: nil) {
-            stripped.withUnsafeBufferPointer { digests.insert(ContentDigest($0)) }
+            _ = stripped.withUnsafeBufferPointer { digests.insert(ContentDigest($0)) }
         }
     }
 
