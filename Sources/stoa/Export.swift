@@ -3,9 +3,14 @@ import Stoa
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the records that match to a JSONL file (gzipped when it ends in .gz).")
+        abstract: "Write the records that match to a JSONL file (gzipped when it ends in .gz).",
+        discussion: """
+            DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own (read only): \
+            its records are written compacted, in time order; lines that are not records are skipped \
+            and counted on stderr.
+            """)
 
-    @Argument(help: "The store's directory.")
+    @Argument(help: "The store's directory, or a directory of JSONL logs.")
     var directory: String
 
     @Argument(help: "The file to write (OUT.jsonl or OUT.jsonl.gz).")
@@ -13,11 +18,14 @@ struct Export: ParsableCommand {
 
     @OptionGroup var options: QueryOptions
 
+    @OptionGroup var foreign: ForeignOptions
+
     func run() throws {
         try running {
-            let reader = try StoreReader(at: directory)
-            let count = try reader.export(try options.makeQuery(now: Timestamp.now()), to: output)
+            let logs = try LogReader.open(directory, foreign: foreign)
+            let count = try logs.reader.export(try options.makeQuery(now: Timestamp.now()), to: output)
             printError("stoa: exported \(count) records to \(output)")
+            try logs.reportSkippedLines()
         }
     }
 }

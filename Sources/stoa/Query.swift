@@ -75,6 +75,21 @@ enum LogReader {
         return false
     }
 
+    /// The reader, for what both kinds do alike (replay, export).
+    var reader: any RecordReader {
+        switch self {
+        case .store(let reader): reader
+        case .foreign(let reader): reader
+        }
+    }
+
+    /// For a foreign directory, reports on stderr the lines that are not
+    /// records (how many, the first few); a store's damage is reported by
+    /// the commands that meet it.
+    func reportSkippedLines() throws(StoaError) {
+        if case .foreign(let reader) = self { printSkippedLines(try reader.skippedLines()) }
+    }
+
     func query(_ query: Stoa.Query) throws(StoaError) -> RecordCursor {
         switch self {
         case .store(let reader): try reader.query(query)
@@ -129,7 +144,9 @@ struct Query: ParsableCommand {
 /// the first few with their file and line.
 func printSkippedLines(_ lines: [DamagedLine], shown: Int = 5) {
     guard !lines.isEmpty else { return }
-    printError("stoa: skipped \(lines.count) line\(lines.count == 1 ? "" : "s") that \(lines.count == 1 ? "is" : "are") not records")
+    printError(
+        lines.count == 1
+            ? "stoa: skipped 1 line that is not a record" : "stoa: skipped \(lines.count) lines that are not records")
     for line in lines.prefix(shown) {
         printError("stoa:   \(line.path):line \(line.line): \(line.reason)")
     }

@@ -3,12 +3,18 @@ import Stoa
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the records that match in time order, at their original pace or faster.")
+        abstract: "Print the records that match in time order, at their original pace or faster.",
+        discussion: """
+            DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own (read only); \
+            lines that are not records are skipped and counted on stderr.
+            """)
 
-    @Argument(help: "The store's directory.")
+    @Argument(help: "The store's directory, or a directory of JSONL logs.")
     var directory: String
 
     @OptionGroup var options: QueryOptions
+
+    @OptionGroup var foreign: ForeignOptions
 
     @Option(help: "max (no waiting), or a factor: 1 is real time, 10 is ten times faster.")
     var speed = "max"
@@ -26,16 +32,17 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         try running {
-            let reader = try StoreReader(at: directory)
+            let logs = try LogReader.open(directory, foreign: foreign)
             let pace: ReplaySpeed = speed == "max" ? .max : .factor(Double(speed)!)
             var out = Output()
-            try reader.replay(try options.makeQuery(now: Timestamp.now()), speed: pace, maxGap: maxGap?.micros) { record in
+            try logs.reader.replay(try options.makeQuery(now: Timestamp.now()), speed: pace, maxGap: maxGap?.micros) { record in
                 out.write(record.bytes)
                 out.write("\n")
                 if pace != .max { out.flush() }
                 return true
             }
             out.flush()
+            try logs.reportSkippedLines()
         }
     }
 }

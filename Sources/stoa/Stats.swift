@@ -11,18 +11,34 @@ struct Stats: ParsableCommand {
     @Flag(help: "Print JSON.")
     var json = false
 
+    @Flag(help: "In a directory of JSONL logs: list every line that is not a record (file, line, why) instead.")
+    var skipped = false
+
     @OptionGroup var foreign: ForeignOptions
 
     func run() throws {
         try running {
-            let stats = try LogReader.open(directory, foreign: foreign).stats()
+            let logs = try LogReader.open(directory, foreign: foreign)
             var out = Output()
-            out.write(json ? statsJSON(stats) : statsText(stats))
+            if skipped {
+                guard case .foreign(let reader) = logs else {
+                    throw StoaError(
+                        .invalidArgument, "--skipped lists the lines of a directory of logs; in a store, stoa verify finds damage",
+                        path: directory)
+                }
+                for line in try reader.skippedLines() { out.write("\(line.path):line \(line.line): \(line.reason)\n") }
+            } else {
+                let stats = try logs.stats()
+                out.write(json ? statsJSON(stats) : statsText(stats, foreign: logs.isForeign))
+            }
             out.flush()
         }
     }
 
-    func statsText(_ stats: StoreStats) -> String {
+    /// The text of `stoa stats`. Lines of a foreign directory that are not
+    /// records were skipped, not damaged: they are listed by `--skipped`
+    /// (`stoa verify` is for stores).
+    func statsText(_ stats: StoreStats, foreign: Bool = false) -> String {
         var text = "records   \(stats.records)\n"
         text += "segments  \(stats.segments)\n"
         text += "bytes     \(stats.bytes) (\(Units.formatSizeApproximate(stats.bytes)))\n"
@@ -31,7 +47,14 @@ struct Stats: ParsableCommand {
             text += "oldest    \(Timestamp.format(oldest))\n"
             text += "newest    \(Timestamp.format(newest))\n"
         }
-        if stats.damagedLines > 0 { text += "damaged   \(stats.damagedLines) lines (run stoa verify)\n" }
+        if stats.damagedLines > 0 {
+            if foreign {
+                let lines = stats.damagedLines == 1 ? "1 line that is not a record" : "\(stats.damagedLines) lines that are not records"
+                text += "skipped   \(lines) (stoa stats \(directory) --skipped lists them)\n"
+            } else {
+                text += "damaged   \(stats.damagedLines) lines (run stoa verify)\n"
+            }
+        }
         text += "types\n"
         let width = stats.types.keys.map(\.count).max() ?? 0
         for (type, count) in stats.types.sorted(by: { ($1.value, $0.key) < ($0.value, $1.key) }) {

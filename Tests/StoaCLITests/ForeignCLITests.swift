@@ -214,4 +214,102 @@ import Testing
         holder.waitUntilExit()
         #expect(result.status == 75, "\(result.stderr)")
     }
+
+    @Test func replayReadsADirectoryOfLogs() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let environment = Self.environment(cache: directory.appending("cache"))
+        let before = Self.fingerprint(logs)
+        let all = try run(stoa, ["replay", logs], environment: environment)
+        #expect(all.status == 0, "\(all.stderr)")
+        #expect(lines(all.stdout) == Self.allRecords)
+        #expect(all.stderr.hasPrefix("stoa: skipped 8 lines that are not records\n"))
+        let conversation = try run(stoa, ["replay", logs, "--conversation", "conv-z"], environment: environment)
+        #expect(lines(conversation.stdout) == Array(Self.allRecords[0..<2]))
+        let newest = try run(stoa, ["replay", logs, "--type", "audio_chunk", "--reverse"], environment: environment)
+        #expect(lines(newest.stdout) == [Self.allRecords[11], Self.allRecords[4]])
+
+        // At a pace: 10:00:00.12 to 10:00:01.5 in conv-a's user and assistant
+        // messages and the tool call (2.89 s of original time) at 10x: about 0.29 s.
+        let started = Date()
+        let paced = try run(
+            stoa, ["replay", logs, "--speed", "10", "--since", "2026-11-20T10:00:00.12Z", "--until", "2026-11-20T10:00:03.02Z",
+                   "--conversation", "conv-a", "--type", "user_message", "--type", "tool_call"],
+            environment: environment)
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(paced.status == 0, "\(paced.stderr)")
+        #expect(lines(paced.stdout) == [Self.allRecords[3], Self.allRecords[12]])
+        #expect(elapsed >= 0.28, "\(elapsed)")
+        #expect(Self.fingerprint(logs) == before)
+    }
+
+    @Test func exportWritesTheRecordsOfADirectoryOfLogs() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let environment = Self.environment(cache: directory.appending("cache"))
+        let before = Self.fingerprint(logs)
+        let plain = directory.appending("all.jsonl")
+        let result = try run(stoa, ["export", logs, plain], environment: environment)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(result.stderr).first == "stoa: exported 17 records to \(plain)")
+        #expect(result.stderr.contains("stoa: skipped 8 lines that are not records"))
+        #expect(try String(contentsOfFile: plain, encoding: .utf8) == Self.allRecords.joined(separator: "\n") + "\n")
+
+        // gzip, with a window: zcat gives the same as stoa query.
+        let gzip = directory.appending("window.jsonl.gz")
+        let window = ["--since", "2026-11-20 10:00:02", "--until", "2026-11-20T10:00:03.25Z"]
+        let exported = try run(stoa, ["export", logs, gzip] + window, environment: environment)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let unzipped = try run("/usr/bin/env", ["gzip", "-dc", gzip])
+        #expect(unzipped.stdout == (try run(stoa, ["query", logs] + window, environment: environment)).stdout)
+        #expect(lines(unzipped.stdout) == Array(Self.allRecords[8..<13]))
+        #expect(Self.fingerprint(logs) == before)
+
+        // Where it cannot write: an error naming the file; nothing left behind.
+        let nowhere = directory.appending("missing/out.jsonl")
+        let failed = try run(stoa, ["export", logs, nowhere], environment: environment)
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("missing/out.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: directory.appending("missing")))
+    }
+
+    @Test func statsSaysWhichLinesWereSkippedAndWhere() throws {
+        let directory = TemporaryDirectory()
+        let logs = try Self.agentLogs(in: directory)
+        let environment = Self.environment(cache: directory.appending("cache"))
+        let stats = try run(stoa, ["stats", logs], environment: environment)
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(stats.stdout.contains("records   17\n"))
+        #expect(stats.stdout.contains("skipped   8 lines that are not records (stoa stats \(logs) --skipped lists them)\n"))
+        #expect(!stats.stdout.contains("verify"))
+        #expect(!stats.stdout.contains("damaged"))
+
+        let skipped = try run(stoa, ["stats", logs, "--skipped"], environment: environment)
+        #expect(skipped.status == 0, "\(skipped.stderr)")
+        #expect(lines(skipped.stdout).map { String($0[..<$0.range(of: ": ")!.lowerBound]) } == [
+            "\(logs)/conversations_2026-11-19.jsonl.gz:line 3",
+            "\(logs)/conversations_2026-11-20.jsonl:line 3", "\(logs)/conversations_2026-11-20.jsonl:line 5",
+            "\(logs)/conversations_2026-11-20.jsonl:line 7", "\(logs)/conversations_2026-11-20.jsonl:line 8",
+            "\(logs)/conversations_2026-11-20.jsonl:line 9",
+            "\(logs)/decisions_2026-11-20.jsonl:line 5", "\(logs)/realtime_2026-11-20.jsonl:line 4",
+        ])
+        #expect(lines(skipped.stdout)[5].hasSuffix("record has no time field (ts, timestamp, time, @timestamp)"))
+        #expect(lines(skipped.stdout)[7].hasSuffix(": blank line"))
+
+        // One line: singular.
+        let one = directory.appending("one")
+        try FileManager.default.createDirectory(atPath: one, withIntermediateDirectories: true)
+        try "{\"ts\":\"2026-11-20T10:00:00Z\"}\n42\n".write(toFile: one + "/a.jsonl", atomically: false, encoding: .utf8)
+        let single = try run(stoa, ["stats", one], environment: environment)
+        #expect(single.stdout.contains("skipped   1 line that is not a record (stoa stats \(one) --skipped lists them)\n"))
+        let query = try run(stoa, ["query", one], environment: environment)
+        #expect(query.stderr.hasPrefix("stoa: skipped 1 line that is not a record\n"))
+
+        // A store: --skipped is for directories of logs; damage is stoa verify's.
+        let store = directory.appending("store")
+        #expect(try run(stoa, ["append", store], input: "{\"type\":\"x\"}\n").status == 0)
+        let refused = try run(stoa, ["stats", store, "--skipped"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("stoa verify"))
+    }
 }

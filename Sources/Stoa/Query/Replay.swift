@@ -10,9 +10,10 @@ public enum ReplaySpeed: Sendable, Equatable {
     case factor(Double)
 }
 
-extension StoreReader {
+extension RecordReader {
     /// Replays the records of `query` in exact time order, at the original
-    /// pace scaled by `speed`, calling `body` with each.
+    /// pace scaled by `speed`, calling `body` with each: from a store or from
+    /// a directory of JSONL logs Stoa does not own (``ForeignLogReader``).
     ///
     /// Each record is due at `start + (its time - the first record's time) /
     /// speed`, with every gap first capped at `maxGap`: the schedule is kept
