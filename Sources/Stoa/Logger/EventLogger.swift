@@ -177,21 +177,14 @@ public final class EventLogger: Sendable {
     /// does: `Date`s become RFC 3339 text with microseconds). A value that
     /// does not encode to a JSON object is counted in ``Stats/rejected``.
     public func log(encoding value: some Encodable) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
-            try container.encode(Timestamp.format(micros))
-        }
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try encoder.encode(value)
+            bytes = try Store.encodeRecord(value)
         } catch {
-            core.enqueue(.failure(StoaError(.invalidRecord, "cannot encode \(type(of: value)): \(error)")))
+            core.enqueue(.failure(error))
             return
         }
-        log(data)
+        log(bytes)
     }
 
     /// Validates `input` and gives it a time: the line the store will keep,

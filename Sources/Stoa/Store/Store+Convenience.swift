@@ -31,6 +31,16 @@ extension Store {
     ///   object (or cannot be encoded at all).
     @discardableResult
     public func append<Value: Encodable>(encoding value: Value, durability: Durability? = nil) throws(StoaError) -> UInt64 {
+        try append(json: try Self.encodeRecord(value), durability: durability)
+    }
+
+    /// `value` as `JSONEncoder` writes it for a record: `Date`s as RFC 3339
+    /// text with microseconds (so a `Date` in a time field is read exactly),
+    /// slashes unescaped. Shared by ``append(encoding:durability:)`` and
+    /// ``EventLogger/log(encoding:)``.
+    ///
+    /// - Throws: `.invalidRecord` naming the type when it cannot be encoded.
+    static func encodeRecord<Value: Encodable>(_ value: Value) throws(StoaError) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
@@ -38,12 +48,10 @@ extension Store {
             let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
             try container.encode(Timestamp.format(micros))
         }
-        let data: Data
         do {
-            data = try encoder.encode(value)
+            return Array(try encoder.encode(value))
         } catch {
             throw StoaError(.invalidRecord, "cannot encode \(Value.self): \(error)")
         }
-        return try append(json: Array(data), durability: durability)
     }
 }
