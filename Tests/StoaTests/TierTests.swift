@@ -85,7 +85,20 @@ import Glibc
         #expect(files(segments, ".gz").isEmpty)
         #expect(files(directory.appending("archive"), ".jsonl.gz").count == plain.count - 1)
         #expect(files(directory.appending("archive"), ".idx").count == plain.count - 1)
-        #expect(try StoreReader(at: directory.path).query(Query()).all() == expected)
+        let coldReader = try StoreReader(at: directory.path)
+        #expect(try coldReader.query(Query()).all() == expected)
+        // A reader keeps cold segments as summaries: their indexes and bytes
+        // are loaded by the query that reaches them, and let go after it.
+        let kept = try coldReader.snapshot()
+        #expect(kept.dropLast().allSatisfy { !$0.isLoaded } && kept.last!.isLoaded)
+        #expect(try coldReader.stats().records == expected.count)
+        let middle = expected[expected.count / 2]
+        #expect(try coldReader.query(Query(since: middle.time, until: middle.time + 1)).all()
+            == expected.filter { $0.time == middle.time })
+        #expect(try coldReader.query(Query(conversation: "c5", order: .newestFirst)).all()
+            == expected.filter { $0.conversation == "c5" }.reversed())
+        let lastThree = try coldReader.last(3).all()
+        #expect(lastThree.map(\.seq) == expected.map(\.seq).sorted().suffix(3), "\(lastThree.map(\.seq))")
 
         // Cold → gone; the active segment stays.
         let gone = try tier(directory.path, at: now + 31 * 24 * Self.hour)

@@ -16,10 +16,11 @@ extension StoreReader {
     func records(fromSeq first: UInt64, limit: Int) throws(StoaError) -> (records: [Record], next: UInt64) {
         var records: [Record] = []
         var next = first
-        for segment in try snapshot() {
-            let index = segment.index
-            let end = index.base + UInt64(index.lineCount)
+        for summarized in try snapshot() {
+            let end = summarized.summary.end
             guard end > next else { continue }
+            let segment = try summarized.loaded()
+            let index = segment.index
             if next < index.base { next = index.base }  // expired records: go on from the oldest kept
             let damaged = Set(index.damaged.map(\.ordinal))
             for block in index.blocks where index.base + UInt64(block.firstOrdinal + block.count) > next {
@@ -49,7 +50,7 @@ extension StoreReader {
     /// The seq the next appended record will get, as far as readers can see.
     func endSeq() throws(StoaError) -> UInt64 {
         guard let last = try snapshot().last else { return 0 }
-        return last.index.base + UInt64(last.index.lineCount)
+        return last.summary.end
     }
 
     /// Follows the store: a cursor that waits for new records, from this

@@ -1,41 +1,3 @@
-/// One segment as a query sees it: its index, and its bytes.
-final class IndexedSegment: Sendable {
-    let name: SegmentName
-    let index: SegmentIndex
-    /// The segment's bytes, at least up to `index.byteCount`.
-    let contents: any SegmentBytes
-    /// Read as a sealed segment: it cannot change any more.
-    let isSealed: Bool
-    /// Damage found while indexing that no line number covers (the rest of a
-    /// segment after a damaged gzip member).
-    let notes: [DamagedLine]
-    /// The line numbers of the index's late records, ascending: a block's
-    /// walk skips them, a query reaches them through the late list.
-    let lateOrdinals: [UInt32]
-
-    init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = []) {
-        self.name = name
-        self.index = index
-        self.contents = contents
-        self.isSealed = isSealed
-        self.notes = notes
-        self.lateOrdinals = index.late.map(\.ordinal).sorted()
-    }
-
-    var path: String { contents.path }
-
-    /// The position in `lateOrdinals` of the first late record at or after `ordinal`.
-    func firstLate(atOrAfter ordinal: UInt32) -> Int {
-        var low = 0
-        var high = lateOrdinals.count
-        while low < high {
-            let middle = (low + high) / 2
-            if lateOrdinals[middle] < ordinal { low = middle + 1 } else { high = middle }
-        }
-        return low
-    }
-}
-
 /// Runs one query over indexed segments and streams its records exactly
 /// sorted by (time, seq).
 ///
@@ -50,7 +12,9 @@ final class IndexedSegment: Sendable {
 /// memory holds only the records of blocks whose time spans overlap, never
 /// the whole result.
 final class QueryEngine {
-    private let segments: [IndexedSegment]
+    /// The segments; one held as a summary is replaced by its loaded self
+    /// when the query reaches it.
+    private var segments: [IndexedSegment]
     private let query: Query
     private let encoder: RecordEncoder
     private let needle: [UInt8]?
@@ -101,32 +65,40 @@ final class QueryEngine {
         self.query = query
         self.encoder = encoder
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
-        self.damaged = segments.flatMap { segment in
-            segment.index.damaged.map {
-                DamagedLine(
-                    path: segment.path, line: Int($0.ordinal) + 1, seq: segment.index.base + UInt64($0.ordinal),
-                    reason: $0.reason)
-            } + segment.notes
-        }
+        self.damaged = segments.flatMap(\.damagedLines)
         let descending = query.order == .newestFirst
         heap = Heap(descending: descending)
         pending = Heap(descending: descending)
         if query.limit == 0 { return }
         for (number, segment) in segments.enumerated() {
-            let index = segment.index
-            guard index.overlaps(since: query.since, until: query.until) else { continue }
+            let summary = segment.summary
+            guard summary.overlaps(since: query.since, until: query.until) else { continue }
             pending.insert(
                 descending
-                    ? Candidate(
-                        time: index.maxTime, seq: index.base + UInt64(index.lineCount) - 1, segment: number, block: nil)
-                    : Candidate(time: index.minTime, seq: index.base, segment: number, block: nil))
+                    ? Candidate(time: summary.maxTime, seq: summary.end - 1, segment: number, block: nil)
+                    : Candidate(time: summary.minTime, seq: summary.base, segment: number, block: nil))
         }
     }
 
     /// Puts the blocks and late records of segment `number` that may hold
     /// matches in the pending heap.
     private func plan(segment number: Int) {
-        let segment = segments[number]
+        let segment: IndexedSegment
+        do throws(StoaError) {
+            segment = try segments[number].loaded()
+        } catch {
+            // A cold segment that cannot be read now (expired since the query
+            // began is not damage: its records are gone).
+            if error.errno != ENOENT {
+                let summary = segments[number].summary
+                damaged.append(
+                    DamagedLine(
+                        path: segments[number].path, line: 1, seq: summary.base,
+                        reason: "\(error.description); its \(summary.recordCount) records cannot be read"))
+            }
+            return
+        }
+        segments[number] = segment
         let index = segment.index
         let descending = query.order == .newestFirst
         var mask = UInt64.max
@@ -312,7 +284,7 @@ final class QueryEngine {
     }
 
     private func noteDamaged(_ segment: IndexedSegment, ordinal: UInt32, reason: String) {
-        let seq = segment.index.base + UInt64(ordinal)
+        let seq = segment.summary.base + UInt64(ordinal)
         if !damaged.contains(where: { $0.seq == seq }) {
             damaged.append(DamagedLine(path: segment.path, line: Int(ordinal) + 1, seq: seq, reason: reason))
         }
@@ -326,3 +298,7 @@ final class QueryEngine {
 }
 
 import CStoaSystem
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -75,7 +75,8 @@ public final class StoreReader: Sendable {
     public func last(_ count: Int) throws(StoaError) -> RecordCursor {
         let segments = try snapshot()
         var records: [Record] = []
-        outer: for segment in segments.reversed() {
+        outer: for summarized in segments.reversed() {
+            let segment = try summarized.loaded()
             let index = segment.index
             let damaged = Set(index.damaged.map(\.ordinal))
             for block in index.blocks.reversed() {
@@ -98,7 +99,7 @@ public final class StoreReader: Sendable {
             }
         }
         var position = 0
-        let damaged = Self.damagedLines(in: segments)
+        let damaged = segments.flatMap(\.damagedLines)
         return RecordCursor(damaged: { damaged }) {
             guard position < records.count else { return nil }
             defer { position += 1 }
@@ -112,19 +113,17 @@ public final class StoreReader: Sendable {
         var stats = StoreStats()
         stats.segments = segments.count
         for segment in segments {
-            let index = segment.index
-            stats.bytes += Int64(segment.contents.fileSize)
-            stats.records += index.recordCount
-            stats.damagedLines += index.damaged.count
-            stats.nextSeq = index.base + UInt64(index.lineCount)
-            if index.minTime <= index.maxTime {
-                stats.oldest = min(stats.oldest ?? index.minTime, index.minTime)
-                stats.newest = max(stats.newest ?? index.maxTime, index.maxTime)
+            let summary = segment.summary
+            stats.bytes += Int64(segment.fileSize)
+            stats.records += summary.recordCount
+            stats.damagedLines += summary.damaged.count
+            stats.nextSeq = summary.end
+            if summary.minTime <= summary.maxTime {
+                stats.oldest = min(stats.oldest ?? summary.minTime, summary.minTime)
+                stats.newest = max(stats.newest ?? summary.maxTime, summary.maxTime)
             }
-            for (number, type) in index.types.enumerated() {
-                stats.types[type, default: 0] += index.count(ofType: number)
-            }
-            stats.indexBytes += index.memoryBytes
+            for (type, count) in summary.types { stats.types[type, default: 0] += count }
+            stats.indexBytes += segment.memoryBytes
         }
         return stats
     }
@@ -139,9 +138,7 @@ public final class StoreReader: Sendable {
             result = try load(files)
             // A listing taken while a tier move renamed and removed files may
             // miss a segment: seqs then skip. Look again.
-            let continuous = zip(result, result.dropFirst()).allSatisfy {
-                $0.index.base + UInt64($0.index.lineCount) == $1.index.base
-            }
+            let continuous = zip(result, result.dropFirst()).allSatisfy { $0.summary.end == $1.summary.base }
             if continuous { break }
         }
         return result
@@ -184,8 +181,8 @@ public final class StoreReader: Sendable {
             }
             if let cached = cache.withLock({ $0[file.base] }), cached.name == file.name, cached.path == file.path {
                 // Read while it was the last segment, it may have grown since.
-                let size = cached.isSealed ? cached.contents.fileSize : Int(try Syscalls.status(file.path)?.st_size ?? 0)
-                if size == cached.contents.fileSize {
+                let size = cached.isSealed ? cached.fileSize : Int(try Syscalls.status(file.path)?.st_size ?? 0)
+                if size == cached.fileSize {
                     result.append(cached)
                     continue
                 }
@@ -248,9 +245,20 @@ public final class StoreReader: Sendable {
         }
     }
 
+    /// Opens one segment with its index. A cold one is kept as its summary
+    /// only, and read again when a query reaches it.
+    private func load(_ file: SegmentFile, isLast: Bool) throws(StoaError) -> IndexedSegment {
+        let whole = try Self.open(file, isLast: isLast, encoder: encoder)
+        guard file.isCold else { return whole }
+        let encoder = self.encoder
+        return IndexedSegment(summarizing: whole) { () throws(StoaError) in
+            try Self.open(file, isLast: false, encoder: encoder)
+        }
+    }
+
     /// Opens one segment with its index: from its `.idx` when that is valid,
     /// else by reading the segment.
-    private func load(_ file: SegmentFile, isLast: Bool) throws(StoaError) -> IndexedSegment {
+    private static func open(_ file: SegmentFile, isLast: Bool, encoder: RecordEncoder) throws(StoaError) -> IndexedSegment {
         switch file.name.kind {
         case .gzip:
             let contents = try GzipSegmentContents(path: file.path)
@@ -281,16 +289,6 @@ public final class StoreReader: Sendable {
             var builder = SegmentIndexBuilder(base: file.base)
             contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
             return IndexedSegment(name: file.name, index: builder.snapshot(), contents: contents, isSealed: !isLast)
-        }
-    }
-
-    private static func damagedLines(in segments: [IndexedSegment]) -> [DamagedLine] {
-        segments.flatMap { segment in
-            segment.index.damaged.map {
-                DamagedLine(
-                    path: segment.path, line: Int($0.ordinal) + 1, seq: segment.index.base + UInt64($0.ordinal),
-                    reason: $0.reason)
-            }
         }
     }
 }

@@ -1,0 +1,128 @@
+/// One segment as a query sees it: its index, and its bytes.
+///
+/// A cold segment is kept as its ``SegmentSummary`` only: its index and its
+/// bytes are loaded by ``loaded()`` when a query reaches it, and let go with
+/// that query.
+final class IndexedSegment: Sendable {
+    let name: SegmentName
+    let path: String
+    /// What every reader keeps: its seqs, time span and counts.
+    let summary: SegmentSummary
+    /// Read as a sealed segment: it cannot change any more.
+    let isSealed: Bool
+    /// Damage found while indexing that no line number covers (the rest of a
+    /// segment after a damaged gzip member).
+    let notes: [DamagedLine]
+    private let parts: Parts?
+    private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
+
+    private struct Parts: Sendable {
+        var index: SegmentIndex
+        /// The segment's bytes, at least up to `index.byteCount`.
+        var contents: any SegmentBytes
+        /// The line numbers of the index's late records, ascending: a block's
+        /// walk skips them, a query reaches them through the late list.
+        var lateOrdinals: [UInt32]
+    }
+
+    /// A segment held whole.
+    init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = []) {
+        self.name = name
+        self.path = contents.path
+        var summary = SegmentSummary(index)
+        summary.fileSize = contents.fileSize
+        self.summary = summary
+        self.isSealed = isSealed
+        self.notes = notes
+        self.parts = Parts(index: index, contents: contents, lateOrdinals: index.late.map(\.ordinal).sorted())
+        self.loader = nil
+    }
+
+    /// A segment held as its summary; `loader` reads it whole when needed.
+    init(summarizing whole: IndexedSegment, loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment) {
+        self.name = whole.name
+        self.path = whole.path
+        self.summary = whole.summary
+        self.isSealed = whole.isSealed
+        self.notes = whole.notes
+        self.parts = nil
+        self.loader = loader
+    }
+
+    /// Whether its index and bytes are in memory.
+    var isLoaded: Bool { parts != nil }
+
+    /// This segment with its index and bytes: itself, or for a segment held
+    /// as a summary, a new one read now.
+    func loaded() throws(StoaError) -> IndexedSegment {
+        if parts != nil { return self }
+        return try loader!()
+    }
+
+    /// Its index. Only for a loaded segment (see ``loaded()``).
+    var index: SegmentIndex { parts!.index }
+    /// Its bytes. Only for a loaded segment.
+    var contents: any SegmentBytes { parts!.contents }
+    var lateOrdinals: [UInt32] { parts!.lateOrdinals }
+
+    /// Bytes of the segment file.
+    var fileSize: Int { summary.fileSize }
+
+    /// Memory this reader holds for it (approximate).
+    var memoryBytes: Int {
+        if let parts { return parts.index.memoryBytes + parts.lateOrdinals.capacity * 4 }
+        return 96 + summary.types.reduce(0) { $0 + 24 + $1.name.utf8.count }
+    }
+
+    /// The position in `lateOrdinals` of the first late record at or after `ordinal`.
+    func firstLate(atOrAfter ordinal: UInt32) -> Int {
+        let late = parts!.lateOrdinals
+        var low = 0
+        var high = late.count
+        while low < high {
+            let middle = (low + high) / 2
+            if late[middle] < ordinal { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    /// The lines of this segment that are not valid records.
+    var damagedLines: [DamagedLine] {
+        summary.damaged.map {
+            DamagedLine(path: path, line: Int($0.ordinal) + 1, seq: summary.base + UInt64($0.ordinal), reason: $0.reason)
+        } + notes
+    }
+}
+
+/// What a reader keeps of every segment, loaded or not: enough to plan a
+/// query, continue a follower and count for `stats`.
+struct SegmentSummary: Sendable {
+    var base: UInt64
+    var lineCount: UInt32
+    var minTime: Int64
+    var maxTime: Int64
+    /// Records per type name.
+    var types: [(name: String, count: Int)]
+    var damaged: [SegmentIndex.DamagedOrdinal]
+    var fileSize = 0
+
+    init(_ index: SegmentIndex) {
+        base = index.base
+        lineCount = index.lineCount
+        minTime = index.minTime
+        maxTime = index.maxTime
+        types = zip(index.types, index.typePostings).map { ($0, $1.count) }
+        damaged = index.damaged
+    }
+
+    /// The seq after its last line.
+    var end: UInt64 { base + UInt64(lineCount) }
+    var recordCount: Int { Int(lineCount) - damaged.count }
+
+    func overlaps(since: Int64?, until: Int64?) -> Bool {
+        guard minTime <= maxTime else { return false }
+        if let since, maxTime < since { return false }
+        if let until, minTime >= until { return false }
+        return true
+    }
+}
