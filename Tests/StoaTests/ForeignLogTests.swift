@@ -585,6 +585,47 @@ import Testing
             ($0 as? StoaError)?.path == directory.appending("nope.jsonl")
         }
     }
+
+    // MARK: Replay and export
+
+    @Test func replayAndExportReadAForeignDirectory() throws {
+        let directory = TemporaryDirectory()
+        let logs = directory.appending("logs")
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        // Two files written side by side, times interleaved, 100 ms apart.
+        let a: String = #"{"timestamp": "2026-11-20T10:00:00.000000Z", "type": "a", "n": 0}"# + "\r\n"
+            + #"{"timestamp": "2026-11-20T10:00:00.200000Z", "type": "a", "n": 2}"# + "\r\n"
+        let b: String = #"{"time": "2026-11-20 10:00:00,100", "event": "b", "n": 1}"# + "\n42\n"
+            + #"{"time": "2026-11-20 10:00:00,300", "event": "b", "n": 3}"#
+        try writeBytes(Array(a.utf8), to: logs + "/a.jsonl")
+        try writeBytes(Array(b.utf8), to: logs + "/b.jsonl")
+        let reader = try ForeignLogReader(at: logs, cache: .disabled)
+
+        var order: [Int] = []
+        var calls: [Int64] = []
+        let count = try reader.replay(Query(), speed: .factor(2)) { record in
+            calls.append(Timestamp.now())
+            let object = try JSONSerialization.jsonObject(with: Data(record.bytes)) as! [String: Any]
+            order.append(object["n"] as! Int)
+            return true
+        }
+        #expect(count == 4)
+        #expect(order == [0, 1, 2, 3])
+        // Each gap is 100 ms of original time, 50 ms at speed 2; usleep never wakes early.
+        for (earlier, later) in zip(calls, calls.dropFirst()) {
+            #expect(later - earlier >= 49_000, "\(later - earlier) µs")
+        }
+        #expect(calls.last! - calls.first! >= 150_000)
+
+        let out = directory.appending("b.jsonl.gz")
+        #expect(try reader.export(Query(types: ["b"]), to: out) == 2)
+        let unzipped = try run("/usr/bin/env", ["gzip", "-dc", out])
+        let expected: String = #"{"time":"2026-11-20 10:00:00,100","event":"b","n":1}"# + "\n"
+            + #"{"time":"2026-11-20 10:00:00,300","event":"b","n":3}"# + "\n"
+        #expect(unzipped.stdout == expected)
+        #expect(listDirectory(logs) == ["a.jsonl", "b.jsonl"])
+        #expect(try reader.skippedLines().map { "\(Path.lastComponent(of: $0.path)):\($0.line)" } == ["b.jsonl:2"])
+    }
 }
 
 extension Array {

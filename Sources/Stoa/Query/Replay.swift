@@ -16,7 +16,8 @@ extension RecordReader {
     /// a directory of JSONL logs Stoa does not own (``ForeignLogReader``).
     ///
     /// Each record is due at `start + (its time - the first record's time) /
-    /// speed`, with every gap first capped at `maxGap`: the schedule is kept
+    /// speed`, where `start` is when the first record went to `body`, with
+    /// every gap first capped at `maxGap`: the schedule is kept
     /// against the clock, so time spent in `body` does not add up to drift.
     ///
     /// ```swift
@@ -35,7 +36,10 @@ extension RecordReader {
         _ query: Query, speed: ReplaySpeed = .max, maxGap: Int64? = nil, _ body: (Record) throws -> Bool
     ) throws -> Int {
         let cursor = try self.query(query)
-        let started = Timestamp.now()
+        // When the first record went out: the schedule counts from there, so
+        // that the time it took to find the first record does not shorten
+        // the first gap.
+        var started: Int64 = 0
         var previousTime: Int64?
         var offset: Double = 0  // µs since the start at which the current record is due
         var count = 0
@@ -46,9 +50,11 @@ extension RecordReader {
                     if query.order == .newestFirst { gap = max(0, previousTime - record.time) }
                     if let maxGap { gap = min(gap, maxGap) }
                     offset += Double(gap) / factor
+                    let wait = started + Int64(offset) - Timestamp.now()
+                    if wait > 0 { usleep(UInt32(min(wait, Int64(UInt32.max)))) }
+                } else {
+                    started = Timestamp.now()
                 }
-                let wait = started + Int64(offset) - Timestamp.now()
-                if wait > 0 { usleep(UInt32(min(wait, Int64(UInt32.max)))) }
             }
             previousTime = record.time
             count += 1
