@@ -461,12 +461,13 @@ struct RecordScannerConformanceTests {
         #expect(error?.offset == offset, "\(scanHex(input)): \(String(describing: error))")
     }
 
-    /// Strings are scanned eight bytes at a time: a byte that needs a look
-    /// must be seen at every position of a word, near the end of input too.
+    /// Strings are scanned sixteen bytes at a time (two eight-byte lanes),
+    /// then eight, then byte by byte: a byte that needs a look must be seen at
+    /// every position of a lane, near the end of input too.
     @Test("special bytes are seen at every position of a long string")
     func specialBytesEverywhere() {
         let prefix = Array(#"{"a":""#.utf8)  // the string starts at 6
-        for length in [1, 7, 8, 9, 15, 16, 17, 40] {
+        for length in [1, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 40] {
             for position in 0..<length {
                 func body(_ replacement: [UInt8]) -> [UInt8] {
                     var body = [UInt8](repeating: UInt8(ascii: "a"), count: length)
@@ -491,6 +492,79 @@ struct RecordScannerConformanceTests {
                 // Cut off right after the byte: ran out.
                 let cut = Array(body([0xC3, 0xA9]).prefix(at + 1))
                 #expect(scanRejection(cut)?.offset == cut.count)
+            }
+        }
+    }
+
+    /// Two special bytes in one lane: the first one decides, whatever the
+    /// second (the lane's test may mark bytes after the first wrongly).
+    @Test("the first of two special bytes in a lane is the one seen")
+    func twoSpecialBytes() {
+        let prefix = Array(#"{"a":""#.utf8)
+        let specials: [[UInt8]] = [[0x01], [0x1F], [0x22], [0x5C, 0x6E], [0xC3, 0xA9], [0x80], [0x00]]
+        for first in 0..<16 {
+            for gap in 1..<(16 - first) {
+                for a in specials {
+                    for b in specials {
+                        var body = [UInt8](repeating: UInt8(ascii: "a"), count: 24)
+                        body.replaceSubrange((first + gap)...(first + gap), with: b)
+                        body.replaceSubrange(first...first, with: a)
+                        let input = prefix + body + Array(#""}"#.utf8)
+                        // What the first byte alone makes of the input.
+                        var alone = [UInt8](repeating: UInt8(ascii: "a"), count: 24)
+                        alone.replaceSubrange(first...first, with: a)
+                        let firstOnly = scanRejection(prefix + alone + Array(#""}"#.utf8))
+                        let error = scanRejection(input)
+                        if let firstOnly, firstOnly.offset! <= prefix.count + first + 1 {
+                            #expect(error?.offset == firstOnly.offset, "\(scanHex(input))")
+                        } else if a != [0x22] {
+                            // The first is fine: the verdict is the second's, as if the first were plain.
+                            var second = body
+                            second.replaceSubrange(first..<(first + a.count), with: [UInt8](repeating: UInt8(ascii: "a"), count: a.count))
+                            let secondOnly = scanRejection(prefix + second + Array(#""}"#.utf8))
+                            #expect(error?.offset == secondOnly?.offset, "\(scanHex(input))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Multi-byte UTF-8 sequences at every offset, so that they straddle the
+    /// 8- and 16-byte boundaries of the fast string scan; bad ones are
+    /// reported at their lead byte.
+    @Test("multi-byte UTF-8 is checked across every lane boundary")
+    func multibyteAcrossBoundaries() {
+        let prefix = Array(#"{"a":""#.utf8)
+        let valid: [[UInt8]] = [
+            [0xC2, 0x80], [0xDF, 0xBF], [0xE0, 0xA0, 0x80], [0xE6, 0x97, 0xA5], [0xED, 0x9F, 0xBF],
+            [0xEF, 0xBF, 0xBF], [0xF0, 0x90, 0x80, 0x80], [0xF0, 0x9F, 0x98, 0x80], [0xF4, 0x8F, 0xBF, 0xBF],
+            [0xE6, 0x97, 0xA5, 0xE6, 0x9C, 0xAC],  // two in a row
+        ]
+        let invalid: [[UInt8]] = [
+            [0xC0, 0x80], [0xC1, 0xBF],  // overlong two-byte
+            [0xE0, 0x80, 0x80], [0xE0, 0x9F, 0xBF],  // overlong three-byte
+            [0xF0, 0x80, 0x80, 0x80], [0xF0, 0x8F, 0xBF, 0xBF],  // overlong four-byte
+            [0xED, 0xA0, 0x80], [0xED, 0xBF, 0xBF],  // surrogates
+            [0xF4, 0x90, 0x80, 0x80], [0xF5, 0x80, 0x80, 0x80], [0xFF],  // past U+10FFFF
+            [0x80], [0xBF],  // a continuation byte first
+            [0xC3, 0x41], [0xE6, 0x97, 0x41], [0xF0, 0x9F, 0x98, 0x41],  // cut by ASCII
+            [0xC3, 0x22], [0xE6, 0x97, 0x22],  // cut by the closing quote
+            [0xC3, 0xA9, 0xA9],  // one continuation byte too many
+        ]
+        for offset in 0..<34 {
+            func input(_ character: [UInt8]) -> [UInt8] {
+                prefix + [UInt8](repeating: UInt8(ascii: "a"), count: offset) + character
+                    + [UInt8](repeating: UInt8(ascii: "b"), count: 20) + Array(#""}"#.utf8)
+            }
+            for character in valid {
+                #expect(scanRejection(input(character)) == nil, "\(scanHex(character)) at \(offset)")
+            }
+            for character in invalid {
+                let error = scanRejection(input(character))
+                // The extra continuation byte is a lead byte of its own.
+                let at = prefix.count + offset + (character == [0xC3, 0xA9, 0xA9] ? 2 : 0)
+                #expect(error?.offset == at, "\(scanHex(character)) at \(offset): \(String(describing: error))")
             }
         }
     }
@@ -759,6 +833,74 @@ struct RecordScannerFieldTests {
         #expect(scanValueText(oddSummary.time, in: oddBytes) == "2")
         #expect(scanValueText(oddSummary.type, in: oddBytes) == "x")
         #expect(scanValueText(oddSummary.conversation, in: oddBytes) == "empty")
+    }
+
+    /// Keys are matched on their length and first eight bytes, then the rest:
+    /// a key that shares a name's start, or is a name cut short or run on, is
+    /// not that name.
+    @Test("keys near a field name are not the field")
+    func nearNames() throws {
+        let fields = FieldNames.default
+        let names = fields.time + fields.type + fields.conversation
+        for name in names {
+            var near = [String(name.dropLast()), name + "x", "x" + name, name.uppercased()]
+            if name.count > 1 {
+                near.append(String(name.dropLast()) + "~")  // the last byte differs
+                near.append("~" + String(name.dropFirst()))  // the first byte differs
+            }
+            for key in near where !names.contains(key) {
+                let summary = try scanRecord(#"{"\#(key)":"2026-11-23T12:47:22Z"}"#)
+                #expect(summary.time == nil && summary.type == nil && summary.conversation == nil, "\(key)")
+                #expect(summary.hasTypeKey == false, "\(key)")
+            }
+            // The name itself, as the last key of a short record (fewer than
+            // eight bytes after its start) and of a longer one.
+            for text in [#"{"\#(name)":1}"#, #"{"\#(name)":"2026-11-23T12:47:22Z","padding":"…………"}"#] {
+                let summary = try scanRecord(text)
+                let found = [summary.time, summary.type, summary.conversation].compactMap { $0?.key }
+                #expect(found == [name] || (fields.type.contains(name) && text.hasSuffix("1}") && found.isEmpty), "\(text)")
+            }
+        }
+    }
+
+    @Test("long names that share their first eight bytes are told apart")
+    func namesSharingAPrefix() throws {
+        let fields = FieldNames(
+            time: ["timestamp_utc"], type: ["timestamp_kind", String(repeating: "k", count: 70)],
+            conversation: ["timestamp_u", "conversation"])
+        let bytes = Array(
+            #"{"timestamp_u":"c","timestamp_kind":"t","timestamp_utc":1700000000,"timestamp_ut":2,"\#(String(repeating: "k", count: 70))":"long"}"#
+                .utf8)
+        let summary = try scanRecord(bytes, fields: fields)
+        #expect(summary.time.map(\.key) == "timestamp_utc")
+        #expect(scanValueText(summary.time, in: bytes) == "1700000000")
+        #expect(summary.type.map(\.key) == "timestamp_kind")
+        #expect(summary.conversation.map(\.key) == "timestamp_u")
+        // A 70-byte key that differs from the 70-byte name in its last byte.
+        let other = Array(#"{"\#(String(repeating: "k", count: 69))j":"x"}"#.utf8)
+        #expect(try scanRecord(other, fields: fields).type == nil)
+        #expect(try scanRecord(Array(#"{"\#(String(repeating: "k", count: 70))":"x"}"#.utf8), fields: fields).type != nil)
+    }
+
+    @Test("a name configured for two fields counts for the first")
+    func nameInTwoFields() throws {
+        let fields = FieldNames(time: ["ts"], type: ["ts", "kind"], conversation: ["ts"])
+        let summary = try scanRecord(#"{"ts":"2026-11-23T12:47:22Z","kind":"k"}"#, fields: fields)
+        #expect(summary.time.map(\.key) == "ts")
+        #expect(summary.type.map(\.key) == "kind")
+        #expect(summary.conversation == nil)
+    }
+
+    @Test("many field names")
+    func manyNames() throws {
+        let time = (0..<100).map { "t\($0)" }
+        let fields = FieldNames(time: time, type: ["type"], conversation: [])
+        for k in [0, 7, 42, 99] {
+            let summary = try scanRecord(#"{"x":1,"t\#(k)":\#(k),"type":"y"}"#, fields: fields)
+            #expect(summary.time.map(\.key) == "t\(k)")
+            #expect(summary.type.map(\.key) == "type")
+        }
+        #expect(try scanRecord(#"{"t100":1}"#, fields: fields).time == nil)
     }
 
     @Test("whitespace outside strings is noticed, inside strings it is not")

@@ -19,6 +19,8 @@ struct RecordScanner: Sendable {
     let keyNames: [String]
     /// For each entry of `names`: which field it names and its priority.
     let roles: [(field: Field, priority: Int)]
+    /// The names, for matching keys without comparing bytes one by one.
+    let table: NameTable
 
     enum Field: Int { case time = 0, type = 1, conversation = 2 }
 
@@ -34,6 +36,78 @@ struct RecordScanner: Sendable {
         self.names = names
         self.keyNames = names.map { String(decoding: $0, as: UTF8.self) }
         self.roles = roles
+        self.table = NameTable(names)
+    }
+
+    /// The field names in a form a key is matched against with a few integer
+    /// operations: a small hash table on each name's length and first eight
+    /// bytes, so that the many keys of a record that are no field cost one
+    /// probe and no byte comparison.
+    struct NameTable: Sendable {
+        let names: [[UInt8]]
+        /// Open addressing, linear probing; `name` is -1 in an empty slot.
+        /// Names are inserted in order, so of two equal names the first is
+        /// found first.
+        private let slots: [(prefix: UInt64, length: Int, name: Int)]
+        private let shift: UInt64
+
+        init(_ names: [[UInt8]]) {
+            self.names = names
+            var bits: UInt64 = 4
+            while 1 << bits < 4 * names.count { bits += 1 }
+            shift = 64 - bits
+            var slots = [(prefix: UInt64, length: Int, name: Int)](
+                repeating: (0, 0, -1), count: 1 << Int(bits))
+            for (position, name) in names.enumerated() {
+                let prefix = name.withUnsafeBufferPointer { Self.prefix($0, 0, name.count) }
+                var slot = Self.hash(prefix, name.count, shift: shift)
+                while slots[slot].name >= 0 { slot = (slot + 1) & (slots.count - 1) }
+                slots[slot] = (prefix, name.count, position)
+            }
+            self.slots = slots
+        }
+
+        /// The first (up to) eight bytes of `bytes[start..<end]`, little-endian, zero-padded.
+        @inline(__always)
+        private static func prefix(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> UInt64 {
+            let length = end - start
+            if start + 8 <= bytes.count {
+                let word = UInt64(littleEndian: UnsafeRawPointer(bytes.baseAddress! + start).loadUnaligned(as: UInt64.self))
+                return length >= 8 ? word : word & ((1 << UInt64(8 * length)) &- 1)
+            }
+            var word: UInt64 = 0
+            for k in 0..<min(length, 8) { word |= UInt64(bytes[start + k]) << UInt64(8 * k) }
+            return word
+        }
+
+        @inline(__always)
+        private static func hash(_ prefix: UInt64, _ length: Int, shift: UInt64) -> Int {
+            Int(truncatingIfNeeded: ((prefix &+ UInt64(truncatingIfNeeded: length)) &* 0x9E37_79B9_7F4A_7C15) &>> shift)
+        }
+
+        /// Which name the key `bytes[start..<end]` (no escapes) is, if any:
+        /// the first in `names`.
+        @inline(__always)
+        func match(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+            let length = end - start
+            let prefix = Self.prefix(bytes, start, end)
+            var slot = Self.hash(prefix, length, shift: shift)
+            while true {
+                let (slotPrefix, slotLength, name) = slots[slot]
+                if name < 0 { return nil }
+                if slotPrefix == prefix && slotLength == length && (length <= 8 || sameTail(name, bytes, start)) {
+                    return name
+                }
+                slot = (slot + 1) & (slots.count - 1)
+            }
+        }
+
+        /// Whether `names[name]` matches the key at `start` past their first eight bytes.
+        private func sameTail(_ name: Int, _ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
+            names[name].withUnsafeBufferPointer { name in
+                memcmp(name.baseAddress! + 8, bytes.baseAddress! + start + 8, name.count - 8) == 0
+            }
+        }
     }
 
     /// A value found for one of the fields.
@@ -70,7 +144,7 @@ struct RecordScanner: Sendable {
     /// - Complexity: O(n), one pass, no allocation unless a key has escapes.
     func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Summary {
         var cursor = Cursor(bytes: bytes)
-        return try cursor.scanRecord(names: names, keyNames: keyNames, roles: roles)
+        return try cursor.scanRecord(table: table, keyNames: keyNames, roles: roles)
     }
 }
 
@@ -97,8 +171,79 @@ private func hexValue(_ byte: UInt8) -> UInt32? {
     }
 }
 
+/// The bytes a string body cannot simply step over: a quote, a backslash,
+/// a control character (< 0x20) or a byte ≥ 0x80 (the start of a multi-byte
+/// UTF-8 sequence, or a wrong byte).
+@inline(__always)
+private func isSpecial(_ byte: UInt8) -> Bool {
+    byte == quote || byte == backslash || byte &- 0x20 >= 0x60
+}
+
+/// The special bytes (``isSpecial(_:)``) of the eight bytes in each lane of
+/// `words` (little-endian: the first byte is the lowest): each has its high
+/// bit set in the result. Works on one `UInt64` as on `SIMD2<UInt64>`, which
+/// the compiler turns into SSE2 instructions.
+///
+/// The tests borrow across the bytes of a lane, so a byte *after* the first
+/// special one may be marked wrongly; the lowest mark of a lane is always
+/// exact (nothing borrows into the first special byte), so its
+/// `trailingZeroBitCount / 8` is where the first special byte is.
+@inline(__always)
+private func specialBytes<Words: SIMD>(_ words: Words) -> Words
+where Words.Scalar == UInt64 {
+    let ones = Words(repeating: 0x0101_0101_0101_0101)
+    let quotes = words ^ Words(repeating: 0x2222_2222_2222_2222)
+    let backslashes = words ^ Words(repeating: 0x5C5C_5C5C_5C5C_5C5C)
+    let control = (words &- Words(repeating: 0x2020_2020_2020_2020)) & ~words
+    let quote = (quotes &- ones) & ~quotes
+    let escape = (backslashes &- ones) & ~backslashes
+    return (control | quote | escape | words) & Words(repeating: 0x8080_8080_8080_8080)
+}
+
+@inline(__always)
+private func specialBytes(_ word: UInt64) -> UInt64 {
+    let ones: UInt64 = 0x0101_0101_0101_0101
+    let quotes = word ^ 0x2222_2222_2222_2222
+    let backslashes = word ^ 0x5C5C_5C5C_5C5C_5C5C
+    let control = (word &- 0x2020_2020_2020_2020) & ~word
+    let quote = (quotes &- ones) & ~quotes
+    let escape = (backslashes &- ones) & ~backslashes
+    return (control | quote | escape | word) & 0x8080_8080_8080_8080
+}
+
+/// The index of the first special byte (``isSpecial(_:)``) of
+/// `base[start..<count]`, or `count` when there is none: sixteen bytes at a
+/// time, then eight, then the last few one by one.
+@inline(__always)
+private func firstSpecial(_ base: UnsafePointer<UInt8>, from start: Int, count: Int) -> Int {
+    var i = start
+    while i &+ 16 <= count {
+        var words = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD2<UInt64>.self)
+        #if _endian(big)
+        words = SIMD2(words[0].byteSwapped, words[1].byteSwapped)
+        #endif
+        let marks = specialBytes(words)
+        let low = marks[0]
+        let high = marks[1]
+        if low | high != 0 {
+            return low != 0 ? i &+ low.trailingZeroBitCount &>> 3 : i &+ 8 &+ high.trailingZeroBitCount &>> 3
+        }
+        i &+= 16
+    }
+    if i &+ 8 <= count {
+        let marks = specialBytes(UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)))
+        if marks != 0 { return i &+ marks.trailingZeroBitCount &>> 3 }
+        i &+= 8
+    }
+    while i < count && !isSpecial(base[i]) { i &+= 1 }
+    return i
+}
+
 /// The scanner's position in one input. Holds the pointer only for the
 /// duration of `RecordScanner.scan`; it must not escape.
+///
+/// The hot loops copy `index` into a local and store it back when they
+/// return or throw, so that it lives in a register meanwhile.
 private struct Cursor {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
@@ -120,14 +265,19 @@ private struct Cursor {
 
     @inline(__always)
     mutating func skipWhitespace() {
-        while index < bytes.count && isWhitespace(bytes[index]) {
-            index += 1
-            sawWhitespace = true
-        }
+        guard index < bytes.count && isWhitespace(bytes[index]) else { return }
+        skipWhitespaceRun()
+    }
+
+    mutating func skipWhitespaceRun() {
+        sawWhitespace = true
+        var i = index
+        while i < bytes.count && isWhitespace(bytes[i]) { i += 1 }
+        index = i
     }
 
     mutating func scanRecord(
-        names: [[UInt8]], keyNames: [String], roles: [(field: RecordScanner.Field, priority: Int)]
+        table: RecordScanner.NameTable, keyNames: [String], roles: [(field: RecordScanner.Field, priority: Int)]
     ) throws(StoaError) -> RecordScanner.Summary {
         var summary = RecordScanner.Summary()
         var best = (Int.max, Int.max, Int.max)  // best priority seen per field
@@ -141,8 +291,11 @@ private struct Cursor {
             throw fail("a record must be a JSON object, found \(describe(current))")
         }
 
-        // Nesting: bit i of `stack` is 1 when level i is an object.
-        var stack = [UInt64](repeating: 0, count: (RecordScanner.maxDepth + 63) / 64)
+        // Nesting: bit i of the stack is 1 when level i is an object. The
+        // first 64 levels live in a register; deeper ones (rare) in an array
+        // made when first needed.
+        var shallow: UInt64 = 0
+        var deep: [UInt64] = []
         var depth = 0
 
         // The top-level key whose value is being read, if it names a field.
@@ -179,6 +332,14 @@ private struct Cursor {
             }
         }
 
+        /// Reads a key of an object at `depth` and notes whether it names a field.
+        func key() throws(StoaError) {
+            pendingRole = nil
+            guard let k = try readKey(matching: depth == 1 ? table : nil) else { return }
+            pendingRole = (roles[k].field, roles[k].priority, k)
+            if roles[k].field == .type { summary.hasTypeKey = true }
+        }
+
         // States: expecting a value, or just after a value.
         var expectingValue = true
         while true {
@@ -190,16 +351,22 @@ private struct Cursor {
                 let kind: RecordScanner.Value.Kind
                 var escaped = false
                 switch byte {
+                case quote:
+                    index += 1
+                    escaped = try readString()
+                    kind = .string
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
                     guard depth < RecordScanner.maxDepth else {
                         throw fail("nesting deeper than \(RecordScanner.maxDepth) levels")
                     }
                     if let role = pendingRole, role.field == .time { timeContainer = (start, role) }
                     let isObject = byte == UInt8(ascii: "{")
-                    if isObject {
-                        stack[depth >> 6] |= (1 << UInt64(depth & 63))
+                    let bit: UInt64 = 1 << UInt64(depth & 63)
+                    if depth < 64 {
+                        shallow = isObject ? shallow | bit : shallow & ~bit
                     } else {
-                        stack[depth >> 6] &= ~(1 << UInt64(depth & 63))
+                        if deep.isEmpty { deep = [UInt64](repeating: 0, count: (RecordScanner.maxDepth + 63) / 64) }
+                        deep[depth >> 6] = isObject ? deep[depth >> 6] | bit : deep[depth >> 6] & ~bit
                     }
                     depth += 1
                     index += 1
@@ -216,16 +383,11 @@ private struct Cursor {
                         continue
                     }
                     if isObject {
-                        try readKey(depth: depth, names: names, roles: roles, pending: &pendingRole)
-                        if pendingRole?.field == .type { summary.hasTypeKey = true }
+                        try key()
                     } else {
                         pendingRole = nil
                     }
                     continue  // still expecting a value
-                case quote:
-                    index += 1
-                    escaped = try readString()
-                    kind = .string
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                     try readNumber()
                     kind = .number
@@ -243,22 +405,24 @@ private struct Cursor {
                 }
                 if let role = pendingRole {
                     note(role, kind, kind == .string ? (start + 1)..<(index - 1) : start..<index, escaped: escaped)
+                    pendingRole = nil
                 }
-                pendingRole = nil
                 expectingValue = false
             } else {
                 skipWhitespace()
                 guard depth > 0 else { break }
                 guard !atEnd else { throw failUnexpected("',' or the end of a container") }
                 let level = depth - 1
-                let inObject = stack[level >> 6] & (1 << UInt64(level & 63)) != 0
+                let inObject =
+                    level < 64
+                    ? shallow & (1 << UInt64(level)) != 0
+                    : deep[level >> 6] & (1 << UInt64(level & 63)) != 0
                 switch current {
                 case UInt8(ascii: ","):
                     index += 1
                     if inObject {
                         skipWhitespace()
-                        try readKey(depth: depth, names: names, roles: roles, pending: &pendingRole)
-                        if pendingRole?.field == .type { summary.hasTypeKey = true }
+                        try key()
                     }
                     expectingValue = true
                 case UInt8(ascii: "}") where inObject, UInt8(ascii: "]") where !inObject:
@@ -281,86 +445,80 @@ private struct Cursor {
     }
 
     /// Reads `"key"` and the `:` after it (whitespace skipped before the key
-    /// by the caller). At depth 1, notes whether the key names a field.
-    mutating func readKey(
-        depth: Int, names: [[UInt8]], roles: [(field: RecordScanner.Field, priority: Int)],
-        pending: inout (field: RecordScanner.Field, priority: Int, key: Int)?
-    ) throws(StoaError) {
+    /// by the caller). Returns which name of `table` the key is, if a table
+    /// is given (for the top level only).
+    @inline(__always)
+    mutating func readKey(matching table: RecordScanner.NameTable?) throws(StoaError) -> Int? {
         guard !atEnd, current == quote else { throw failUnexpected("a string key") }
         index += 1
         let start = index
         let escaped = try readString()
         let end = index - 1
-        pending = nil
-        if depth == 1 {
+        var match: Int? = nil
+        if let table {
             if escaped {
                 let decoded = JSONString.decode(UnsafeBufferPointer(rebasing: bytes[start..<end]))
-                for (k, name) in names.enumerated() where name == decoded {
-                    pending = (roles[k].field, roles[k].priority, k)
-                    break
-                }
+                match = table.names.firstIndex(of: decoded)
             } else {
-                let length = end - start
-                for k in names.indices {
-                    let name = names[k]
-                    if name.count == length && name.withUnsafeBufferPointer({ n in
-                        memcmp(n.baseAddress!, bytes.baseAddress! + start, length) == 0
-                    }) {
-                        pending = (roles[k].field, roles[k].priority, k)
-                        break
-                    }
-                }
+                match = table.match(bytes, start, end)
             }
+        }
+        if index < bytes.count && bytes[index] == UInt8(ascii: ":") {
+            index += 1  // the compact form
+            return match
         }
         skipWhitespace()
         guard !atEnd, current == UInt8(ascii: ":") else { throw failUnexpected("':' after a key") }
         index += 1
+        return match
     }
 
     /// Reads a string body after its opening quote, through its closing quote.
     /// Returns whether it had escapes.
+    ///
+    /// Plain ASCII goes sixteen bytes at a time; the first byte that needs a
+    /// look (a quote, a backslash, a control character or a byte ≥ 0x80) is
+    /// found in the word without stepping through it.
+    @inline(__always)
     mutating func readString() throws(StoaError) -> Bool {
-        var escaped = false
-        let count = bytes.count
         let base = bytes.baseAddress!
+        let i = firstSpecial(base, from: index, count: bytes.count)
+        if i < bytes.count && base[i] == quote {
+            index = i &+ 1
+            return false
+        }
+        index = i
+        return try readStringRest()
+    }
+
+    /// The rest of ``readString()`` from its first special byte (or the end
+    /// of input).
+    mutating func readStringRest() throws(StoaError) -> Bool {
+        let base = bytes.baseAddress!
+        let count = bytes.count
+        var escaped = false
+        var i = index
         while true {
-            // The common case: plain ASCII, eight bytes at a time. A word
-            // with any byte that is a control character, a quote, a
-            // backslash or non-ASCII falls through to the byte loop.
-            while index + 8 <= count {
-                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let highs: UInt64 = 0x8080_8080_8080_8080
-                let quotes = word ^ (ones &* 0x22)
-                let backslashes = word ^ (ones &* 0x5C)
-                let control = (word &- ones &* 0x20) & ~word & highs
-                let quote = (quotes &- ones) & ~quotes & highs
-                let escape = (backslashes &- ones) & ~backslashes & highs
-                let special = control | quote | escape | (word & highs)
-                if special != 0 { break }
-                index += 8
+            guard i < count else {
+                index = i
+                throw fail("unterminated string")
             }
-            while index < count {
-                let byte = bytes[index]
-                if byte < 0x80 && byte >= 0x20 && byte != quote && byte != backslash {
-                    index += 1
-                } else {
-                    break
-                }
-            }
-            guard index < count else { throw fail("unterminated string") }
-            let byte = bytes[index]
+            let byte = base[i]
             if byte == quote {
-                index += 1
+                index = i &+ 1
                 return escaped
+            } else if byte >= 0x80 {
+                index = i
+                try readMultibyteCharacters()
             } else if byte == backslash {
                 escaped = true
+                index = i
                 try readEscape()
-            } else if byte < 0x20 {
-                throw fail("raw control character \(describe(byte)) in a string (escape it as \\u00\(hex2(byte)))")
             } else {
-                try readMultibyteCharacter()
+                index = i
+                throw fail("raw control character \(describe(byte)) in a string (escape it as \\u00\(hex2(byte)))")
             }
+            i = firstSpecial(base, from: index, count: count)
         }
     }
 
@@ -412,58 +570,86 @@ private struct Cursor {
         return value
     }
 
-    /// Validates one UTF-8 sequence of 2–4 bytes (RFC 3629: no overlongs, no
-    /// surrogates, nothing past U+10FFFF).
-    mutating func readMultibyteCharacter() throws(StoaError) {
-        let lead = bytes[index]
-        let length: Int
-        var low: UInt8 = 0x80
-        var high: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; low = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; high = 0x9F
-        case 0xF0: length = 4; low = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; high = 0x8F
-        default: throw fail("invalid UTF-8 byte 0x\(hex2(lead))")
-        }
-        // An invalid sequence is reported at its lead byte; one cut short by
-        // the end of input at the end (the input ran out, it is not wrong yet).
-        for k in 1..<length {
-            guard index + k < bytes.count else {
-                throw StoaError(.invalidRecord, "truncated UTF-8 sequence", offset: bytes.count)
+    /// Validates a run of UTF-8 sequences of 2–4 bytes (RFC 3629: no
+    /// overlongs, no surrogates, nothing past U+10FFFF), starting at a byte
+    /// ≥ 0x80 and stopping at the first byte < 0x80.
+    mutating func readMultibyteCharacters() throws(StoaError) {
+        let base = bytes.baseAddress!
+        let count = bytes.count
+        var i = index
+        repeat {
+            let lead = base[i]
+            let length: Int
+            var low: UInt8 = 0x80
+            var high: UInt8 = 0xBF
+            switch lead {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; low = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; high = 0x9F
+            case 0xF0: length = 4; low = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; high = 0x8F
+            default:
+                index = i
+                throw fail("invalid UTF-8 byte 0x\(hex2(lead))")
             }
-            let byte = bytes[index + k]
-            let valid = k == 1 ? byte >= low && byte <= high : byte & 0xC0 == 0x80
-            guard valid else { throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))") }
-        }
-        index += length
+            // An invalid sequence is reported at its lead byte; one cut short by
+            // the end of input at the end (the input ran out, it is not wrong yet).
+            for k in 1..<length {
+                guard i + k < count else {
+                    throw StoaError(.invalidRecord, "truncated UTF-8 sequence", offset: count)
+                }
+                let byte = base[i + k]
+                let valid = k == 1 ? byte >= low && byte <= high : byte & 0xC0 == 0x80
+                guard valid else {
+                    index = i
+                    throw fail("invalid UTF-8 sequence at byte 0x\(hex2(lead))")
+                }
+            }
+            i += length
+        } while i < count && base[i] >= 0x80
+        index = i
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
     mutating func readNumber() throws(StoaError) {
-        if current == UInt8(ascii: "-") {
-            index += 1
-            guard !atEnd, isDigit(current) else { throw fail("'-' must be followed by a digit") }
+        let base = bytes.baseAddress!
+        let count = bytes.count
+        var i = index
+        defer { index = i }
+        if base[i] == UInt8(ascii: "-") {
+            i += 1
+            guard i < count, isDigit(base[i]) else {
+                index = i
+                throw fail("'-' must be followed by a digit")
+            }
         }
-        if current == UInt8(ascii: "0") {
-            index += 1
-            if !atEnd && isDigit(current) { throw fail("numbers must not have leading zeros") }
+        if base[i] == UInt8(ascii: "0") {
+            i += 1
+            if i < count && isDigit(base[i]) {
+                index = i
+                throw fail("numbers must not have leading zeros")
+            }
         } else {
-            while !atEnd && isDigit(current) { index += 1 }
+            while i < count && isDigit(base[i]) { i += 1 }
         }
-        if !atEnd && current == UInt8(ascii: ".") {
-            index += 1
-            guard !atEnd, isDigit(current) else { throw fail("a '.' in a number must be followed by a digit") }
-            while !atEnd && isDigit(current) { index += 1 }
+        if i < count && base[i] == UInt8(ascii: ".") {
+            i += 1
+            guard i < count, isDigit(base[i]) else {
+                index = i
+                throw fail("a '.' in a number must be followed by a digit")
+            }
+            while i < count && isDigit(base[i]) { i += 1 }
         }
-        if !atEnd && (current == UInt8(ascii: "e") || current == UInt8(ascii: "E")) {
-            index += 1
-            if !atEnd && (current == UInt8(ascii: "+") || current == UInt8(ascii: "-")) { index += 1 }
-            guard !atEnd, isDigit(current) else { throw fail("an exponent must have digits") }
-            while !atEnd && isDigit(current) { index += 1 }
+        if i < count && (base[i] == UInt8(ascii: "e") || base[i] == UInt8(ascii: "E")) {
+            i += 1
+            if i < count && (base[i] == UInt8(ascii: "+") || base[i] == UInt8(ascii: "-")) { i += 1 }
+            guard i < count, isDigit(base[i]) else {
+                index = i
+                throw fail("an exponent must have digits")
+            }
+            while i < count && isDigit(base[i]) { i += 1 }
         }
     }
 
