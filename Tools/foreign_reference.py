@@ -5,6 +5,7 @@ Python's standard library only, sharing no code with Stoa.
 
     python3 Tools/foreign_reference.py DIR [--since T] [--until T] [--type T]...
         [--conversation C] [--grep TEXT] [--limit N] [--reverse] [--describe | --batch]
+        [--time-fields A,B] [--type-fields A,B] [--conversation-fields A,B]
 
 It prints what `stoa query DIR` with the same options must print on stdout:
 the matching records, one compact line each, sorted by (time, seq) (newest
@@ -28,8 +29,8 @@ The rules, as DESIGN §3 and §7 state them:
   characters in strings, no lone surrogates; whitespace around it, `\\r`
   included, allowed) with a readable time. Everything else is skipped.
 - Time: the first present top-level key among `ts`, `timestamp`, `time`,
-  `@timestamp` (in that order of preference; a key repeated in the object
-  counts at its first occurrence). Text: `YYYY-MM-DD`, or that with `T`, `t`
+  `@timestamp` (or --time-fields), in that order of preference (a key
+  repeated in the object counts at its first occurrence). Text: `YYYY-MM-DD`, or that with `T`, `t`
   or a space and `HH:MM[:SS[(.|,)F+]]`, then `Z`, `z`, `±HH`, `±HHMM`,
   `±HH:MM` or nothing (UTC); fractions truncated to µs. Numbers: epoch
   seconds, ms, µs or ns by the magnitude of their integer part (< 1e11, < 1e14,
@@ -167,7 +168,7 @@ def first(pairs, fields, usable):
     return None if best is None else best[1]
 
 
-def read_record(raw):
+def read_record(raw, fields):
     """(time, type, conversation, compact line) of a line, or a reason to skip it."""
     if raw.strip(b" \t\r") == b"":
         return "blank line"
@@ -189,8 +190,9 @@ def read_record(raw):
         return "not a JSON object"
     if has_surrogate(value):
         return "a lone surrogate"
-    time_value = first(value, TIME_FIELDS, lambda v: True)
-    if time_value is None and not any(key in TIME_FIELDS for key, _ in value):
+    time_fields, type_fields, conversation_fields = fields
+    time_value = first(value, time_fields, lambda v: True)
+    if time_value is None and not any(key in time_fields for key, _ in value):
         return "no time field"
     if isinstance(time_value, str):
         time = parse_time_text(time_value)
@@ -200,8 +202,8 @@ def read_record(raw):
         time = None
     if time is None:
         return "unreadable time"
-    kind = first(value, TYPE_FIELDS, lambda v: isinstance(v, str)) or ""
-    conversation = first(value, CONVERSATION_FIELDS, lambda v: isinstance(v, (str, Number)))
+    kind = first(value, type_fields, lambda v: isinstance(v, str)) or ""
+    conversation = first(value, conversation_fields, lambda v: isinstance(v, (str, Number)))
     if isinstance(conversation, Number):
         conversation = conversation.text
     return (time, kind, conversation, compact(text))
@@ -222,7 +224,7 @@ def inflate(data):
     return b"".join(out), False
 
 
-def read_directory(directory):
+def read_directory(directory, fields=(TIME_FIELDS, TYPE_FIELDS, CONVERSATION_FIELDS)):
     names = []
     for name in os.listdir(directory):
         if name.startswith(".") or not (name.endswith(".jsonl") or name.endswith(".jsonl.gz")):
@@ -244,7 +246,7 @@ def read_directory(directory):
         if lines and lines[-1] == b"":
             lines.pop()  # the file ends with a newline
         for number, raw in enumerate(lines, start=1):
-            result = read_record(raw)
+            result = read_record(raw, fields)
             if isinstance(result, str):
                 skipped.append({"file": name, "line": number, "reason": result})
             else:
@@ -296,16 +298,27 @@ def main():
     parser.add_argument("--grep")
     parser.add_argument("--limit", type=int)
     parser.add_argument("--reverse", action="store_true")
+    parser.add_argument("--time-fields", help="comma-separated, as stoa's option")
+    parser.add_argument("--type-fields")
+    parser.add_argument("--conversation-fields")
     parser.add_argument("--describe", action="store_true")
     parser.add_argument(
         "--batch",
         action="store_true",
-        help="read the directory once, then for each line of stdin (a JSON array of query options) "
-        "print the answer as one JSON string",
+        help="read the directory once, then for each line of stdin (a JSON array of query options; "
+        "field names come from the command line) print the answer as one JSON string",
     )
     options = parser.parse_args()
 
-    records, skipped = read_directory(options.directory)
+    fields = tuple(
+        tuple(given.split(",")) if given else default
+        for given, default in (
+            (options.time_fields, TIME_FIELDS),
+            (options.type_fields, TYPE_FIELDS),
+            (options.conversation_fields, CONVERSATION_FIELDS),
+        )
+    )
+    records, skipped = read_directory(options.directory, fields)
     if options.describe:
         described = [{k: v for k, v in r.items() if k != "line"} for r in records]
         json.dump({"records": described, "skipped": skipped}, sys.stdout)

@@ -1,6 +1,10 @@
 import ArgumentParser
 import Stoa
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// How records are printed.
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     /// One stored line per record, exactly as stored.
@@ -47,6 +51,34 @@ struct ForeignOptions: ParsableArguments {
             (default: $STOA_CACHE_DIR, $XDG_CACHE_HOME/stoa or ~/.cache/stoa; DIR is never written).
             """)
     var cacheInPlace = false
+
+    @Option(help: "In a directory of logs: the time fields, in order of preference (comma-separated; default ts,timestamp,time,@timestamp).")
+    var timeFields: String?
+    @Option(help: "In a directory of logs: the type fields (default type,event_type,event,kind).")
+    var typeFields: String?
+    @Option(
+        help: """
+            In a directory of logs: the conversation fields (default session,session_id,conversation_id,thread_id; \
+            Claude Code's transcripts: sessionId).
+            """)
+    var conversationFields: String?
+
+    /// The field names to read a directory of logs with.
+    func fields() throws(StoaError) -> FieldNames {
+        var fields = FieldNames.default
+        func names(_ text: String?, _ option: String) throws(StoaError) -> [String]? {
+            guard let text else { return nil }
+            let names = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed }
+            if names.contains(where: \.isEmpty) {
+                throw StoaError(.invalidArgument, "--\(option) takes field names separated by commas, got \"\(text)\"")
+            }
+            return names
+        }
+        if let time = try names(timeFields, "time-fields") { fields.time = time }
+        if let type = try names(typeFields, "type-fields") { fields.type = type }
+        if let conversation = try names(conversationFields, "conversation-fields") { fields.conversation = conversation }
+        return fields
+    }
 }
 
 /// What a reading command reads: a store, or a directory of JSONL logs
@@ -58,15 +90,36 @@ enum LogReader {
     /// The store at `directory`; else, when it has no `stoa.json` but holds
     /// `*.jsonl` or `*.jsonl.gz` files, those.
     static func open(_ directory: String, foreign: ForeignOptions) throws(StoaError) -> LogReader {
-        do {
-            return .store(try StoreReader(at: directory))
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            throw StoaError(.io, "no such directory", path: directory)
+        }
+        if info.st_mode & S_IFMT != S_IFDIR {
+            throw StoaError(
+                .invalidArgument,
+                "a file, not a directory: give the directory that holds it (every *.jsonl and *.jsonl.gz in it "
+                    + "is read), or copy it into a store with stoa import",
+                path: directory)
+        }
+        let fields = try foreign.fields()
+        do throws(StoaError) {
+            let store = try StoreReader(at: directory)
+            if fields != .default {
+                throw StoaError(
+                    .invalidArgument,
+                    "--time-fields, --type-fields and --conversation-fields are for directories of logs; "
+                        + "a store reads the fields its stoa.json names",
+                    path: directory)
+            }
+            return .store(store)
         } catch where error.code == .notAStore {
             guard let names = try? ForeignLogReader.logFileNames(in: directory), !names.isEmpty else {
                 var refusal = error
                 refusal.message += ", and no *.jsonl or *.jsonl.gz files to read"
                 throw refusal
             }
-            return .foreign(try ForeignLogReader(at: directory, cache: foreign.cacheInPlace ? .inPlace : .automatic))
+            return .foreign(
+                try ForeignLogReader(at: directory, fields: fields, cache: foreign.cacheInPlace ? .inPlace : .automatic))
         }
     }
 

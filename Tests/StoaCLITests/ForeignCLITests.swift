@@ -312,4 +312,42 @@ import Testing
         #expect(refused.status == 64)
         #expect(refused.stderr.contains("stoa verify"))
     }
+
+    @Test func aFileOrAMissingDirectoryIsSaidClearly() throws {
+        let directory = TemporaryDirectory()
+        let environment = Self.environment(cache: directory.appending("cache"))
+        let file = Self.fixture("structlog/audit_2026-11-20.jsonl")
+        for command in ["query", "tail", "stats", "replay"] {
+            let result = try run(stoa, [command, file], environment: environment)
+            #expect(result.status == 64, "\(command): \(result.stderr)")
+            #expect(result.stderr.contains("\(file): a file, not a directory: give the directory that holds it"))
+        }
+        let missing = try run(stoa, ["query", directory.appending("nope")], environment: environment)
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "stoa: \(directory.appending("nope")): no such directory\n")
+    }
+
+    @Test func fieldNamesForADirectoryOfLogs() throws {
+        let directory = TemporaryDirectory()
+        let environment = Self.environment(cache: directory.appending("cache"))
+        let transcripts = Self.fixture("claude-code")
+        let session = "9c41d7e0-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+        // Claude Code calls it sessionId: not a default conversation field.
+        #expect(try run(stoa, ["query", transcripts, "--conversation", session], environment: environment).stdout == "")
+        let named = try run(
+            stoa, ["query", transcripts, "--conversation-fields", "sessionId", "--conversation", session], environment: environment)
+        #expect(named.status == 0, "\(named.stderr)")
+        #expect(lines(named.stdout).count == 2)
+        #expect(lines(named.stdout).allSatisfy { $0.contains(#""sessionId":"\#(session)""#) })
+
+        let bad = try run(stoa, ["query", transcripts, "--type-fields", "type,,kind"], environment: environment)
+        #expect(bad.status == 64)
+        #expect(bad.stderr.contains(#"--type-fields takes field names separated by commas, got "type,,kind""#))
+        // A store reads the fields of its stoa.json.
+        let store = directory.appending("store")
+        #expect(try run(stoa, ["append", store], input: "{\"type\":\"x\"}\n").status == 0)
+        let refused = try run(stoa, ["query", store, "--conversation-fields", "sessionId"])
+        #expect(refused.status == 64)
+        #expect(refused.stderr.contains("a store reads the fields its stoa.json names"))
+    }
 }

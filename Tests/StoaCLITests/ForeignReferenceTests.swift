@@ -30,8 +30,8 @@ import Testing
         var skipped: [(file: String, line: Int)]
     }
 
-    static func describe(_ directory: String) throws -> Description {
-        let result = try run("/usr/bin/env", ["python3", reference, directory, "--describe"])
+    static func describe(_ directory: String, options: [String] = []) throws -> Description {
+        let result = try run("/usr/bin/env", ["python3", reference, directory, "--describe"] + options)
         try #require(result.status == 0, "\(result.stderr)")
         let object = try #require(
             try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
@@ -47,10 +47,12 @@ import Testing
     }
 
     /// The reference's answers to `queries` (each a list of `stoa query` options).
-    static func expected(_ directory: String, _ queries: [[String]]) throws -> [String] {
-        let input = try queries.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+    static func expected(_ directory: String, _ queries: [[String]], options: [String] = []) throws -> [String] {
+        let input = try queries.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0 + options), as: UTF8.self)
+        }
         let result = try run(
-            "/usr/bin/env", ["python3", reference, directory, "--batch"], input: input.joined(separator: "\n") + "\n")
+            "/usr/bin/env", ["python3", reference, directory, "--batch"] + options, input: input.joined(separator: "\n") + "\n")
         try #require(result.status == 0, "\(result.stderr)")
         let answers = try result.stdout.split(separator: "\n").map {
             try #require(try JSONSerialization.jsonObject(with: Data($0.utf8), options: .fragmentsAllowed) as? String)
@@ -107,16 +109,17 @@ import Testing
         return queries
     }
 
-    /// Runs every query through `stoa query` and the reference; each must print the same.
-    func compare(_ directory: String, cache: String, edges: Int = 8) throws {
+    /// Runs every query through `stoa query` and the reference; each must
+    /// print the same. `options` go to both with every query (field names).
+    func compare(_ directory: String, cache: String, edges: Int = 8, options: [String] = []) throws {
         var environment = ProcessInfo.processInfo.environment
         environment["STOA_CACHE_DIR"] = cache
-        let description = try Self.describe(directory)
+        let description = try Self.describe(directory, options: options)
         let queries = Self.queries(for: description, edges: edges)
-        let answers = try Self.expected(directory, queries)
+        let answers = try Self.expected(directory, queries, options: options)
         var differences = 0
         for (query, answer) in zip(queries, answers) {
-            let result = try run(stoa, ["query", directory] + query, environment: environment)
+            let result = try run(stoa, ["query", directory] + query + options, environment: environment)
             #expect(result.status == 0, "\(query): \(result.stderr)")
             if result.stdout != answer {
                 differences += 1
@@ -126,14 +129,14 @@ import Testing
         }
 
         // The lines skipped, each with its file and line, and the counts.
-        let skipped = try run(stoa, ["stats", directory, "--skipped"], environment: environment)
+        let skipped = try run(stoa, ["stats", directory, "--skipped"] + options, environment: environment)
         #expect(skipped.status == 0, "\(skipped.stderr)")
         let listed = skipped.stdout.split(separator: "\n").map { line -> String in
             let text = String(line.dropFirst(directory.count + 1))
             return String(text.prefix(upTo: text.range(of: ": ")!.lowerBound))
         }
         #expect(listed == description.skipped.map { "\($0.file):line \($0.line)" })
-        let stats = try run(stoa, ["stats", directory, "--json"], environment: environment)
+        let stats = try run(stoa, ["stats", directory, "--json"] + options, environment: environment)
         let counts = try #require(try JSONSerialization.jsonObject(with: Data(stats.stdout.utf8)) as? [String: Any])
         #expect(counts["records"] as? Int == description.records.count)
         #expect(counts["damaged_lines"] as? Int == description.skipped.count)
@@ -150,6 +153,21 @@ import Testing
         // The same again from the cache the first run wrote.
         try compare(logs, cache: directory.appending("cache"), edges: 3)
         #expect(ForeignCLITests.fingerprint(logs) == before)
+    }
+
+    @Test("other field names: Claude Code's sessionId as the conversation; structlog's level as the type")
+    func otherFieldNames() throws {
+        let directory = TemporaryDirectory()
+        let cache = directory.appending("cache")
+        let transcripts = Self.root + "/Fixtures/foreign/claude-code"
+        try compare(transcripts, cache: cache, options: ["--conversation-fields", "sessionId"])
+        // Each set of field names has its own cache entries: neither takes the other's.
+        try compare(transcripts, cache: cache, edges: 3)
+        try compare(transcripts, cache: cache, edges: 3, options: ["--conversation-fields", "sessionId"])
+        try compare(
+            Self.root + "/Fixtures/foreign/structlog", cache: cache, edges: 4,
+            options: ["--time-fields", "timestamp", "--type-fields", "level", "--conversation-fields", "user,conversation_id"])
+        #expect(listDirectory(cache + "/foreign").count == 3)
     }
 
     @Test("stoa query agrees with the reference on large generated logs (many blocks, late records)")

@@ -68,24 +68,41 @@ final class ForeignCacheStore: Sendable {
         self.directory = directory
     }
 
-    /// The cache of the log directory `logDirectory`, as `cache` says; nil
-    /// when disabled or when no cache root is known.
-    static func make(for cache: ForeignIndexCache, logDirectory: String) -> ForeignCacheStore? {
+    /// The cache of the log directory `logDirectory` read with `fields`, as
+    /// `cache` says; nil when disabled or when no cache root is known.
+    ///
+    /// An index depends on the field names it was made with (which lines
+    /// have a time, each record's type and conversation): a reader with
+    /// other fields than the default keeps its entries apart (in a folder
+    /// named by a digest of them), so that neither takes the other's.
+    static func make(
+        for cache: ForeignIndexCache, logDirectory: String, fields: FieldNames = .default
+    ) -> ForeignCacheStore? {
+        let fieldsDigest: String? =
+            fields == .default
+            ? nil
+            : digest([fields.time, fields.type, fields.conversation].map { $0.joined(separator: "\u{0}") }.joined(separator: "\u{1}"))
         let root: String
         switch cache {
         case .disabled:
             return nil
         case .inPlace:
-            return ForeignCacheStore(directory: Path.join(logDirectory, ".stoa"))
+            let directory = Path.join(logDirectory, ".stoa")
+            return ForeignCacheStore(directory: fieldsDigest.map { Path.join(directory, "fields-" + $0) } ?? directory)
         case .directory(let directory):
             root = directory
         case .automatic:
             guard let directory = ForeignIndexCache.automaticRoot else { return nil }
             root = directory
         }
-        let identity = canonicalPath(logDirectory)
-        let digest = Array(SHA256.hash(Array(identity.utf8)).prefix(16)).hexString
-        return ForeignCacheStore(directory: Path.join(Path.join(root, "foreign"), digest))
+        var identity = canonicalPath(logDirectory)
+        if let fieldsDigest { identity += "\u{0}" + fieldsDigest }
+        return ForeignCacheStore(directory: Path.join(Path.join(root, "foreign"), digest(identity)))
+    }
+
+    /// 32 hex digits of the SHA-256 of `text`.
+    private static func digest(_ text: String) -> String {
+        Array(SHA256.hash(Array(text.utf8)).prefix(16)).hexString
     }
 
     /// Where the entry of log file `name` is.

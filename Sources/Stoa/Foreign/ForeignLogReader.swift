@@ -108,7 +108,8 @@ public final class ForeignLogReader: Sendable {
     ///
     /// - Parameters:
     ///   - fields: where time, type and conversation are (default: Stoa's).
-    ///   - cache: where indexes are cached (default: outside the directory).
+    ///   - cache: where indexes are cached (default: outside the directory;
+    ///     apart for each set of `fields`).
     /// - Throws: `.io` when `path` does not exist or cannot be read;
     ///   `.invalidArgument` when it is not a directory, or is a store (it
     ///   has a `stoa.json`: read it with ``StoreReader``).
@@ -126,7 +127,7 @@ public final class ForeignLogReader: Sendable {
         self.fields = fields
         self.cache = cache
         self.encoder = RecordEncoder(fields: fields, maxRecordBytes: Int(Int32.max))
-        self.cacheStore = ForeignCacheStore.make(for: cache, logDirectory: path)
+        self.cacheStore = ForeignCacheStore.make(for: cache, logDirectory: path, fields: fields)
     }
 
     /// The names of the log files in `directory`, in the order they are
