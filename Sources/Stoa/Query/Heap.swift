@@ -38,6 +38,18 @@ struct Heap<Element: TimeAndSeq> {
         guard !items.isEmpty else { return nil }
         items.swapAt(0, items.count - 1)
         let first = items.removeLast()
+        siftDown()
+        return first
+    }
+
+    /// Changes the first element in place (to one that goes no earlier),
+    /// then restores the order.
+    mutating func updateFirst(_ body: (inout Element) -> Void) {
+        body(&items[0])
+        siftDown()
+    }
+
+    private mutating func siftDown() {
         var parent = 0
         while true {
             let left = 2 * parent + 1
@@ -49,6 +61,5 @@ struct Heap<Element: TimeAndSeq> {
             items.swapAt(parent, best)
             parent = best
         }
-        return first
     }
 }

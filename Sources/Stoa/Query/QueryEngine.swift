@@ -7,10 +7,10 @@
 /// that can hold a match (time span overlapping the window, holding the
 /// wanted type or conversation). A segment's blocks are planned only when
 /// the segment reaches the top, so a query that stops early (a limit, a
-/// narrow window) looks only at the segments it needs. A record found in an
-/// open block is handed out once no waiting work can hold an earlier one, so
-/// memory holds only the records of blocks whose time spans overlap, never
-/// the whole result.
+/// narrow window) looks only at the segments it needs. An opened block's
+/// matches are sorted into a run; runs are merged, and a record is handed
+/// out once no waiting work can hold an earlier one, so memory holds only
+/// the records of blocks whose time spans overlap, never the whole result.
 final class QueryEngine {
     /// The segments; one held as a summary is replaced by its loaded self
     /// when the query reaches it.
@@ -19,7 +19,8 @@ final class QueryEngine {
     private let encoder: RecordEncoder
     private let needle: [UInt8]?
     private var pending: Heap<Candidate>
-    private var heap: Heap<Found>
+    /// The matches of opened blocks, each block's sorted, by their next record.
+    private var runs: Heap<Run>
     private var emitted = 0
     /// Lines the query skipped because they are not valid records: those the
     /// indexes know of, and those found damaged while reading (a segment
@@ -56,6 +57,32 @@ final class QueryEngine {
         var pin: Int32
     }
 
+    /// The matches of one opened block, sorted by (time, seq), and the next
+    /// one to hand out. Blocks are nearly in time order, so most of the time
+    /// one run is open and handing out a record is a step along an array.
+    struct Run: TimeAndSeq {
+        var records: [Found]
+        var position = 0
+        /// The next record's (time, seq).
+        var time: Int64
+        var seq: UInt64
+
+        init(_ records: [Found]) {
+            self.records = records
+            time = records[0].time
+            seq = records[0].seq
+        }
+
+        /// Steps to the next record; false at the end.
+        mutating func advance() -> Bool {
+            position += 1
+            guard position < records.count else { return false }
+            time = records[position].time
+            seq = records[position].seq
+            return true
+        }
+    }
+
     /// Inflated members that found records still point into, with how many.
     private var pins: [(bytes: [UInt8], pending: Int)?] = []
     private var freePins: [Int32] = []
@@ -67,7 +94,7 @@ final class QueryEngine {
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.damaged = segments.flatMap(\.damagedLines)
         let descending = query.order == .newestFirst
-        heap = Heap(descending: descending)
+        runs = Heap(descending: descending)
         pending = Heap(descending: descending)
         if query.limit == 0 { return }
         for (number, segment) in segments.enumerated() {
@@ -160,9 +187,14 @@ final class QueryEngine {
     func next() -> Record? {
         if let limit = query.limit, emitted >= limit { return nil }
         while true {
-            if let top = heap.first, pending.first.map({ heap.before(top, $0) }) ?? true {
+            if let top = runs.first, pending.first.map({ runs.before(top, $0) }) ?? true {
                 // No waiting work can hold a record before it.
-                let found = heap.popFirst()!
+                let found = top.records[top.position]
+                if top.position + 1 < top.records.count {
+                    runs.updateFirst { _ = $0.advance() }
+                } else {
+                    _ = runs.popFirst()
+                }
                 emitted += 1
                 let range = found.offset..<(found.offset + Int(found.length))
                 let bytes: [UInt8]
@@ -280,7 +312,26 @@ final class QueryEngine {
             pins[Int(pin)] = (member, matches.count)
             for index in matches.indices { matches[index].pin = pin }
         }
-        for found in matches { heap.insert(found) }
+        if matches.isEmpty { return }
+        // Read in seq order, a block's records are nearly in time order (or
+        // reversed, newest-first): sorted by insertion, which is linear then;
+        // a block of mixed times is sorted outright.
+        if query.order == .newestFirst { matches.reverse() }
+        let descents = zip(matches, matches.dropFirst()).reduce(0) { $0 + (runs.before($1.1, $1.0) ? 1 : 0) }
+        if descents > matches.count / 8 + 1 {
+            matches.sort { runs.before($0, $1) }
+        } else if descents > 0 {
+            for end in 1..<matches.count {
+                let item = matches[end]
+                var position = end
+                while position > 0 && runs.before(item, matches[position - 1]) {
+                    matches[position] = matches[position - 1]
+                    position -= 1
+                }
+                if position != end { matches[position] = item }
+            }
+        }
+        runs.insert(Run(matches))
     }
 
     private func noteDamaged(_ segment: IndexedSegment, ordinal: UInt32, reason: String) {
