@@ -4,6 +4,7 @@
 //     stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R] [--repeat K]
 //     stoa-bench sample [--records N]        # the generated events, as JSONL
 //     stoa-bench query [--records N] [--dir D] [--keep] [--skip-python]   # see QueryBench.swift
+//     stoa-bench tier [--rate MB/s] [--seconds S] [--dir D]               # see TierBench.swift
 //
 // Timing never gates anything: this is for people reading the numbers.
 
@@ -40,6 +41,7 @@ func usage(_ message: String? = nil) -> Never {
         usage: stoa-bench append [--records N] [--dir D] [--seconds S] [--threads T] [--rounds R] [--repeat K] [--seed X]
                stoa-bench sample [--records N] [--seed X]
                stoa-bench query [--records N] [--dir D] [--keep] [--skip-python] (--help for more)
+               stoa-bench tier [--rate MB/s] [--seconds S] [--dir D] [--seed X]
 
           append   measures, in one run: the floor (a plain file, 64 KiB buffer, write(2)),
                    Stoa's append(contentsOf:) in batches of 1000 and append(json:) with
@@ -491,8 +493,17 @@ func runSample(_ options: Options) {
     FileHandle.standardOutput.write(Data(buffer))
 }
 
-// `query` and the hidden subcommands of its children have their own options.
+// `query`, `tier` and the hidden subcommands of query's children have their own options.
 let leadingArgument = CommandLine.arguments.dropFirst().first ?? ""
+if leadingArgument == "tier" {
+    do {
+        try runTierBench(parseTierOptions(Array(CommandLine.arguments.dropFirst(2))))
+        exit(0)
+    } catch {
+        printError("stoa-bench: \(error)")
+        exit(1)
+    }
+}
 if leadingArgument == "query" || leadingArgument.hasPrefix("_") {
     do {
         if leadingArgument == "query" {
