@@ -119,6 +119,43 @@ import Testing
         #expect(again.damaged.contains { $0.path == segment && $0.reason.contains("cannot be read") })
     }
 
+    /// Segments are checked on several threads; the report must not depend
+    /// on how many, nor on which finished first.
+    @Test(arguments: [false, true])
+    func theReportIsTheSameOnAnyNumberOfThreads(warm: Bool) throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory, warm: warm)
+        let suffix = warm ? ".jsonl.gz" : ".jsonl"
+        let files = segments(directory, suffix).sorted()
+        try #require(files.count > 4)
+        // Damage of several kinds, in several segments.
+        var first = try readBytes(files[1])
+        first[first.count / 2] ^= 0x20
+        try writeBytes(first, to: files[1])
+        var second = try readBytes(files[2])
+        second[second.count / 3] = warm ? second[second.count / 3] ^ 0xFF : 0x01
+        try writeBytes(second, to: files[2])
+        try FileManager.default.removeItem(atPath: files[3])
+        try writeBytes(Array("not an index".utf8), to: String(files[4].dropLast(suffix.count)) + ".idx")
+        let reader = try StoreReader(at: directory.path)
+        let one = try reader.verify(threads: 1)
+        #expect(one.problems.count >= 4)
+        for threads in [2, 3, 8] {
+            let many = try reader.verify(threads: threads)
+            #expect(many.problems.map(\.description) == one.problems.map(\.description), "\(threads) threads")
+            #expect(many.notes.map(\.description) == one.notes.map(\.description))
+            #expect((many.segments, many.records, many.bytes) == (one.segments, one.records, one.bytes))
+        }
+    }
+
+    @Test func anEmptyStoreIsClean() throws {
+        let directory = TemporaryDirectory()
+        try Store(at: directory.path, creating: StoreConfiguration()).close()
+        let report = try verify(directory)
+        #expect(report.isClean)
+        #expect(report.records == 0)
+    }
+
     @Test func theCommandLineExitsOneOnDamage() throws {
         let directory = TemporaryDirectory()
         _ = try makeStore(directory)

@@ -1,3 +1,10 @@
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// What `stoa verify` found.
 public struct VerifyReport: Sendable {
     /// One thing wrong, and where.
@@ -37,68 +44,31 @@ extension StoreReader {
     /// chain of digests is unbroken — so a sealed segment that was removed,
     /// reordered or edited is found.
     ///
+    /// Segments are checked on as many threads as there are cores (at most
+    /// four); the report is the same, in the same order, as one thread's.
+    ///
     /// - Complexity: reads the whole store once.
     public func verify() throws(StoaError) -> VerifyReport {
-        var report = VerifyReport()
-        let files = try layout.listAllSegments()
-        var previous: (file: SegmentFile, end: UInt64, chain: [UInt8]?)?
-        for (position, file) in files.enumerated() {
-            report.segments += 1
-            let isActive = position == files.count - 1 && file.name.kind == .plain && !file.isCold
-            guard let info = try Syscalls.status(file.path) else { continue }
+        try verify(threads: Self.verifyThreads)
+    }
 
-            // The plain bytes, and each line checked strictly.
-            var plain: [UInt8]
-            if file.name.kind == .gzip {
-                plain = []
-                let mapped = try MappedFile(path: file.path)
-                var offset = 0
-                while offset < mapped.count {
-                    do throws(StoaError) {
-                        offset = try mapped.withUnsafeBytes { (all) throws(StoaError) in
-                            try Gzip.inflateMember(all, at: offset, into: &plain, path: file.path)
-                        }
-                    } catch {
-                        report.problems.append(.init(path: file.path, offset: offset, message: error.message + "; the members after it are not read"))
-                        break
-                    }
-                }
-            } else {
-                plain = try OpenFile(readingAt: file.path).readAll()
-            }
-            report.bytes += Int64(plain.count)
-            var lines = 0
-            var builder = SegmentIndexBuilder(base: file.base)
-            plain.withUnsafeBufferPointer { all in
-                var start = 0
-                while start < all.count {
-                    guard let newline = SegmentContents.firstNewline(in: all, from: start) else {
-                        let problem = VerifyReport.Problem(
-                            path: file.path, line: lines + 1, offset: start,
-                            message: "unfinished last line of \(all.count - start) bytes (no newline)")
-                        if isActive {
-                            report.notes.append(problem)  // a live writer may be mid-append; recovery cuts it otherwise
-                        } else {
-                            report.problems.append(problem)
-                        }
-                        break
-                    }
-                    let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                    do throws(StoaError) {
-                        let facts = try encoder.facts(ofLine: line)
-                        builder.add(
-                            length: newline + 1 - start, time: facts.time, type: facts.type(in: line),
-                            conversation: facts.conversation(in: line))
-                        report.records += 1
-                    } catch {
-                        builder.addDamaged(length: newline + 1 - start, reason: error.message)
-                        report.problems.append(
-                            .init(path: file.path, line: lines + 1, offset: start + (error.offset ?? 0), message: error.message))
-                    }
-                    lines += 1
-                    start = newline + 1
-                }
-            }
+    static var verifyThreads: Int { max(1, min(4, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))) }
+
+    /// ``verify()`` on `threads` threads.
+    func verify(threads: Int) throws(StoaError) -> VerifyReport {
+        let files = try layout.listAllSegments()
+        let checks = checkSegments(files, threads: threads)
+
+        // What needs the segment before: the seqs and the chain, in order.
+        var report = VerifyReport()
+        var previous: (file: SegmentFile, end: UInt64, chain: [UInt8]?)?
+        for (file, result) in zip(files, checks) {
+            report.segments += 1
+            guard let check = try result.get() else { continue }  // gone since it was listed
+            report.bytes += check.bytes
+            report.records += check.records
+            report.problems += check.problems
+            report.notes += check.notes
 
             // Seqs run on from the segment before.
             if let previous, previous.end != file.base {
@@ -109,32 +79,183 @@ extension StoreReader {
                 report.problems.append(.init(path: file.path, message: message))
             }
 
-            // The .idx against the segment, and the chain.
+            // The .idx against the segment (checked with it), and the chain.
+            report.problems += check.indexProblems
             var chain: [UInt8]?
-            if !isActive {
-                let digest = plain.withUnsafeBufferPointer { SHA256.hash($0) }
-                if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size)) {
-                    if index.digest != digest {
-                        report.problems.append(
-                            .init(path: file.path, message: "its SHA-256 is not the one recorded when it was sealed: the segment was changed"))
-                    } else if index.index != builder.snapshot().withMembers(of: index.index) {
-                        report.problems.append(.init(path: file.indexPath, message: "the index does not match the segment (run stoa reindex)"))
-                    }
-                    if let previousChain = previous?.chain, index.chain != SHA256.chain(previous: previousChain, digest: index.digest) {
-                        report.problems.append(
-                            .init(path: file.indexPath, message: "the chain of digests is broken here: a segment before it was removed, reordered or changed"))
-                    }
-                    chain = index.chain
-                } else if try Syscalls.status(file.indexPath) != nil {
-                    report.problems.append(.init(path: file.indexPath, message: "the .idx is damaged or belongs to another file (run stoa reindex)"))
-                } else {
-                    report.notes.append(.init(path: file.path, message: "no .idx (the writer writes it in the background; stoa reindex does it now)"))
+            if let index = check.index {
+                if let previousChain = previous?.chain, index.chain != SHA256.chain(previous: previousChain, digest: index.digest) {
+                    report.problems.append(
+                        .init(path: file.indexPath, message: "the chain of digests is broken here: a segment before it was removed, reordered or changed"))
                 }
+                chain = index.chain
             }
-            previous = (file, file.base + UInt64(lines), chain)
+            report.notes += check.indexNotes
+            previous = (file, file.base + UInt64(check.lines), chain)
         }
         return report
     }
+
+    /// Checks each segment on its own (everything but what needs the segment
+    /// before it), on up to `threads` threads. Each thread takes the next
+    /// segment not yet taken and reuses one buffer for its bytes.
+    ///
+    /// - Returns: one result per file, in order: nil for a file gone since
+    ///   it was listed, the error that stopped the check of a file.
+    private func checkSegments(_ files: [SegmentFile], threads: Int) -> [Result<SegmentCheck?, StoaError>] {
+        let results = Mutex([Result<SegmentCheck?, StoaError>?](repeating: nil, count: files.count))
+        let next = Mutex(0)
+        let lastPosition = files.count - 1
+        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, files.count))) { _ in
+            var buffer = SegmentBuffer()
+            while true {
+                let position = next.withLock { (next: inout Int) -> Int in
+                    defer { next += 1 }
+                    return next
+                }
+                guard position < files.count else { break }
+                let file = files[position]
+                let isActive = position == lastPosition && file.name.kind == .plain && !file.isCold
+                let result = Result { () throws(StoaError) in try checkSegment(file, isActive: isActive, buffer: &buffer) }
+                results.withLock { $0[position] = result }
+            }
+        }
+        return results.withLock { $0.map { $0! } }
+    }
+
+    /// Checks one segment: its gzip members, every line, and its `.idx`
+    /// against what the lines give.
+    private func checkSegment(_ file: SegmentFile, isActive: Bool, buffer: inout SegmentBuffer) throws(StoaError) -> SegmentCheck? {
+        guard let info = try Syscalls.status(file.path) else { return nil }
+        var check = SegmentCheck()
+
+        // The plain bytes.
+        if file.name.kind == .gzip {
+            let mapped = try MappedFile(path: file.path)
+            var offset = 0
+            buffer.plain.removeAll(keepingCapacity: true)
+            while offset < mapped.count {
+                do throws(StoaError) {
+                    offset = try mapped.withUnsafeBytes { (all) throws(StoaError) in
+                        try Gzip.inflateMember(all, at: offset, into: &buffer.plain, path: file.path)
+                    }
+                } catch {
+                    check.problems.append(.init(path: file.path, offset: offset, message: error.message + "; the members after it are not read"))
+                    break
+                }
+            }
+            buffer.plain.withUnsafeBufferPointer { check.scan($0, file: file, isActive: isActive, encoder: encoder) }
+        } else if isActive {
+            // The whole file as it is now (read, not mapped: a writer may cut the active segment back).
+            let open = try OpenFile(readingAt: file.path)
+            let size = try open.size
+            let bytes = try buffer.read(size) { (into) throws(StoaError) in try open.read(fromAbsoluteOffset: 0, into: into) }
+            check.scan(bytes, file: file, isActive: isActive, encoder: encoder)
+        } else {
+            // A sealed segment cannot shrink: mapped, its pages are read where they are.
+            try MappedFile(path: file.path).withUnsafeBytes { check.scan($0, file: file, isActive: isActive, encoder: encoder) }
+        }
+
+        // The .idx against the segment.
+        if !isActive {
+            if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size)) {
+                if index.digest != check.digest {
+                    check.indexProblems.append(
+                        .init(path: file.path, message: "its SHA-256 is not the one recorded when it was sealed: the segment was changed"))
+                } else if index.index != check.builder.snapshot().withMembers(of: index.index) {
+                    check.indexProblems.append(.init(path: file.indexPath, message: "the index does not match the segment (run stoa reindex)"))
+                }
+                check.index = (index.digest, index.chain)
+            } else if try Syscalls.status(file.indexPath) != nil {
+                check.indexProblems.append(.init(path: file.indexPath, message: "the .idx is damaged or belongs to another file (run stoa reindex)"))
+            } else {
+                check.indexNotes.append(.init(path: file.path, message: "no .idx (the writer writes it in the background; stoa reindex does it now)"))
+            }
+        }
+        check.builder = SegmentIndexBuilder(base: 0)  // only the comparison above needs it
+        return check
+    }
+}
+
+/// What checking one segment found, apart from what needs the segment
+/// before it (the seqs, the chain of digests).
+private struct SegmentCheck {
+    /// Damaged gzip members and lines, and an unfinished last line, in order.
+    var problems: [VerifyReport.Problem] = []
+    /// An unfinished last line of the active segment.
+    var notes: [VerifyReport.Problem] = []
+    var lines = 0
+    var records = 0
+    var bytes: Int64 = 0
+    /// The SHA-256 of the plain bytes (not of the active segment).
+    var digest: [UInt8] = []
+    var builder = SegmentIndexBuilder(base: 0)
+    /// The `.idx` against the segment: a wrong digest or index, a damaged file.
+    var indexProblems: [VerifyReport.Problem] = []
+    /// No `.idx` yet.
+    var indexNotes: [VerifyReport.Problem] = []
+    /// The digests the `.idx` records, for the chain.
+    var index: (digest: [UInt8], chain: [UInt8])?
+
+    /// Checks every line of `plain` strictly and indexes it; hashes the
+    /// bytes of a sealed segment.
+    mutating func scan(_ plain: UnsafeBufferPointer<UInt8>, file: SegmentFile, isActive: Bool, encoder: RecordEncoder) {
+        bytes = Int64(plain.count)
+        if !isActive { digest = SHA256.hash(plain) }
+        builder = SegmentIndexBuilder(base: file.base)
+        var start = 0
+        while start < plain.count {
+            guard let newline = SegmentContents.firstNewline(in: plain, from: start) else {
+                let problem = VerifyReport.Problem(
+                    path: file.path, line: lines + 1, offset: start,
+                    message: "unfinished last line of \(plain.count - start) bytes (no newline)")
+                if isActive {
+                    notes.append(problem)  // a live writer may be mid-append; recovery cuts it otherwise
+                } else {
+                    problems.append(problem)
+                }
+                break
+            }
+            let line = UnsafeBufferPointer(rebasing: plain[start..<newline])
+            do throws(StoaError) {
+                let facts = try encoder.facts(ofLine: line)
+                builder.add(
+                    length: newline + 1 - start, time: facts.time, type: facts.type(in: line),
+                    conversation: facts.conversation(in: line))
+                records += 1
+            } catch {
+                builder.addDamaged(length: newline + 1 - start, reason: error.message)
+                problems.append(
+                    .init(path: file.path, line: lines + 1, offset: start + (error.offset ?? 0), message: error.message))
+            }
+            lines += 1
+            start = newline + 1
+        }
+    }
+}
+
+/// A thread's buffers for the segments it checks, kept from one segment to
+/// the next so that their pages are not allocated and faulted in again.
+private struct SegmentBuffer: ~Copyable {
+    /// The active segment's bytes.
+    private var storage = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// A compressed segment's bytes, inflated.
+    var plain: [UInt8] = []
+
+    /// Fills the buffer with `count` bytes from `read` (which may give
+    /// fewer, at the end of a file) and returns what it gave. Valid until
+    /// the next call.
+    mutating func read(
+        _ count: Int, _ read: (UnsafeMutableRawBufferPointer) throws(StoaError) -> Int
+    ) throws(StoaError) -> UnsafeBufferPointer<UInt8> {
+        if storage.count < count {
+            storage.deallocate()
+            storage = .allocate(byteCount: max(count, storage.count * 2), alignment: 16)
+        }
+        let got = count == 0 ? 0 : try read(UnsafeMutableRawBufferPointer(rebasing: storage[..<count]))
+        return UnsafeBufferPointer(start: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), count: got)
+    }
+
+    deinit { storage.deallocate() }
 }
 
 extension SegmentIndex {
