@@ -5,6 +5,7 @@
 //     stoa-bench sample [--records N]        # the generated events, as JSONL
 //     stoa-bench query [--records N] [--dir D] [--keep] [--skip-python]   # see QueryBench.swift
 //     stoa-bench tier [--rate MB/s] [--seconds S] [--dir D]               # see TierBench.swift
+//     stoa-bench verify DIR [--segments N] [--repeat K]                    # see VerifyBench.swift
 //
 // Timing never gates anything: this is for people reading the numbers.
 
@@ -42,6 +43,7 @@ func usage(_ message: String? = nil) -> Never {
                stoa-bench sample [--records N] [--seed X]
                stoa-bench query [--records N] [--dir D] [--keep] [--skip-python] (--help for more)
                stoa-bench tier [--rate MB/s] [--seconds S] [--dir D] [--seed X]
+               stoa-bench verify DIR [--segments N] [--repeat K] (--help for more)
 
           append   measures, in one run: the floor (a plain file, 64 KiB buffer, write(2)),
                    Stoa's append(contentsOf:) in batches of 1000 and append(json:) with
@@ -493,11 +495,20 @@ func runSample(_ options: Options) {
     FileHandle.standardOutput.write(Data(buffer))
 }
 
-// `query`, `tier` and the hidden subcommands of query's children have their own options.
+// `query`, `tier`, `verify` and the hidden subcommands of query's children have their own options.
 let leadingArgument = CommandLine.arguments.dropFirst().first ?? ""
 if leadingArgument == "tier" {
     do {
         try runTierBench(parseTierOptions(Array(CommandLine.arguments.dropFirst(2))))
+        exit(0)
+    } catch {
+        printError("stoa-bench: \(error)")
+        exit(1)
+    }
+}
+if leadingArgument == "verify" {
+    do {
+        try runVerifyBench(parseVerifyOptions(Array(CommandLine.arguments.dropFirst(2))))
         exit(0)
     } catch {
         printError("stoa-bench: \(error)")
