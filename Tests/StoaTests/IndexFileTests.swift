@@ -103,6 +103,34 @@ import Testing
         #expect(IndexFile.decode(bytes) == nil)
     }
 
+    @Test func aRememberedHeaderIsDroppedWhenItsFileChanges() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let segment = try #require(sealedSegments(directory).first)
+        let path = indexPath(segment)
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        let size = try readBytes(segment).count
+        // Settled (over a second old): remembered after the first read.
+        var old = [timespec(tv_sec: 1_700_000_000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, path, &old, 0) == 0)
+        let header = try #require(IndexHeader.load(path, base: name.base, fileSize: size))
+        #expect(header == IndexHeader(try #require(IndexFile.load(path, base: name.base, fileSize: size))))
+        #expect(IndexHeader.load(path, base: name.base, fileSize: size + 1) == nil)
+        #expect(IndexHeader.load(path, base: name.base + 1, fileSize: size) == nil)
+        // Changed in place: its time moves on, and the damage is seen.
+        var bytes = try readBytes(path)
+        bytes[bytes.count / 2] ^= 0x20
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        try handle.write(contentsOf: bytes)
+        try handle.close()
+        #expect(IndexHeader.load(path, base: name.base, fileSize: size) == nil)
+        // Rewritten whole: read again.
+        let store = try Store(at: directory.path)
+        try store.waitForIndexes()
+        try store.close()
+        #expect(IndexHeader.load(path, base: name.base, fileSize: size) == header)
+    }
+
     @Test func aDamagedIndexIsIgnoredAndRebuilt() throws {
         let directory = TemporaryDirectory()
         try makeStore(directory)

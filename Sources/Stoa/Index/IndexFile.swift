@@ -236,3 +236,65 @@ struct ByteReader {
         return Postings(bytes: data, count: Int(count), skipBytes: skips, last: last)
     }
 }
+
+/// What the writer's background passes need of a valid `.idx` — the fields
+/// before its index — remembered per file, so that a pass after each seal
+/// does not read and check every `.idx` of the store again.
+struct IndexHeader: Sendable, Equatable {
+    var base: UInt64
+    var isCompressed: Bool
+    var plainBytes: UInt64
+    var fileBytes: UInt64
+    var digest: [UInt8]
+    var chain: [UInt8]
+    var sealedAt: Int64
+
+    init(_ file: IndexFile) {
+        base = file.index.base
+        isCompressed = file.isCompressed
+        plainBytes = file.plainBytes
+        fileBytes = file.fileBytes
+        digest = file.digest
+        chain = file.chain
+        sealedAt = file.sealedAt
+    }
+
+    /// Headers of `.idx` files found valid, by path, with the identity of the
+    /// file they were read from (inode, size, modification time in ns).
+    private static let known = Mutex<[String: (identity: [Int64], header: IndexHeader)]>([:])
+
+    /// The header of the `.idx` at `path` if it is valid and matches a
+    /// segment file of `fileSize` bytes.
+    ///
+    /// A file read before and unchanged since (same inode, size and
+    /// modification time) is not read again. An `.idx` is replaced by a
+    /// rename, which gives it a new inode; one changed in place keeps its
+    /// inode, so only files whose time is over a second old are remembered:
+    /// file times tick coarsely, and a change within the same tick would
+    /// otherwise go unseen.
+    static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexHeader? {
+        guard let info = try? Syscalls.status(path) else { return nil }
+        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        let identity = [Int64(info.st_ino), Int64(info.st_size), modified]
+        let header: IndexHeader
+        if let remembered = known.withLock({ $0[path] }), remembered.identity == identity {
+            header = remembered.header
+        } else {
+            guard let file = IndexFile.load(path, base: base, fileSize: fileSize) else {
+                _ = known.withLock { $0.removeValue(forKey: path) }
+                return nil
+            }
+            header = IndexHeader(file)
+            if modified < (Timestamp.now() - 1_000_000) * 1000 {
+                known.withLock { known in
+                    if known.count > 100_000 { known.removeAll() }  // paths of segments long gone
+                    known[path] = (identity, header)
+                }
+            }
+        }
+        guard header.base == base, header.fileBytes == UInt64(fileSize) else { return nil }
+        return header
+    }
+}
+
+import Synchronization

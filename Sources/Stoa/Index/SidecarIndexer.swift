@@ -23,7 +23,7 @@ struct SidecarIndexer: Sendable {
         for file in try layout.listAllSegments() where file.base < activeBase {
             guard let info = try Syscalls.status(file.path) else { continue }  // moved or expired meanwhile
             let size = Int(info.st_size)
-            let existing = IndexFile.load(file.indexPath, base: file.base, fileSize: size)
+            let existing = IndexHeader.load(file.indexPath, base: file.base, fileSize: size)
             if let existing, !rebuild, existing.isCompressed == (file.name.kind == .gzip) {
                 previousChain = existing.chain
                 continue

@@ -43,10 +43,10 @@ struct Tiering: Sendable {
     /// Applies the policy to the segments below `activeBase` as of `now` (µs).
     func apply(now: Int64, activeBase: UInt64) throws(StoaError) -> TierReport {
         var report = TierReport()
-        var sealed: [(file: SegmentFile, index: IndexFile?, sealedAt: Int64, size: Int64)] = []
+        var sealed: [(file: SegmentFile, index: IndexHeader?, sealedAt: Int64, size: Int64)] = []
         for file in try layout.listAllSegments() where file.base < activeBase {
             guard let info = try Syscalls.status(file.path) else { continue }
-            let index = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
+            let index = IndexHeader.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
             let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
             sealed.append((file, index, index?.sealedAt ?? modified, Int64(info.st_size)))
         }
@@ -84,7 +84,9 @@ struct Tiering: Sendable {
             let age = now - segment.sealedAt
             let name = segment.file.name.fileName
             if segment.file.name.kind == .plain, let hotFor = configuration.hotFor, age > hotFor {
-                guard let index = segment.index, !index.isCompressed, index.plainBytes == UInt64(segment.size) else {
+                guard let header = segment.index, !header.isCompressed, header.plainBytes == UInt64(segment.size),
+                    let index = IndexFile.load(segment.file.indexPath, base: segment.file.base, fileSize: Int(segment.size))
+                else {
                     report.skipped.append((name, "no valid .idx yet (it is written in the background; run stoa reindex if it stays missing)"))
                     continue
                 }
