@@ -116,6 +116,12 @@ enum LogReader {
             guard let names = try? ForeignLogReader.logFileNames(in: directory), !names.isEmpty else {
                 var refusal = error
                 refusal.message += ", and no *.jsonl or *.jsonl.gz files to read"
+                let holding = ForeignLogReader.subdirectoriesHoldingLogs(in: directory)
+                if !holding.isEmpty {
+                    let shown = holding.prefix(3).joined(separator: ", ")
+                    refusal.message +=
+                        " (subdirectories are not read; these hold logs: \(shown)\(holding.count > 3 ? ", …" : ""))"
+                }
                 throw refusal
             }
             return .foreign(

@@ -141,28 +141,11 @@ import Testing
     @Test func aLockedStoreExitsWith75() throws {
         let directory = TemporaryDirectory()
         let store = directory.appending("store")
-        // A writer that holds the lock while its stdin stays open.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: stoa)
-        holder.arguments = ["append", store]
-        let stdin = Pipe()
-        holder.standardInput = stdin
-        holder.standardError = Pipe()
-        try holder.run()
-        stdin.fileHandleForWriting.write(Data("{\"n\":1}\n".utf8))
-        // Wait until it has stored the record (and so holds the lock).
-        var tries = 0
-        while tries < 500 {
-            if let query = try? run(stoa, ["query", store]), query.stdout.contains("\"n\":1") { break }
-            usleep(10_000)
-            tries += 1
-        }
+        let holder = try StoreHolder(stoa: stoa, store: store)
         let second = try run(stoa, ["append", store], input: "{\"n\":2}\n")
         #expect(second.status == 75)
-        #expect(second.stderr.contains("locked by process \(holder.processIdentifier)"))
-        try stdin.fileHandleForWriting.close()
-        holder.waitUntilExit()
-        #expect(holder.terminationStatus == 0)
+        #expect(second.stderr.contains("locked by process \(holder.process.processIdentifier)"))
+        #expect(try holder.release() == 0)
         #expect(try run(stoa, ["append", store], input: "{\"n\":2}\n").status == 0)
     }
 
@@ -170,7 +153,10 @@ import Testing
         let directory = TemporaryDirectory()
         let result = try run(stoa, ["query", directory.appending("missing")])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("not a store"))
+        #expect(result.stderr == "stoa: \(directory.appending("missing")): no such directory\n")
+        let empty = try run(stoa, ["query", directory.path])
+        #expect(empty.status == 1)
+        #expect(empty.stderr.contains("not a store"))
     }
 
     @Test func demoRunsOnADefaultDirectory() throws {

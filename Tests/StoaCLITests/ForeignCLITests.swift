@@ -191,27 +191,9 @@ import Testing
     @Test func importIntoALockedStoreExits75() throws {
         let directory = TemporaryDirectory()
         let store = directory.appending("store")
-        // A writer that holds the store while it waits on its stdin.
-        let holder = Process()
-        holder.executableURL = URL(fileURLWithPath: stoa)
-        holder.arguments = ["append", store]
-        let stdin = Pipe()
-        holder.standardInput = stdin
-        holder.standardError = Pipe()
-        try holder.run()
-        var locked = false
-        for _ in 0..<200 {
-            if FileManager.default.fileExists(atPath: store + "/LOCK") {
-                locked = true
-                break
-            }
-            usleep(10_000)
-        }
-        try #require(locked)
-        usleep(100_000)
+        let holder = try StoreHolder(stoa: stoa, store: store)
         let result = try run(stoa, ["import", store, Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")])
-        try stdin.fileHandleForWriting.close()
-        holder.waitUntilExit()
+        #expect(try holder.release() == 0)
         #expect(result.status == 75, "\(result.stderr)")
     }
 
@@ -322,6 +304,17 @@ import Testing
             #expect(result.status == 64, "\(command): \(result.stderr)")
             #expect(result.stderr.contains("\(file): a file, not a directory: give the directory that holds it"))
         }
+        // A folder of folders of logs (like ~/.claude/projects): say where they are.
+        let projects = directory.appending("projects")
+        for project in ["app", "site"] {
+            try FileManager.default.createDirectory(atPath: projects + "/" + project, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Self.fixture("structlog/audit_2026-11-20.jsonl"), toPath: projects + "/" + project + "/s.jsonl")
+        }
+        try FileManager.default.createDirectory(atPath: projects + "/empty", withIntermediateDirectories: true)
+        let folders = try run(stoa, ["query", projects], environment: environment)
+        #expect(folders.status == 1)
+        #expect(folders.stderr.contains(
+            "no *.jsonl or *.jsonl.gz files to read (subdirectories are not read; these hold logs: \(projects)/app, \(projects)/site)"))
         let missing = try run(stoa, ["query", directory.appending("nope")], environment: environment)
         #expect(missing.status == 1)
         #expect(missing.stderr == "stoa: \(directory.appending("nope")): no such directory\n")

@@ -142,6 +142,20 @@ public final class ForeignLogReader: Sendable {
         return names.filter(ForeignLogFile.isLogFileName).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
     }
 
+    /// The paths of the subdirectories of `directory` (not hidden) that
+    /// hold log files, in byte order: for saying where the logs are when
+    /// `directory` is a folder of folders (`~/.claude/projects`), since
+    /// subdirectories are not read. Empty when it cannot be listed.
+    public static func subdirectoriesHoldingLogs(in directory: String) -> [String] {
+        guard let names = try? Syscalls.listDirectory(directory) else { return [] }
+        return names.filter { !$0.hasPrefix(".") }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            .map { Path.join(directory, $0) }
+            .filter { path in
+                guard let info = try? Syscalls.status(path), info.st_mode & S_IFMT == S_IFDIR else { return false }
+                return !((try? logFileNames(in: path)) ?? []).isEmpty
+            }
+    }
+
     /// The records that match `query`, exactly sorted by (time, seq), as a
     /// stream. The cursor's `damaged` lists every line of the directory
     /// that is not a record (not only those in the window).
