@@ -75,7 +75,8 @@ import Testing
         let store = try Store(at: directory.path)
         #expect(store.recovery.removedTemporaryFiles.count == 2)
         #expect(listDirectory(directory.path).contains("stoa.json.tmp") == false)
-        #expect(listDirectory(directory.appending("segments")) == ["00000000000000000000.jsonl"])
+        // The stale .tmp is gone; the checkpoint .idx the last close wrote stays.
+        #expect(listDirectory(directory.appending("segments")) == ["00000000000000000000.idx", "00000000000000000000.jsonl"])
     }
 
     @Test func anEmptyActiveSegmentIsFine() throws {

@@ -250,8 +250,10 @@ import Glibc
         #expect(try store.append(#"{"n":2}"#) == 1)
         try store.waitForIndexes()
         try store.close()
+        // The sealed segment's .idx, and the active one's checkpoint, written at close.
         #expect(listDirectory(directory.appending("segments")) == [
-            "00000000000000000000.idx", "00000000000000000000.jsonl", "00000000000000000001.jsonl",
+            "00000000000000000000.idx", "00000000000000000000.jsonl", "00000000000000000001.idx",
+            "00000000000000000001.jsonl",
         ])
     }
 }

@@ -21,6 +21,11 @@ struct IndexFile: Sendable, Equatable {
     var index: SegmentIndex
     /// The segment is stored as gzip members (warm or cold).
     var isCompressed = false
+    /// A checkpoint of the active segment (flag bit 2): it indexes the
+    /// segment's first `plainBytes` bytes, and `digest` is the SHA-256 of
+    /// the last line they end with, so a reader can tell that the segment
+    /// still starts with them. Never taken for a sealed segment's `.idx`.
+    var isPartial = false
     /// The segment's plain (uncompressed) size.
     var plainBytes: UInt64
     /// The size of the segment file as stored (plain or gzip).
@@ -34,7 +39,7 @@ struct IndexFile: Sendable, Equatable {
         var out = ByteWriter()
         out.bytes += Self.magic
         out.u32(Self.version)
-        out.u32(isCompressed ? 1 : 0)
+        out.u32((isCompressed ? 1 : 0) | (isPartial ? 2 : 0))
         out.u64(index.base)
         out.u64(plainBytes)
         out.u64(fileBytes)
@@ -140,7 +145,7 @@ struct IndexFile: Sendable, Equatable {
         }
         guard input.isAtEnd else { return nil }
         return IndexFile(
-            index: index, isCompressed: flags & 1 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,
+            index: index, isCompressed: flags & 1 != 0, isPartial: flags & 2 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,
             chain: chain, sealedAt: sealedAt)
     }
 
@@ -150,12 +155,31 @@ struct IndexFile: Sendable, Equatable {
 
     static func crc(_ bytes: [UInt8]) -> UInt32 { crc(bytes[...]) }
 
-    /// Loads the `.idx` at `path` if it is valid and matches a segment file of `fileSize` bytes.
+    /// Loads the `.idx` at `path` if it is valid and matches a sealed segment
+    /// file of `fileSize` bytes.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexFile? {
-        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes),
+        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes), !file.isPartial,
             file.index.base == base, file.fileBytes == UInt64(fileSize)
         else { return nil }
         return file
+    }
+
+    /// Loads the checkpoint `.idx` of the active segment whose bytes are
+    /// `segment`, if it is valid and the segment still starts with the bytes
+    /// it indexed.
+    static func loadCheckpoint(_ path: String, base: UInt64, segment: [UInt8]) -> IndexFile? {
+        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes), file.isPartial,
+            file.index.base == base, file.plainBytes == file.index.byteCount, file.plainBytes <= UInt64(segment.count),
+            file.digest == lastLineDigest(segment[..<Int(file.plainBytes)])
+        else { return nil }
+        return file
+    }
+
+    /// The SHA-256 of the last line of `bytes` (which end with a newline).
+    static func lastLineDigest(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        let body = bytes.dropLast()
+        let start = body.lastIndex(of: 0x0A).map { $0 + 1 } ?? body.startIndex
+        return bytes[start...].withUnsafeBufferPointer { SHA256.hash($0) }
     }
 }
 
@@ -243,6 +267,7 @@ struct ByteReader {
 struct IndexHeader: Sendable, Equatable {
     var base: UInt64
     var isCompressed: Bool
+    var isPartial: Bool
     var plainBytes: UInt64
     var fileBytes: UInt64
     var digest: [UInt8]
@@ -252,6 +277,7 @@ struct IndexHeader: Sendable, Equatable {
     init(_ file: IndexFile) {
         base = file.index.base
         isCompressed = file.isCompressed
+        isPartial = file.isPartial
         plainBytes = file.plainBytes
         fileBytes = file.fileBytes
         digest = file.digest

@@ -125,6 +125,13 @@ struct SegmentIndexBuilder: Sendable {
 
     init(base: UInt64) { index = SegmentIndex(base: base) }
 
+    /// Goes on from `index` (a checkpoint of a segment that has grown since):
+    /// the next line starts a new block.
+    init(resuming index: SegmentIndex) {
+        self.index = index
+        for (number, type) in index.types.enumerated() { typeNumbers[type] = number }
+    }
+
     /// Adds the next line of the segment (of `length` bytes, newline included).
     mutating func add(length: Int, time: Int64, type: String, conversation: String?) {
         let ordinal = startLine(length: length)

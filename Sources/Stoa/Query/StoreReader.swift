@@ -231,6 +231,13 @@ public final class StoreReader: Sendable {
             let reader = try OpenFile(readingAt: file.path)
             let added = try reader.read(fromAbsoluteOffset: state!.bytes.count, count: size - state!.bytes.count)
             state!.bytes += added
+            if state!.indexed == 0,
+                let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: state!.bytes)
+            {
+                // The writer's index of the segment's start: index only what follows.
+                state!.builder = SegmentIndexBuilder(resuming: checkpoint.index)
+                state!.indexed = Int(checkpoint.plainBytes)
+            }
             let encoder = self.encoder
             state!.bytes.withUnsafeBufferPointer { all in
                 let fresh = UnsafeBufferPointer(rebasing: all[state!.indexed...])

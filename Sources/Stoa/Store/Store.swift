@@ -39,6 +39,8 @@ public final class Store: Sendable {
     /// Moves sealed segments through the tiers, off the append path.
     private let tiering: Tiering
     private let worker = BackgroundWorker(name: "stoa-index")
+    /// The index of the active segment so far, written as a checkpoint `.idx`.
+    private let checkpoint = ActiveCheckpoint()
     /// The last failure of background indexing, if any (the `.idx` is a cache:
     /// a missing one is rebuilt later, so this never fails an append).
     private let outcome = BackgroundOutcome()
@@ -97,6 +99,14 @@ public final class Store: Sendable {
             let encoder = self.encoder
             let base = try segments.last.map { (last) throws(StoaError) in try Self.endSeq(of: last, encoder: encoder) } ?? 0
             active = try ActiveSegment(creating: layout, base: base, fileSystem: fileSystem)
+        }
+        // The active segment's checkpoint .idx holds while its segment still
+        // starts with what it indexed: not after a cut.
+        let activeIndex = layout.path(of: SegmentName(base: active.base, kind: .index))
+        if report.cuts.contains(where: { $0.segment == active.file.path }) {
+            if try Syscalls.status(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
+        } else {
+            checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base)
         }
         self.recovery = report
         self.state = Mutex(WriterState(active: active, count: count, size: size))
@@ -363,6 +373,10 @@ public final class Store: Sendable {
         // Once the next segment exists, this one must be whole on disk.
         try fileSystem.fsync(old.file.fd, path: old.file.path)
         commit.markDurable(state.generation)
+        // Its checkpoint .idx is not a sealed segment's: the indexer writes that.
+        let checkpointPath = layout.path(of: SegmentName(base: old.base, kind: .index))
+        // (Left behind, it is harmless: no sealed-segment reader takes it.)
+        if (try? Syscalls.status(checkpointPath)) != nil { try? fileSystem.unlink(checkpointPath) }
         let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem)
         state.active = next
         state.count = 0
@@ -400,8 +414,25 @@ public final class Store: Sendable {
         let timer = IntervalTimer(interval: Self.maintenanceInterval, name: "stoa-maintenance") { [weak self] in
             self?.sealIfOld()
             if let self, self.hasTierPolicy { self.scheduleIndexing(below: self.state.withLock { $0.active.base }) }
+            if let self, let job = self.checkpointJob(force: false) { self.worker.submit(job) }
         }
         maintenance.withLock { $0 = timer }
+    }
+
+    /// Writes the active segment's checkpoint `.idx` (when it has grown
+    /// enough, or at all with `force`): what it has indexed, acknowledged and
+    /// synced. Nil when the writer has failed or the segment is empty.
+    private func checkpointJob(force: Bool) -> (@Sendable () -> Void)? {
+        let taken = state.withLock { state in state.failure == nil ? (state.active, state.size) : nil }
+        guard let (active, size) = taken, size > 0 else { return nil }
+        let (checkpoint, layout, encoder, fileSystem) = (self.checkpoint, self.layout, self.encoder, self.fileSystem)
+        return {
+            // A cache: a checkpoint not written now is written later, or never needed.
+            try? fileSystem.fdatasync(active.file.fd, path: active.file.path)
+            try? checkpoint.write(
+                active.file.path, indexPath: layout.path(of: SegmentName(base: active.base, kind: .index)),
+                base: active.base, size: size, force: force, encoder: encoder, fileSystem: fileSystem)
+        }
     }
 
     /// Seals the active segment when it has records and is `segment_age` old.
@@ -438,6 +469,8 @@ public final class Store: Sendable {
         if generation > 0 && !commit.isDurable(generation) {
             try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
         }
+        // The next reader indexes only what comes after this.
+        checkpointJob(force: true)?()
     }
 
     /// Counters of the write path.

@@ -327,7 +327,7 @@ struct BackupJob {
         // Read whole and checked before it is written: the source may replace
         // its .idx (a tier move, a reindex) at any moment.
         if let bytes = try? OpenFile(readingAt: file.indexPath).readAll(), let index = IndexFile.decode(bytes),
-            index.index.base == file.base, index.fileBytes == UInt64(size), index.isCompressed == compressed
+            !index.isPartial, index.index.base == file.base, index.fileBytes == UInt64(size), index.isCompressed == compressed
         {
             try fileSystem.writeFileAtomically(target.indexPath, bytes: bytes)
             return index

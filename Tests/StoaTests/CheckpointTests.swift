@@ -1,0 +1,114 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+/// The writer's checkpoint `.idx` of the active segment.
+@Suite struct CheckpointTests {
+    let encoder = RecordEncoder(fields: .default, maxRecordBytes: 1 << 20)
+
+    func fill(_ directory: TemporaryDirectory, from first: Int = 0, count: Int = 400) throws {
+        let store = try Store(at: directory.path)
+        for n in first..<(first + count) {
+            try store.append(#"{"ts":\#(1_800_000_000 + n),"type":"\#(n % 3 == 0 ? "aaa" : "ccc")","session":"s\#(n % 7)","n":\#(n)}"#)
+        }
+        try store.close()
+    }
+
+    func activeSegment(_ directory: TemporaryDirectory) throws -> (segment: String, index: String) {
+        let name = try #require(listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }.last)
+        let segment = directory.appending("segments/" + name)
+        return (segment, String(segment.dropLast(".jsonl".count)) + ".idx")
+    }
+
+    @Test func closeWritesACheckpointThatANewReaderGoesOnFrom() throws {
+        let directory = TemporaryDirectory()
+        try fill(directory)
+        let (segment, index) = try activeSegment(directory)
+        let bytes = try readBytes(segment)
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        let checkpoint = try #require(IndexFile.loadCheckpoint(index, base: name.base, segment: bytes))
+        #expect(checkpoint.isPartial && checkpoint.plainBytes == UInt64(bytes.count))
+        // Not a sealed segment's .idx.
+        #expect(IndexFile.load(index, base: name.base, fileSize: bytes.count) == nil)
+        // The same index a scan builds.
+        var builder = SegmentIndexBuilder(base: name.base)
+        bytes.withUnsafeBufferPointer { builder.addLines($0, encoder: encoder) }
+        #expect(checkpoint.index == builder.snapshot())
+
+        // More records (so a reader indexes the checkpoint's part from it and
+        // the rest by reading), and every query answers as with a scan.
+        let store = try Store(at: directory.path)
+        for n in 400..<450 { try store.append(#"{"ts":\#(1_800_000_000 + n),"type":"ccc","n":\#(n)}"#) }
+        let reader = try StoreReader(at: directory.path)
+        let all = try reader.query(Query()).all()
+        #expect(all.map(\.seq) == Array(0..<450))
+        #expect(try reader.query(Query(types: ["aaa"])).all() == all.filter { $0.type == "aaa" })
+        #expect(try reader.query(Query(conversation: "s3", order: .newestFirst)).all()
+            == all.filter { $0.conversation == "s3" }.reversed())
+        try store.close()
+    }
+
+    @Test func aReaderTakesTheCheckpointInsteadOfRereading() throws {
+        let directory = TemporaryDirectory()
+        try fill(directory)
+        let (segment, _) = try activeSegment(directory)
+        // Change a type inside the checkpointed part (not its last line),
+        // behind the index's back: a reader that trusted the checkpoint
+        // still files the record under its old type.
+        var bytes = try readBytes(segment)
+        let old = Array(#""n":3}"#.utf8)
+        let line = try #require(bytes.firstRange(of: old))
+        let typeRange = try #require(bytes[..<line.lowerBound].lastRange(of: Array(#""type":"aaa""#.utf8)))
+        bytes.replaceSubrange(typeRange, with: Array(#""type":"bbb""#.utf8))
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        #expect(try StoreReader(at: directory.path).query(Query(types: ["bbb"])).all().isEmpty)
+
+        // Its last line changed: the checkpoint no longer matches, and is not used.
+        let last = try #require(bytes.lastRange(of: Array(#""type":"#.utf8)))
+        bytes[last.upperBound + 1] ^= 0x01  // "ccc" → "bcc" or "aaa" → "`aa"
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        #expect(try StoreReader(at: directory.path).query(Query(types: ["bbb"])).all().map(\.seq) == [3])
+    }
+
+    @Test func aCutAtOpeningRemovesTheCheckpoint() throws {
+        let directory = TemporaryDirectory()
+        try fill(directory)
+        let (segment, index) = try activeSegment(directory)
+        #expect(FileManager.default.fileExists(atPath: index))
+        // A torn tail, as a crash leaves it.
+        let handle = try #require(FileHandle(forWritingAtPath: segment))
+        handle.seekToEndOfFile()
+        handle.write(Data(#"{"ts":1,"type":"torn"#.utf8))
+        try handle.close()
+        let store = try Store(at: directory.path)
+        #expect(store.recovery.cuts.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: index))
+        try store.append(#"{"ts":1900000000,"n":"after"}"#)
+        try store.close()
+        // Written again at close, for what the segment holds now.
+        let bytes = try readBytes(segment)
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        #expect(IndexFile.loadCheckpoint(index, base: name.base, segment: bytes)?.plainBytes == UInt64(bytes.count))
+        #expect(try StoreReader(at: directory.path).query(Query()).all().count == 401)
+    }
+
+    @Test func aSealedSegmentGetsItsOwnIndexNotTheCheckpoint() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 16 << 10
+        _ = try Store(at: directory.path, creating: configuration).close()
+        try fill(directory, count: 100)
+        let first = try activeSegment(directory)
+        try fill(directory, from: 100, count: 600)  // seals the first segment, and more
+        let store = try Store(at: directory.path)
+        try store.waitForIndexes()
+        try store.close()
+        let bytes = try readBytes(first.segment)
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: first.segment)))
+        let sealed = try #require(IndexFile.load(first.index, base: name.base, fileSize: bytes.count))
+        #expect(!sealed.isPartial && sealed.digest == SHA256.hash(bytes))
+        #expect(try StoreReader(at: directory.path).verify().isClean)
+    }
+}
