@@ -179,27 +179,14 @@ private func isSpecial(_ byte: UInt8) -> Bool {
     byte == quote || byte == backslash || byte &- 0x20 >= 0x60
 }
 
-/// The special bytes (``isSpecial(_:)``) of the eight bytes in each lane of
-/// `words` (little-endian: the first byte is the lowest): each has its high
-/// bit set in the result. Works on one `UInt64` as on `SIMD2<UInt64>`, which
-/// the compiler turns into SSE2 instructions.
+/// The special bytes (``isSpecial(_:)``) of the eight bytes of `word`
+/// (little-endian: the first byte is the lowest): each has its high bit set
+/// in the result.
 ///
-/// The tests borrow across the bytes of a lane, so a byte *after* the first
-/// special one may be marked wrongly; the lowest mark of a lane is always
-/// exact (nothing borrows into the first special byte), so its
-/// `trailingZeroBitCount / 8` is where the first special byte is.
-@inline(__always)
-private func specialBytes<Words: SIMD>(_ words: Words) -> Words
-where Words.Scalar == UInt64 {
-    let ones = Words(repeating: 0x0101_0101_0101_0101)
-    let quotes = words ^ Words(repeating: 0x2222_2222_2222_2222)
-    let backslashes = words ^ Words(repeating: 0x5C5C_5C5C_5C5C_5C5C)
-    let control = (words &- Words(repeating: 0x2020_2020_2020_2020)) & ~words
-    let quote = (quotes &- ones) & ~quotes
-    let escape = (backslashes &- ones) & ~backslashes
-    return (control | quote | escape | words) & Words(repeating: 0x8080_8080_8080_8080)
-}
-
+/// The tests borrow across bytes, so a byte *after* the first special one may
+/// be marked wrongly; the lowest mark is always exact (nothing borrows into
+/// the first special byte), so its `trailingZeroBitCount / 8` is where the
+/// first special byte is.
 @inline(__always)
 private func specialBytes(_ word: UInt64) -> UInt64 {
     let ones: UInt64 = 0x0101_0101_0101_0101
@@ -211,27 +198,32 @@ private func specialBytes(_ word: UInt64) -> UInt64 {
     return (control | quote | escape | word) & 0x8080_8080_8080_8080
 }
 
+@inline(__always)
+private func loadWord(_ base: UnsafePointer<UInt8>, _ offset: Int) -> UInt64 {
+    UInt64(littleEndian: UnsafeRawPointer(base + offset).loadUnaligned(as: UInt64.self))
+}
+
 /// The index of the first special byte (``isSpecial(_:)``) of
 /// `base[start..<count]`, or `count` when there is none: sixteen bytes at a
 /// time, then eight, then the last few one by one.
+///
+/// The two words of sixteen bytes are tested in two independent chains of
+/// integer operations, which the optimizer turns into SSE2 instructions on
+/// x86-64 (the same code as with `SIMD2<UInt64>`, whose generic operators
+/// are very slow in debug builds).
 @inline(__always)
 private func firstSpecial(_ base: UnsafePointer<UInt8>, from start: Int, count: Int) -> Int {
     var i = start
     while i &+ 16 <= count {
-        var words = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD2<UInt64>.self)
-        #if _endian(big)
-        words = SIMD2(words[0].byteSwapped, words[1].byteSwapped)
-        #endif
-        let marks = specialBytes(words)
-        let low = marks[0]
-        let high = marks[1]
+        let low = specialBytes(loadWord(base, i))
+        let high = specialBytes(loadWord(base, i &+ 8))
         if low | high != 0 {
             return low != 0 ? i &+ low.trailingZeroBitCount &>> 3 : i &+ 8 &+ high.trailingZeroBitCount &>> 3
         }
         i &+= 16
     }
     if i &+ 8 <= count {
-        let marks = specialBytes(UInt64(littleEndian: UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)))
+        let marks = specialBytes(loadWord(base, i))
         if marks != 0 { return i &+ marks.trailingZeroBitCount &>> 3 }
         i &+= 8
     }
