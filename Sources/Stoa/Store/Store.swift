@@ -225,11 +225,15 @@ public final class Store: Sendable {
     ) throws(StoaError) -> Range<UInt64> {
         var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
         let now = Timestamp.now()
-        for (index, record) in records.enumerated() {
+        // A counter, not enumerated(): this generic runs unspecialized when
+        // called from another module, where each wrapper layer costs.
+        var line = 0
+        for record in records {
+            line += 1
             do {
                 try batch.add(record, encoder: encoder, now: now)
             } catch {
-                throw error.at(line: index + 1)
+                throw error.at(line: line)
             }
         }
         return try write(batch, durability: durability).seqs
