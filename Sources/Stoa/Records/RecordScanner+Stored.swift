@@ -15,6 +15,8 @@ extension RecordScanner {
     /// ``scan(_:)``, which says what is wrong. It does not catch every kind
     /// of damage (a flipped byte inside a string passes): `stoa verify`,
     /// which checks the segments' SHA-256 and every line strictly, does.
+    /// Once the time, type and conversation are each found under their
+    /// first configured name, it stops: the rest of the line is not read.
     func scanStored(_ bytes: UnsafeBufferPointer<UInt8>) -> Summary? {
         let count = bytes.count
         guard count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[count - 1] == UInt8(ascii: "}") else { return nil }
@@ -77,6 +79,9 @@ extension RecordScanner {
                     }
                 }
             }
+            // Each field found under its first name: no later key can win, so
+            // the rest of the line is not read.
+            if best == (0, 0, 0) { return summary }
             guard index < count else { return nil }
             if bytes[index] == UInt8(ascii: ",") {
                 index += 1
