@@ -96,12 +96,23 @@ extension FileSystem {
     /// rename, fsync the directory. A crash leaves the old file or the new
     /// one, never a mix (and maybe a stale `.tmp`, which opening removes).
     func writeFileAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o640) throws(StoaError) {
-        let temporary = path + ".tmp"
-        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
-        do {
+        try writeFileAtomically(path, mode: mode) { (fd, temporary) throws(StoaError) in
             try bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in
                 try writeAll(fd, UnsafeRawBufferPointer(buffer), path: temporary)
             }
+        }
+    }
+
+    /// Publishes at `path` what `body` writes to the file descriptor it is
+    /// given (of `path.tmp`, the second argument), atomically as above. When
+    /// `body` or the sync fails, the `.tmp` is removed and `path` is untouched.
+    func writeFileAtomically(
+        _ path: String, mode: mode_t = 0o640, _ body: (Int32, String) throws(StoaError) -> Void
+    ) throws(StoaError) {
+        let temporary = path + ".tmp"
+        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        do {
+            try body(fd, temporary)
             try fsync(fd, path: temporary)
         } catch {
             Syscalls.close(fd)

@@ -243,11 +243,9 @@ struct BackupJob {
         let input = try OpenFile(readingAt: file.path)
         let size = try input.size
         let target = destinationFile(for: file)
-        let temporary = target.path + ".tmp"
-        let output = try fileSystem.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o640)
         var written = 0
         var lines = 0
-        do {
+        try fileSystem.writeFileAtomically(target.path) { (output, temporary) throws(StoaError) in
             var offset = 0
             var pending: [UInt8] = []  // bytes after the last newline read so far
             while offset < size {
@@ -264,15 +262,7 @@ struct BackupJob {
                 written += last + 1
                 pending.removeSubrange(...last)
             }
-            try fileSystem.fsync(output, path: temporary)
-        } catch {
-            Syscalls.close(output)
-            try? fileSystem.unlink(temporary)
-            throw error
         }
-        Syscalls.close(output)
-        try fileSystem.rename(temporary, to: target.path)
-        try fileSystem.syncDirectory(target.directory)
         // Not sealed: an .idx left by a Store opened on the backup is stale.
         if try Syscalls.status(target.indexPath) != nil {
             try fileSystem.unlink(target.indexPath)

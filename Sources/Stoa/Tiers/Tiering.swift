@@ -117,12 +117,10 @@ struct Tiering: Sendable {
     /// whole index blocks, about `member_bytes` of plain bytes each.
     func makeWarm(_ file: SegmentFile, index: IndexFile) throws(StoaError) {
         let target = SegmentFile(name: SegmentName(base: file.base, kind: .gzip), directory: file.directory, isCold: false)
-        let temporary = target.path + ".tmp"
         let contents = try SegmentContents(path: file.path, sealed: true)
         var blocks = index.index.blocks
-        let output = try fileSystem.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o640)
         var compressedSize = 0
-        do {
+        try fileSystem.writeFileAtomically(target.path) { (output, temporary) throws(StoaError) in
             try contents.withUnsafeBytes { (all) throws(StoaError) in
                 var first = 0
                 while first < blocks.count {
@@ -147,15 +145,7 @@ struct Tiering: Sendable {
                     first = end
                 }
             }
-            try fileSystem.fsync(output, path: temporary)
-        } catch {
-            Syscalls.close(output)
-            try? fileSystem.unlink(temporary)
-            throw error
         }
-        Syscalls.close(output)
-        try fileSystem.rename(temporary, to: target.path)
-        try fileSystem.syncDirectory(target.directory)
         // The index now describes the gzip file; then the plain file goes.
         var warm = index
         warm.index.blocks = blocks
