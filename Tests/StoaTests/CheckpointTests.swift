@@ -94,6 +94,23 @@ import Testing
         #expect(try StoreReader(at: directory.path).query(Query()).all().count == 401)
     }
 
+    @Test func aCheckpointThatNoLongerMatchesGoesAtOpening() throws {
+        // As a crash between recovery's cut and the checkpoint's removal
+        // leaves it: the segment ends on a line, before the checkpoint's end.
+        let directory = TemporaryDirectory()
+        try fill(directory)
+        let (segment, index) = try activeSegment(directory)
+        let bytes = try readBytes(segment)
+        let cut = try #require(bytes[..<(bytes.count / 2)].lastIndex(of: 0x0A)) + 1
+        #expect(truncate(segment, off_t(cut)) == 0)
+        let store = try Store(at: directory.path)
+        #expect(store.recovery.cuts.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: index))
+        try store.close()
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        #expect(IndexFile.loadCheckpoint(index, base: name.base, segment: Array(bytes[..<cut]))?.plainBytes == UInt64(cut))
+    }
+
     @Test func aSealedSegmentGetsItsOwnIndexNotTheCheckpoint() throws {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()

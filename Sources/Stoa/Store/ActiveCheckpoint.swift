@@ -23,15 +23,16 @@ final class ActiveCheckpoint: Sendable {
     }
 
     /// Goes on from the checkpoint `.idx` of the active segment at `path`,
-    /// if it has a valid one.
-    func resume(_ path: String, indexPath: String, base: UInt64) {
+    /// if it has a valid one; returns whether it did.
+    func resume(_ path: String, indexPath: String, base: UInt64) -> Bool {
         guard let bytes = try? OpenFile(readingAt: path).readAll(),
             let file = IndexFile.loadCheckpoint(indexPath, base: base, segment: bytes)
-        else { return }
+        else { return false }
         let size = Int(file.plainBytes)
         state.withLock {
             $0 = Progress(base: base, builder: SegmentIndexBuilder(resuming: file.index), indexed: size, written: size)
         }
+        return true
     }
 
     /// Indexes the active segment `file` (based at seq `base`) up to `size`

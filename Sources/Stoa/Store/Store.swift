@@ -101,12 +101,13 @@ public final class Store: Sendable {
             active = try ActiveSegment(creating: layout, base: base, fileSystem: fileSystem)
         }
         // The active segment's checkpoint .idx holds while its segment still
-        // starts with what it indexed: not after a cut.
+        // starts with what it indexed: not after a cut (this one, or one a
+        // crash interrupted before the checkpoint went), so an invalid one
+        // goes now, before appends could make it look right again.
         let activeIndex = layout.path(of: SegmentName(base: active.base, kind: .index))
-        if report.cuts.contains(where: { $0.segment == active.file.path }) {
+        let cut = report.cuts.contains(where: { $0.segment == active.file.path })
+        if cut || !checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base) {
             if try Syscalls.status(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
-        } else {
-            checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base)
         }
         self.recovery = report
         self.state = Mutex(WriterState(active: active, count: count, size: size))
