@@ -55,6 +55,13 @@ func scanRecord(_ bytes: [UInt8], fields: FieldNames = .default) throws(StoaErro
     return try bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in try scanner.scan(buffer) }
 }
 
+/// The name of the key a value was found under, with the default field names.
+/// The name a value was found under, with `fields` (the scanner keeps an index).
+func keyName(_ fields: FieldNames = .default) -> (RecordScanner.Value) -> String {
+    let names = RecordScanner(fields: fields).keyNames
+    return { names[$0.name] }
+}
+
 func scanRecord(_ text: String, fields: FieldNames = .default) throws(StoaError) -> RecordScanner.Summary {
     try scanRecord(Array(text.utf8), fields: fields)
 }
@@ -680,7 +687,7 @@ struct RecordScannerFieldTests {
             let summary = try scanRecord(bytes)
             #expect(scanValueText(summary.time, in: bytes) == reference)
             #expect(summary.time?.kind == .string)
-            #expect(summary.time.map(\.key) == "ts")
+            #expect(summary.time.map(keyName()) == "ts")
             #expect(scanValueText(summary.type, in: bytes) == "tool_call")
             #expect(scanValueText(summary.conversation, in: bytes) == "s-1")
         }
@@ -692,17 +699,17 @@ struct RecordScannerFieldTests {
             #"{"kind":"k","timestamp":"2020-01-01T00:00:00Z","thread_id":"t","event":"e","ts":"2026-11-23T12:47:22Z","session_id":"s"}"#
                 .utf8)
         let summary = try scanRecord(bytes)
-        #expect(summary.time.map(\.key) == "ts")
+        #expect(summary.time.map(keyName()) == "ts")
         #expect(scanValueText(summary.time, in: bytes) == reference)
-        #expect(summary.type.map(\.key) == "event")
+        #expect(summary.type.map(keyName()) == "event")
         #expect(scanValueText(summary.type, in: bytes) == "e")
-        #expect(summary.conversation.map(\.key) == "session_id")
+        #expect(summary.conversation.map(keyName()) == "session_id")
         #expect(scanValueText(summary.conversation, in: bytes) == "s")
 
         // Without `ts`, the next time field in the list.
         let others = Array(#"{"@timestamp":"2021-01-01T00:00:00Z","time":1700000000,"timestamp":"2020-01-01T00:00:00Z"}"#.utf8)
         let second = try scanRecord(others)
-        #expect(second.time.map(\.key) == "timestamp")
+        #expect(second.time.map(keyName()) == "timestamp")
         #expect(scanValueText(second.time, in: others) == "2020-01-01T00:00:00Z")
     }
 
@@ -730,7 +737,7 @@ struct RecordScannerFieldTests {
     func escapedKeys() throws {
         let bytes = Array(#"{"t\u0073":"2026-11-23T12:47:22Z","\u0074ype":"a","sess\u0069on":"s"}"#.utf8)
         let summary = try scanRecord(bytes)
-        #expect(summary.time.map(\.key) == "ts")
+        #expect(summary.time.map(keyName()) == "ts")
         #expect(scanValueText(summary.time, in: bytes) == reference)
         #expect(scanValueText(summary.type, in: bytes) == "a")
         #expect(scanValueText(summary.conversation, in: bytes) == "s")
@@ -753,7 +760,7 @@ struct RecordScannerFieldTests {
         for value in ["1", "null", "true", "false", "{}", #"{"a":"b"}"#, "[]", #"["x"]"#] {
             let bytes = Array(#"{"type":\#(value),"event_type":"fallback"}"#.utf8)
             let summary = try scanRecord(bytes)
-            #expect(summary.type.map(\.key) == "event_type", "type \(value)")
+            #expect(summary.type.map(keyName()) == "event_type", "type \(value)")
             #expect(scanValueText(summary.type, in: bytes) == "fallback")
             #expect(try scanRecord(#"{"type":\#(value)}"#).type == nil, "type \(value)")
         }
@@ -776,7 +783,7 @@ struct RecordScannerFieldTests {
         for value in ["null", "true", "{}", "[1]"] {
             let bytes = Array(#"{"session":\#(value),"thread_id":42}"#.utf8)
             let found = try scanRecord(bytes).conversation
-            #expect(found.map(\.key) == "thread_id", "session \(value)")
+            #expect(found.map(keyName()) == "thread_id", "session \(value)")
             #expect(scanValueText(found, in: bytes) == "42")
         }
     }
@@ -787,7 +794,7 @@ struct RecordScannerFieldTests {
             let bytes = Array(#"{"ts":\#(value),"timestamp":"2026-11-23T12:47:22Z","x":1}"#.utf8)
             let summary = try scanRecord(bytes)
             #expect(summary.time?.kind == .other, "ts \(value)")
-            #expect(summary.time.map(\.key) == "ts")
+            #expect(summary.time.map(keyName()) == "ts")
             // The range covers the whole value.
             #expect(summary.time.map { String(decoding: bytes[$0.range], as: UTF8.self) } == value)
         }
@@ -816,7 +823,7 @@ struct RecordScannerFieldTests {
             #"{"ts":"2020-01-01T00:00:00Z","type":"ignored","what":"w","chat":"c","when":"2026-11-23T12:47:22Z","session":"ignored"}"#
                 .utf8)
         let summary = try scanRecord(bytes, fields: fields)
-        #expect(summary.time.map(\.key) == "when")
+        #expect(summary.time.map(keyName(fields)) == "when")
         #expect(scanValueText(summary.time, in: bytes) == reference)
         #expect(scanValueText(summary.type, in: bytes) == "w")
         #expect(scanValueText(summary.conversation, in: bytes) == "c")
@@ -829,7 +836,7 @@ struct RecordScannerFieldTests {
         let odd = FieldNames(time: ["t\"s", "zeit·"], type: ["ty\npe"], conversation: [""])
         let oddBytes = Array(#"{"zeit·":1,"t\"s":2,"ty\npe":"x","":"empty"}"#.utf8)
         let oddSummary = try scanRecord(oddBytes, fields: odd)
-        #expect(oddSummary.time.map(\.key) == "t\"s")
+        #expect(oddSummary.time.map(keyName(odd)) == "t\"s")
         #expect(scanValueText(oddSummary.time, in: oddBytes) == "2")
         #expect(scanValueText(oddSummary.type, in: oddBytes) == "x")
         #expect(scanValueText(oddSummary.conversation, in: oddBytes) == "empty")
@@ -857,7 +864,7 @@ struct RecordScannerFieldTests {
             // eight bytes after its start) and of a longer one.
             for text in [#"{"\#(name)":1}"#, #"{"\#(name)":"2026-11-23T12:47:22Z","padding":"…………"}"#] {
                 let summary = try scanRecord(text)
-                let found = [summary.time, summary.type, summary.conversation].compactMap { $0?.key }
+                let found = [summary.time, summary.type, summary.conversation].compactMap { $0.map(keyName()) }
                 #expect(found == [name] || (fields.type.contains(name) && text.hasSuffix("1}") && found.isEmpty), "\(text)")
             }
         }
@@ -872,10 +879,10 @@ struct RecordScannerFieldTests {
             #"{"timestamp_u":"c","timestamp_kind":"t","timestamp_utc":1700000000,"timestamp_ut":2,"\#(String(repeating: "k", count: 70))":"long"}"#
                 .utf8)
         let summary = try scanRecord(bytes, fields: fields)
-        #expect(summary.time.map(\.key) == "timestamp_utc")
+        #expect(summary.time.map(keyName(fields)) == "timestamp_utc")
         #expect(scanValueText(summary.time, in: bytes) == "1700000000")
-        #expect(summary.type.map(\.key) == "timestamp_kind")
-        #expect(summary.conversation.map(\.key) == "timestamp_u")
+        #expect(summary.type.map(keyName(fields)) == "timestamp_kind")
+        #expect(summary.conversation.map(keyName(fields)) == "timestamp_u")
         // A 70-byte key that differs from the 70-byte name in its last byte.
         let other = Array(#"{"\#(String(repeating: "k", count: 69))j":"x"}"#.utf8)
         #expect(try scanRecord(other, fields: fields).type == nil)
@@ -886,8 +893,8 @@ struct RecordScannerFieldTests {
     func nameInTwoFields() throws {
         let fields = FieldNames(time: ["ts"], type: ["ts", "kind"], conversation: ["ts"])
         let summary = try scanRecord(#"{"ts":"2026-11-23T12:47:22Z","kind":"k"}"#, fields: fields)
-        #expect(summary.time.map(\.key) == "ts")
-        #expect(summary.type.map(\.key) == "kind")
+        #expect(summary.time.map(keyName(fields)) == "ts")
+        #expect(summary.type.map(keyName(fields)) == "kind")
         #expect(summary.conversation == nil)
     }
 
@@ -897,8 +904,8 @@ struct RecordScannerFieldTests {
         let fields = FieldNames(time: time, type: ["type"], conversation: [])
         for k in [0, 7, 42, 99] {
             let summary = try scanRecord(#"{"x":1,"t\#(k)":\#(k),"type":"y"}"#, fields: fields)
-            #expect(summary.time.map(\.key) == "t\(k)")
-            #expect(summary.type.map(\.key) == "type")
+            #expect(summary.time.map(keyName(fields)) == "t\(k)")
+            #expect(summary.type.map(keyName(fields)) == "type")
         }
         #expect(try scanRecord(#"{"t100":1}"#, fields: fields).time == nil)
     }

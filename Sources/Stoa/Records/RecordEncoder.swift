@@ -184,7 +184,7 @@ struct RecordEncoder: Sendable {
             let shown = String(decoding: body.prefix(64), as: UTF8.self)
             throw StoaError(
                 .invalidRecord,
-                "time field \"\(value.key)\" is not a readable time: \(value.kind == .string ? "\"\(shown)\"" : shown)"
+                "time field \"\(scanner.keyNames[value.name])\" is not a readable time: \(value.kind == .string ? "\"\(shown)\"" : shown)"
                     + " (expected RFC 3339 like 2026-11-23T10:00:00.123Z, or epoch seconds/ms/µs/ns)",
                 offset: value.range.lowerBound)
         }

@@ -52,7 +52,7 @@ extension RecordScanner {
                 index = end
             }
             if let role {
-                let value = Value(kind: kind, range: range, escaped: escaped, key: keyNames[role])
+                let value = Value(kind: kind, range: range, escaped: escaped, name: role)
                 let (field, priority) = roles[role]
                 switch field {
                 case .time:

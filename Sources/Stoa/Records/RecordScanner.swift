@@ -121,8 +121,10 @@ struct RecordScanner: Sendable {
         var range: Range<Int>
         /// A string that contains backslash escapes (decode before use).
         var escaped: Bool
-        /// The key, for error messages (made once per scanner: no allocation per record).
-        var key: String
+        /// Which of the scanner's names the key is (``RecordScanner/keyNames``,
+        /// for error messages): an index, so that copying a value copies no
+        /// reference.
+        var name: Int
     }
 
     /// What a scan learned about one record.
@@ -302,7 +304,7 @@ private struct Cursor {
         ) {
             func value() -> RecordScanner.Value {
                 RecordScanner.Value(
-                    kind: kind, range: range, escaped: escaped, key: keyNames[role.key])
+                    kind: kind, range: range, escaped: escaped, name: role.key)
             }
             switch role.field {
             case .time:
