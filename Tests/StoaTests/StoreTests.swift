@@ -66,6 +66,79 @@ import Testing
         #expect(records[1].json.hasSuffix(#""n":6}"#))
     }
 
+    /// `append(contentsOf:)` and `append(json:)` are inlined into the caller
+    /// and hand each record on as one buffer: contiguous bytes without a
+    /// copy, any other collection through an array. Whatever the element
+    /// type, the stored bytes, the seqs and the errors are the same.
+    @Test func everyKindOfByteCollectionStoresTheSameBytes() throws {
+        let texts = [
+            #"{"ts":"2026-11-23T10:00:00Z","type":"a","n":1}"#, "{\n  \"ts\": 1795000000,\n  \"n\": 2\n}",
+            #"{"ts":3,"type":"c","s":"é\n"}"#,
+        ]
+        let arrays = texts.map { Array($0.utf8) }
+        // (The same bytes, but not contiguous: a lazy map has no buffer.)
+        let batches: [(String, (Store) throws(StoaError) -> Range<UInt64>)] = [
+            ("strings", { (store) throws(StoaError) in try store.append(contentsOf: texts) }),
+            ("utf8 views", { (store) throws(StoaError) in try store.append(contentsOf: texts.map(\.utf8)) }),
+            ("arrays", { (store) throws(StoaError) in try store.append(contentsOf: arrays) }),
+            ("slices", { (store) throws(StoaError) in try store.append(contentsOf: arrays.map { $0[...] }) }),
+            ("lazy non-contiguous", { (store) throws(StoaError) in
+                try store.append(contentsOf: arrays.lazy.map { $0.lazy.map { $0 } })
+            }),
+            ("buffers", { (store) throws(StoaError) in
+                let copies = arrays.map { bytes in
+                    let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: bytes.count)
+                    _ = copy.initialize(from: bytes)
+                    return copy
+                }
+                defer { for copy in copies { copy.deallocate() } }
+                return try store.append(contentsOf: copies.lazy.map { UnsafeBufferPointer($0) })
+            }),
+        ]
+        var stored: [[UInt8]] = []
+        for (name, appendBatch) in batches {
+            let directory = TemporaryDirectory()
+            let store = try Store(at: directory.path)
+            #expect(try appendBatch(store) == 0..<3, "\(name)")
+            #expect(try store.append(json: arrays[0].lazy.map { $0 }) == 3, "\(name)")
+            #expect(try store.append(json: arrays[2][...]) == 4, "\(name)")
+            try store.close()
+            stored.append(try readBytes(directory.appending("segments/00000000000000000000.jsonl")))
+        }
+        let expected = #"{"ts":"2026-11-23T10:00:00Z","type":"a","n":1}"# + "\n" + #"{"ts":1795000000,"n":2}"# + "\n"
+            + #"{"ts":3,"type":"c","s":"é\n"}"# + "\n" + #"{"ts":"2026-11-23T10:00:00Z","type":"a","n":1}"# + "\n"
+            + #"{"ts":3,"type":"c","s":"é\n"}"# + "\n"
+        for (position, bytes) in stored.enumerated() {
+            #expect(String(decoding: bytes, as: UTF8.self) == expected, "\(batches[position].0)")
+        }
+
+        // A bad record: its position in the batch, and nothing stored, whatever the element type.
+        let bad = [arrays[0], Array(#"{"ts":1,"n":}"#.utf8), arrays[2]]
+        let badBatches: [(String, (Store) throws(StoaError) -> Range<UInt64>)] = [
+            ("arrays", { (store) throws(StoaError) in try store.append(contentsOf: bad) }),
+            ("lazy non-contiguous", { (store) throws(StoaError) in
+                try store.append(contentsOf: bad.lazy.map { $0.lazy.map { $0 } })
+            }),
+        ]
+        for (name, appendBatch) in badBatches {
+            let directory = TemporaryDirectory()
+            let store = try Store(at: directory.path)
+            do {
+                _ = try appendBatch(store)
+                Issue.record("\(name): a batch with a bad record must fail")
+            } catch {
+                #expect(error.code == .invalidRecord, "\(name)")
+                #expect(error.line == 2, "\(name)")
+                #expect(error.offset == 12, "\(name)")
+            }
+            #expect { try store.append(json: bad[1].lazy.map { $0 }) } throws: {
+                ($0 as? StoaError)?.code == .invalidRecord && ($0 as? StoaError)?.line == nil
+            }
+            #expect(store.writeStats.nextSeq == 0, "\(name)")
+            try store.close()
+        }
+    }
+
     @Test func enforcesMaxRecordBytes() throws {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()

@@ -200,10 +200,25 @@ public final class Store: Sendable {
     /// - Throws: `.invalidRecord` or `.recordTooLarge` (nothing stored);
     ///   `.noSpace` or `.io` when the write failed (nothing stored);
     ///   `.closed` after ``close()``.
+    // Inlinable, so that it is specialized in the caller's module: there the
+    // bytes become one buffer (without a copy when they are contiguous) and
+    // everything after that is the non-generic `appendRecord`.
+    @inlinable
     @discardableResult
     public func append<Bytes: Collection<UInt8>>(json: Bytes, durability: Durability? = nil) throws(StoaError) -> UInt64 {
+        let stored = json.withContiguousStorageIfAvailable { record in
+            Result { () throws(StoaError) in try appendRecord(record, durability: durability) }
+        } ?? Array(json).withUnsafeBufferPointer { record in
+            Result { () throws(StoaError) in try appendRecord(record, durability: durability) }
+        }
+        return try stored.get()
+    }
+
+    /// ``append(json:durability:)`` for bytes in one buffer.
+    @usableFromInline
+    func appendRecord(_ record: UnsafeBufferPointer<UInt8>, durability: Durability?) throws(StoaError) -> UInt64 {
         var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
-        try batch.add(json, encoder: encoder, now: Timestamp.now())
+        try batch.add(record, encoder: encoder, now: Timestamp.now())
         let (seqs, duplicateOf) = try write(batch, durability: durability)
         return duplicateOf ?? seqs.lowerBound
     }
@@ -220,24 +235,45 @@ public final class Store: Sendable {
     ///
     /// - Returns: the seqs of the records, in order.
     /// - Complexity: one `write(2)` per segment the batch lands in.
+    // Inlinable for the same reason as `append(json:)`: a generic that runs
+    // unspecialized (as it does when called from another module) pays for
+    // metadata lookups and witness calls on every record; specialized, each
+    // record reaches the non-generic `encode(_:into:)` as one buffer.
+    @inlinable
     @discardableResult
     public func append<Bytes: Collection<UInt8>>(
         contentsOf records: some Sequence<Bytes>, durability: Durability? = nil
     ) throws(StoaError) -> Range<UInt64> {
-        var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
-        let now = Timestamp.now()
-        // A counter, not enumerated(): this generic runs unspecialized when
-        // called from another module, where each wrapper layer costs.
-        var line = 0
+        var batch = beginBatch(expecting: records.underestimatedCount)
         for record in records {
-            line += 1
-            do {
-                try batch.add(record, encoder: encoder, now: now)
-            } catch {
-                throw error.at(line: line)
+            let added = record.withContiguousStorageIfAvailable { bytes in
+                Result { () throws(StoaError) in try encode(bytes, into: &batch) }
+            } ?? Array(record).withUnsafeBufferPointer { bytes in
+                Result { () throws(StoaError) in try encode(bytes, into: &batch) }
             }
+            try added.get()
         }
-        return try write(batch, durability: durability).seqs
+        return try write(batch.encoded, durability: durability).seqs
+    }
+
+    /// A new batch for ``append(contentsOf:durability:)``, with room for
+    /// `count` records.
+    @usableFromInline
+    func beginBatch(expecting count: Int) -> BatchInProgress {
+        var batch = BatchInProgress(encoded: EncodedBatch(hashing: configuration.dedupWindow != nil), now: Timestamp.now())
+        batch.encoded.lineEnds.reserveCapacity(count)
+        return batch
+    }
+
+    /// Encodes the next record of a batch; an error names its position.
+    @usableFromInline
+    func encode(_ record: UnsafeBufferPointer<UInt8>, into batch: inout BatchInProgress) throws(StoaError) {
+        batch.line += 1
+        do {
+            try batch.encoded.add(record, encoder: encoder, now: batch.now)
+        } catch {
+            throw error.at(line: batch.line)
+        }
     }
 
     /// Appends records given as JSON text, all or none.
@@ -250,6 +286,7 @@ public final class Store: Sendable {
     ///
     /// - Returns: the seqs of the records stored, and, for a lone record that
     ///   `dedup_window` kept out, the seq of its earlier copy.
+    @usableFromInline
     func write(_ batch: EncodedBatch, durability: Durability?) throws(StoaError) -> (seqs: Range<UInt64>, duplicateOf: UInt64?) {
         guard !batch.lineEnds.isEmpty else {
             let next = state.withLock { $0.active.base + $0.count }
@@ -585,7 +622,18 @@ final class ActiveSegment: Sendable {
     }
 }
 
+/// An ``Store/append(contentsOf:durability:)`` under way: the records
+/// encoded so far, the time given to those without one, and how many were
+/// added (for the line number of an error).
+@usableFromInline
+struct BatchInProgress {
+    @usableFromInline var encoded: EncodedBatch
+    let now: Int64
+    var line = 0
+}
+
 /// Records encoded for storage, back to back, each ending in `\n`.
+@usableFromInline
 struct EncodedBatch {
     var bytes: [UInt8] = []
     /// Where each record ends in `bytes` (just after its newline).
@@ -595,21 +643,18 @@ struct EncodedBatch {
 
     init(hashing: Bool = false) { hashes = hashing ? [] : nil }
 
-    mutating func add<Bytes: Collection<UInt8>>(
-        _ record: Bytes, encoder: RecordEncoder, now: Int64, defaultType: String? = nil
+    /// Encodes `record` and adds it at the end.
+    ///
+    /// - Throws: what ``RecordEncoder/encode(_:into:now:defaultType:)``
+    ///   throws; the batch is then unchanged.
+    mutating func add(
+        _ record: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder, now: Int64, defaultType: String? = nil
     ) throws(StoaError) {
-        let result = record.withContiguousStorageIfAvailable { input in
-            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now, defaultType: defaultType) }
-        } ?? Array(record).withUnsafeBufferPointer { input in
-            Result { () throws(StoaError) in _ = try encoder.encode(input, into: &bytes, now: now, defaultType: defaultType) }
-        }
-        try result.get()
+        _ = try encoder.encode(record, into: &bytes, now: now, defaultType: defaultType)
         lineEnds.append(bytes.count)
         if hashes != nil {
             var hasher = Hasher()
-            if record.withContiguousStorageIfAvailable({ hasher.combine(bytes: UnsafeRawBufferPointer($0)) }) == nil {
-                Array(record).withUnsafeBytes { hasher.combine(bytes: $0) }
-            }
+            hasher.combine(bytes: UnsafeRawBufferPointer(record))
             hashes!.append(hasher.finalize())
         }
     }
