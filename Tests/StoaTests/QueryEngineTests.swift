@@ -17,9 +17,16 @@ import Testing
 
     /// A store with skewed types, conversations, and times out of order
     /// (clock skew, bursts, duplicates), over many segments.
-    func makeStore(_ directory: TemporaryDirectory, records: Int, seed: UInt64) throws -> [Row] {
+    func makeStore(
+        _ directory: TemporaryDirectory, records: Int, seed: UInt64, segmentBytes: Int64 = 64 << 10, tiered: Bool = false
+    ) throws -> [Row] {
         var configuration = StoreConfiguration()
-        configuration.segmentBytes = 64 << 10
+        configuration.segmentBytes = segmentBytes
+        if tiered {
+            configuration.hotFor = 3_600_000_000  // 1 h
+            configuration.warmFor = 86_400_000_000  // 1 day
+            configuration.memberBytes = 64 << 10
+        }
         let store = try Store(at: directory.path, creating: configuration)
         var random = SeededGenerator(seed: seed)
         let types = ["message", "message", "message", "tool_call", "tool_result", "error", "", "thought"]
@@ -96,6 +103,46 @@ import Testing
                 #expect(record.type == row.type)
                 #expect(record.conversation == row.conversation)
             }
+        }
+    }
+
+    /// ``RecordCursor/forEach(_:)`` lends records in place, ``RecordCursor/next()``
+    /// copies them: both hand out what the reference finds, over segments
+    /// of one block and of many, plain and compressed (whose members are
+    /// pinned while their records wait).
+    @Test(arguments: [(Int64(64 << 10), false), (8 << 20, false), (1 << 20, true)])
+    func longScansLentOrCopiedMatchTheReference(segmentBytes: Int64, compressed: Bool) throws {
+        let directory = TemporaryDirectory()
+        let rows = try makeStore(directory, records: 12_000, seed: 21, segmentBytes: segmentBytes, tiered: compressed)
+        if compressed {
+            let store = try Store(at: directory.path)
+            let report = try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000)
+            try store.close()
+            #expect(!report.warmed.isEmpty)
+        }
+        let reader = try StoreReader(at: directory.path)
+        let times = rows.map(\.time).sorted()
+        var queries = [Query(), Query(order: .newestFirst), Query(since: times[times.count / 3])]
+        queries.append(Query(types: ["message", "error"]))
+        queries.append(Query(contains: "\"n\":1"))
+        for query in queries {
+            let expected = reference(rows, query)
+            let copied = try reader.query(query).all()
+            #expect(copied.map(\.seq) == expected, "\(query)")
+            var lent: [UInt64] = []
+            var wrong: [UInt64] = []
+            try reader.query(query).forEach { record in
+                lent.append(record.seq)
+                let row = rows[Int(record.seq)]
+                let line = record.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                if record.time != row.time || record.type != row.type || record.conversation != row.conversation
+                    || line != row.line || record.count != row.line.utf8.count || record.record.json != row.line
+                {
+                    wrong.append(record.seq)
+                }
+            }
+            #expect(lent == expected, "\(query)")
+            #expect(wrong.isEmpty, "\(query): \(wrong.prefix(5))")
         }
     }
 

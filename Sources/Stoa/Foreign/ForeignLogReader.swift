@@ -173,7 +173,7 @@ public final class ForeignLogReader: Sendable {
         let skipped = Self.skippedLines(in: views)
         let known = Set(skipped.map(\.seq))
         let engine = QueryEngine(segments: segments, query: query, encoder: encoder)
-        return RecordCursor(damaged: { skipped + engine.damaged.filter { !known.contains($0.seq) } }, next: engine.next)
+        return RecordCursor(engine, damaged: { skipped + engine.damaged.filter { !known.contains($0.seq) } })
     }
 
     /// The `count` newest records by (time, seq), oldest first.

@@ -13,6 +13,14 @@ struct Heap<Element: TimeAndSeq> {
     init(descending: Bool) { self.descending = descending }
 
     var first: Element? { items.first }
+
+    /// The first element's time and seq, without copying the element.
+    var firstKey: Key? { items.isEmpty ? nil : Key(time: items[0].time, seq: items[0].seq) }
+
+    struct Key: TimeAndSeq {
+        var time: Int64
+        var seq: UInt64
+    }
     var count: Int { items.count }
     var isEmpty: Bool { items.isEmpty }
 
@@ -42,11 +50,16 @@ struct Heap<Element: TimeAndSeq> {
         return first
     }
 
-    /// Changes the first element in place (to one that goes no earlier),
-    /// then restores the order.
-    mutating func updateFirst(_ body: (inout Element) -> Void) {
-        body(&items[0])
-        siftDown()
+    /// Changes the first element in place, then removes it if `body` says
+    /// not to keep it, or else restores the order (it must go no earlier).
+    mutating func updateFirst<R>(_ body: (inout Element) -> (result: R, keep: Bool)) -> R {
+        let (result, keep) = body(&items[0])
+        if keep {
+            siftDown()
+        } else {
+            _ = popFirst()
+        }
+        return result
     }
 
     private mutating func siftDown() {

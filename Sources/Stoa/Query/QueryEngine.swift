@@ -18,10 +18,14 @@ final class QueryEngine {
     private let query: Query
     private let encoder: RecordEncoder
     private let needle: [UInt8]?
-    private var pending: Heap<Candidate>
+    // The engine belongs to one thread at a time (a cursor is read by one
+    // task), and no access to these properties overlaps another: the
+    // dynamic exclusivity checks, which cost about 6% of a full scan, are
+    // turned off for the ones used once per record.
+    @exclusivity(unchecked) private var pending: Heap<Candidate>
     /// The matches of opened blocks, each block's sorted, by their next record.
-    private var runs: Heap<Run>
-    private var emitted = 0
+    @exclusivity(unchecked) private var runs: Heap<Run>
+    @exclusivity(unchecked) private var emitted = 0
     /// Lines the query skipped because they are not valid records: those the
     /// indexes know of, and those found damaged while reading (a segment
     /// changed after its `.idx` was written).
@@ -84,8 +88,12 @@ final class QueryEngine {
     }
 
     /// Inflated members that found records still point into, with how many.
-    private var pins: [(bytes: [UInt8], pending: Int)?] = []
+    @exclusivity(unchecked) private var pins: [(bytes: [UInt8], pending: Int)?] = []
     private var freePins: [Int32] = []
+    /// Each planned plain segment's bytes, by segment number (nil for a
+    /// compressed one, or one not planned yet): looked up once per segment,
+    /// not cast once per record.
+    @exclusivity(unchecked) private var plain: [SegmentContents?]
 
     init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
         self.segments = segments
@@ -93,6 +101,7 @@ final class QueryEngine {
         self.encoder = encoder
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.damaged = segments.flatMap(\.damagedLines)
+        self.plain = Array(repeating: nil, count: segments.count)
         let descending = query.order == .newestFirst
         runs = Heap(descending: descending)
         pending = Heap(descending: descending)
@@ -126,6 +135,7 @@ final class QueryEngine {
             return
         }
         segments[number] = segment
+        plain[number] = segment.contents as? SegmentContents
         let index = segment.index
         let descending = query.order == .newestFirst
         var mask = UInt64.max
@@ -185,33 +195,44 @@ final class QueryEngine {
 
     /// The next record, or nil when there are no more.
     func next() -> Record? {
-        if let limit = query.limit, emitted >= limit { return nil }
+        var record: Record?
+        _ = visitNext { view in record = view.record }
+        return record
+    }
+
+    /// Lends the next record to `body`, its bytes where they lie; false when
+    /// there are no more.
+    func visitNext<E: Error>(_ body: (borrowing RecordView) throws(E) -> Void) throws(E) -> Bool {
+        if let limit = query.limit, emitted >= limit { return false }
         while true {
-            if let top = runs.first, pending.first.map({ runs.before(top, $0) }) ?? true {
+            if let top = runs.firstKey, pending.first.map({ runs.before(top, $0) }) ?? true {
                 // No waiting work can hold a record before it.
-                let found = top.records[top.position]
-                if top.position + 1 < top.records.count {
-                    runs.updateFirst { _ = $0.advance() }
-                } else {
-                    _ = runs.popFirst()
-                }
+                let found = runs.updateFirst { run in (run.records[run.position], run.advance()) }
                 emitted += 1
                 let range = found.offset..<(found.offset + Int(found.length))
-                let bytes: [UInt8]
                 if found.pin >= 0 {
-                    bytes = Array(pins[Int(found.pin)]!.bytes[range])
-                    pins[Int(found.pin)]!.pending -= 1
-                    if pins[Int(found.pin)]!.pending == 0 {
-                        pins[Int(found.pin)] = nil
-                        freePins.append(found.pin)
+                    // Held in a local, so that the pin can go before `body` runs.
+                    let member = pins[Int(found.pin)]!.bytes
+                    unpin(found.pin)
+                    try member.withUnsafeBufferPointer { (member) throws(E) in
+                        try body(
+                            RecordView(
+                                seq: found.seq, time: found.time, facts: found.facts,
+                                line: UnsafeBufferPointer(rebasing: member[range])))
                     }
                 } else {
                     // A plain segment: its bytes are all there (mapped or read).
-                    bytes = (segments[Int(found.segment)].contents as! SegmentContents).withUnsafeBytes { Array($0[range]) }
+                    let contents = plain[Int(found.segment)]!
+                    try contents.withUnsafeBytes { (all) throws(E) in
+                        try body(
+                            RecordView(
+                                seq: found.seq, time: found.time, facts: found.facts,
+                                line: UnsafeBufferPointer(rebasing: all[range])))
+                    }
                 }
-                return Record(seq: found.seq, facts: found.facts, bytes: bytes)
+                return true
             }
-            guard let candidate = pending.popFirst() else { return nil }
+            guard let candidate = pending.popFirst() else { return false }
             if candidate.block == nil {
                 plan(segment: candidate.segment)
             } else {
@@ -220,9 +241,37 @@ final class QueryEngine {
         }
     }
 
-    /// Reads a candidate block and keeps its matching records.
+    /// One record of an inflated member handed out: the member goes once
+    /// none are left.
+    private func unpin(_ pin: Int32) {
+        pins[Int(pin)]!.pending -= 1
+        if pins[Int(pin)]!.pending == 0 {
+            pins[Int(pin)] = nil
+            freePins.append(pin)
+        }
+    }
+
+    /// What scanning one candidate found.
+    struct BlockScan: Sendable {
+        /// Its matches, in seq order.
+        var matches: [Found] = []
+        /// For a compressed segment, the inflated member they point into.
+        var member: [UInt8] = []
+        /// Lines that turned out not to be valid records, with why.
+        var damaged: [(ordinal: UInt32, reason: String)] = []
+    }
+
+    /// Reads a candidate block now and keeps its matching records.
     private func open(_ candidate: Candidate) {
-        let segment = segments[candidate.segment]
+        take(
+            Self.scan(candidate, of: segments[candidate.segment], query: query, encoder: encoder, needle: needle),
+            of: candidate)
+    }
+
+    /// Finds the matches of a candidate, reading nothing but its arguments.
+    private static func scan(
+        _ candidate: Candidate, of segment: IndexedSegment, query: Query, encoder: RecordEncoder, needle: [UInt8]?
+    ) -> BlockScan {
         let index = segment.index
         let block = index.blocks[candidate.block!]
 
@@ -239,14 +288,13 @@ final class QueryEngine {
             }
             wanted = query.types.count > 1 ? union.sorted() : union
         }
-        if let wanted, wanted.isEmpty { return }
-
-        var matches: [Found] = []
+        var result = BlockScan()
+        if let wanted, wanted.isEmpty { return result }
+        result.matches.reserveCapacity(wanted?.count ?? (candidate.late == nil ? Int(block.count) : 1))
         let compressed = !(segment.contents is SegmentContents)
-        var member: [UInt8] = []
         do throws(StoaError) {
             try segment.contents.withBlock(block) { all, base in
-                if compressed { member = Array(all) }
+                if compressed { result.member = Array(all) }
                 var start = Int(block.offset) - base
                 let end = start + Int(block.length)
                 var ordinal = block.firstOrdinal
@@ -283,14 +331,14 @@ final class QueryEngine {
                     do throws(StoaError) {
                         facts = try encoder.facts(ofStoredLine: line)
                     } catch {
-                        noteDamaged(segment, ordinal: ordinal, reason: error.message)
+                        result.damaged.append((ordinal, error.message))
                         continue
                     }
                     guard query.includes(time: facts.time) else { continue }
                     if let needle, !Self.contains(line, needle) { continue }
                     if !query.types.isEmpty && !query.types.contains(facts.type(in: line)) { continue }
                     if let wantedConversation = query.conversation, facts.conversation(in: line) != wantedConversation { continue }
-                    matches.append(
+                    result.matches.append(
                         Found(
                             time: facts.time, seq: index.base + UInt64(ordinal), offset: start,
                             length: Int32(newline - start), segment: Int32(candidate.segment), facts: facts, pin: -1))
@@ -298,10 +346,17 @@ final class QueryEngine {
             }
         } catch {
             // A damaged member: its records are reported, the query goes on.
-            for ordinal in block.ordinals { noteDamaged(segment, ordinal: ordinal, reason: error.description) }
-            return
+            return BlockScan(damaged: block.ordinals.map { ($0, error.description) })
         }
-        if compressed && !matches.isEmpty {
+        return result
+    }
+
+    /// Puts what a candidate's scan found where ``visitNext(_:)`` hands it out.
+    private func take(_ scan: BlockScan, of candidate: Candidate) {
+        for (ordinal, reason) in scan.damaged { noteDamaged(segments[candidate.segment], ordinal: ordinal, reason: reason) }
+        var matches = scan.matches
+        if matches.isEmpty { return }
+        if !scan.member.isEmpty {
             let pin: Int32
             if let free = freePins.popLast() {
                 pin = free
@@ -309,10 +364,9 @@ final class QueryEngine {
                 pin = Int32(pins.count)
                 pins.append(nil)
             }
-            pins[Int(pin)] = (member, matches.count)
+            pins[Int(pin)] = (scan.member, matches.count)
             for index in matches.indices { matches[index].pin = pin }
         }
-        if matches.isEmpty { return }
         // Read in seq order, a block's records are nearly in time order (or
         // reversed, newest-first): sorted by insertion, which is linear then;
         // a block of mixed times is sorted outright.

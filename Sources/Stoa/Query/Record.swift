@@ -10,7 +10,7 @@ public struct Record: Sendable, Hashable {
     /// The stored line, without its newline: compact JSON, UTF-8.
     public let bytes: [UInt8]
     /// Where the type and conversation are in `bytes`: read when asked.
-    private let facts: LineFacts?
+    let facts: LineFacts?
 
     public init(seq: UInt64, time: Int64, bytes: [UInt8]) {
         self.seq = seq
@@ -47,6 +47,47 @@ public struct Record: Sendable, Hashable {
     /// Decodes the record.
     public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
         try JSONDecoder().decode(T.self, from: Data(bytes))
+    }
+}
+
+/// A record as ``RecordCursor/forEach(_:)`` hands it out: its bytes are
+/// read where they lie (in the mapped segment or an inflated member), not
+/// copied into an array of its own.
+///
+/// It is non-copyable and lent for one call only, so it cannot outlive the
+/// bytes it points into. Take ``record`` to keep a copy.
+public struct RecordView: ~Copyable {
+    public let seq: UInt64
+    /// Microseconds since the epoch, UTC.
+    public let time: Int64
+    private let facts: LineFacts?
+    private let line: UnsafeBufferPointer<UInt8>
+
+    init(seq: UInt64, time: Int64, facts: LineFacts?, line: UnsafeBufferPointer<UInt8>) {
+        self.seq = seq
+        self.time = time
+        self.facts = facts
+        self.line = line
+    }
+
+    /// Its type ("" when it has none).
+    public var type: String { facts?.type(in: line) ?? "" }
+
+    /// Its conversation, if it has one.
+    public var conversation: String? { facts?.conversation(in: line) }
+
+    /// The length of the stored line, without its newline.
+    public var count: Int { line.count }
+
+    /// Calls `body` with the stored line (compact JSON, UTF-8, no newline);
+    /// the pointer must not escape the call.
+    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+        try body(line)
+    }
+
+    /// A copy that may be kept.
+    public var record: Record {
+        facts.map { Record(seq: seq, facts: $0, bytes: Array(line)) } ?? Record(seq: seq, time: time, bytes: Array(line))
     }
 }
 

@@ -522,9 +522,10 @@ func runStoaQueries(path: String, plan: QueryPlan) throws -> QueriesReport {
         let start = ContinuousClock.now
         let cursor = try reader.query(query)
         var first: Double?
-        while let record = try cursor.next() {
+        // Records lent in place, as a program reading many records would take them.
+        cursor.forEach { record in
             if first == nil { first = elapsed(since: start) }
-            digest.add(seq: record.seq, bytes: record.bytes.count, type: record.type, conversation: record.conversation)
+            digest.add(seq: record.seq, bytes: record.count, type: record.type, conversation: record.conversation)
         }
         let total = elapsed(since: start)
         if !cursor.damaged.isEmpty {
