@@ -49,6 +49,22 @@ import Testing
             return received
         }
 
+        /// Waits until it watches the store with inotify (or `seconds` pass):
+        /// it takes its starting seq before it sets up the watch, so from
+        /// then on every record appended reaches it.
+        func waitUntilWatching(seconds: Double) -> Bool {
+            let directory = "/proc/\(process.processIdentifier)/fd"
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let links = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                if links.contains(where: { (try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) == "anon_inode:inotify" }) {
+                    return true
+                }
+                usleep(10_000)
+            }
+            return false
+        }
+
         /// Kills it with SIGKILL: a child of the test process inherits its
         /// blocked signals (Foundation's Process does not reset the mask), so
         /// `terminate()`'s SIGTERM would never arrive.
@@ -96,7 +112,7 @@ import Testing
         _ = first.wait(for: total / 4, seconds: 30)
         let second = try Follower(stoa: stoa, arguments: ["tail", store, "-f", "-n", "0"])
         defer { second.stop() }
-        usleep(300_000)  // it is following once it has read the store
+        #expect(second.waitUntilWatching(seconds: 30), "the second follower never watched the store")
         feed((total / 2)..<total)
         try input.fileHandleForWriting.close()
         writer.waitUntilExit()
