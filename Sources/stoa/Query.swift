@@ -218,17 +218,19 @@ func printRecords(_ cursor: RecordCursor, format: OutputFormat, foreign: Bool = 
     var out = Output()
     var first = true
     if format == .json { out.write("[") }
-    while let record = try cursor.next() {
-        switch format {
-        case .jsonl:
-            out.write(record.bytes)
-            out.write("\n")
-        case .json:
-            out.write(first ? "\n" : ",\n")
-            out.write(record.bytes)
-        case .pretty:
-            out.write(JSONFormatting.pretty(record.bytes))
-            out.write("\n")
+    cursor.forEach { record in
+        record.withUnsafeBytes { bytes in
+            switch format {
+            case .jsonl:
+                out.write(bytes)
+                out.write("\n")
+            case .json:
+                out.write(first ? "\n" : ",\n")
+                out.write(bytes)
+            case .pretty:
+                out.write(JSONFormatting.pretty(bytes))
+                out.write("\n")
+            }
         }
         first = false
     }

@@ -35,8 +35,8 @@ extension RecordReader {
                 }
                 buffer.removeAll(keepingCapacity: true)
             }
-            while let record = try cursor.next() {
-                buffer += record.bytes
+            try cursor.forEach { (record) throws(StoaError) in
+                record.withUnsafeBytes { buffer.append(contentsOf: $0) }
                 buffer.append(0x0A)
                 written += 1
                 if buffer.count >= 1 << 20 { try flush() }
