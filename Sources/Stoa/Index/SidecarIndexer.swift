@@ -10,14 +10,26 @@ struct SidecarIndexer: Sendable {
     let encoder: RecordEncoder
     let fileSystem: any FileSystem
 
+    /// A just-sealed segment's index as the writer built it while appending
+    /// (``ActiveCheckpoint``), and the SHA-256 of its bytes: sealing then
+    /// needs no second scan of the segment.
+    struct Prepared: Sendable {
+        var base: UInt64
+        var index: SegmentIndex
+        var digest: [UInt8]
+    }
+
     /// Gives every sealed segment below `activeBase` — plain, warm or cold —
     /// a valid `.idx`, in seq order (each chain digest needs the one before).
     ///
-    /// - Parameter rebuild: write every `.idx` again, valid or not. (A
-    ///   rebuilt index keeps the seal time of the one it replaces.)
+    /// - Parameters:
+    ///   - rebuild: write every `.idx` again, valid or not. (A rebuilt index
+    ///     keeps the seal time of the one it replaces.)
+    ///   - prepared: the index of a segment just sealed, used for that
+    ///     segment when it is still plain and of the size it indexes.
     /// - Returns: how many were written.
     @discardableResult
-    func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false) throws(StoaError) -> Int {
+    func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false, prepared: Prepared? = nil) throws(StoaError) -> Int {
         var previousChain = SHA256.zero
         var written = 0
         for file in try layout.listAllSegments() where file.base < activeBase {
@@ -29,7 +41,14 @@ struct SidecarIndexer: Sendable {
                 continue
             }
             let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
-            let built = try Self.build(file, encoder: encoder)
+            let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)
+            if let prepared, prepared.base == file.base, file.name.kind == .plain,
+                prepared.index.byteCount == UInt64(size)
+            {
+                built = (prepared.index, prepared.digest, UInt64(size))
+            } else {
+                built = try Self.build(file, encoder: encoder)
+            }
             var indexFile = IndexFile(
                 index: built.index, isCompressed: file.name.kind == .gzip, plainBytes: built.plainBytes,
                 fileBytes: UInt64(size), digest: built.digest, chain: SHA256.chain(previous: previousChain, digest: built.digest),

@@ -40,7 +40,7 @@ public final class Store: Sendable {
     private let tiering: Tiering
     private let worker = BackgroundWorker(name: "stoa-index")
     /// The index of the active segment so far, written as a checkpoint `.idx`.
-    private let checkpoint = ActiveCheckpoint()
+    let checkpoint = ActiveCheckpoint()
     /// The last failure of background indexing, if any (the `.idx` is a cache:
     /// a missing one is rebuilt later, so this never fails an append).
     private let outcome = BackgroundOutcome()
@@ -129,13 +129,20 @@ public final class Store: Sendable {
 
     /// Writes missing `.idx` files of segments below `base`, then applies
     /// the tier policy if there is one: in the background.
-    private func scheduleIndexing(below base: UInt64) {
+    ///
+    /// - Parameter sealed: the segment just sealed, whose index the
+    ///   background built as it was appended to (``ActiveCheckpoint``).
+    private func scheduleIndexing(below base: UInt64, sealed: (path: String, base: UInt64, size: Int)? = nil) {
         // The job holds what it needs, not the store: a store that goes away
         // is not kept alive (and locked) by its background work.
         let (indexer, tiering, tiered, outcome) = (self.indexer, self.tiering, hasTierPolicy, self.outcome)
+        let (checkpoint, encoder) = (self.checkpoint, self.encoder)
         worker.submit {
             do throws(StoaError) {
-                try indexer.indexSealedSegments(below: base)
+                let prepared = sealed.flatMap {
+                    checkpoint.finishSealed($0.path, base: $0.base, size: $0.size, encoder: encoder)
+                }
+                try indexer.indexSealedSegments(below: base, prepared: prepared)
                 if tiered {
                     let report = try tiering.apply(now: Timestamp.now(), activeBase: base)
                     if !report.isEmpty { outcome.tierReport.withLock { $0 = report } }
@@ -218,6 +225,7 @@ public final class Store: Sendable {
     @usableFromInline
     func appendRecord(_ record: UnsafeBufferPointer<UInt8>, durability: Durability?) throws(StoaError) -> UInt64 {
         var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
+        batch.reserve(records: 1, bytes: record.count + EncodedBatch.insertionRoom)
         try batch.add(record, encoder: encoder, now: Timestamp.now())
         let (seqs, duplicateOf) = try write(batch, durability: durability)
         return duplicateOf ?? seqs.lowerBound
@@ -256,12 +264,22 @@ public final class Store: Sendable {
         return try write(batch.encoded, durability: durability).seqs
     }
 
+    /// The average length of the lines of the last batch written, to size
+    /// the next one's buffer.
+    private let averageLineBytes = Atomic<Int>(0)
+    /// At most this much is reserved ahead for a batch (it grows past it if it must).
+    static let batchReserveLimit = 64 << 20
+
     /// A new batch for ``append(contentsOf:durability:)``, with room for
     /// `count` records.
     @usableFromInline
     func beginBatch(expecting count: Int) -> BatchInProgress {
         var batch = BatchInProgress(encoded: EncodedBatch(hashing: configuration.dedupWindow != nil), now: Timestamp.now())
-        batch.encoded.lineEnds.reserveCapacity(count)
+        // Room for `count` lines as long as the last batch's: a batch that
+        // outgrows its array is copied whole each time it doubles.
+        let lineBytes = max(1, averageLineBytes.load(ordering: .relaxed) * 9 / 8)
+        let room = count >= Self.batchReserveLimit / lineBytes ? Self.batchReserveLimit : count * lineBytes
+        batch.encoded.reserve(records: count, bytes: room)
         return batch
     }
 
@@ -293,6 +311,7 @@ public final class Store: Sendable {
             return (next..<next, nil)
         }
         let durability = durability ?? configuration.durability
+        averageLineBytes.store(batch.bytes.count / batch.lineEnds.count, ordering: .relaxed)
         let (seqs, generation, duplicateOf) = try state.withLock { (state) throws(StoaError) in
             var batch = batch
             var duplicateOf: UInt64?
@@ -381,6 +400,7 @@ public final class Store: Sendable {
             } catch {
                 try undoPartialWrite(&state, error: error, storedBefore: written, first: first)
             }
+            indexInBackground(batch, lines: written..<end, bytes: stop - start, active: state.active, offset: state.size)
             state.count += UInt64(end - written)
             state.size += stop - start
             state.generation += 1
@@ -389,6 +409,35 @@ public final class Store: Sendable {
         }
         return (first..<(first + UInt64(written)), state.generation)
     }
+
+    /// Hands lines just written to the active segment at `offset` (`lines`
+    /// of `batch`, `bytes` long) to the background, which
+    /// indexes them from the facts their encoding found instead of scanning
+    /// them again. Called with the state locked, so that the background
+    /// gets them in the order they were written.
+    ///
+    /// Not for small writes (a job per record would cost more than it
+    /// saves) nor while the background is behind: what is not handed over
+    /// is read back from the file when it is needed.
+    private func indexInBackground(
+        _ batch: EncodedBatch, lines: Range<Int>, bytes: Int, active: ActiveSegment, offset: Int
+    ) {
+        guard batch.facts.count == batch.lineEnds.count, bytes >= Self.minimumBackgroundBytes,
+            checkpoint.queuedBytes.load(ordering: .relaxed) < ActiveCheckpoint.queueLimit
+        else { return }
+        let written = ActiveCheckpoint.Written(
+            path: active.file.path, base: active.base, offset: offset, bytes: batch.bytes,
+            lineEnds: batch.lineEnds, facts: batch.facts, lines: lines)
+        let (checkpoint, encoder) = (self.checkpoint, self.encoder)
+        checkpoint.queuedBytes.add(bytes, ordering: .relaxed)
+        worker.submit {
+            checkpoint.addWritten(written, encoder: encoder)
+            checkpoint.queuedBytes.subtract(bytes, ordering: .relaxed)
+        }
+    }
+
+    /// Writes smaller than this are left for the background to read back.
+    static let minimumBackgroundBytes = 32 << 10
 
     /// Cuts the active segment back after a failed write, so that no partial
     /// line stays behind, and throws the write's error.
@@ -420,11 +469,12 @@ public final class Store: Sendable {
         // (Left behind, it is harmless: no sealed-segment reader takes it.)
         if (try? Syscalls.status(checkpointPath)) != nil { try? fileSystem.unlink(checkpointPath) }
         let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem)
+        let sealed = (path: old.file.path, base: old.base, size: state.size)
         state.active = next
         state.count = 0
         state.size = 0
         state.sealedSegments += 1
-        scheduleIndexing(below: next.base)
+        scheduleIndexing(below: next.base, sealed: sealed)
     }
 
     /// Syncs the active segment; returns the generation that is now on disk.
@@ -456,17 +506,25 @@ public final class Store: Sendable {
         let timer = IntervalTimer(interval: Self.maintenanceInterval, name: "stoa-maintenance") { [weak self] in
             self?.sealIfOld()
             if let self, self.hasTierPolicy { self.scheduleIndexing(below: self.state.withLock { $0.active.base }) }
-            if let self, let job = self.checkpointJob(force: false) { self.worker.submit(job) }
+            self?.submitCheckpoint()
         }
         maintenance.withLock { $0 = timer }
+    }
+
+    /// Queues ``checkpointJob(force:)`` behind the lines written so far, and
+    /// before any written later, so that it finds them indexed.
+    private func submitCheckpoint() {
+        state.withLock { state in
+            if let job = checkpointJob(force: false, state: state) { worker.submit(job) }
+        }
     }
 
     /// Writes the active segment's checkpoint `.idx` (when it has grown
     /// enough, or at all with `force`): what it has indexed, acknowledged and
     /// synced. Nil when the writer has failed or the segment is empty.
-    private func checkpointJob(force: Bool) -> (@Sendable () -> Void)? {
-        let taken = state.withLock { state in state.failure == nil ? (state.active, state.size) : nil }
-        guard let (active, size) = taken, size > 0 else { return nil }
+    private func checkpointJob(force: Bool, state: borrowing WriterState) -> (@Sendable () -> Void)? {
+        guard state.failure == nil, state.size > 0 else { return nil }
+        let (active, size) = (state.active, state.size)
         let (checkpoint, layout, encoder, fileSystem) = (self.checkpoint, self.layout, self.encoder, self.fileSystem)
         return {
             // A cache: a checkpoint not written now is written later, or never needed.
@@ -512,7 +570,7 @@ public final class Store: Sendable {
             try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
         }
         // The next reader indexes only what comes after this.
-        checkpointJob(force: true)?()
+        state.withLock { checkpointJob(force: true, state: $0) }?()
     }
 
     /// Counters of the write path.
@@ -640,8 +698,25 @@ struct EncodedBatch {
     var lineEnds: [Int] = []
     /// With `dedup_window`: each record's hash, of its bytes as given.
     var hashes: [Int]?
+    /// What encoding found in each line, for the active segment's index
+    /// (``ActiveCheckpoint``). Whoever removes lines without removing their
+    /// facts leaves more facts than lines: then they are not used.
+    var facts: [LineFacts] = []
 
     init(hashing: Bool = false) { hashes = hashing ? [] : nil }
+
+    /// Bytes an encoded line may need beyond its input once compact: the
+    /// newline and an inserted `"ts":"…",` (a longer default type just
+    /// makes the array grow once).
+    static let insertionRoom = 48
+
+    /// Makes room for `records` more lines of `bytes` in all.
+    mutating func reserve(records: Int, bytes count: Int) {
+        lineEnds.reserveCapacity(lineEnds.count + records)
+        facts.reserveCapacity(facts.count + records)
+        bytes.reserveCapacity(bytes.count + count)
+        if hashes != nil { hashes!.reserveCapacity(hashes!.count + records) }
+    }
 
     /// Encodes `record` and adds it at the end.
     ///
@@ -650,7 +725,7 @@ struct EncodedBatch {
     mutating func add(
         _ record: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder, now: Int64, defaultType: String? = nil
     ) throws(StoaError) {
-        _ = try encoder.encode(record, into: &bytes, now: now, defaultType: defaultType)
+        facts.append(try encoder.encode(record, into: &bytes, now: now, defaultType: defaultType))
         lineEnds.append(bytes.count)
         if hashes != nil {
             var hasher = Hasher()
@@ -662,11 +737,13 @@ struct EncodedBatch {
     /// The same batch without the records at `dropped`.
     func removing(_ dropped: Set<Int>) -> EncodedBatch {
         var kept = EncodedBatch(hashing: hashes != nil)
+        let hasFacts = facts.count == lineEnds.count
         var start = 0
         for (position, end) in lineEnds.enumerated() {
             if !dropped.contains(position) {
                 kept.bytes += bytes[start..<end]
                 kept.lineEnds.append(kept.bytes.count)
+                if hasFacts { kept.facts.append(facts[position]) }
                 if let hashes { kept.hashes!.append(hashes[position]) }
             }
             start = end
