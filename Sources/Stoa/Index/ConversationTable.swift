@@ -42,17 +42,29 @@ struct ConversationTable: Sendable {
 
     subscript(conversation: String) -> Postings? {
         if entries.isEmpty { return built[conversation] }
-        let wanted = Array(conversation.utf8)[...]
-        var low = 0
-        var high = entries.count
-        while low < high {
-            let middle = (low + high) / 2
-            var input = ByteReader(file, at: Int(entries[middle]))
-            let order = Self.compare(input.stringBytes()!, wanted)
-            if order == 0 { return input.postings() }
-            if order < 0 { low = middle + 1 } else { high = middle }
+        // A probe reads the name in place: no slice, no allocation. The
+        // entries were checked when the table was read, so each name lies
+        // within the bytes.
+        var wanted = conversation
+        let found: Int? = wanted.withUTF8 { wanted in
+            file.withUnsafeBufferPointer { file in
+                var low = 0
+                var high = entries.count
+                while low < high {
+                    let middle = (low + high) / 2
+                    let start = Int(entries[middle])
+                    let length = Int(UInt32(littleEndian: UnsafeRawPointer(file.baseAddress! + start).loadUnaligned(as: UInt32.self)))
+                    let order = Self.compare(UnsafeBufferPointer(start: file.baseAddress! + start + 4, count: length), wanted)
+                    if order == 0 { return start }
+                    if order < 0 { low = middle + 1 } else { high = middle }
+                }
+                return nil
+            }
         }
-        return nil
+        guard let found else { return nil }
+        var input = ByteReader(file, at: found)
+        _ = input.stringBytes()
+        return input.postings()
     }
 
     /// Adds `ordinal` to a conversation's postings.
@@ -89,16 +101,16 @@ struct ConversationTable: Sendable {
 
     /// Orders names as bytes: < 0, 0 or > 0.
     private static func compare(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Int {
-        left.withUnsafeBufferPointer { left in
-            right.withUnsafeBufferPointer { right in
-                let shared = min(left.count, right.count)
-                if shared > 0 {
-                    let order = memcmp(left.baseAddress!, right.baseAddress!, shared)
-                    if order != 0 { return Int(order) }
-                }
-                return left.count - right.count
-            }
+        left.withUnsafeBufferPointer { left in right.withUnsafeBufferPointer { right in compare(left, right) } }
+    }
+
+    private static func compare(_ left: UnsafeBufferPointer<UInt8>, _ right: UnsafeBufferPointer<UInt8>) -> Int {
+        let shared = min(left.count, right.count)
+        if shared > 0 {
+            let order = memcmp(left.baseAddress!, right.baseAddress!, shared)
+            if order != 0 { return Int(order) }
         }
+        return left.count - right.count
     }
 }
 

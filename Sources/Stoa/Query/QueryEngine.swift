@@ -146,18 +146,21 @@ final class QueryEngine {
             mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
             wantedTypes = Set(wanted.map(UInt32.init))
         }
-        var conversationBlocks: Set<Int>?
-        var conversationOrdinals: Set<UInt32>?
+        // With a conversation, only the blocks holding its records (ascending)
+        // and its line numbers (ascending, for the late records).
+        var conversationBlocks: [Int]?
+        var conversationOrdinals: [UInt32]?
         if let conversation = query.conversation {
             guard let postings = index.conversations[conversation] else { return }
-            var blocks = Set<Int>()
-            var ordinals = Set<UInt32>()
+            var blocks: [Int] = []
+            var ordinals: [UInt32] = []
+            let lateOrdinals = segment.lateOrdinals
             var nextLate = 0
             postings.forEach(in: 0..<index.lineCount) { ordinal in
-                ordinals.insert(ordinal)
-                while nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] < ordinal { nextLate += 1 }
-                let isLate = nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] == ordinal
-                if !isLate, let block = index.block(containing: ordinal) { blocks.insert(block) }
+                ordinals.append(ordinal)
+                while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
+                let isLate = nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal
+                if !isLate, let block = index.block(containing: ordinal), blocks.last != block { blocks.append(block) }
                 return true
             }
             conversationBlocks = blocks
@@ -175,22 +178,38 @@ final class QueryEngine {
         for record in index.late[low...] {
             if let until = query.until, record.time >= until { break }
             if let wantedTypes, !wantedTypes.contains(record.type) { continue }
-            if let conversationOrdinals, !conversationOrdinals.contains(record.ordinal) { continue }
+            if let conversationOrdinals, !Self.sortedContains(conversationOrdinals, record.ordinal) { continue }
             guard let block = index.block(containing: record.ordinal) else { continue }
             pending.insert(
                 Candidate(
                     time: record.time, seq: index.base + UInt64(record.ordinal), segment: number, block: block,
                     late: record.ordinal, lateOffset: record.offset))
         }
-        for (blockNumber, block) in index.blocks.enumerated() {
-            guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { continue }
-            if let conversationBlocks, !conversationBlocks.contains(blockNumber) { continue }
+        func consider(_ blockNumber: Int) {
+            let block = index.blocks[blockNumber]
+            guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { return }
             let firstSeq = index.base + UInt64(block.firstOrdinal)
             pending.insert(
                 descending
                     ? Candidate(time: block.maxTime, seq: firstSeq + UInt64(block.count) - 1, segment: number, block: blockNumber)
                     : Candidate(time: block.minTime, seq: firstSeq, segment: number, block: blockNumber))
         }
+        if let conversationBlocks {
+            for blockNumber in conversationBlocks { consider(blockNumber) }
+        } else {
+            for blockNumber in index.blocks.indices { consider(blockNumber) }
+        }
+    }
+
+    /// Whether the ascending `values` hold `value`.
+    private static func sortedContains(_ values: [UInt32], _ value: UInt32) -> Bool {
+        var low = 0
+        var high = values.count
+        while low < high {
+            let middle = (low + high) / 2
+            if values[middle] < value { low = middle + 1 } else { high = middle }
+        }
+        return low < values.count && values[low] == value
     }
 
     /// The next record, or nil when there are no more.
@@ -304,6 +323,7 @@ final class QueryEngine {
                     ordinal = only
                 }
                 var nextWanted = 0
+                let lateOrdinals = segment.lateOrdinals
                 var nextLate = segment.firstLate(atOrAfter: ordinal)
                 while start < end {
                     let newline = SegmentContents.newline(in: all, from: start)
@@ -321,10 +341,8 @@ final class QueryEngine {
                             nextWanted += 1
                         }
                         // Late records are reached through their own candidates.
-                        while nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] < ordinal {
-                            nextLate += 1
-                        }
-                        if nextLate < segment.lateOrdinals.count && segment.lateOrdinals[nextLate] == ordinal { continue }
+                        while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
+                        if nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal { continue }
                     }
                     let line = UnsafeBufferPointer(rebasing: all[start..<newline])
                     let facts: LineFacts

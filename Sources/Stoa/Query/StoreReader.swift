@@ -28,6 +28,8 @@ public final class StoreReader: Sendable {
     /// The last listing of the segment directories, reused while neither
     /// directory has changed.
     private let listing = Mutex<Listing?>(nil)
+    /// The files last loaded, and what they gave.
+    private let loaded = Mutex<(files: [SegmentFile], segments: [IndexedSegment])?>(nil)
 
     private struct Listing {
         /// The directories' modification times (ns).
@@ -171,10 +173,34 @@ public final class StoreReader: Sendable {
 
     /// The listed segments, indexed.
     private func load(_ files: [SegmentFile]) throws(StoaError) -> [IndexedSegment] {
+        // The same files as last time: every segment but a growing last one
+        // is as it was (only the last segment of a store grows; a segment
+        // with a newer one after it is complete), so the last result is
+        // reused without a lookup per segment.
+        if let previous = loaded.withLock({ $0 }), previous.files == files {
+            var result = previous.segments
+            if let last = files.last, Self.isGrowing(last, position: files.count - 1, of: files.count) {
+                result[result.count - 1] = try refreshGrowing(last)
+            }
+            return result
+        }
+        let result = try loadEach(files)
+        // (A segment that expired while it was read is missing: not kept.)
+        loaded.withLock { $0 = result.count == files.count ? (files, result) : nil }
+        return result
+    }
+
+    /// Whether the segment file at `position` may still be appended to: the
+    /// last one, plain and in `segments/`.
+    private static func isGrowing(_ file: SegmentFile, position: Int, of count: Int) -> Bool {
+        position == count - 1 && file.name.kind == .plain && !file.isCold
+    }
+
+    private func loadEach(_ files: [SegmentFile]) throws(StoaError) -> [IndexedSegment] {
         var result: [IndexedSegment] = []
         result.reserveCapacity(files.count)
         for (position, file) in files.enumerated() {
-            let isLast = position == files.count - 1 && file.name.kind == .plain && !file.isCold
+            let isLast = Self.isGrowing(file, position: position, of: files.count)
             if isLast {
                 result.append(try refreshGrowing(file))
                 continue
