@@ -584,9 +584,11 @@ func runSQLiteQueries(_ schema: SQLiteSchema, path: String, plan: QueryPlan) thr
         let conversation = statement.text(3)
         let size = Int(statement.int64(4))
         let stored = statement.blob(5)
-        let bytes = stored.count == size ? [UInt8](stored) : try gzip.decompress(stored, size: size)
+        // Read in place, as Stoa's forEach lends its records; a payload
+        // stored gzip'd has to be inflated.
+        let count = stored.count == size ? stored.count : try gzip.decompress(stored, size: size).count
         digest.add(
-            seq: seq, bytes: bytes.count, type: type,
+            seq: seq, bytes: count, type: type,
             conversation: sqlite3_column_type(statement.handle, 3) == SQLITE_NULL ? nil : conversation)
     }
     if let open = plan.open, let second = plan.openSecond {

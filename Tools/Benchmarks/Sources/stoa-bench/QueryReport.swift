@@ -622,7 +622,7 @@ func printResults(
     lines.append("every system reads a warm page cache: its files are read once (cat) before it runs. "
         + "Stoa and SQLite: medians of repeated queries; \"open\" makes a new StoreReader / sqlite3_open_v2 + prepare "
         + "each time; the other rows reuse one reader / connection and its prepared statements. Each record is "
-        + "materialised the same way (seq, time, type, conversation as String, payload bytes copied; SQLite gunzips).")
+        + "handed over the same way: seq, time, type and conversation as String, the payload read in place (Stoa: RecordCursor.forEach; SQLite: sqlite3_column_blob, gunzipping the payloads it stored compressed).")
     lines.append("Python (\(pythonVersion())): one run per query of Tools/reference_reader.py (json.loads every line, "
         + "parse ts, filter, sort); its 1st result is its total. cat: `cat FILES > /dev/null`; wc: `wc -l FILES`.")
     lines.append("Stoa's full scan: \(count(QueryName.full) ?? 0) records, GB/s counts the \(formatBytes(Double(floor.bytes))) "
