@@ -591,6 +591,17 @@ struct RecordScannerConformanceTests {
 
 // MARK: - Nesting
 
+@Suite("RecordScanner top level")
+struct RecordScannerTopLevelTests {
+    @Test("a value that is not an object is named by its kind", arguments: [
+        ("42", "a number"), ("-1.5", "a number"), (#""text""#, "a string"), ("[1, 2]", "an array"),
+        ("true", "a boolean"), ("false", "a boolean"), ("null", "null"), ("x", "'x'"),
+    ])
+    func notAnObject(input: String, kind: String) {
+        #expect(scanRejection(input)?.message == "a record must be a JSON object, found \(kind)")
+    }
+}
+
 @Suite("RecordScanner nesting")
 struct RecordScannerNestingTests {
     /// `{"a":` then `levels - 1` more containers, closed properly.

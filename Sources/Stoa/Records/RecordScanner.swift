@@ -282,7 +282,7 @@ private struct Cursor {
         }
         guard !atEnd, current == UInt8(ascii: "{") else {
             if atEnd { throw fail("empty input, expected a JSON object") }
-            throw fail("a record must be a JSON object, found \(describe(current))")
+            throw fail("a record must be a JSON object, found \(describeValue(startingWith: current))")
         }
 
         // Nesting: bit i of the stack is 1 when level i is an object. The
@@ -674,6 +674,19 @@ private func hex4(_ value: UInt32) -> String {
 
 private func describeRaw(_ byte: UInt8) -> String {
     byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "0x" + hex2(byte)
+}
+
+/// What a JSON value that starts with `byte` is, for an error that says
+/// what was found instead of an object ("a number", not "'4'").
+private func describeValue(startingWith byte: UInt8) -> String {
+    switch byte {
+    case UInt8(ascii: "\""): return "a string"
+    case UInt8(ascii: "["): return "an array"
+    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "a number"
+    case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a boolean"
+    case UInt8(ascii: "n"): return "null"
+    default: return describe(byte)
+    }
 }
 
 private func describe(_ byte: UInt8) -> String {
