@@ -9,26 +9,6 @@ import Testing
 
     func lines(_ text: String) -> [String] { text.split(separator: "\n").map(String.init) }
 
-    static func fixture(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/foreign/\(name)").path
-    }
-
-    /// A copy of the agent log fixtures, with a `.jsonl.gz` made by Python's gzip.
-    static func agentLogs(in directory: TemporaryDirectory) throws -> String {
-        let logs = directory.appending("logs")
-        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        for name in listDirectory(fixture("agent-logs")) {
-            try FileManager.default.copyItem(atPath: fixture("agent-logs") + "/" + name, toPath: logs + "/" + name)
-        }
-        let gzip = try run(
-            "/usr/bin/env",
-            ["python3", "-c", "import gzip, sys; open(sys.argv[2], 'wb').write(gzip.compress(open(sys.argv[1], 'rb').read()))",
-             fixture("gzip-source/conversations_2026-11-19.jsonl"), logs + "/conversations_2026-11-19.jsonl.gz"])
-        try #require(gzip.status == 0, "\(gzip.stderr)")
-        return logs
-    }
-
     /// The environment, with the cache of foreign directories in `cache`.
     static func environment(cache: String) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
@@ -68,7 +48,7 @@ import Testing
 
     @Test func queryReadsADirectoryOfLogs() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let cache = directory.appending("cache")
         let before = Self.fingerprint(logs)
         let result = try run(stoa, ["query", logs], environment: Self.environment(cache: cache))
@@ -101,7 +81,7 @@ import Testing
 
     @Test func tailGivesTheNewestRecordsByTime() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let result = try run(stoa, ["tail", logs, "-n", "3"], environment: Self.environment(cache: directory.appending("cache")))
         #expect(result.status == 0, "\(result.stderr)")
         #expect(lines(result.stdout) == Array(Self.allRecords.suffix(3)))
@@ -112,7 +92,7 @@ import Testing
 
     @Test func cacheInPlaceWritesOnlyDotStoa() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let cache = directory.appending("cache")
         let names = listDirectory(logs)
         let result = try run(stoa, ["query", logs, "--cache-in-place"], environment: Self.environment(cache: cache))
@@ -133,7 +113,7 @@ import Testing
 
     @Test func importReportsBadLinesWithFileAndLine() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let store = directory.appending("store")
         let conversations = logs + "/conversations_2026-11-20.jsonl"
         let gzip = logs + "/conversations_2026-11-19.jsonl.gz"
@@ -153,9 +133,9 @@ import Testing
 
     @Test func importWithDedupTwiceAddsNothing() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let store = directory.appending("store")
-        let fallback = Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")
+        let fallback = foreignFixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")
         let files = [fallback, logs + "/realtime_2026-11-20.jsonl"]
         let first = try run(stoa, ["import", store, "--dedup"] + files)
         #expect(first.status == 0, "\(first.stderr)")
@@ -179,7 +159,7 @@ import Testing
     @Test func importGoesOnPastAnUnreadableFile() throws {
         let directory = TemporaryDirectory()
         let store = directory.appending("store")
-        let fallback = Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")
+        let fallback = foreignFixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")
         let result = try run(stoa, ["import", store, directory.appending("missing.jsonl"), fallback, "--type", "x"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("missing.jsonl"))
@@ -192,14 +172,14 @@ import Testing
         let directory = TemporaryDirectory()
         let store = directory.appending("store")
         let holder = try StoreHolder(stoa: stoa, store: store)
-        let result = try run(stoa, ["import", store, Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")])
+        let result = try run(stoa, ["import", store, foreignFixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl")])
         #expect(try holder.release() == 0)
         #expect(result.status == 75, "\(result.stderr)")
     }
 
     @Test func replayReadsADirectoryOfLogs() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let environment = Self.environment(cache: directory.appending("cache"))
         let before = Self.fingerprint(logs)
         let all = try run(stoa, ["replay", logs], environment: environment)
@@ -227,7 +207,7 @@ import Testing
 
     @Test func exportWritesTheRecordsOfADirectoryOfLogs() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let environment = Self.environment(cache: directory.appending("cache"))
         let before = Self.fingerprint(logs)
         let plain = directory.appending("all.jsonl")
@@ -257,7 +237,7 @@ import Testing
 
     @Test func statsSaysWhichLinesWereSkippedAndWhere() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let environment = Self.environment(cache: directory.appending("cache"))
         let stats = try run(stoa, ["stats", logs], environment: environment)
         #expect(stats.status == 0, "\(stats.stderr)")
@@ -298,7 +278,7 @@ import Testing
     @Test func aFileOrAMissingDirectoryIsSaidClearly() throws {
         let directory = TemporaryDirectory()
         let environment = Self.environment(cache: directory.appending("cache"))
-        let file = Self.fixture("structlog/audit_2026-11-20.jsonl")
+        let file = foreignFixture("structlog/audit_2026-11-20.jsonl")
         for command in ["query", "tail", "stats", "replay"] {
             let result = try run(stoa, [command, file], environment: environment)
             #expect(result.status == 64, "\(command): \(result.stderr)")
@@ -308,7 +288,7 @@ import Testing
         let projects = directory.appending("projects")
         for project in ["app", "site"] {
             try FileManager.default.createDirectory(atPath: projects + "/" + project, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: Self.fixture("structlog/audit_2026-11-20.jsonl"), toPath: projects + "/" + project + "/s.jsonl")
+            try FileManager.default.copyItem(atPath: foreignFixture("structlog/audit_2026-11-20.jsonl"), toPath: projects + "/" + project + "/s.jsonl")
         }
         try FileManager.default.createDirectory(atPath: projects + "/empty", withIntermediateDirectories: true)
         let folders = try run(stoa, ["query", projects], environment: environment)
@@ -323,7 +303,7 @@ import Testing
     @Test func fieldNamesForADirectoryOfLogs() throws {
         let directory = TemporaryDirectory()
         let environment = Self.environment(cache: directory.appending("cache"))
-        let transcripts = Self.fixture("claude-code")
+        let transcripts = foreignFixture("claude-code")
         let session = "9c41d7e0-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
         // Claude Code calls it sessionId: not a default conversation field.
         #expect(try run(stoa, ["query", transcripts, "--conversation", session], environment: environment).stdout == "")

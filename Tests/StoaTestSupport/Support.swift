@@ -32,6 +32,41 @@ public func builtProduct(_ name: String) -> String {
     return directory.appendingPathComponent(name).path
 }
 
+/// A file or folder of `Fixtures/foreign/`.
+public func foreignFixture(_ name: String, filePath: String = #filePath) -> String {
+    // This file is Tests/StoaTestSupport/Support.swift: the package is three levels up.
+    URL(fileURLWithPath: filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/foreign/\(name)").path
+}
+
+/// A failure of a test helper, with what went wrong.
+public struct SupportError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Gzips `source` into `destination` with Python's `gzip`: a writer
+/// independent of ours.
+public func gzipWithPython(_ source: String, to destination: String) throws {
+    let result = try run(
+        "/usr/bin/env",
+        ["python3", "-c", "import gzip, sys; open(sys.argv[2], 'wb').write(gzip.compress(open(sys.argv[1], 'rb').read()))",
+         source, destination])
+    guard result.status == 0 else { throw SupportError(description: "python3 gzip failed: \(result.stderr)") }
+}
+
+/// A copy of the agent log fixtures in `directory`/logs, with a
+/// `.jsonl.gz` made by Python's gzip; returns the copy's path.
+public func copyAgentLogs(into directory: TemporaryDirectory) throws -> String {
+    let logs = directory.appending("logs")
+    try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+    for name in listDirectory(foreignFixture("agent-logs")) {
+        try FileManager.default.copyItem(atPath: foreignFixture("agent-logs") + "/" + name, toPath: logs + "/" + name)
+    }
+    try gzipWithPython(
+        foreignFixture("gzip-source/conversations_2026-11-19.jsonl"), to: logs + "/conversations_2026-11-19.jsonl.gz")
+    return logs
+}
+
 /// What a child process did.
 public struct ProcessResult: Sendable {
     public var status: Int32

@@ -10,32 +10,6 @@ import Testing
 @Suite struct ForeignLogTests {
     // MARK: Fixtures and the reference
 
-    /// `Fixtures/foreign/<name>` in the source tree.
-    static func fixture(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Fixtures/foreign/\(name)").path
-    }
-
-    /// A copy of the agent log fixtures, with a `.jsonl.gz` made by Python's gzip.
-    static func agentLogs(in directory: TemporaryDirectory) throws -> String {
-        let logs = directory.appending("logs")
-        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        for name in listDirectory(fixture("agent-logs")) {
-            try FileManager.default.copyItem(atPath: fixture("agent-logs") + "/" + name, toPath: logs + "/" + name)
-        }
-        try gzipWithPython(
-            fixture("gzip-source/conversations_2026-11-19.jsonl"), to: logs + "/conversations_2026-11-19.jsonl.gz")
-        return logs
-    }
-
-    static func gzipWithPython(_ source: String, to destination: String) throws {
-        let result = try run(
-            "/usr/bin/env",
-            ["python3", "-c", "import gzip, sys; open(sys.argv[2], 'wb').write(gzip.compress(open(sys.argv[1], 'rb').read()))",
-             source, destination])
-        try #require(result.status == 0, "\(result.stderr)")
-    }
-
     /// What the reference says a directory holds.
     struct Reference: Decodable {
         /// seq, time (µs), the compact line, the type.
@@ -162,7 +136,7 @@ import Testing
 
     @Test func queriesMatchTheReference() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let reader = try ForeignLogReader(at: logs, cache: .directory(directory.appending("cache")))
 
         let everything = try Self.reference(logs)
@@ -201,7 +175,7 @@ import Testing
 
     @Test func conventionsOfAgentLogDirectories() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let reader = try ForeignLogReader(at: logs, cache: .disabled)
         let records = try reader.query(Query()).all()
         func record(_ needle: String) throws -> Record {
@@ -228,7 +202,7 @@ import Testing
 
     @Test func malformedLinesAreSkippedAndCountedExactly() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let reader = try ForeignLogReader(at: logs, cache: .disabled)
         let reference = try Self.reference(logs)
         let skipped = try reader.skippedLines()
@@ -262,7 +236,7 @@ import Testing
 
     @Test func lastIsTheNewestByTime() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let reader = try ForeignLogReader(at: logs, cache: .disabled)
         let reference = try Self.reference(logs).records
         #expect(try Self.rows(reader.last(3)) == Array(reference.suffix(3)))
@@ -272,7 +246,7 @@ import Testing
 
     @Test func theCacheSavesRescans() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let cache = directory.appending("cache")
         let first = try ForeignLogReader(at: logs, cache: .directory(cache))
         let expected = try Self.rows(first.query(Query()))
@@ -359,7 +333,7 @@ import Testing
 
     @Test func aDamagedCacheEntryIsRebuilt() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let cache = directory.appending("cache")
         let expected = try Self.rows(ForeignLogReader(at: logs, cache: .directory(cache)).query(Query()))
         let folder = cache + "/foreign/" + listDirectory(cache + "/foreign")[0]
@@ -375,7 +349,7 @@ import Testing
 
     @Test func readingNeverWritesIntoTheDirectory() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let before = Self.fingerprint(logs)
         for cache in [ForeignIndexCache.directory(directory.appending("cache")), .disabled] {
             for _ in 0..<2 {
@@ -432,7 +406,7 @@ import Testing
         let text = (0..<400).map { #"{"ts":"2026-11-21T08:00:00.\#(String(format: "%06d", $0))Z","type":"t","pad":"\#(String(repeating: "x", count: $0 % 50))"}"# }
             .joined(separator: "\n") + "\n"
         try writeBytes(Array(text.utf8), to: directory.appending("plain.jsonl"))
-        try Self.gzipWithPython(directory.appending("plain.jsonl"), to: directory.appending("whole.jsonl.gz"))
+        try gzipWithPython(directory.appending("plain.jsonl"), to: directory.appending("whole.jsonl.gz"))
         let whole = try readBytes(directory.appending("whole.jsonl.gz"))
         // Cut short, as a gzip stream still being written is.
         try writeBytes(Array(whole.prefix(whole.count * 2 / 3)), to: logs + "/cut.jsonl.gz")
@@ -495,7 +469,7 @@ import Testing
 
     @Test func importReportsBadLinesAndStoresTheRest() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let store = try Store(at: directory.appending("store"))
         let importer = try StoreImporter(store: store)
         var rejected: [StoaError] = []
@@ -524,10 +498,10 @@ import Testing
 
     @Test func importingTwiceWithDedupAddsNothing() throws {
         let directory = TemporaryDirectory()
-        let logs = try Self.agentLogs(in: directory)
+        let logs = try copyAgentLogs(into: directory)
         let files = [
             logs + "/conversations_2026-11-20.jsonl", logs + "/conversations_2026-11-19.jsonl.gz",
-            logs + "/decisions_2026-11-20.jsonl", Self.fixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl"),
+            logs + "/decisions_2026-11-20.jsonl", foreignFixture("fallback/fallback-2026-11-23T10-47-22.123456Z-000001.jsonl"),
         ]
         let storePath = directory.appending("store")
         func importAll(type: String? = nil) throws -> [ImportReport] {
