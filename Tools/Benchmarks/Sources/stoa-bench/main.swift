@@ -495,33 +495,10 @@ func runSample(_ options: Options) {
     FileHandle.standardOutput.write(Data(buffer))
 }
 
-// `query`, `tier`, `verify` and the hidden subcommands of query's children have their own options.
-let leadingArgument = CommandLine.arguments.dropFirst().first ?? ""
-if leadingArgument == "tier" {
+/// Runs a subcommand and exits: 0 when it returns, 1 with its error on stderr.
+func runThenExit(_ body: () throws -> Void) -> Never {
     do {
-        try runTierBench(parseTierOptions(Array(CommandLine.arguments.dropFirst(2))))
-        exit(0)
-    } catch {
-        printError("stoa-bench: \(error)")
-        exit(1)
-    }
-}
-if leadingArgument == "verify" {
-    do {
-        try runVerifyBench(parseVerifyOptions(Array(CommandLine.arguments.dropFirst(2))))
-        exit(0)
-    } catch {
-        printError("stoa-bench: \(error)")
-        exit(1)
-    }
-}
-if leadingArgument == "query" || leadingArgument.hasPrefix("_") {
-    do {
-        if leadingArgument == "query" {
-            try runQueryBench(parseQueryOptions(Array(CommandLine.arguments.dropFirst(2))))
-        } else {
-            try runHiddenCommand(Array(CommandLine.arguments.dropFirst()))
-        }
+        try body()
         exit(0)
     } catch {
         printError("stoa-bench: \(error)")
@@ -529,13 +506,21 @@ if leadingArgument == "query" || leadingArgument.hasPrefix("_") {
     }
 }
 
+// `query`, `tier`, `verify` and the hidden subcommands of query's children have their own options.
+let leadingArgument = CommandLine.arguments.dropFirst().first ?? ""
+let rest = Array(CommandLine.arguments.dropFirst(2))
+switch leadingArgument {
+case "tier": runThenExit { try runTierBench(parseTierOptions(rest)) }
+case "verify": runThenExit { try runVerifyBench(parseVerifyOptions(rest)) }
+case "query": runThenExit { try runQueryBench(parseQueryOptions(rest)) }
+case _ where leadingArgument.hasPrefix("_"): runThenExit { try runHiddenCommand(Array(CommandLine.arguments.dropFirst())) }
+default: break
+}
+
 let options = parseOptions()
-do {
+runThenExit {
     switch options.command {
     case "append": try runAppend(options)
     default: runSample(options)
     }
-} catch {
-    printError("stoa-bench: \(error)")
-    exit(1)
 }
