@@ -165,6 +165,37 @@ import Testing
         #expect(try everything(directory) == expected)
     }
 
+    /// Queries pick records by the index's line tables without parsing the
+    /// lines, so a sealed segment changed in place (same size, so its `.idx`
+    /// is still taken) must not make them serve a line as the record the
+    /// index describes: each line is checked as it goes out.
+    @Test func aLineChangedInPlaceIsReportedNotServed() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let expected = try everything(directory)
+        let segment = sealedSegments(directory)[1]
+        let base = SegmentName(fileName: Path.lastComponent(of: segment))!.base
+        var bytes = try readBytes(segment)
+        let starts = [0] + bytes.indices.filter { bytes[$0] == 0x0A }.dropLast().map { $0 + 1 }
+        // Line 4: its time a second off. Line 9: no longer JSON.
+        let time = Array(#""ts":"#.utf8)
+        var digit = starts[3] + time.count
+        while bytes[digit + 1] != UInt8(ascii: ",") { digit += 1 }
+        bytes[digit] = bytes[digit] == UInt8(ascii: "9") ? UInt8(ascii: "8") : bytes[digit] + 1
+        bytes[starts[8]] = UInt8(ascii: "x")
+        try writeBytes(bytes, to: segment)
+
+        let changed: Set<UInt64> = [base + 3, base + 8]
+        for query in [Query(), Query(order: .newestFirst), Query(types: ["a", "b", "c", "error"]),
+                      Query(since: expected[0].time, until: expected.last!.time + 1)] {
+            let cursor = try StoreReader(at: directory.path).query(query)
+            let records = try cursor.all()
+            let want = expected.filter { !changed.contains($0.seq) }
+            #expect(records.map(\.seq) == (query.order == .newestFirst ? want.reversed() : want).map(\.seq))
+            #expect(Set(cursor.damaged.map(\.seq)) == changed, "\(cursor.damaged)")
+        }
+    }
+
     @Test func anIndexDoesNotOutliveAChangeOfItsSegmentsSize() throws {
         let directory = TemporaryDirectory()
         try makeStore(directory)

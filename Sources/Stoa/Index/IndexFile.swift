@@ -11,12 +11,13 @@ import CZlib
 /// ```
 /// "STOAIDX\n"  u32 version  u32 flags
 /// u64 base  u64 plain bytes  u64 file bytes  [32] sha256  [32] chain  i64 sealed at
-/// index: blocks, types with postings, conversations with postings, damaged lines
+/// index: blocks, types with postings, conversations with postings, damaged
+///        lines, late records, line tables (``LineTable``)
 /// u32 CRC-32 of everything before it
 /// ```
 struct IndexFile: Sendable, Equatable {
     static let magic = Array("STOAIDX\n".utf8)
-    static let version: UInt32 = 2  // 2: blocks carry gzip members; the late list
+    static let version: UInt32 = 3  // 2: blocks carry gzip members; the late list. 3: line tables
 
     var index: SegmentIndex
     /// The segment is stored as gzip members (warm or cold).
@@ -62,6 +63,8 @@ struct IndexFile: Sendable, Equatable {
             out.u64(block.memberOffset)
             out.u32(block.memberLength)
             out.u64(block.memberStart)
+            out.u32(block.lineTable.lowerBound)
+            out.u32(block.lineTable.upperBound)
         }
         out.u32(UInt32(index.types.count))
         for (type, postings) in zip(index.types, index.typePostings) {
@@ -85,6 +88,8 @@ struct IndexFile: Sendable, Equatable {
             out.u32(record.type)
             out.u32(record.offset)
         }
+        out.u32(UInt32(index.lineTables.count))
+        out.bytes += index.lineTables
         out.u32(Self.crc(out.bytes))
         return out.bytes
     }
@@ -113,12 +118,14 @@ struct IndexFile: Sendable, Equatable {
         for _ in 0..<blockCount {
             guard let first = input.u32(), let count = input.u32(), let offset = input.u64(), let length = input.u32(),
                 let low = input.i64(), let high = input.i64(), let mask = input.u64(),
-                let memberOffset = input.u64(), let memberLength = input.u32(), let memberStart = input.u64()
+                let memberOffset = input.u64(), let memberLength = input.u32(), let memberStart = input.u64(),
+                let tableStart = input.u32(), let tableEnd = input.u32(), tableStart <= tableEnd
             else { return nil }
             index.blocks.append(
                 IndexBlock(
                     firstOrdinal: first, count: count, offset: offset, length: length, minTime: low, maxTime: high,
-                    typeMask: mask, memberOffset: memberOffset, memberLength: memberLength, memberStart: memberStart))
+                    typeMask: mask, memberOffset: memberOffset, memberLength: memberLength, memberStart: memberStart,
+                    lineTable: tableStart..<tableEnd))
         }
         guard let typeCount = input.u32() else { return nil }
         for _ in 0..<typeCount {
@@ -143,6 +150,10 @@ struct IndexFile: Sendable, Equatable {
             else { return nil }
             index.late.append(SegmentIndex.LateRecord(time: time, ordinal: ordinal, type: type, offset: offset))
         }
+        guard let tablesLength = input.u32(), let tables = input.slice(Int(tablesLength)),
+            index.blocks.allSatisfy({ $0.lineTable.upperBound <= tablesLength })
+        else { return nil }
+        index.lineTables = tables
         guard input.isAtEnd else { return nil }
         return IndexFile(
             index: index, isCompressed: flags & 1 != 0, isPartial: flags & 2 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,

@@ -19,6 +19,8 @@ struct IndexBlock: Sendable, Equatable {
     var memberOffset: UInt64 = 0
     var memberLength: UInt32 = 0
     var memberStart: UInt64 = 0
+    /// Where the block's line table is in its index's ``SegmentIndex/lineTables``.
+    var lineTable: Range<UInt32> = 0..<0
 
     var ordinals: Range<UInt32> { firstOrdinal..<(firstOrdinal + count) }
 
@@ -52,6 +54,11 @@ struct SegmentIndex: Sendable, Equatable {
     var conversations = ConversationTable()
     /// Lines that are not valid records: their line number and why.
     var damaged: [DamagedOrdinal] = []
+    /// Each block's line table, one after the other (see ``LineTable``):
+    /// every line's time, and where every eighth line starts, so that a
+    /// query selects a block's records by time and goes straight to a line
+    /// without parsing any (about 2.3 bytes per record).
+    var lineTables: ArraySlice<UInt8> = []
     /// Records that arrived more than ``lateTolerance`` behind the latest
     /// time before them, sorted by (time, ordinal). They do not widen their
     /// block's time span — a query finds them here instead — so blocks stay
@@ -110,6 +117,7 @@ struct SegmentIndex: Sendable, Equatable {
         total += typePostings.reduce(0) { $0 + $1.memoryBytes }
         total += late.capacity * MemoryLayout<LateRecord>.stride
         total += conversations.memoryBytes
+        total += lineTables.count
         return total
     }
 }
@@ -122,6 +130,10 @@ struct SegmentIndexBuilder: Sendable {
     private(set) var index: SegmentIndex
     private var typeNumbers: [String: Int] = [:]
     private var open: IndexBlock?
+    /// The open block's line times, and where each of its eighth lines
+    /// starts: its line table, written when it closes.
+    private var openTimes: [Int64] = []
+    private var openMarks: [UInt32] = []
 
     init(base: UInt64) { index = SegmentIndex(base: base) }
 
@@ -134,7 +146,7 @@ struct SegmentIndexBuilder: Sendable {
 
     /// Adds the next line of the segment (of `length` bytes, newline included).
     mutating func add(length: Int, time: Int64, type: String, conversation: String?) {
-        let ordinal = startLine(length: length)
+        let ordinal = startLine(length: length, time: time)
         // At most one record in sixteen goes to the late list (24 bytes each):
         // past that, times are too mixed for it to pay, and blocks widen instead.
         let isLate =
@@ -175,20 +187,21 @@ struct SegmentIndexBuilder: Sendable {
     /// Adds a line that is not a valid record: it keeps its line number (and
     /// so its seq) but is found by no query.
     mutating func addDamaged(length: Int, reason: String) {
-        let ordinal = startLine(length: length)
+        let ordinal = startLine(length: length, time: openTimes.last ?? 0)
         index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
     }
 
-    private mutating func startLine(length: Int) -> UInt32 {
+    private mutating func startLine(length: Int, time: Int64) -> UInt32 {
         if let block = open, Int(block.length) + length > Self.blockBytes {
-            index.blocks.append(block)
-            open = nil
+            closeBlock()
         }
         if open == nil {
             open = IndexBlock(
                 firstOrdinal: index.lineCount, count: 0, offset: index.byteCount, length: 0, minTime: .max,
                 maxTime: .min, typeMask: 0)
         }
+        if open!.count > 0 && open!.count % LineTable.markInterval == 0 { openMarks.append(open!.length) }
+        openTimes.append(time)
         let ordinal = index.lineCount
         open!.count += 1
         open!.length += UInt32(length)
@@ -199,8 +212,19 @@ struct SegmentIndexBuilder: Sendable {
 
     /// Ends the open block, so that the next line starts a new one.
     mutating func closeBlock() {
-        if let open { index.blocks.append(open) }
+        if let open { index.blocks.append(withLineTable(open, in: &index.lineTables)) }
         open = nil
+        openTimes.removeAll(keepingCapacity: true)
+        openMarks.removeAll(keepingCapacity: true)
+    }
+
+    /// The open block with its line table, appended to `tables`.
+    private func withLineTable(_ block: IndexBlock, in tables: inout ArraySlice<UInt8>) -> IndexBlock {
+        var block = block
+        let start = UInt32(tables.count)
+        LineTable.append(times: openTimes, marks: openMarks, to: &tables)
+        block.lineTable = start..<UInt32(tables.count)
+        return block
     }
 
     /// Records that the blocks from `first` on lie in one gzip member.
@@ -247,7 +271,7 @@ struct SegmentIndexBuilder: Sendable {
     /// The index so far, the open block included. The builder can go on.
     func snapshot() -> SegmentIndex {
         var result = index
-        if let open { result.blocks.append(open) }
+        if let open { result.blocks.append(withLineTable(open, in: &result.lineTables)) }
         return result
     }
 

@@ -20,9 +20,40 @@ final class IndexedSegment: Sendable {
         var index: SegmentIndex
         /// The segment's bytes, at least up to `index.byteCount`.
         var contents: any SegmentBytes
-        /// The line numbers of the index's late records, ascending: a block's
-        /// walk skips them, a query reaches them through the late list.
+        /// The line numbers of the index's late records, ascending: a query
+        /// reaches them through the late list.
         var lateOrdinals: [UInt32]
+        /// For each of `lateOrdinals`, where its record is in the late list.
+        var latePositions: [Int]
+        /// The line numbers a block's walk passes over, ascending: the late
+        /// records and the damaged lines.
+        var skippedOrdinals: [UInt32]
+        /// By block: the earliest time of it and every block after it, and
+        /// the latest time of it and every block before it. Both only grow
+        /// with the block number, so a query finds where its window starts by
+        /// binary search and plans the blocks one at a time.
+        var earliestFrom: [Int64]
+        var latestUpTo: [Int64]
+
+        init(index: SegmentIndex, contents: any SegmentBytes) {
+            self.index = index
+            self.contents = contents
+            latePositions = index.late.indices.sorted { index.late[$0].ordinal < index.late[$1].ordinal }
+            lateOrdinals = latePositions.map { index.late[$0].ordinal }
+            skippedOrdinals = (lateOrdinals + index.damaged.map(\.ordinal)).sorted()
+            earliestFrom = Array(repeating: .max, count: index.blocks.count)
+            latestUpTo = Array(repeating: .min, count: index.blocks.count)
+            var earliest = Int64.max
+            var latest = Int64.min
+            for number in index.blocks.indices.reversed() {
+                earliest = min(earliest, index.blocks[number].minTime)
+                earliestFrom[number] = earliest
+            }
+            for (number, block) in index.blocks.enumerated() {
+                latest = max(latest, block.maxTime)
+                latestUpTo[number] = latest
+            }
+        }
     }
 
     /// A segment held whole.
@@ -34,7 +65,7 @@ final class IndexedSegment: Sendable {
         self.summary = summary
         self.isSealed = isSealed
         self.notes = notes
-        self.parts = Parts(index: index, contents: contents, lateOrdinals: index.late.map(\.ordinal).sorted())
+        self.parts = Parts(index: index, contents: contents)
         self.loader = nil
     }
 
@@ -64,19 +95,26 @@ final class IndexedSegment: Sendable {
     /// Its bytes. Only for a loaded segment.
     var contents: any SegmentBytes { parts!.contents }
     var lateOrdinals: [UInt32] { parts!.lateOrdinals }
+    var latePositions: [Int] { parts!.latePositions }
+    var skippedOrdinals: [UInt32] { parts!.skippedOrdinals }
+    var earliestFrom: [Int64] { parts!.earliestFrom }
+    var latestUpTo: [Int64] { parts!.latestUpTo }
 
     /// Bytes of the segment file.
     var fileSize: Int { summary.fileSize }
 
     /// Memory this reader holds for it (approximate).
     var memoryBytes: Int {
-        if let parts { return parts.index.memoryBytes + parts.lateOrdinals.capacity * 4 }
+        if let parts {
+            return parts.index.memoryBytes + (parts.lateOrdinals.capacity + parts.skippedOrdinals.capacity) * 4 + parts.latePositions.capacity * 8
+                + (parts.earliestFrom.capacity + parts.latestUpTo.capacity) * 8
+        }
         return 96 + summary.types.reduce(0) { $0 + 24 + $1.name.utf8.count }
     }
 
-    /// The position in `lateOrdinals` of the first late record at or after `ordinal`.
-    func firstLate(atOrAfter ordinal: UInt32) -> Int {
-        let late = parts!.lateOrdinals
+    /// The position in `skippedOrdinals` of the first at or after `ordinal`.
+    func firstSkipped(atOrAfter ordinal: UInt32) -> Int {
+        let late = parts!.skippedOrdinals
         var low = 0
         var high = late.count
         while low < high {

@@ -31,19 +31,37 @@ final class QueryEngine {
     /// changed after its `.idx` was written).
     private(set) var damaged: [DamagedLine]
 
-    /// Work that may hold matches: a whole segment not yet planned, a block,
-    /// or a single late record.
+    /// Work that may hold matches, keyed by the earliest (time, seq) it can
+    /// hold (newest-first, the latest).
     struct Candidate: TimeAndSeq {
-        /// The earliest (time, seq) it can hold; newest-first, the latest.
         var time: Int64
         var seq: UInt64
         var segment: Int
-        /// The block; nil for a whole segment still to plan.
-        var block: Int?
-        /// A single late record (its line number and where its line starts in
-        /// its block), not a whole block.
-        var late: UInt32?
-        var lateOffset: UInt32 = 0
+        var work: Work
+    }
+
+    enum Work {
+        /// A whole segment, not planned yet.
+        case segment
+        /// One block.
+        case block(Int)
+        /// The blocks from this one on (newest-first: from this one back),
+        /// not looked at yet: one is planned each time this reaches the top.
+        case blocks(from: Int)
+        /// One late record: its line number, its block, and where its line
+        /// starts in the block.
+        case late(ordinal: UInt32, block: Int, offset: UInt32)
+        /// The late records from this one in the late list on (newest-first:
+        /// from this one back).
+        case lates(from: Int)
+    }
+
+    /// What a planned segment's blocks and late records must have to be looked at.
+    struct SegmentFilter {
+        /// Type bits a block must have one of.
+        var mask = UInt64.max
+        /// The wanted types' numbers, if types are wanted.
+        var types: [UInt32]?
     }
 
     /// A matching record waiting for its turn: plain values only, so the
@@ -54,8 +72,6 @@ final class QueryEngine {
         var offset: Int
         var length: Int32
         var segment: Int32
-        /// Where its type and conversation are in the line.
-        var facts: LineFacts
         /// For a record of a compressed segment: the pinned member holding
         /// its line (`offset` is then into that member); -1 otherwise.
         var pin: Int32
@@ -94,6 +110,8 @@ final class QueryEngine {
     /// compressed one, or one not planned yet): looked up once per segment,
     /// not cast once per record.
     @exclusivity(unchecked) private var plain: [SegmentContents?]
+    /// Each planned segment's filter, by segment number.
+    private var filters: [SegmentFilter?]
 
     init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
         self.segments = segments
@@ -102,6 +120,7 @@ final class QueryEngine {
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.damaged = segments.flatMap(\.damagedLines)
         self.plain = Array(repeating: nil, count: segments.count)
+        self.filters = Array(repeating: nil, count: segments.count)
         let descending = query.order == .newestFirst
         runs = Heap(descending: descending)
         pending = Heap(descending: descending)
@@ -111,13 +130,14 @@ final class QueryEngine {
             guard summary.overlaps(since: query.since, until: query.until) else { continue }
             pending.insert(
                 descending
-                    ? Candidate(time: summary.maxTime, seq: summary.end - 1, segment: number, block: nil)
-                    : Candidate(time: summary.minTime, seq: summary.base, segment: number, block: nil))
+                    ? Candidate(time: summary.maxTime, seq: summary.end - 1, segment: number, work: .segment)
+                    : Candidate(time: summary.minTime, seq: summary.base, segment: number, work: .segment))
         }
     }
 
-    /// Puts the blocks and late records of segment `number` that may hold
-    /// matches in the pending heap.
+    /// Plans segment `number`: puts in the pending heap what of it may hold
+    /// matches — its first candidate block and late record (the others follow
+    /// one at a time), or with a conversation, each block holding its records.
     private func plan(segment number: Int) {
         let segment: IndexedSegment
         do throws(StoaError) {
@@ -137,79 +157,185 @@ final class QueryEngine {
         segments[number] = segment
         plain[number] = segment.contents as? SegmentContents
         let index = segment.index
-        let descending = query.order == .newestFirst
-        var mask = UInt64.max
-        var wantedTypes: Set<UInt32>?
+        var filter = SegmentFilter()
         if !query.types.isEmpty {
             let wanted = query.types.compactMap(index.typeNumber)
             if wanted.isEmpty { return }
-            mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
-            wantedTypes = Set(wanted.map(UInt32.init))
+            filter.mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
+            filter.types = wanted.map(UInt32.init)
         }
-        // With a conversation, only the blocks holding its records (ascending)
-        // and its line numbers (ascending, for the late records).
+        // With a conversation: each block holding one of its records that
+        // is not late, and its late records.
         var conversationBlocks: [Int]?
-        var conversationOrdinals: [UInt32]?
+        var conversationLates: [Int] = []
         if let conversation = query.conversation {
             guard let postings = index.conversations[conversation] else { return }
             var blocks: [Int] = []
-            var ordinals: [UInt32] = []
             let lateOrdinals = segment.lateOrdinals
             var nextLate = 0
             postings.forEach(in: 0..<index.lineCount) { ordinal in
-                ordinals.append(ordinal)
                 while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
-                let isLate = nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal
-                if !isLate, let block = index.block(containing: ordinal), blocks.last != block { blocks.append(block) }
+                if nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal {
+                    conversationLates.append(segment.latePositions[nextLate])
+                } else if let block = index.block(containing: ordinal), blocks.last != block {
+                    blocks.append(block)
+                }
                 return true
             }
             conversationBlocks = blocks
-            conversationOrdinals = ordinals
         }
-        // Late records in the window, each its own candidate.
-        var low = 0
-        var high = index.late.count
-        if let since = query.since {
-            while low < high {
-                let middle = (low + high) / 2
-                if index.late[middle].time < since { low = middle + 1 } else { high = middle }
-            }
-        }
-        for record in index.late[low...] {
-            if let until = query.until, record.time >= until { break }
-            if let wantedTypes, !wantedTypes.contains(record.type) { continue }
-            if let conversationOrdinals, !Self.sortedContains(conversationOrdinals, record.ordinal) { continue }
-            guard let block = index.block(containing: record.ordinal) else { continue }
-            pending.insert(
-                Candidate(
-                    time: record.time, seq: index.base + UInt64(record.ordinal), segment: number, block: block,
-                    late: record.ordinal, lateOffset: record.offset))
-        }
-        func consider(_ blockNumber: Int) {
-            let block = index.blocks[blockNumber]
-            guard block.overlaps(since: query.since, until: query.until), block.typeMask & mask != 0 else { return }
-            let firstSeq = index.base + UInt64(block.firstOrdinal)
-            pending.insert(
-                descending
-                    ? Candidate(time: block.maxTime, seq: firstSeq + UInt64(block.count) - 1, segment: number, block: blockNumber)
-                    : Candidate(time: block.minTime, seq: firstSeq, segment: number, block: blockNumber))
-        }
-        if let conversationBlocks {
-            for blockNumber in conversationBlocks { consider(blockNumber) }
+        filters[number] = filter
+
+        let descending = query.order == .newestFirst
+        if conversationBlocks != nil {
+            for position in conversationLates { addLate(position, of: number, filter) }
         } else {
-            for blockNumber in index.blocks.indices { consider(blockNumber) }
+            // The late records in the window, one at a time from the first
+            // (newest first, the last one before the window's end).
+            var low = 0
+            var high = index.late.count
+            if let bound = descending ? query.until : query.since {
+                while low < high {
+                    let middle = (low + high) / 2
+                    if index.late[middle].time < bound { low = middle + 1 } else { high = middle }
+                }
+            } else if descending {
+                low = high
+            }
+            addLates(from: descending ? low - 1 : low, of: number)
+        }
+
+        if let conversationBlocks {
+            for block in conversationBlocks where accepts(index.blocks[block], filter) {
+                pending.insert(candidate(block: block, of: number))
+            }
+            return
+        }
+        var low = 0
+        var high = index.blocks.count
+        // The first block that can reach into the window: its end (oldest
+        // first) or its start (newest first) is the first on the window's side.
+        if descending {
+            if let until = query.until {
+                let earliest = segment.earliestFrom
+                while low < high {
+                    let middle = (low + high) / 2
+                    if earliest[middle] < until { low = middle + 1 } else { high = middle }
+                }
+            } else {
+                low = high
+            }
+            addBlocks(from: low - 1, of: number)
+        } else {
+            if let since = query.since {
+                let latest = segment.latestUpTo
+                while low < high {
+                    let middle = (low + high) / 2
+                    if latest[middle] < since { low = middle + 1 } else { high = middle }
+                }
+            }
+            addBlocks(from: low, of: number)
         }
     }
 
-    /// Whether the ascending `values` hold `value`.
-    private static func sortedContains(_ values: [UInt32], _ value: UInt32) -> Bool {
-        var low = 0
-        var high = values.count
-        while low < high {
-            let middle = (low + high) / 2
-            if values[middle] < value { low = middle + 1 } else { high = middle }
+    /// Whether a block may hold matches.
+    private func accepts(_ block: IndexBlock, _ filter: SegmentFilter) -> Bool {
+        block.overlaps(since: query.since, until: query.until) && block.typeMask & filter.mask != 0
+    }
+
+    /// The candidate for block `number` of segment `segment`.
+    private func candidate(block number: Int, of segment: Int) -> Candidate {
+        let index = segments[segment].index
+        let block = index.blocks[number]
+        let firstSeq = index.base + UInt64(block.firstOrdinal)
+        return query.order == .newestFirst
+            ? Candidate(time: block.maxTime, seq: firstSeq + UInt64(block.count) - 1, segment: segment, work: .block(number))
+            : Candidate(time: block.minTime, seq: firstSeq, segment: segment, work: .block(number))
+    }
+
+    /// Puts the blocks of segment `segment` from block `first` on (newest
+    /// first: from it back) in the pending heap as one candidate, keyed by
+    /// the earliest (latest) time any of them can hand out.
+    private func addBlocks(from first: Int, of segment: Int) {
+        let index = segments[segment].index
+        guard first >= 0 && first < index.blocks.count else { return }
+        let block = index.blocks[first]
+        let firstSeq = index.base + UInt64(block.firstOrdinal)
+        if query.order == .newestFirst {
+            var time = segments[segment].latestUpTo[first]
+            if let since = query.since, time < since { return }
+            if let until = query.until { time = min(time, until - 1) }
+            pending.insert(
+                Candidate(time: time, seq: firstSeq + UInt64(block.count) - 1, segment: segment, work: .blocks(from: first)))
+        } else {
+            var time = segments[segment].earliestFrom[first]
+            if time == .max { return }  // no records from here on
+            if let until = query.until, time >= until { return }
+            if let since = query.since { time = max(time, since) }
+            pending.insert(Candidate(time: time, seq: firstSeq, segment: segment, work: .blocks(from: first)))
         }
-        return low < values.count && values[low] == value
+    }
+
+    /// Plans the next block of segment `segment` from block `first` on that
+    /// may hold matches, and puts the rest back.
+    private func planBlocks(from first: Int, of segment: Int) {
+        let blocks = segments[segment].index.blocks
+        let filter = filters[segment]!
+        let step = query.order == .newestFirst ? -1 : 1
+        var number = first
+        while number >= 0 && number < blocks.count && !accepts(blocks[number], filter) { number += step }
+        guard number >= 0 && number < blocks.count else { return }
+        pending.insert(candidate(block: number, of: segment))
+        addBlocks(from: number + step, of: segment)
+    }
+
+    /// Puts late record `position` of segment `segment`'s late list in the
+    /// pending heap as the candidate for it and those after it (newest
+    /// first: before it), if it is in the window.
+    private func addLates(from position: Int, of segment: Int) {
+        let late = segments[segment].index.late
+        guard position >= 0 && position < late.count else { return }
+        let record = late[position]
+        if let until = query.until, record.time >= until { return }
+        if let since = query.since, record.time < since { return }
+        pending.insert(
+            Candidate(
+                time: record.time, seq: segments[segment].index.base + UInt64(record.ordinal), segment: segment,
+                work: .lates(from: position)))
+    }
+
+    /// Plans the next late record from `position` on (newest first: back)
+    /// that matches, and puts the rest back.
+    private func planLates(from position: Int, of segment: Int) {
+        let late = segments[segment].index.late
+        let filter = filters[segment]!
+        let step = query.order == .newestFirst ? -1 : 1
+        var position = position
+        while position >= 0 && position < late.count {
+            if let until = query.until, late[position].time >= until { return }
+            if let since = query.since, late[position].time < since { return }
+            if addLate(position, of: segment, filter) {
+                addLates(from: position + step, of: segment)
+                return
+            }
+            position += step
+        }
+    }
+
+    /// Plans late record `position` of segment `segment` if it is in the
+    /// window and of a wanted type; whether it was.
+    @discardableResult
+    private func addLate(_ position: Int, of segment: Int, _ filter: SegmentFilter) -> Bool {
+        let index = segments[segment].index
+        let record = index.late[position]
+        guard query.includes(time: record.time), filter.types.map({ $0.contains(record.type) }) ?? true,
+            let block = index.block(containing: record.ordinal)
+        else { return false }
+        pending.insert(
+            Candidate(
+                time: record.time, seq: index.base + UInt64(record.ordinal), segment: segment,
+                work: .late(ordinal: record.ordinal, block: block, offset: record.offset)))
+        return true
     }
 
     /// The next record, or nil when there are no more.
@@ -227,37 +353,68 @@ final class QueryEngine {
             if let top = runs.firstKey, pending.first.map({ runs.before(top, $0) }) ?? true {
                 // No waiting work can hold a record before it.
                 let found = runs.updateFirst { run in (run.records[run.position], run.advance()) }
-                emitted += 1
                 let range = found.offset..<(found.offset + Int(found.length))
+                let handed: Bool
                 if found.pin >= 0 {
                     // Held in a local, so that the pin can go before `body` runs.
                     let member = pins[Int(found.pin)]!.bytes
                     unpin(found.pin)
-                    try member.withUnsafeBufferPointer { (member) throws(E) in
-                        try body(
-                            RecordView(
-                                seq: found.seq, time: found.time, facts: found.facts,
-                                line: UnsafeBufferPointer(rebasing: member[range])))
+                    handed = try member.withUnsafeBufferPointer { (member) throws(E) in
+                        try hand(found, UnsafeBufferPointer(rebasing: member[range]), to: body)
                     }
                 } else {
                     // A plain segment: its bytes are all there (mapped or read).
                     let contents = plain[Int(found.segment)]!
-                    try contents.withUnsafeBytes { (all) throws(E) in
-                        try body(
-                            RecordView(
-                                seq: found.seq, time: found.time, facts: found.facts,
-                                line: UnsafeBufferPointer(rebasing: all[range])))
+                    handed = try contents.withUnsafeBytes { (all) throws(E) in
+                        try hand(found, UnsafeBufferPointer(rebasing: all[range]), to: body)
                     }
                 }
-                return true
+                if handed { return true }
+                continue
             }
             guard let candidate = pending.popFirst() else { return false }
-            if candidate.block == nil {
-                plan(segment: candidate.segment)
-            } else {
-                open(candidate)
+            switch candidate.work {
+            case .segment: plan(segment: candidate.segment)
+            case .blocks(let first): planBlocks(from: first, of: candidate.segment)
+            case .lates(let first): planLates(from: first, of: candidate.segment)
+            case .block, .late: open(candidate)
             }
         }
+    }
+
+    /// Reads the facts of a found record's line and lends it to `body`; false
+    /// when the line is not the record the index says it is (the segment
+    /// changed after it was indexed), which is reported as damaged instead.
+    ///
+    /// Blocks are selected by their line tables, without parsing: this is
+    /// where each record handed out is parsed, and checked against its index.
+    @inline(__always)
+    private func hand<E: Error>(
+        _ found: Found, _ line: UnsafeBufferPointer<UInt8>, to body: (borrowing RecordView) throws(E) -> Void
+    ) throws(E) -> Bool {
+        let facts: LineFacts
+        do throws(StoaError) {
+            facts = try encoder.facts(ofStoredLine: line)
+        } catch {
+            noteDamaged(found, reason: error.message)
+            return false
+        }
+        guard
+            facts.time == found.time
+                && (query.types.isEmpty || query.types.contains(facts.type(in: line)))
+                && (query.conversation == nil || facts.conversation(in: line) == query.conversation)
+        else {
+            noteDamaged(found, reason: "not the record the segment's index describes (changed since it was indexed?)")
+            return false
+        }
+        emitted += 1
+        try body(RecordView(seq: found.seq, time: found.time, facts: facts, line: line))
+        return true
+    }
+
+    private func noteDamaged(_ found: Found, reason: String) {
+        let segment = segments[Int(found.segment)]
+        noteDamaged(segment, ordinal: UInt32(found.seq - segment.summary.base), reason: reason)
     }
 
     /// One record of an inflated member handed out: the member goes once
@@ -282,84 +439,117 @@ final class QueryEngine {
 
     /// Reads a candidate block now and keeps its matching records.
     private func open(_ candidate: Candidate) {
-        take(
-            Self.scan(candidate, of: segments[candidate.segment], query: query, encoder: encoder, needle: needle),
-            of: candidate)
+        take(Self.scan(candidate, of: segments[candidate.segment], query: query, needle: needle), of: candidate)
     }
 
     /// Finds the matches of a candidate, reading nothing but its arguments.
-    private static func scan(
-        _ candidate: Candidate, of segment: IndexedSegment, query: Query, encoder: RecordEncoder, needle: [UInt8]?
-    ) -> BlockScan {
+    ///
+    /// A block's records are picked by its line table (time, line starts)
+    /// and its postings (type, conversation), and only their lines are read
+    /// — found, not parsed; ``hand(_:_:to:)`` parses each as it goes out.
+    private static func scan(_ candidate: Candidate, of segment: IndexedSegment, query: Query, needle: [UInt8]?)
+        -> BlockScan
+    {
         let index = segment.index
-        let block = index.blocks[candidate.block!]
-
-        // With a type or a conversation, only the lines the postings name are read.
-        var wanted: [UInt32]?
-        if candidate.late != nil {
-            // One line: no postings needed.
-        } else if let conversation = query.conversation {
-            wanted = index.conversations[conversation]?.ordinals(in: block.ordinals) ?? []
-        } else if !query.types.isEmpty {
-            var union: [UInt32] = []
-            for type in query.types {
-                if let number = index.typeNumber(type) { union += index.typePostings[number].ordinals(in: block.ordinals) }
-            }
-            wanted = query.types.count > 1 ? union.sorted() : union
+        let blockNumber: Int
+        var late: (ordinal: UInt32, offset: UInt32)?
+        switch candidate.work {
+        case .block(let number): blockNumber = number
+        case .late(let ordinal, let number, let offset):
+            blockNumber = number
+            late = (ordinal, offset)
+        default: preconditionFailure("only blocks and late records are scanned")
         }
+        let block = index.blocks[blockNumber]
         var result = BlockScan()
-        if let wanted, wanted.isEmpty { return result }
-        result.matches.reserveCapacity(wanted?.count ?? (candidate.late == nil ? Int(block.count) : 1))
+
+        // The lines wanted: (line number in the block, time), in line order.
+        var selected: [(line: Int, time: Int64)] = []
+        var marks: [UInt32] = []
+        if let late {
+            selected = [(Int(late.ordinal - block.firstOrdinal), candidate.time)]
+        } else {
+            // With a type or a conversation, only the lines the postings name.
+            var wanted: [UInt32]?
+            if let conversation = query.conversation {
+                wanted = index.conversations[conversation]?.ordinals(in: block.ordinals) ?? []
+            } else if !query.types.isEmpty {
+                var union: [UInt32] = []
+                for type in query.types {
+                    if let number = index.typeNumber(type) { union += index.typePostings[number].ordinals(in: block.ordinals) }
+                }
+                wanted = query.types.count > 1 ? union.sorted() : union
+            }
+            if let wanted, wanted.isEmpty { return result }
+            selected.reserveCapacity(wanted?.count ?? Int(block.count))
+            var nextWanted = 0
+            let skipped = segment.skippedOrdinals
+            var nextSkipped = segment.firstSkipped(atOrAfter: block.firstOrdinal)
+            let table = block.lineTable
+            let valid = index.lineTables.withUnsafeBufferPointer { tables in
+                LineTable.decode(
+                    UnsafeBufferPointer(rebasing: tables[Int(table.lowerBound)..<Int(table.upperBound)]),
+                    count: Int(block.count), marks: &marks
+                ) { line, time in
+                    let ordinal = block.firstOrdinal + UInt32(line)
+                    if let wanted {
+                        guard nextWanted < wanted.count else { return false }
+                        if wanted[nextWanted] != ordinal { return true }
+                        nextWanted += 1
+                    }
+                    // Late records are reached through their own candidates;
+                    // damaged lines are known already.
+                    while nextSkipped < skipped.count && skipped[nextSkipped] < ordinal { nextSkipped += 1 }
+                    if nextSkipped < skipped.count && skipped[nextSkipped] == ordinal { return true }
+                    if query.includes(time: time) { selected.append((line, time)) }
+                    return true
+                }
+            }
+            if !valid {
+                return BlockScan(damaged: block.ordinals.map { ($0, "the index's line table of its block is damaged") })
+            }
+            if selected.isEmpty { return result }
+        }
+
+        // Where each selected line is: from the mark at or before it, or
+        // from the end of the line before, whichever is nearer.
+        result.matches.reserveCapacity(selected.count)
         let compressed = !(segment.contents is SegmentContents)
         do throws(StoaError) {
             try segment.contents.withBlock(block) { all, base in
                 if compressed { result.member = Array(all) }
-                var start = Int(block.offset) - base
-                let end = start + Int(block.length)
-                var ordinal = block.firstOrdinal
-                if let only = candidate.late {
-                    // Straight to its line.
-                    start += Int(candidate.lateOffset)
-                    ordinal = only
-                }
-                var nextWanted = 0
-                let lateOrdinals = segment.lateOrdinals
-                var nextLate = segment.firstLate(atOrAfter: ordinal)
-                while start < end {
-                    let newline = SegmentContents.newline(in: all, from: start)
-                    defer {
-                        start = newline + 1
-                        ordinal += 1
+                let blockStart = Int(block.offset) - base
+                let blockEnd = min(blockStart + Int(block.length), all.count)
+                var at = (line: 0, offset: blockStart)
+                if let late { at = (Int(late.ordinal - block.firstOrdinal), blockStart + Int(late.offset)) }
+                for (line, time) in selected {
+                    let mark = line / Int(LineTable.markInterval)
+                    if mark < marks.count && mark * Int(LineTable.markInterval) > at.line {
+                        at = (mark * Int(LineTable.markInterval), blockStart + Int(marks[mark]))
                     }
-                    if let only = candidate.late {
-                        if ordinal < only { continue }
-                        if ordinal > only { break }
-                    } else {
-                        if let wanted {
-                            guard nextWanted < wanted.count else { break }
-                            if wanted[nextWanted] != ordinal { continue }
-                            nextWanted += 1
+                    var end = -1
+                    while true {
+                        guard at.offset < blockEnd, let newline = SegmentContents.firstNewline(in: all, from: at.offset),
+                            newline < blockEnd
+                        else { break }
+                        if at.line == line {
+                            end = newline
+                            break
                         }
-                        // Late records are reached through their own candidates.
-                        while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
-                        if nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal { continue }
+                        at = (at.line + 1, newline + 1)
                     }
-                    let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                    let facts: LineFacts
-                    do throws(StoaError) {
-                        facts = try encoder.facts(ofStoredLine: line)
-                    } catch {
-                        result.damaged.append((ordinal, error.message))
+                    let ordinal = block.firstOrdinal + UInt32(line)
+                    guard end >= 0 else {
+                        result.damaged.append((ordinal, "the segment ends before the line its index places here"))
                         continue
                     }
-                    guard query.includes(time: facts.time) else { continue }
-                    if let needle, !Self.contains(line, needle) { continue }
-                    if !query.types.isEmpty && !query.types.contains(facts.type(in: line)) { continue }
-                    if let wantedConversation = query.conversation, facts.conversation(in: line) != wantedConversation { continue }
+                    let start = at.offset
+                    at = (line + 1, end + 1)
+                    if let needle, !Self.contains(UnsafeBufferPointer(rebasing: all[start..<end]), needle) { continue }
                     result.matches.append(
                         Found(
-                            time: facts.time, seq: index.base + UInt64(ordinal), offset: start,
-                            length: Int32(newline - start), segment: Int32(candidate.segment), facts: facts, pin: -1))
+                            time: time, seq: index.base + UInt64(ordinal), offset: start, length: Int32(end - start),
+                            segment: Int32(candidate.segment), pin: -1))
                 }
             }
         } catch {
