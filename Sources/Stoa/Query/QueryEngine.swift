@@ -173,13 +173,16 @@ final class QueryEngine {
             var blocks: [Int] = []
             let lateOrdinals = segment.lateOrdinals
             var nextLate = 0
+            // Its line numbers ascend: so do their blocks.
+            var block = 0
             postings.forEach(in: 0..<index.lineCount) { ordinal in
                 while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
                 if nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal {
                     conversationLates.append(segment.latePositions[nextLate])
-                } else if let block = index.block(containing: ordinal), blocks.last != block {
-                    blocks.append(block)
+                    return true
                 }
+                while block < index.blocks.count && !index.blocks[block].ordinals.contains(ordinal) { block += 1 }
+                if block < index.blocks.count && blocks.last != block { blocks.append(block) }
                 return true
             }
             conversationBlocks = blocks
