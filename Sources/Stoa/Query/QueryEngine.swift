@@ -173,7 +173,8 @@ final class QueryEngine {
             var blocks: [Int] = []
             let lateOrdinals = segment.lateOrdinals
             var nextLate = 0
-            // Its line numbers ascend: so do their blocks.
+            // Its line numbers ascend: so do their blocks. (An index may hold
+            // only some of its segment's blocks: a foreign file read in part.)
             var block = 0
             postings.forEach(in: 0..<index.lineCount) { ordinal in
                 while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
@@ -181,8 +182,10 @@ final class QueryEngine {
                     conversationLates.append(segment.latePositions[nextLate])
                     return true
                 }
-                while block < index.blocks.count && !index.blocks[block].ordinals.contains(ordinal) { block += 1 }
-                if block < index.blocks.count && blocks.last != block { blocks.append(block) }
+                while block < index.blocks.count && index.blocks[block].ordinals.upperBound <= ordinal { block += 1 }
+                if block < index.blocks.count && index.blocks[block].ordinals.contains(ordinal) && blocks.last != block {
+                    blocks.append(block)
+                }
                 return true
             }
             conversationBlocks = blocks
