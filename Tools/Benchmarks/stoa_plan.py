@@ -1,21 +1,29 @@
 #!/usr/bin/env python3
 """The query plan `stoa-bench query` gives its Stoa child, for timing Stoa alone.
 
-    python3 Tools/Benchmarks/stoa_plan.py DATA-DIR [full]
+    python3 Tools/Benchmarks/stoa_plan.py DATA-DIR [full] [--reps N]
     stoa-bench _queries stoa DATA-DIR/stoa "$(python3 Tools/Benchmarks/stoa_plan.py DATA-DIR)"
 
 DATA-DIR is a directory `stoa-bench query --keep` wrote (it reads its
 setup.json). The queries are the benchmark's: open, a narrow (0.1%) and a
 medium (10%) window, type=error limit 100, the middle record's
-conversation; with `full`, the full scan instead. The child prints its
-measurements as JSON.
+conversation; with `full`, the full scan instead. With `--reps N`, each
+query (but open) runs N times instead of the benchmark's 21 (7 for the
+medium window, 3 for the full scan), for medians of warm runs. The child
+prints its measurements as JSON.
 """
 import json
 import sys
 
-if len(sys.argv) < 2:
+arguments = sys.argv[1:]
+reps = None
+if "--reps" in arguments:
+    at_flag = arguments.index("--reps")
+    reps = int(arguments[at_flag + 1])
+    del arguments[at_flag:at_flag + 2]
+if len(arguments) < 1:
     sys.exit(__doc__.strip())
-setup = json.load(open(sys.argv[1] + "/setup.json"))
+setup = json.load(open(arguments[0] + "/setup.json"))
 low, high = setup["minTime"], setup["maxTime"]
 span = high - low
 
@@ -28,10 +36,13 @@ narrow = max(span // 1000, 1)
 
 
 def query(name, reps=21, budget=5.0, **fields):
+    if reps_override is not None and name not in ("open", "open-second"):
+        reps, budget = reps_override, max(budget, 10.0)
     return dict(name=name, maxReps=reps, budget=budget, **fields)
 
 
-if len(sys.argv) > 2 and sys.argv[2] == "full":
+reps_override = reps
+if len(arguments) > 1 and arguments[1] == "full":
     plan = {"queries": [query("full", reps=3, budget=30)], "seqsMax": 0}
 else:
     plan = {
