@@ -165,6 +165,28 @@ import Testing
         #expect(try everything(directory) == expected)
     }
 
+    /// The filter of conversation names that lets a query pass over segments
+    /// without the conversation: it never says no to a name it holds, and
+    /// rarely yes to one it does not.
+    @Test func theConversationFilterKnowsEveryNameAndFewOthers() throws {
+        var builder = SegmentIndexBuilder(base: 0)
+        let names = (0..<3000).map { "conv-agent-\($0 % 50)-\($0)" }
+        for (line, name) in names.enumerated() {
+            builder.add(length: 100, time: Int64(line) * 1000, type: "message", conversation: name)
+        }
+        let file = IndexFile(
+            index: builder.snapshot(), plainBytes: 300_000, fileBytes: 300_000, digest: Array(repeating: 0, count: 32),
+            chain: Array(repeating: 0, count: 32), sealedAt: 0)
+        let loaded = try #require(IndexFile.decode(file.encoded()))
+        #expect(loaded == file)
+        for name in names { #expect(loaded.index.conversations.mayContain(.init(name)), "\(name)") }
+        let strangers = (0..<10_000).filter { loaded.index.conversations.mayContain(.init("conv-other-\($0)")) }.count
+        #expect(strangers < 300, "\(strangers) of 10,000 absent names pass the filter")
+        // While being built, a segment's table answers exactly.
+        #expect(builder.snapshot().conversations.mayContain(.init(names[7])))
+        #expect(!builder.snapshot().conversations.mayContain(.init("conv-other-1")))
+    }
+
     /// Queries pick records by the index's line tables without parsing the
     /// lines, so a sealed segment changed in place (same size, so its `.idx`
     /// is still taken) must not make them serve a line as the record the

@@ -6,6 +6,11 @@
 /// conversation by binary search. A segment holds thousands of
 /// conversations, and most queries ask for none of them, so opening a store
 /// builds no dictionary and allocates nothing per conversation.
+///
+/// A loaded table also has a Bloom filter of its names (10 bits a name, 4
+/// probes: about 1% false positives), stored after the entries, so that a
+/// query for one conversation passes over the many segments that do not
+/// hold it without a binary search of their names.
 struct ConversationTable: Sendable {
     private var built: [String: Postings] = [:]
     /// The `.idx` bytes and where each entry (a length-prefixed name, then
@@ -14,6 +19,8 @@ struct ConversationTable: Sendable {
     private var entries: [UInt32] = []
     /// The bytes the entries take in the file.
     private var storedBytes = 0
+    /// The Bloom filter of a loaded table's names (empty while building).
+    private var filter: ArraySlice<UInt8> = []
 
     init() {}
 
@@ -35,7 +42,58 @@ struct ConversationTable: Sendable {
             previous = name
             entries.append(UInt32(start - file.startIndex))
         }
+        guard let filterLength = input.u32(), let filter = input.slice(Int(filterLength)),
+            filter.count == Self.filterBytes(names: Int(count))
+        else { return nil }
+        self.filter = filter
         storedBytes = input.position - first
+    }
+
+    /// A conversation name, hashed once for the filters of every segment.
+    struct Key: Sendable {
+        let name: String
+        /// FNV-1a (64 bits) of the name's UTF-8 bytes; probes are
+        /// `low + i × (high | 1)` modulo the filter's bits.
+        let hash: UInt64
+
+        init(_ name: String) {
+            self.name = name
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            self.hash = hash
+        }
+    }
+
+    static let filterProbes = 4
+
+    /// The filter's size for `names` names: 10 bits each, in whole 64-bit words.
+    static func filterBytes(names: Int) -> Int { (names * 10 + 63) / 64 * 8 }
+
+    /// The Bloom filter of `names`, as an `.idx` stores it.
+    static func filter(of names: [String]) -> [UInt8] {
+        var bits = [UInt8](repeating: 0, count: filterBytes(names: names.count))
+        for name in names {
+            forEachProbe(Key(name), bits: bits.count * 8) { bits[$0 >> 3] |= 1 << UInt8($0 & 7) }
+        }
+        return bits
+    }
+
+    private static func forEachProbe(_ key: Key, bits: Int, _ body: (Int) -> Void) {
+        let low = key.hash & 0xFFFF_FFFF
+        let step = (key.hash >> 32) | 1
+        for probe in 0..<UInt64(filterProbes) { body(Int((low &+ probe &* step) % UInt64(bits))) }
+    }
+
+    /// False when the segment certainly holds no record of the conversation.
+    func mayContain(_ key: Key) -> Bool {
+        if entries.isEmpty { return built[key.name] != nil }
+        var all = true
+        filter.withUnsafeBufferPointer { bits in
+            Self.forEachProbe(key, bits: bits.count * 8) { bit in
+                if bits[bit >> 3] & (1 << UInt8(bit & 7)) == 0 { all = false }
+            }
+        }
+        return all
     }
 
     var count: Int { entries.isEmpty ? built.count : entries.count }
@@ -74,6 +132,7 @@ struct ConversationTable: Sendable {
             built = Dictionary(uniqueKeysWithValues: sorted())
             entries = []
             file = []
+            filter = []
             storedBytes = 0
         }
         built[conversation, default: Postings()].append(ordinal)

@@ -11,8 +11,8 @@ import CZlib
 /// ```
 /// "STOAIDX\n"  u32 version  u32 flags
 /// u64 base  u64 plain bytes  u64 file bytes  [32] sha256  [32] chain  i64 sealed at
-/// index: blocks, types with postings, conversations with postings, damaged
-///        lines, late records, line tables (``LineTable``)
+/// index: blocks, types with postings, conversations with postings and their
+///        names' Bloom filter, damaged lines, late records, line tables (``LineTable``)
 /// u32 CRC-32 of everything before it
 /// ```
 struct IndexFile: Sendable, Equatable {
@@ -71,11 +71,15 @@ struct IndexFile: Sendable, Equatable {
             out.string(type)
             out.postings(postings)
         }
-        out.u32(UInt32(index.conversations.count))
-        for (conversation, postings) in index.conversations.sorted() {
+        let conversations = index.conversations.sorted()
+        out.u32(UInt32(conversations.count))
+        for (conversation, postings) in conversations {
             out.string(conversation)
             out.postings(postings)
         }
+        let filter = ConversationTable.filter(of: conversations.map(\.0))
+        out.u32(UInt32(filter.count))
+        out.bytes += filter
         out.u32(UInt32(index.damaged.count))
         for damaged in index.damaged {
             out.u32(damaged.ordinal)

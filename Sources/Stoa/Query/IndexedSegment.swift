@@ -100,6 +100,12 @@ final class IndexedSegment: Sendable {
     var earliestFrom: [Int64] { parts!.earliestFrom }
     var latestUpTo: [Int64] { parts!.latestUpTo }
 
+    /// False when the segment certainly holds no record of the conversation.
+    /// Only for a loaded segment.
+    func mayHold(_ conversation: ConversationTable.Key) -> Bool {
+        parts!.index.conversations.mayContain(conversation)
+    }
+
     /// Bytes of the segment file.
     var fileSize: Int { summary.fileSize }
 

@@ -18,6 +18,8 @@ final class QueryEngine {
     private let query: Query
     private let encoder: RecordEncoder
     private let needle: [UInt8]?
+    /// The wanted conversation, hashed once for every segment's filter.
+    private let conversationKey: ConversationTable.Key?
     // The engine belongs to one thread at a time (a cursor is read by one
     // task), and no access to these properties overlaps another: the
     // dynamic exclusivity checks, which cost about 6% of a full scan, are
@@ -118,7 +120,11 @@ final class QueryEngine {
         self.query = query
         self.encoder = encoder
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
-        self.damaged = segments.flatMap(\.damagedLines)
+        self.conversationKey = query.conversation.map(ConversationTable.Key.init)
+        self.damaged = []
+        for segment in segments where !segment.summary.damaged.isEmpty || !segment.notes.isEmpty {
+            damaged += segment.damagedLines
+        }
         self.plain = Array(repeating: nil, count: segments.count)
         self.filters = Array(repeating: nil, count: segments.count)
         let descending = query.order == .newestFirst
@@ -155,6 +161,7 @@ final class QueryEngine {
             return
         }
         segments[number] = segment
+        if let conversationKey, !segment.mayHold(conversationKey) { return }
         plain[number] = segment.contents as? SegmentContents
         let index = segment.index
         var filter = SegmentFilter()
