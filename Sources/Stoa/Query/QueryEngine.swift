@@ -134,6 +134,9 @@ final class QueryEngine {
         for (number, segment) in segments.enumerated() {
             let summary = segment.summary
             guard summary.overlaps(since: query.since, until: query.until) else { continue }
+            // A segment that certainly holds no record of the conversation is
+            // not looked at (what a cold one holds is known once it is loaded).
+            if let conversationKey, segment.isLoaded, !segment.mayHold(conversationKey) { continue }
             pending.insert(
                 descending
                     ? Candidate(time: summary.maxTime, seq: summary.end - 1, segment: number, work: .segment)
