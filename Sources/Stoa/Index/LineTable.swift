@@ -33,9 +33,9 @@ enum LineTable {
         for (line, time) in times.enumerated() {
             if line > 0 && line % Int(markInterval) == 0 {
                 let mark = line / Int(markInterval)
-                appendVarint(UInt64(marks[mark - 1] - (mark > 1 ? marks[mark - 2] : 0)), to: &bytes)
+                Varint.append(UInt64(marks[mark - 1] - (mark > 1 ? marks[mark - 2] : 0)), to: &bytes)
             }
-            appendVarint(zigzag(time / unit &- last / unit), to: &bytes)
+            Varint.append(zigzag(time / unit &- last / unit), to: &bytes)
             last = time
         }
     }
@@ -43,15 +43,6 @@ enum LineTable {
     static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
 
     static func unzigzag(_ value: UInt64) -> Int64 { Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1) }
-
-    static func appendVarint(_ value: UInt64, to bytes: inout ArraySlice<UInt8>) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
 
     /// Decodes the table of a block of `count` lines. Calls `body` with each
     /// line's number in the block and its time until it returns false, and

@@ -49,12 +49,7 @@ struct Postings: Sendable, Equatable {
             withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { skipBytes += $0 }
         }
         // The first entry of each skip run is stored whole, so decoding can start there.
-        var value = count % Self.skipInterval == 0 ? ordinal : delta
-        while value >= 0x80 {
-            bytes.append(UInt8(value & 0x7F) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
+        Varint.append(UInt64(count % Self.skipInterval == 0 ? ordinal : delta), to: &bytes)
         count += 1
         last = ordinal
     }
@@ -111,4 +106,17 @@ struct Postings: Sendable, Equatable {
 
     /// Memory held, in bytes (for postings loaded from a file: their share of it).
     var memoryBytes: Int { bytes.count + skipBytes.count }
+}
+
+/// Unsigned LEB128: seven bits a byte, low bits first, the high bit set on
+/// every byte but the last. Postings and line tables are written with it.
+enum Varint {
+    static func append(_ value: UInt64, to bytes: inout ArraySlice<UInt8>) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
 }

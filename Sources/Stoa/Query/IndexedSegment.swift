@@ -112,20 +112,21 @@ final class IndexedSegment: Sendable {
     /// Memory this reader holds for it (approximate).
     var memoryBytes: Int {
         if let parts {
-            return parts.index.memoryBytes + (parts.lateOrdinals.capacity + parts.skippedOrdinals.capacity) * 4 + parts.latePositions.capacity * 8
-                + (parts.earliestFrom.capacity + parts.latestUpTo.capacity) * 8
+            let ordinals = (parts.lateOrdinals.capacity + parts.skippedOrdinals.capacity) * 4
+            let positionsAndTimes = (parts.latePositions.capacity + parts.earliestFrom.capacity + parts.latestUpTo.capacity) * 8
+            return parts.index.memoryBytes + ordinals + positionsAndTimes
         }
         return 96 + summary.types.reduce(0) { $0 + 24 + $1.name.utf8.count }
     }
 
     /// The position in `skippedOrdinals` of the first at or after `ordinal`.
     func firstSkipped(atOrAfter ordinal: UInt32) -> Int {
-        let late = parts!.skippedOrdinals
+        let skipped = parts!.skippedOrdinals
         var low = 0
-        var high = late.count
+        var high = skipped.count
         while low < high {
             let middle = (low + high) / 2
-            if late[middle] < ordinal { low = middle + 1 } else { high = middle }
+            if skipped[middle] < ordinal { low = middle + 1 } else { high = middle }
         }
         return low
     }
