@@ -151,3 +151,14 @@ public struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Sets a file's or directory's modification time to `seconds` ago.
+public func setModified(_ path: String, toSecondsAgo seconds: Int) throws {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    let time = timespec(tv_sec: now.tv_sec - seconds, tv_nsec: 0)
+    let result = withUnsafePointer(to: (time, time)) {
+        $0.withMemoryRebound(to: timespec.self, capacity: 2) { utimensat(AT_FDCWD, path, $0, 0) }
+    }
+    if result != 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+}

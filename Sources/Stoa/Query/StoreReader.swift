@@ -25,21 +25,24 @@ public final class StoreReader: Sendable {
     /// The last segment as read so far, and its index so far: when it grows,
     /// only the new bytes are read and indexed.
     private let growing = Mutex<GrowingSegment?>(nil)
-    /// The last listing of the segment directories, reused while neither
-    /// directory has changed.
-    private let listing = Mutex<Listing?>(nil)
+    /// The segment directories, watched, and the last listing of them.
+    private let listing: Mutex<Listing>
     /// The files last loaded, and what they gave.
     private let loaded = Mutex<(files: [SegmentFile], segments: [IndexedSegment])?>(nil)
 
     private struct Listing {
-        /// The directories' modification times (ns).
-        var segments: Int64
-        var archive: Int64?
-        var files: [SegmentFile]
+        var segmentsDirectory: DirectoryWatch
+        var archiveDirectory: DirectoryWatch
+        /// The last listing, with the directories' modification times (ns)
+        /// it was taken at; reused while neither has changed.
+        var last: (segments: Int64, archive: Int64?, files: [SegmentFile])?
     }
 
     private struct GrowingSegment {
         var file: SegmentFile
+        /// The file, open: while the listing is unchanged it is still the
+        /// one at its path, and its size is read from it.
+        var handle: OpenFile
         var inode: UInt64
         var bytes: [UInt8] = []
         var indexed = 0
@@ -59,6 +62,10 @@ public final class StoreReader: Sendable {
         self.configuration = try StoreConfiguration.load(from: root.configuration)
         self.layout = StoreLayout(root: path, archivePath: configuration.archivePath)
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
+        self.listing = Mutex(
+            Listing(
+                segmentsDirectory: DirectoryWatch(path: layout.segments),
+                archiveDirectory: DirectoryWatch(path: layout.archive)))
     }
 
     /// The records that match `query`, exactly sorted by (time, seq), as a
@@ -136,8 +143,8 @@ public final class StoreReader: Sendable {
     func snapshot() throws(StoaError) -> [IndexedSegment] {
         var result: [IndexedSegment] = []
         for attempt in 1...3 {
-            let files = try segmentFiles(fresh: attempt > 1)
-            result = try load(files)
+            let (files, unchanged) = try segmentFiles(fresh: attempt > 1)
+            result = try load(files, unchanged: unchanged)
             // A listing taken while a tier move renamed and removed files may
             // miss a segment: seqs then skip. Look again.
             let continuous = zip(result, result.dropFirst()).allSatisfy { $0.summary.end == $1.summary.base }
@@ -147,41 +154,43 @@ public final class StoreReader: Sendable {
     }
 
     /// The segment files, listed again only when a directory of them has
-    /// changed since the last listing.
+    /// changed since the last listing; and whether it was the last listing.
     ///
     /// Directory times tick coarsely (a few ms), so two changes can leave the
     /// same time: a listing is reused only when the directories' times are
     /// over a second old, so that any later change gives a newer time.
-    private func segmentFiles(fresh: Bool) throws(StoaError) -> [SegmentFile] {
-        func modified(_ path: String) throws(StoaError) -> Int64? {
-            try Syscalls.status(path).map { Int64($0.st_mtim.tv_sec) * 1_000_000_000 + Int64($0.st_mtim.tv_nsec) }
+    private func segmentFiles(fresh: Bool) throws(StoaError) -> (files: [SegmentFile], unchanged: Bool) {
+        try listing.withLock { (listing) throws(StoaError) in
+            let segments = try listing.segmentsDirectory.modified() ?? 0
+            let archive = try listing.archiveDirectory.modified()
+            if !fresh, let last = listing.last, last.segments == segments, last.archive == archive {
+                return (last.files, true)
+            }
+            let files = try layout.listAllSegments()
+            let settled = (Timestamp.now() - 1_000_000) * 1000
+            listing.last = segments < settled && (archive ?? .min) < settled ? (segments, archive, files) : nil
+            return (files, false)
         }
-        let segments = try modified(layout.segments) ?? 0
-        let archive = try modified(layout.archive)
-        if !fresh, let known = listing.withLock({ $0 }), known.segments == segments, known.archive == archive {
-            return known.files
-        }
-        let files = try layout.listAllSegments()
-        let settled = (Timestamp.now() - 1_000_000) * 1000
-        if segments < settled && (archive ?? .min) < settled {
-            listing.withLock { $0 = Listing(segments: segments, archive: archive, files: files) }
-        } else {
-            listing.withLock { $0 = nil }
-        }
-        return files
     }
 
     /// The listed segments, indexed.
-    private func load(_ files: [SegmentFile]) throws(StoaError) -> [IndexedSegment] {
+    ///
+    /// `unchanged`: the listing is the last one, taken while the directories
+    /// have not changed (so a file open from it is still the one at its path).
+    private func load(_ files: [SegmentFile], unchanged: Bool) throws(StoaError) -> [IndexedSegment] {
         // The same files as last time: every segment but a growing last one
         // is as it was (only the last segment of a store grows; a segment
         // with a newer one after it is complete), so the last result is
         // reused without a lookup per segment.
         if let previous = loaded.withLock({ $0 }), previous.files == files {
-            var result = previous.segments
-            if let last = files.last, Self.isGrowing(last, position: files.count - 1, of: files.count) {
-                result[result.count - 1] = try refreshGrowing(last)
+            guard let last = files.last, Self.isGrowing(last, position: files.count - 1, of: files.count) else {
+                return previous.segments
             }
+            let grown = try refreshGrowing(last, unchanged: unchanged)
+            if grown === previous.segments.last { return previous.segments }
+            var result = previous.segments
+            result[result.count - 1] = grown
+            loaded.withLock { $0 = (files, result) }
             return result
         }
         let result = try loadEach(files)
@@ -202,7 +211,7 @@ public final class StoreReader: Sendable {
         for (position, file) in files.enumerated() {
             let isLast = Self.isGrowing(file, position: position, of: files.count)
             if isLast {
-                result.append(try refreshGrowing(file))
+                result.append(try refreshGrowing(file, unchanged: false))
                 continue
             }
             if let cached = cache.withLock({ $0[file.base] }), cached.name == file.name, cached.path == file.path {
@@ -223,7 +232,7 @@ public final class StoreReader: Sendable {
                     result.append(segment)
                     break
                 } catch where error.errno == ENOENT && attempt < 3 {
-                    listing.withLock { $0 = nil }
+                    listing.withLock { $0.last = nil }
                     guard let moved = try layout.listAllSegments().first(where: { $0.base == current.base }) else {
                         break  // expired
                     }
@@ -242,20 +251,38 @@ public final class StoreReader: Sendable {
 
     /// The last segment, with what was appended since the last look read and
     /// indexed (and nothing else read again).
-    private func refreshGrowing(_ file: SegmentFile) throws(StoaError) -> IndexedSegment {
-        guard let info = try Syscalls.status(file.path) else {
-            throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
-        }
-        return try growing.withLock { (state) throws(StoaError) -> IndexedSegment in
-            let inode = UInt64(info.st_ino)
-            let size = Int(info.st_size)
-            if state == nil || state!.file != file || state!.inode != inode || size < state!.bytes.count {
-                // New, replaced, or cut back by a writer's recovery: start over.
-                state = GrowingSegment(file: file, inode: inode, builder: SegmentIndexBuilder(base: file.base))
+    ///
+    /// `unchanged`: no file was created, renamed or removed in the segment
+    /// directory since the file was listed, so the file open from the last
+    /// look is still the one at its path: its size is read from it, without
+    /// looking the path up.
+    private func refreshGrowing(_ file: SegmentFile, unchanged: Bool) throws(StoaError) -> IndexedSegment {
+        try growing.withLock { (state) throws(StoaError) -> IndexedSegment in
+            var size: Int
+            if unchanged, let known = state, known.file == file {
+                size = Int(try Syscalls.fstat(known.handle.fd, path: file.path).st_size)
+            } else {
+                guard let info = try Syscalls.status(file.path) else {
+                    throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
+                }
+                size = Int(info.st_size)
+                if let known = state, known.file == file, known.inode == UInt64(info.st_ino) {
+                    // The same file.
+                } else {
+                    let handle = try OpenFile(readingAt: file.path)
+                    let opened = try Syscalls.fstat(handle.fd, path: file.path)
+                    size = Int(opened.st_size)
+                    state = GrowingSegment(
+                        file: file, handle: handle, inode: UInt64(opened.st_ino), builder: SegmentIndexBuilder(base: file.base))
+                }
+            }
+            if size < state!.bytes.count {
+                // Cut back by a writer's recovery: start over.
+                state = GrowingSegment(
+                    file: file, handle: state!.handle, inode: state!.inode, builder: SegmentIndexBuilder(base: file.base))
             }
             if let segment = state!.segment, size == state!.bytes.count { return segment }
-            let reader = try OpenFile(readingAt: file.path)
-            let added = try reader.read(fromAbsoluteOffset: state!.bytes.count, count: size - state!.bytes.count)
+            let added = try state!.handle.read(fromAbsoluteOffset: state!.bytes.count, count: size - state!.bytes.count)
             state!.bytes += added
             if state!.indexed == 0,
                 let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: state!.bytes)

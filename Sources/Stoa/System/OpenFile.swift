@@ -21,6 +21,12 @@ final class OpenFile: Sendable {
         self.path = path
     }
 
+    /// Opens a directory, to watch it.
+    init(directoryAt path: String) throws(StoaError) {
+        self.fd = try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY)
+        self.path = path
+    }
+
     deinit { Syscalls.close(fd) }
 
     var size: Int {
