@@ -204,6 +204,22 @@ import Testing
         }
     }
 
+    @Test func gallopFindsTheFirstPositionNotBefore() {
+        var random = SeededGenerator(seed: 17)
+        for _ in 0..<500 {
+            let values = (0..<Int.random(in: 0...300, using: &random)).map { _ in Int.random(in: 0...1000, using: &random) }.sorted()
+            let start = Int.random(in: 0...values.count, using: &random)
+            let target = Int.random(in: -5...1005, using: &random)
+            let expected = values[start...].firstIndex { $0 >= target } ?? values.count
+            var calls = 0
+            let found = gallop(from: start, to: values.count) { calls += 1; return values[$0] < target }
+            #expect(found == expected)
+            // About 2 log d calls for an answer d positions on.
+            let distance = Double(found - start + 2)
+            #expect(Double(calls) <= 2 * log2(distance) + 2)
+        }
+    }
+
     @Test func postingsRoundTrip() {
         var random = SeededGenerator(seed: 11)
         var postings = Postings()

@@ -122,13 +122,7 @@ final class IndexedSegment: Sendable {
     /// The position in `skippedOrdinals` of the first at or after `ordinal`.
     func firstSkipped(atOrAfter ordinal: UInt32) -> Int {
         let skipped = parts!.skippedOrdinals
-        var low = 0
-        var high = skipped.count
-        while low < high {
-            let middle = (low + high) / 2
-            if skipped[middle] < ordinal { low = middle + 1 } else { high = middle }
-        }
-        return low
+        return gallop(from: 0, to: skipped.count) { skipped[$0] < ordinal }
     }
 
     /// The lines of this segment that are not valid records.

@@ -183,16 +183,18 @@ final class QueryEngine {
             var blocks: [Int] = []
             let lateOrdinals = segment.lateOrdinals
             var nextLate = 0
+            var block = 0
             // Its line numbers ascend: so do their blocks. (An index may hold
             // only some of its segment's blocks: a foreign file read in part.)
-            var block = 0
+            // Each is galloped to: a conversation has a few records in a
+            // segment of hundreds of late ones and blocks.
             postings.forEach(in: 0..<index.lineCount) { ordinal in
-                while nextLate < lateOrdinals.count && lateOrdinals[nextLate] < ordinal { nextLate += 1 }
+                nextLate = gallop(from: nextLate, to: lateOrdinals.count) { lateOrdinals[$0] < ordinal }
                 if nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal {
                     conversationLates.append(segment.latePositions[nextLate])
                     return true
                 }
-                while block < index.blocks.count && index.blocks[block].ordinals.upperBound <= ordinal { block += 1 }
+                block = gallop(from: block, to: index.blocks.count) { index.blocks[$0].ordinals.upperBound <= ordinal }
                 if block < index.blocks.count && index.blocks[block].ordinals.contains(ordinal) && blocks.last != block {
                     blocks.append(block)
                 }
