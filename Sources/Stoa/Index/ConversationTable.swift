@@ -87,9 +87,19 @@ struct ConversationTable: Sendable {
     /// False when the segment certainly holds no record of the conversation.
     func mayContain(_ key: Key) -> Bool {
         if entries.isEmpty { return built[key.name] != nil }
+        return Self.filter(filter, mayContain: key)
+    }
+
+    /// A loaded table's Bloom filter (nil while building), for
+    /// ``filter(_:mayContain:)``: a query asks it of every segment, and
+    /// holding the filter alone spares copying the table each time.
+    var nameFilter: ArraySlice<UInt8>? { entries.isEmpty ? nil : filter }
+
+    /// False when a table with this Bloom filter certainly does not hold the conversation.
+    static func filter(_ filter: ArraySlice<UInt8>, mayContain key: Key) -> Bool {
         var all = true
         filter.withUnsafeBufferPointer { bits in
-            Self.forEachProbe(key, bits: bits.count * 8) { bit in
+            forEachProbe(key, bits: bits.count * 8) { bit in
                 if bits[bit >> 3] & (1 << UInt8(bit & 7)) == 0 { all = false }
             }
         }

@@ -14,6 +14,8 @@ final class IndexedSegment: Sendable {
     /// segment after a damaged gzip member).
     let notes: [DamagedLine]
     private let parts: Parts?
+    /// The Bloom filter of its conversations' names, if its index has one.
+    private let nameFilter: ArraySlice<UInt8>?
     private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
 
     private struct Parts: Sendable {
@@ -66,6 +68,7 @@ final class IndexedSegment: Sendable {
         self.isSealed = isSealed
         self.notes = notes
         self.parts = Parts(index: index, contents: contents)
+        self.nameFilter = index.conversations.nameFilter
         self.loader = nil
     }
 
@@ -77,6 +80,7 @@ final class IndexedSegment: Sendable {
         self.isSealed = whole.isSealed
         self.notes = whole.notes
         self.parts = nil
+        self.nameFilter = nil
         self.loader = loader
     }
 
@@ -103,7 +107,16 @@ final class IndexedSegment: Sendable {
     /// False when the segment certainly holds no record of the conversation.
     /// Only for a loaded segment.
     func mayHold(_ conversation: ConversationTable.Key) -> Bool {
-        parts!.index.conversations.mayContain(conversation)
+        if let nameFilter { return ConversationTable.filter(nameFilter, mayContain: conversation) }
+        return parts!.index.conversations.mayContain(conversation)
+    }
+
+    /// Whether its time span overlaps `[since, until)`.
+    func overlaps(since: Int64?, until: Int64?) -> Bool {
+        guard summary.minTime <= summary.maxTime else { return false }
+        if let since, summary.maxTime < since { return false }
+        if let until, summary.minTime >= until { return false }
+        return true
     }
 
     /// Bytes of the segment file.

@@ -112,8 +112,11 @@ final class QueryEngine {
     /// compressed one, or one not planned yet): looked up once per segment,
     /// not cast once per record.
     @exclusivity(unchecked) private var plain: [SegmentContents?]
-    /// Each planned segment's filter, by segment number.
-    private var filters: [SegmentFilter?]
+    /// Each planned segment's filter, by segment number. (A dictionary: a
+    /// query plans a few of the store's segments, and an array of one per
+    /// segment cost more to set up and tear down than the rest of a
+    /// one-record query.)
+    private var filters: [Int: SegmentFilter] = [:]
 
     init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
         self.segments = segments
@@ -126,17 +129,19 @@ final class QueryEngine {
             damaged += segment.damagedLines
         }
         self.plain = Array(repeating: nil, count: segments.count)
-        self.filters = Array(repeating: nil, count: segments.count)
         let descending = query.order == .newestFirst
         runs = Heap(descending: descending)
         pending = Heap(descending: descending)
         if query.limit == 0 { return }
-        for (number, segment) in segments.enumerated() {
-            let summary = segment.summary
-            guard summary.overlaps(since: query.since, until: query.until) else { continue }
+        // Every segment is looked at here: by index and field, which copies
+        // nothing (a loop over the elements retained each one, and copying a
+        // summary retained its arrays: most of a query's set-up at 10M).
+        for number in segments.indices {
+            guard segments[number].overlaps(since: query.since, until: query.until) else { continue }
             // A segment that certainly holds no record of the conversation is
             // not looked at (what a cold one holds is known once it is loaded).
-            if let conversationKey, segment.isLoaded, !segment.mayHold(conversationKey) { continue }
+            if let conversationKey, segments[number].isLoaded, !segments[number].mayHold(conversationKey) { continue }
+            let summary = segments[number].summary
             pending.insert(
                 descending
                     ? Candidate(time: summary.maxTime, seq: summary.end - 1, segment: number, work: .segment)
@@ -163,7 +168,9 @@ final class QueryEngine {
             }
             return
         }
-        segments[number] = segment
+        // (A cold segment is a new object once loaded. Writing a segment
+        // back only then spares copying the array, which the reader shares.)
+        if segment !== segments[number] { segments[number] = segment }
         if let conversationKey, !segment.mayHold(conversationKey) { return }
         plain[number] = segment.contents as? SegmentContents
         let index = segment.index
