@@ -73,15 +73,21 @@ struct ConversationTable: Sendable {
     static func filter(of names: [String]) -> [UInt8] {
         var bits = [UInt8](repeating: 0, count: filterBytes(names: names.count))
         for name in names {
-            forEachProbe(Key(name), bits: bits.count * 8) { bits[$0 >> 3] |= 1 << UInt8($0 & 7) }
+            forEachProbe(Key(name), bits: bits.count * 8) {
+                bits[$0 >> 3] |= 1 << UInt8($0 & 7)
+                return true
+            }
         }
         return bits
     }
 
-    private static func forEachProbe(_ key: Key, bits: Int, _ body: (Int) -> Void) {
+    /// Calls `body` with each probe's bit until it returns false; whether it never did.
+    @discardableResult
+    private static func forEachProbe(_ key: Key, bits: Int, _ body: (Int) -> Bool) -> Bool {
         let low = key.hash & 0xFFFF_FFFF
         let step = (key.hash >> 32) | 1
-        for probe in 0..<UInt64(filterProbes) { body(Int((low &+ probe &* step) % UInt64(bits))) }
+        for probe in 0..<UInt64(filterProbes) where !body(Int((low &+ probe &* step) % UInt64(bits))) { return false }
+        return true
     }
 
     /// False when the segment certainly holds no record of the conversation.
@@ -97,13 +103,10 @@ struct ConversationTable: Sendable {
 
     /// False when a table with this Bloom filter certainly does not hold the conversation.
     static func filter(_ filter: ArraySlice<UInt8>, mayContain key: Key) -> Bool {
-        var all = true
+        // Most names a filter does not hold miss on the first probe or the second.
         filter.withUnsafeBufferPointer { bits in
-            forEachProbe(key, bits: bits.count * 8) { bit in
-                if bits[bit >> 3] & (1 << UInt8(bit & 7)) == 0 { all = false }
-            }
+            forEachProbe(key, bits: bits.count * 8) { bit in bits[bit >> 3] & (1 << UInt8(bit & 7)) != 0 }
         }
-        return all
     }
 
     var count: Int { entries.isEmpty ? built.count : entries.count }

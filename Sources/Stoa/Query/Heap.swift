@@ -12,6 +12,14 @@ struct Heap<Element: TimeAndSeq> {
 
     init(descending: Bool) { self.descending = descending }
 
+    /// A heap of `items`, ordered in one pass (Floyd's): linear, where
+    /// inserting them one by one is `n log n`.
+    init(descending: Bool, items: [Element]) {
+        self.descending = descending
+        self.items = items
+        for parent in stride(from: items.count / 2 - 1, through: 0, by: -1) { siftDown(from: parent) }
+    }
+
     var first: Element? { items.first }
 
     /// The first element's time and seq, without copying the element.
@@ -62,8 +70,8 @@ struct Heap<Element: TimeAndSeq> {
         return result
     }
 
-    private mutating func siftDown() {
-        var parent = 0
+    private mutating func siftDown(from start: Int = 0) {
+        var parent = start
         while true {
             let left = 2 * parent + 1
             let right = left + 1

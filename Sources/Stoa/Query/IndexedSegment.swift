@@ -18,33 +18,37 @@ final class IndexedSegment: Sendable {
     private let nameFilter: ArraySlice<UInt8>?
     private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
 
-    private struct Parts: Sendable {
-        var index: SegmentIndex
+    /// (A class: a query reads a field of it, such as the index's late
+    /// list, without copying the whole index, as reading through an
+    /// optional struct did.)
+    private final class Parts: Sendable {
+        let index: SegmentIndex
         /// The segment's bytes, at least up to `index.byteCount`.
-        var contents: any SegmentBytes
+        let contents: any SegmentBytes
         /// The line numbers of the index's late records, ascending: a query
         /// reaches them through the late list.
-        var lateOrdinals: [UInt32]
+        let lateOrdinals: [UInt32]
         /// For each of `lateOrdinals`, where its record is in the late list.
-        var latePositions: [Int]
+        let latePositions: [Int]
         /// The line numbers a block's walk passes over, ascending: the late
         /// records and the damaged lines.
-        var skippedOrdinals: [UInt32]
+        let skippedOrdinals: [UInt32]
         /// By block: the earliest time of it and every block after it, and
         /// the latest time of it and every block before it. Both only grow
         /// with the block number, so a query finds where its window starts by
         /// binary search and plans the blocks one at a time.
-        var earliestFrom: [Int64]
-        var latestUpTo: [Int64]
+        let earliestFrom: [Int64]
+        let latestUpTo: [Int64]
 
         init(index: SegmentIndex, contents: any SegmentBytes) {
             self.index = index
             self.contents = contents
-            latePositions = index.late.indices.sorted { index.late[$0].ordinal < index.late[$1].ordinal }
+            let latePositions = index.late.indices.sorted { index.late[$0].ordinal < index.late[$1].ordinal }
+            self.latePositions = latePositions
             lateOrdinals = latePositions.map { index.late[$0].ordinal }
             skippedOrdinals = (lateOrdinals + index.damaged.map(\.ordinal)).sorted()
-            earliestFrom = Array(repeating: .max, count: index.blocks.count)
-            latestUpTo = Array(repeating: .min, count: index.blocks.count)
+            var earliestFrom = Array(repeating: Int64.max, count: index.blocks.count)
+            var latestUpTo = Array(repeating: Int64.min, count: index.blocks.count)
             var earliest = Int64.max
             var latest = Int64.min
             for number in index.blocks.indices.reversed() {
@@ -55,6 +59,8 @@ final class IndexedSegment: Sendable {
                 latest = max(latest, block.maxTime)
                 latestUpTo[number] = latest
             }
+            self.earliestFrom = earliestFrom
+            self.latestUpTo = latestUpTo
         }
     }
 

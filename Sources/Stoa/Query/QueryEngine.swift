@@ -125,28 +125,29 @@ final class QueryEngine {
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.conversationKey = query.conversation.map(ConversationTable.Key.init)
         self.damaged = []
-        for segment in segments where !segment.summary.damaged.isEmpty || !segment.notes.isEmpty {
-            damaged += segment.damagedLines
+        for number in segments.indices where !segments[number].summary.damaged.isEmpty || !segments[number].notes.isEmpty {
+            damaged += segments[number].damagedLines
         }
         self.plain = Array(repeating: nil, count: segments.count)
         let descending = query.order == .newestFirst
         runs = Heap(descending: descending)
-        pending = Heap(descending: descending)
-        if query.limit == 0 { return }
+        var candidates: [Candidate] = []
+        candidates.reserveCapacity(segments.count)
         // Every segment is looked at here: by index and field, which copies
         // nothing (a loop over the elements retained each one, and copying a
         // summary retained its arrays: most of a query's set-up at 10M).
-        for number in segments.indices {
+        for number in segments.indices where query.limit != 0 {
             guard segments[number].overlaps(since: query.since, until: query.until) else { continue }
             // A segment that certainly holds no record of the conversation is
             // not looked at (what a cold one holds is known once it is loaded).
             if let conversationKey, segments[number].isLoaded, !segments[number].mayHold(conversationKey) { continue }
-            let summary = segments[number].summary
-            pending.insert(
+            let segment = segments[number]
+            candidates.append(
                 descending
-                    ? Candidate(time: summary.maxTime, seq: summary.end - 1, segment: number, work: .segment)
-                    : Candidate(time: summary.minTime, seq: summary.base, segment: number, work: .segment))
+                    ? Candidate(time: segment.summary.maxTime, seq: segment.summary.end - 1, segment: number, work: .segment)
+                    : Candidate(time: segment.summary.minTime, seq: segment.summary.base, segment: number, work: .segment))
         }
+        pending = Heap(descending: descending, items: candidates)
     }
 
     /// Plans segment `number`: puts in the pending heap what of it may hold
