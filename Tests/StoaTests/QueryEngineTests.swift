@@ -220,6 +220,25 @@ import Testing
         }
     }
 
+    @Test(arguments: [false, true])
+    func aHeapBuiltInOnePassPopsInOrder(descending: Bool) {
+        struct Item: TimeAndSeq {
+            var time: Int64
+            var seq: UInt64
+        }
+        var random = SeededGenerator(seed: 23)
+        for count in [0, 1, 2, 3, 7, 64, 333] {
+            let items = (0..<count).map { _ in
+                Item(time: Int64.random(in: 0...50, using: &random), seq: UInt64.random(in: 0...1000, using: &random))
+            }
+            var heap = Heap(descending: descending, items: items)
+            var popped: [Item] = []
+            while let item = heap.popFirst() { popped.append(item) }
+            let sorted = items.sorted { ($0.time, $0.seq) < ($1.time, $1.seq) }
+            #expect(popped.map { [$0.time, Int64($0.seq)] } == (descending ? sorted.reversed() : sorted).map { [$0.time, Int64($0.seq)] })
+        }
+    }
+
     @Test func postingsRoundTrip() {
         var random = SeededGenerator(seed: 11)
         var postings = Postings()
