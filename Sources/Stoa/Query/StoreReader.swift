@@ -147,8 +147,8 @@ public final class StoreReader: Sendable {
             result = try load(files, unchanged: unchanged)
             // A listing taken while a tier move renamed and removed files may
             // miss a segment: seqs then skip. Look again.
-            let continuous = zip(result, result.dropFirst()).allSatisfy { $0.summary.end == $1.summary.base }
-            if continuous { break }
+            // (By index: a walk over the elements retains each.)
+            if result.indices.dropFirst().allSatisfy({ result[$0 - 1].summary.end == result[$0].summary.base }) { break }
         }
         return result
     }
@@ -260,7 +260,7 @@ public final class StoreReader: Sendable {
         try growing.withLock { (state) throws(StoaError) -> IndexedSegment in
             var size: Int
             if unchanged, let known = state, known.file == file {
-                size = Int(try Syscalls.fstat(known.handle.fd, path: file.path).st_size)
+                size = Int(try Syscalls.fstat(known.handle.fd, path: known.handle.path).st_size)
             } else {
                 guard let info = try Syscalls.status(file.path) else {
                     throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
