@@ -2,8 +2,13 @@
 #define STOA_BENCH_CSQLITE_SHIM_H
 
 // SQLite's C API and zlib, for the query benchmark's SQLite event store
-// (Debian: libsqlite3-dev, zlib1g-dev).
+// (Debian: libsqlite3-dev, zlib1g-dev); and binding to one CPU, which
+// Glibc's Swift module does not show (it needs _GNU_SOURCE).
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <sched.h>
 #include <sqlite3.h>
 #include <zlib.h>
 #include <stdlib.h>
@@ -75,6 +80,14 @@ static inline void bench_inflater_free(void *inflater) {
 /// SQLITE_TRANSIENT is a macro cast Swift cannot import.
 static inline int bench_bind_text_transient(sqlite3_stmt *statement, int index, const char *text, int length) {
     return sqlite3_bind_text(statement, index, text, length, SQLITE_TRANSIENT);
+}
+
+/// Binds the calling process to CPU `cpu`: 0, or -1 with errno.
+static inline int bench_bind_to_cpu(int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return sched_setaffinity(0, sizeof(set), &set);
 }
 
 #endif

@@ -167,6 +167,8 @@ func runQueryBench(_ options: QueryOptions) throws {
             + String(format: "%.1f MB of JSONL", Double(setup.workloadBytes) / 1e6)
             + ", \(Timestamp.format(setup.minTime)) … \(Timestamp.format(setup.maxTime))"
             + (reused ? " (reused: written \(setup.written) with --keep)" : " (written now)"))
+    let cpu = bindToOneCPU()
+    print("cpu:       " + (cpu.map { "queries (every system's) and the floor run bound to CPU \($0)" } ?? "not bound"))
     print("")
 
     // The queries.
