@@ -122,11 +122,12 @@ func emitReport<Report: Encodable>(_ report: Report) throws {
 /// Binds this process, and so every child it starts from now on, to one
 /// CPU, the last; returns it, or nil when it could not.
 ///
-/// On this project's two-CPU machine a query process left free to move ran
-/// some runs 1.7× slower than others (460 against 270 µs for the same 1,024
-/// records, about one process in three); bound to one CPU, every run was the
-/// fast one. Every system's query children are bound the same way (ingest,
-/// which runs first, is not: a writer has background threads).
+/// On this project's two-CPU machine a Stoa query process left free to move
+/// was 1.4–1.9× slower in 3 runs of 10 (370–500 against 265 µs for the same
+/// 1,024 records); bound to one CPU, in none of 16. (SQLite's query process
+/// had a slow run while bound too, one of three.) Every system's query
+/// children are bound the same way; ingest, which runs first, is not: a
+/// writer has background threads.
 func bindToOneCPU() -> Int? {
     let cpus = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     guard cpus > 1 else { return nil }
