@@ -12,11 +12,17 @@ import Testing
         return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
     }
 
+    /// A new directory `segments` in `directory`, its time `seconds` ago.
+    func makeDirectory(in directory: TemporaryDirectory, secondsAgo seconds: Int) throws -> String {
+        let path = directory.appending("segments")
+        try Syscalls.mkdir(path)
+        try setModified(path, toSecondsAgo: seconds)
+        return path
+    }
+
     @Test func aChangeInsideGivesANewTime() throws {
         let directory = TemporaryDirectory()
-        let watched = directory.appending("segments")
-        try Syscalls.mkdir(watched)
-        try setModified(watched, toSecondsAgo: 100)
+        let watched = try makeDirectory(in: directory, secondsAgo: 100)
         var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000_000)
         let old = try modified(watched)
         #expect(try watch.modified() == old)
@@ -28,14 +34,11 @@ import Testing
 
     @Test func aDirectoryPutInThePlaceOfTheWatchedOneIsSeenAfterTheInterval() throws {
         let directory = TemporaryDirectory()
-        let watched = directory.appending("segments")
-        try Syscalls.mkdir(watched)
-        try setModified(watched, toSecondsAgo: 100)
+        let watched = try makeDirectory(in: directory, secondsAgo: 100)
         var watch = DirectoryWatch(path: watched, lookUpInterval: 100_000_000)
         _ = try watch.modified()
         try Syscalls.rename(watched, to: directory.appending("moved"))
-        try Syscalls.mkdir(watched)
-        try setModified(watched, toSecondsAgo: 200)
+        _ = try makeDirectory(in: directory, secondsAgo: 200)
         usleep(150_000)
         #expect(try watch.modified() == modified(watched))
         // And it is the new one that is watched from then on.
