@@ -117,6 +117,49 @@ import Glibc
         let count = try StoreReader(at: directory.path).query(Query()).all().count
         #expect(count > 0)
     }
+
+    /// A long-lived reader in this process sees every record that a writer
+    /// in another process acknowledged before the query began, while the
+    /// writer appends from four threads and starts a new segment every
+    /// 16 KiB.
+    @Test func aReaderSeesEveryRecordAnotherProcessAcknowledged() throws {
+        let directory = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
+        process.arguments = [directory.path, "4", "7", "0"]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        try process.run()
+        defer {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        var pending: [UInt8] = []
+        var acknowledged: [UInt64] = []
+        /// The acknowledgements printed so far (whole lines only).
+        func readAcknowledgements() {
+            pending += stdout.fileHandleForReading.availableData
+            guard let end = pending.lastIndex(of: 0x0A) else { return }
+            for line in String(decoding: pending[...end], as: UTF8.self).split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 3, let seq = UInt64(parts[1]) { acknowledged.append(seq) }
+            }
+            pending.removeSubrange(...end)
+        }
+        readAcknowledgements()
+        let reader = try StoreReader(at: directory.path)
+        for round in 0..<100 {
+            readAcknowledgements()
+            let known = acknowledged
+            let seen = Set(try reader.query(Query()).all().map(\.seq))
+            let missing = known.filter { !seen.contains($0) }
+            #expect(missing.isEmpty, "round \(round): \(missing.count) acknowledged records not seen, from \(missing.min() ?? 0)")
+            if !missing.isEmpty { break }
+        }
+        #expect(Set(try reader.query(Query()).all().map(\.seq)).count >= acknowledged.count)
+        let segments = try #require(try Syscalls.listDirectory(directory.appending("segments")))
+        #expect(segments.filter { $0.hasSuffix(".jsonl") }.count > 3, "the writer should have started new segments")
+    }
 }
 
 @Suite struct GroupCommitTests {
