@@ -51,14 +51,21 @@ import Testing
 
         /// Waits until it watches the store with inotify (or `seconds` pass):
         /// it takes its starting seq before it sets up the watch, so from
-        /// then on every record appended reaches it.
+        /// then on every record appended reaches it. The follower's watch is
+        /// the one that asks for IN_CLOSE_WRITE (0x8); its reader's change
+        /// feed, set up earlier, does not.
         func waitUntilWatching(seconds: Double) -> Bool {
-            let directory = "/proc/\(process.processIdentifier)/fd"
+            let process = "/proc/\(process.processIdentifier)"
             let deadline = Date().addingTimeInterval(seconds)
             while Date() < deadline {
-                let links = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-                if links.contains(where: { (try? FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + $0)) == "anon_inode:inotify" }) {
-                    return true
+                let links = (try? FileManager.default.contentsOfDirectory(atPath: process + "/fd")) ?? []
+                for link in links
+                where (try? FileManager.default.destinationOfSymbolicLink(atPath: process + "/fd/" + link)) == "anon_inode:inotify" {
+                    let info = (try? String(contentsOfFile: process + "/fdinfo/" + link, encoding: .utf8)) ?? ""
+                    let masks = info.split(whereSeparator: \.isWhitespace).filter { $0.hasPrefix("mask:") }
+                    if masks.contains(where: { UInt32($0.dropFirst(5), radix: 16).map { $0 & 0x8 != 0 } ?? false }) {
+                        return true
+                    }
                 }
                 usleep(10_000)
             }

@@ -29,6 +29,14 @@ public final class StoreReader: Sendable {
     private let listing: Mutex<Listing>
     /// The files last loaded, and what they gave.
     private let loaded = Mutex<(files: [SegmentFile], segments: [IndexedSegment])?>(nil)
+    /// What reports changes to the segment directories, and when the reader
+    /// last looked in full (monotonic ns; `.min` when that look failed).
+    /// Held through each snapshot: a query that finds no change reported
+    /// must not return while another that took the reports is still looking.
+    private let watching: Mutex<(feed: ChangeFeed?, lookedAt: Int64)>
+
+    /// How long a snapshot is reused while no change is reported (ns).
+    static let fullLookInterval: Int64 = 1_000_000_000
 
     private struct Listing {
         var segmentsDirectory: DirectoryWatch
@@ -66,6 +74,7 @@ public final class StoreReader: Sendable {
             Listing(
                 segmentsDirectory: DirectoryWatch(path: layout.segments),
                 archiveDirectory: DirectoryWatch(path: layout.archive)))
+        self.watching = Mutex((ChangeFeed(watching: [layout.segments, layout.archive]), .min))
     }
 
     /// The records that match `query`, exactly sorted by (time, seq), as a
@@ -140,7 +149,31 @@ public final class StoreReader: Sendable {
     /// The segments as they are now, indexed. Sealed segments' indexes are
     /// built once and kept; the last segment (which a writer may still be
     /// appending to) is read again whenever it has grown.
+    ///
+    /// While the change feed reports nothing and the last full look is under
+    /// a second old, the last snapshot stands without a system call but the
+    /// feed's one `read`.
     func snapshot() throws(StoaError) -> [IndexedSegment] {
+        try watching.withLock { (watching) throws(StoaError) -> [IndexedSegment] in
+            let now = DirectoryWatch.monotonic()
+            let fresh = watching.lookedAt != .min && now - watching.lookedAt < Self.fullLookInterval
+            if let feed = watching.feed {
+                if !feed.changed() && !feed.needsRewatch && fresh, let last = loaded.withLock({ $0 }) {
+                    return last.segments
+                }
+                // Watch again before looking, so that what changes after is reported.
+                if (feed.needsRewatch || !fresh) && !feed.rewatch() { watching.feed = nil }
+            }
+            watching.lookedAt = .min
+            let result = try lookInFull()
+            watching.lookedAt = now
+            return result
+        }
+    }
+
+    /// The segments as they are now, looked at in full: the segment
+    /// directories' times, and the growing segment's size.
+    private func lookInFull() throws(StoaError) -> [IndexedSegment] {
         var result: [IndexedSegment] = []
         for attempt in 1...3 {
             let (files, unchanged) = try segmentFiles(fresh: attempt > 1)

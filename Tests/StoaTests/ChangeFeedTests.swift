@@ -1,0 +1,65 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+/// How a reader learns, without looking, that a segment directory changed.
+@Suite struct ChangeFeedTests {
+    @Test func aChangeToADirectoryOrAFileInItIsReportedOnce() throws {
+        let directory = TemporaryDirectory()
+        let segments = directory.appending("segments")
+        try Syscalls.mkdir(segments)
+        let file = segments + "/00000000000000000000.jsonl"
+        _ = FileManager.default.createFile(atPath: file, contents: Data())
+        let feed = try #require(ChangeFeed(watching: [segments]))
+        #expect(feed.rewatch())
+        #expect(!feed.changed())
+        // An append to a file in it.
+        let handle = try #require(FileHandle(forWritingAtPath: file))
+        handle.seekToEndOfFile()
+        handle.write(Data("{}\n".utf8))
+        try handle.close()
+        #expect(feed.changed())
+        #expect(!feed.changed())
+        // A new file, a rename, a removal.
+        _ = FileManager.default.createFile(atPath: segments + "/00000000000000000001.jsonl", contents: Data())
+        #expect(feed.changed())
+        try Syscalls.rename(file, to: file + ".moved")
+        #expect(feed.changed())
+        try Syscalls.unlink(file + ".moved")
+        #expect(feed.changed())
+        #expect(!feed.changed())
+        #expect(!feed.needsRewatch)
+    }
+
+    @Test func anAbsentDirectoryIsWatchedThroughItsParentUntilItExists() throws {
+        let directory = TemporaryDirectory()
+        let archive = directory.appending("archive")
+        let feed = try #require(ChangeFeed(watching: [archive]))
+        #expect(feed.rewatch())
+        #expect(!feed.changed())
+        try Syscalls.mkdir(archive)
+        #expect(feed.changed())
+        #expect(feed.needsRewatch)
+        #expect(feed.rewatch())
+        _ = FileManager.default.createFile(atPath: archive + "/00000000000000000000.jsonl.gz", contents: Data())
+        #expect(feed.changed())
+        #expect(!feed.needsRewatch)
+    }
+
+    @Test func aWatchedDirectoryMovedAwayAsksToBeWatchedAgain() throws {
+        let directory = TemporaryDirectory()
+        let segments = directory.appending("segments")
+        try Syscalls.mkdir(segments)
+        let feed = try #require(ChangeFeed(watching: [segments]))
+        #expect(feed.rewatch())
+        try Syscalls.rename(segments, to: directory.appending("old"))
+        try Syscalls.mkdir(segments)
+        #expect(feed.changed())
+        #expect(feed.needsRewatch)
+        #expect(feed.rewatch())
+        _ = FileManager.default.createFile(atPath: segments + "/a", contents: Data())
+        #expect(feed.changed())
+    }
+}
