@@ -93,18 +93,27 @@ import Glibc
         }
     }
 
-    @Test func aSecondWriterProcessIsRefusedWithThePid() throws {
-        let directory = TemporaryDirectory()
+    /// Starts the crash writer on `directory` with `threads` threads; its
+    /// acknowledgements come on the pipe. Stop it with ``stop(_:)``.
+    func startWriter(_ directory: String, threads: Int, seed: UInt64) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
-        process.arguments = [directory.path, "1", "1", "0"]
+        process.arguments = [directory, String(threads), String(seed), "0"]
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        return (process, stdout)
+    }
+
+    func stop(_ process: Process) {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    @Test func aSecondWriterProcessIsRefusedWithThePid() throws {
+        let directory = TemporaryDirectory()
+        let (process, stdout) = try startWriter(directory.path, threads: 1, seed: 1)
+        defer { stop(process) }
         _ = stdout.fileHandleForReading.availableData  // it holds the lock once it acknowledges
         do {
             _ = try Store(at: directory.path)
@@ -124,16 +133,8 @@ import Glibc
     /// 16 KiB.
     @Test func aReaderSeesEveryRecordAnotherProcessAcknowledged() throws {
         let directory = TemporaryDirectory()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
-        process.arguments = [directory.path, "4", "7", "0"]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        try process.run()
-        defer {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        let (process, stdout) = try startWriter(directory.path, threads: 4, seed: 7)
+        defer { stop(process) }
         var pending: [UInt8] = []
         var acknowledged: [UInt64] = []
         /// The acknowledgements printed so far (whole lines only).
