@@ -14,7 +14,10 @@ final class IndexedSegment: Sendable {
     /// segment after a damaged gzip member).
     let notes: [DamagedLine]
     private let parts: Parts?
-    /// The Bloom filter of its conversations' names, if its index has one.
+    /// The Bloom filter of its conversations' names, if its index has one:
+    /// a copy of the index's, held here because a conversation query asks
+    /// it of every segment (reaching it through the index costs 0.15 µs more
+    /// a query over 96 segments).
     private let nameFilter: ArraySlice<UInt8>?
     private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
 

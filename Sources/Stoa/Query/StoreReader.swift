@@ -155,7 +155,7 @@ public final class StoreReader: Sendable {
     /// feed's one `read`.
     func snapshot() throws(StoaError) -> [IndexedSegment] {
         try watching.withLock { (watching) throws(StoaError) -> [IndexedSegment] in
-            let now = DirectoryWatch.monotonic()
+            let now = Syscalls.monotonicNanoseconds()
             let fresh = watching.lookedAt != .min && now - watching.lookedAt < Self.fullLookInterval
             if let feed = watching.feed {
                 if !feed.changed() && !feed.needsRewatch && fresh, let last = loaded.withLock({ $0 }) {

@@ -32,7 +32,7 @@ final class ChangeFeed: @unchecked Sendable {
 
     private static let mask = UInt32(IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)
         | UInt32(IN_DELETE_SELF | IN_MOVE_SELF)
-    private static let lost = UInt32(IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)
+    private static let lost = UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)
 
     /// Nil where inotify is not available (or the process has no more
     /// instances): its reader then looks in full before every query.
@@ -85,10 +85,14 @@ final class ChangeFeed: @unchecked Sendable {
                     let watch = bytes.loadUnaligned(fromByteOffset: offset, as: Int32.self)
                     let mask = bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
                     let nameLength = bytes.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)
-                    // (A watch removed here reports IN_IGNORED: not a loss.)
-                    let current = watches.contains(watch) || parentWatches.contains(watch)
-                    if current && (mask & Self.lost != 0 || parentWatches.contains(watch)) { needsRewatch = true }
-                    if mask & UInt32(IN_Q_OVERFLOW) != 0 { needsRewatch = true }
+                    // Anything in a parent may be its directory appearing; a
+                    // loss counts on a current watch only (a watch removed by
+                    // `rewatch` reports IN_IGNORED); an overflow names none.
+                    if parentWatches.contains(watch) || (mask & Self.lost != 0 && watches.contains(watch))
+                        || mask & UInt32(IN_Q_OVERFLOW) != 0
+                    {
+                        needsRewatch = true
+                    }
                     offset += 16 + Int(nameLength)
                 }
             }

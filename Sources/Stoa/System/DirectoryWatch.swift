@@ -40,7 +40,7 @@ struct DirectoryWatch {
     /// The directory's modification time (ns since the epoch), or nil when
     /// it does not exist.
     mutating func modified() throws(StoaError) -> Int64? {
-        let now = Self.monotonic()
+        let now = Syscalls.monotonicNanoseconds()
         if let file, now - lookedUp < lookUpInterval {
             let time = Self.time(try Syscalls.fstat(file.fd, path: file.path))
             if !watchingParent { return time }
@@ -75,11 +75,5 @@ struct DirectoryWatch {
 
     private static func time(_ info: stat) -> Int64 {
         Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-    }
-
-    static func monotonic() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
     }
 }

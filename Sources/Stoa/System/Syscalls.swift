@@ -76,6 +76,14 @@ enum Syscalls {
         return info
     }
 
+    /// Nanoseconds of the monotonic clock (for intervals; a vDSO call, no
+    /// trap into the kernel).
+    static func monotonicNanoseconds() -> Int64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &spec)
+        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+    }
+
     /// `stat`, or nil when the path does not exist.
     static func status(_ path: String) throws(StoaError) -> Glibc.stat? {
         var info = Glibc.stat()
