@@ -187,6 +187,26 @@ import Testing
         #expect(!builder.snapshot().conversations.mayContain(.init("conv-other-1")))
     }
 
+    /// The filter's probes are the format's, `(low + i × step) % bits`,
+    /// though found without dividing: `.idx` files written before still read
+    /// the same.
+    @Test(arguments: [8, 24, 4_000, 1_250_008])
+    func theFilterProbesTheFormatsBits(bytes: Int) {
+        let filter = NameFilter(ArraySlice(repeating: 0, count: bytes))
+        let bits = UInt64(bytes) * 8
+        for number in 0..<2_000 {
+            let key = ConversationTable.Key("conv-agent-\(number % 50)-\(number)")
+            let low = key.hash & 0xFFFF_FFFF
+            let step = (key.hash >> 32) | 1
+            var probes: [Int] = []
+            filter.forEachProbe(key) {
+                probes.append($0)
+                return true
+            }
+            #expect(probes == (0..<4).map { Int((low + UInt64($0) * step) % bits) }, "\(key.name)")
+        }
+    }
+
     /// Queries pick records by the index's line tables without parsing the
     /// lines, so a sealed segment changed in place (same size, so its `.idx`
     /// is still taken) must not make them serve a line as the record the

@@ -64,50 +64,33 @@ struct ConversationTable: Sendable {
         }
     }
 
-    static let filterProbes = 4
-
     /// The filter's size for `names` names: 10 bits each, in whole 64-bit words.
     static func filterBytes(names: Int) -> Int { (names * 10 + 63) / 64 * 8 }
 
     /// The Bloom filter of `names`, as an `.idx` stores it.
     static func filter(of names: [String]) -> [UInt8] {
-        var bits = [UInt8](repeating: 0, count: filterBytes(names: names.count))
+        var bytes = [UInt8](repeating: 0, count: filterBytes(names: names.count))
+        guard !names.isEmpty else { return bytes }
+        let shape = NameFilter(bytes[...])
         for name in names {
-            forEachProbe(Key(name), bits: bits.count * 8) {
-                bits[$0 >> 3] |= 1 << UInt8($0 & 7)
+            shape.forEachProbe(Key(name)) {
+                bytes[$0 >> 3] |= 1 << UInt8($0 & 7)
                 return true
             }
         }
-        return bits
-    }
-
-    /// Calls `body` with each probe's bit until it returns false; whether it never did.
-    @discardableResult
-    private static func forEachProbe(_ key: Key, bits: Int, _ body: (Int) -> Bool) -> Bool {
-        let low = key.hash & 0xFFFF_FFFF
-        let step = (key.hash >> 32) | 1
-        for probe in 0..<UInt64(filterProbes) where !body(Int((low &+ probe &* step) % UInt64(bits))) { return false }
-        return true
+        return bytes
     }
 
     /// False when the segment certainly holds no record of the conversation.
     func mayContain(_ key: Key) -> Bool {
         if entries.isEmpty { return built[key.name] != nil }
-        return Self.filter(filter, mayContain: key)
+        return NameFilter(filter).mayContain(key)
     }
 
-    /// A loaded table's Bloom filter (nil while building), for
-    /// ``filter(_:mayContain:)``: a query asks it of every segment, and
-    /// holding the filter alone spares copying the table each time.
-    var nameFilter: ArraySlice<UInt8>? { entries.isEmpty ? nil : filter }
-
-    /// False when a table with this Bloom filter certainly does not hold the conversation.
-    static func filter(_ filter: ArraySlice<UInt8>, mayContain key: Key) -> Bool {
-        // Most names a filter does not hold miss on the first probe or the second.
-        filter.withUnsafeBufferPointer { bits in
-            forEachProbe(key, bits: bits.count * 8) { bit in bits[bit >> 3] & (1 << UInt8(bit & 7)) != 0 }
-        }
-    }
+    /// A loaded table's Bloom filter (nil while building): a query asks it
+    /// of every segment, and holding the filter alone spares copying the
+    /// table each time.
+    var nameFilter: NameFilter? { entries.isEmpty ? nil : NameFilter(filter) }
 
     var count: Int { entries.isEmpty ? built.count : entries.count }
 
@@ -191,6 +174,62 @@ extension ConversationTable: Equatable {
         let left = lhs.sorted()
         let right = rhs.sorted()
         return left.count == right.count && zip(left, right).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    }
+}
+
+/// A Bloom filter of conversation names, as an `.idx` stores it: 10 bits
+/// a name, and 4 probes, `low + i × (high | 1)` modulo its bits for `i` in
+/// 0..<4, where `low` and `high` are the halves of the name's hash.
+struct NameFilter: Sendable {
+    let bytes: ArraySlice<UInt8>
+    private let bitCount: UInt64
+    /// ⌊(2⁶⁴ − 1) / bitCount⌋ + 1: the remainder of a 32-bit value by
+    /// `bitCount` is then two multiplications, not a division (Lemire,
+    /// Kaser and Kurz, "Faster remainder by direct computation", 2019). A
+    /// conversation query asks the filter of every segment, and the division
+    /// was half of that.
+    private let magic: UInt64
+
+    static let probes = 4
+
+    init(_ bytes: ArraySlice<UInt8>) {
+        self.bytes = bytes
+        bitCount = UInt64(bytes.count) * 8
+        magic = bitCount == 0 ? 0 : UInt64.max / bitCount &+ 1
+    }
+
+    /// `value` modulo the bits, for a `value` below 2³².
+    @inline(__always)
+    private func remainder(_ value: UInt64) -> UInt64 {
+        guard bitCount <= UInt64(UInt32.max) else { return value % bitCount }
+        return (magic &* value).multipliedFullWidth(by: bitCount).high
+    }
+
+    /// Calls `body` with each probe's bit until it returns false; whether it
+    /// never did. The probes are the format's, `(low + i × step) % bits`,
+    /// found by adding `step % bits` to the one before.
+    @discardableResult
+    @inline(__always)
+    func forEachProbe(_ key: ConversationTable.Key, _ body: (Int) -> Bool) -> Bool {
+        guard bitCount > 0 else { return false }
+        var bit = remainder(key.hash & 0xFFFF_FFFF)
+        if !body(Int(bit)) { return false }
+        let step = remainder((key.hash >> 32) | 1)
+        for _ in 1..<Self.probes {
+            bit += step
+            if bit >= bitCount { bit -= bitCount }
+            if !body(Int(bit)) { return false }
+        }
+        return true
+    }
+
+    /// False when the table this is the filter of certainly does not hold
+    /// the conversation.
+    func mayContain(_ key: ConversationTable.Key) -> Bool {
+        // Most names a filter does not hold miss on the first probe or the second.
+        bytes.withUnsafeBufferPointer { bits in
+            forEachProbe(key) { bit in bits[bit >> 3] & (1 << UInt8(bit & 7)) != 0 }
+        }
     }
 }
 

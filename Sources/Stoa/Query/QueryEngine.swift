@@ -174,7 +174,7 @@ final class QueryEngine {
         if segment !== segments[number] { segments[number] = segment }
         if let conversationKey, !segment.mayHold(conversationKey) { return }
         plain[number] = segment.contents as? SegmentContents
-        let index = segment.index
+        let index = segment.loadedParts
         var filter = SegmentFilter()
         if !query.types.isEmpty {
             let wanted = query.types.compactMap(index.typeNumber)
@@ -187,7 +187,7 @@ final class QueryEngine {
         var conversationBlocks: [Int]?
         var conversationLates: [Int] = []
         if let conversation = query.conversation {
-            guard let postings = index.conversations[conversation] else { return }
+            guard let postings = index.postings(of: conversation) else { return }
             var blocks: [Int] = []
             let lateOrdinals = segment.lateOrdinals
             var nextLate = 0
@@ -271,7 +271,7 @@ final class QueryEngine {
 
     /// The candidate for block `number` of segment `segment`.
     private func candidate(block number: Int, of segment: Int) -> Candidate {
-        let index = segments[segment].index
+        let index = segments[segment].loadedParts
         let block = index.blocks[number]
         let firstSeq = index.base + UInt64(block.firstOrdinal)
         return query.order == .newestFirst
@@ -283,7 +283,7 @@ final class QueryEngine {
     /// first: from it back) in the pending heap as one candidate, keyed by
     /// the earliest (latest) time any of them can hand out.
     private func addBlocks(from first: Int, of segment: Int) {
-        let index = segments[segment].index
+        let index = segments[segment].loadedParts
         guard first >= 0 && first < index.blocks.count else { return }
         let block = index.blocks[first]
         let firstSeq = index.base + UInt64(block.firstOrdinal)
@@ -305,7 +305,7 @@ final class QueryEngine {
     /// Plans the next block of segment `segment` from block `first` on that
     /// may hold matches, and puts the rest back.
     private func planBlocks(from first: Int, of segment: Int) {
-        let blocks = segments[segment].index.blocks
+        let blocks = segments[segment].loadedParts.blocks
         let filter = filters[segment]!
         let step = query.order == .newestFirst ? -1 : 1
         var number = first
@@ -319,21 +319,21 @@ final class QueryEngine {
     /// pending heap as the candidate for it and those after it (newest
     /// first: before it), if it is in the window.
     private func addLates(from position: Int, of segment: Int) {
-        let late = segments[segment].index.late
+        let late = segments[segment].loadedParts.late
         guard position >= 0 && position < late.count else { return }
         let record = late[position]
         if let until = query.until, record.time >= until { return }
         if let since = query.since, record.time < since { return }
         pending.insert(
             Candidate(
-                time: record.time, seq: segments[segment].index.base + UInt64(record.ordinal), segment: segment,
+                time: record.time, seq: segments[segment].loadedParts.base + UInt64(record.ordinal), segment: segment,
                 work: .lates(from: position)))
     }
 
     /// Plans the next late record from `position` on (newest first: back)
     /// that matches, and puts the rest back.
     private func planLates(from position: Int, of segment: Int) {
-        let late = segments[segment].index.late
+        let late = segments[segment].loadedParts.late
         let filter = filters[segment]!
         let step = query.order == .newestFirst ? -1 : 1
         var position = position
@@ -352,7 +352,7 @@ final class QueryEngine {
     /// window and of a wanted type; whether it was.
     @discardableResult
     private func addLate(_ position: Int, of segment: Int, _ filter: SegmentFilter) -> Bool {
-        let index = segments[segment].index
+        let index = segments[segment].loadedParts
         let record = index.late[position]
         guard query.includes(time: record.time), filter.types.map({ $0.contains(record.type) }) ?? true,
             let block = index.block(containing: record.ordinal)
@@ -476,7 +476,7 @@ final class QueryEngine {
     private static func scan(_ candidate: Candidate, of segment: IndexedSegment, query: Query, needle: [UInt8]?)
         -> BlockScan
     {
-        let index = segment.index
+        let index = segment.loadedParts
         let blockNumber: Int
         var late: (ordinal: UInt32, offset: UInt32)?
         switch candidate.work {
@@ -498,7 +498,7 @@ final class QueryEngine {
             // With a type or a conversation, only the lines the postings name.
             var wanted: [UInt32]?
             if let conversation = query.conversation {
-                wanted = index.conversations[conversation]?.ordinals(in: block.ordinals) ?? []
+                wanted = index.postings(of: conversation)?.ordinals(in: block.ordinals) ?? []
             } else if !query.types.isEmpty {
                 var union: [UInt32] = []
                 for type in query.types {
@@ -512,6 +512,7 @@ final class QueryEngine {
             let skipped = segment.skippedOrdinals
             var nextSkipped = segment.firstSkipped(atOrAfter: block.firstOrdinal)
             let table = block.lineTable
+            marks.reserveCapacity(Int(block.count) / Int(LineTable.markInterval) + 1)
             let valid = index.lineTables.withUnsafeBufferPointer { tables in
                 LineTable.decode(
                     UnsafeBufferPointer(rebasing: tables[Int(table.lowerBound)..<Int(table.upperBound)]),
