@@ -13,6 +13,9 @@ final class IndexedSegment: Sendable {
     /// Damage found while indexing that no line number covers (the rest of a
     /// segment after a damaged gzip member).
     let notes: [DamagedLine]
+    /// Whether it has damaged lines or notes: asked of every segment by
+    /// every query, and read here without reaching into either array.
+    let hasDamage: Bool
     private let parts: Parts?
     /// The Bloom filter of its conversations' names, if its index has one:
     /// a copy of the index's, held here because a conversation query asks
@@ -87,6 +90,7 @@ final class IndexedSegment: Sendable {
         self.summary = summary
         self.isSealed = isSealed
         self.notes = notes
+        self.hasDamage = !summary.damaged.isEmpty || !notes.isEmpty
         self.parts = Parts(index: index, contents: contents)
         self.nameFilter = index.conversations.nameFilter
         self.loader = nil
@@ -99,6 +103,7 @@ final class IndexedSegment: Sendable {
         self.summary = whole.summary
         self.isSealed = whole.isSealed
         self.notes = whole.notes
+        self.hasDamage = whole.hasDamage
         self.parts = nil
         self.nameFilter = nil
         self.loader = loader

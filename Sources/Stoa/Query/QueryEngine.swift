@@ -127,17 +127,25 @@ final class QueryEngine {
     /// Inflated members that found records still point into, with how many.
     @exclusivity(unchecked) private var pins: [(bytes: [UInt8], pending: Int)?] = []
     private var freePins: [Int32] = []
-    /// Each planned plain segment's bytes, by segment number (nil for a
-    /// compressed one, or one not planned yet): looked up once per segment,
-    /// not cast once per record.
-    @exclusivity(unchecked) private var plain: [SegmentContents?]
-    /// Each planned segment's filter, by segment number. (A dictionary: a
-    /// query plans a few of the store's segments, and an array of one per
-    /// segment cost more to set up and tear down than the rest of a
-    /// one-record query.)
-    private var filters: [Int: SegmentFilter] = [:]
-    /// With a conversation: each planned segment's lines of it, by segment number.
-    private var conversationLines: [Int: ConversationLines] = [:]
+    /// What planning each segment settled, by segment number (nil: not
+    /// planned).
+    @exclusivity(unchecked) private var planned: [PlannedSegment?]
+
+    /// What planning a segment settled.
+    final class PlannedSegment {
+        /// Its bytes, for a plain segment (nil for a compressed one): looked
+        /// up once per segment, not cast once per record.
+        let plain: SegmentContents?
+        let filter: SegmentFilter
+        /// With a conversation: the segment's lines of it.
+        let conversation: ConversationLines?
+
+        init(plain: SegmentContents?, filter: SegmentFilter, conversation: ConversationLines? = nil) {
+            self.plain = plain
+            self.filter = filter
+            self.conversation = conversation
+        }
+    }
 
     init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
         self.segments = segments
@@ -146,13 +154,14 @@ final class QueryEngine {
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.conversationKey = query.conversation.map(ConversationTable.Key.init)
         self.damaged = []
-        for number in segments.indices where !segments[number].summary.damaged.isEmpty || !segments[number].notes.isEmpty {
+        for number in segments.indices where segments[number].hasDamage {
             damaged += segments[number].damagedLines
         }
         // Written as zeros, the null reference that nil is: `Array(repeating:
         // nil, count:)` retains nil once for each of the store's segments,
-        // which cost 0.25 µs a query at 10M records.
-        self.plain = Array(unsafeUninitializedCapacity: segments.count) { buffer, initialized in
+        // which cost 0.25 µs a query at 10M records. (A dictionary of the
+        // planned segments cost 0.1 µs a one-record query to write and read.)
+        self.planned = Array(unsafeUninitializedCapacity: segments.count) { buffer, initialized in
             UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0)
             initialized = segments.count
         }
@@ -201,7 +210,7 @@ final class QueryEngine {
         // back only then spares copying the array, which the reader shares.)
         if segment !== segments[number] { segments[number] = segment }
         if let conversationKey, !segment.mayHold(conversationKey) { return }
-        plain[number] = segment.contents as? SegmentContents
+        let plain = segment.contents as? SegmentContents
         let index = segment.loadedParts
         var filter = SegmentFilter()
         if !query.types.isEmpty {
@@ -210,7 +219,6 @@ final class QueryEngine {
             filter.mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
             filter.types = wanted.map(UInt32.init)
         }
-        filters[number] = filter
         let descending = query.order == .newestFirst
 
         // With a conversation: its late records, each planned now, and the
@@ -242,12 +250,11 @@ final class QueryEngine {
                 lines.blocks[lines.blocks.count - 1].end += 1
                 return true
             }
-            if lines.blocks.isEmpty { return }
-            let first = descending ? lines.blocks.count - 1 : 0
-            conversationLines[number] = lines
-            addConversationBlocks(from: first, of: number)
+            planned[number] = PlannedSegment(plain: plain, filter: filter, conversation: lines)
+            addConversationBlocks(from: descending ? lines.blocks.count - 1 : 0, of: number)
             return
         }
+        planned[number] = PlannedSegment(plain: plain, filter: filter)
 
         // The late records in the window, one at a time from the first
         // (newest first, the last one before the window's end).
@@ -336,7 +343,7 @@ final class QueryEngine {
     /// the `k`th on (newest first: from it back), in the pending heap as one
     /// candidate, keyed as all the blocks from its block on: they include them.
     private func addConversationBlocks(from k: Int, of segment: Int) {
-        guard let blocks = conversationLines[segment]?.blocks, k >= 0 && k < blocks.count else { return }
+        guard let blocks = planned[segment]!.conversation?.blocks, k >= 0 && k < blocks.count else { return }
         addBlocks(from: blocks[k].number, of: segment, as: .conversationBlocks(from: k))
     }
 
@@ -344,7 +351,7 @@ final class QueryEngine {
     /// may hold matches, and puts the rest back.
     private func planBlocks(from first: Int, of segment: Int) {
         let blocks = segments[segment].loadedParts.blocks
-        let filter = filters[segment]!
+        let filter = planned[segment]!.filter
         let step = query.order == .newestFirst ? -1 : 1
         var number = first
         while number >= 0 && number < blocks.count && !accepts(blocks[number], filter) { number += step }
@@ -356,9 +363,9 @@ final class QueryEngine {
     /// Plans the next block holding the conversation of segment `segment`,
     /// from the `k`th on, that may hold matches, and puts the rest back.
     private func planConversationBlocks(from k: Int, of segment: Int) {
-        let blocks = conversationLines[segment]!.blocks
+        let blocks = planned[segment]!.conversation!.blocks
         let indexBlocks = segments[segment].loadedParts.blocks
-        let filter = filters[segment]!
+        let filter = planned[segment]!.filter
         let step = query.order == .newestFirst ? -1 : 1
         var k = k
         while k >= 0 && k < blocks.count && !accepts(indexBlocks[blocks[k].number], filter) { k += step }
@@ -386,7 +393,7 @@ final class QueryEngine {
     /// that matches, and puts the rest back.
     private func planLates(from position: Int, of segment: Int) {
         let late = segments[segment].loadedParts.late
-        let filter = filters[segment]!
+        let filter = planned[segment]!.filter
         let step = query.order == .newestFirst ? -1 : 1
         var position = position
         while position >= 0 && position < late.count {
@@ -442,7 +449,7 @@ final class QueryEngine {
                     }
                 } else {
                     // A plain segment: its bytes are all there (mapped or read).
-                    let contents = plain[Int(found.segment)]!
+                    let contents = planned[Int(found.segment)]!.plain!
                     handed = try contents.withUnsafeBytes { (all) throws(E) in
                         try hand(found, UnsafeBufferPointer(rebasing: all[range]), to: body)
                     }
@@ -519,7 +526,7 @@ final class QueryEngine {
     /// Reads a candidate block now and keeps its matching records.
     private func open(_ candidate: Candidate) {
         var conversationBlock: (number: Int, lines: ArraySlice<UInt32>)?
-        if case .conversationBlock(let k) = candidate.work, let lines = conversationLines[candidate.segment] {
+        if case .conversationBlock(let k) = candidate.work, let lines = planned[candidate.segment]!.conversation {
             conversationBlock = (lines.blocks[k].number, lines.lines(ofBlock: k))
         }
         take(
