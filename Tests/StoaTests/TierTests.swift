@@ -176,6 +176,46 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: first))
     }
 
+    /// A long-lived reader's conversation directory, built by its first
+    /// conversation query, misses nothing as segments are sealed after it,
+    /// grow, and move warm and cold: every answer is the full query's,
+    /// filtered.
+    @Test func aLongLivedReaderFindsEveryConversationAsSegmentsAreSealedAndMove() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let reader = try StoreReader(at: directory.path)
+        let now = Timestamp.now()
+        func check(_ step: String) throws {
+            let all = try reader.query(Query()).all()
+            for conversation in (0..<13).map({ "c\($0)" }) + ["new-0", "new-1", "new-2", "absent"] {
+                let expected = all.filter { $0.conversation == conversation }
+                #expect(try reader.query(Query(conversation: conversation)).all() == expected, "\(step): \(conversation)")
+                #expect(
+                    try reader.query(Query(conversation: conversation, limit: 3, order: .newestFirst)).all()
+                        == Array(expected.reversed().prefix(3)), "\(step): \(conversation), newest first")
+            }
+        }
+        try check("as made")
+        // New records: some of old conversations, some of new ones; enough to
+        // seal segments the directory has not seen, and then only a few,
+        // which stay in the growing segment.
+        for (round, count) in [600, 5].enumerated() {
+            let store = try Store(at: directory.path)
+            try store.append(
+                contentsOf: (0..<count).map { n in
+                    let text = String(repeating: "dolor sit amet ", count: 1 + n % 17)
+                    return #"{"ts":\#(1_795_010_000 + round * 1000 + n),"session":"\#(n % 3 == 0 ? "new-\(round)" : "c\(n % 13)")","text":"\#(text)"}"#
+                })
+            try store.waitForIndexes()
+            try store.close()
+            try check("after appending \(count)")
+        }
+        _ = try tier(directory.path, at: now + 2 * Self.hour)
+        try check("warm")
+        _ = try tier(directory.path, at: now + 26 * Self.hour)
+        try check("cold")
+    }
+
     @Test func aCursorFinishesAcrossAMove() throws {
         let directory = TemporaryDirectory()
         let expected = try makeStore(directory)

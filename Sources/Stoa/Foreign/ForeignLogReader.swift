@@ -172,7 +172,7 @@ public final class ForeignLogReader: Sendable {
         }
         let skipped = Self.skippedLines(in: views)
         let known = Set(skipped.map(\.seq))
-        let engine = QueryEngine(segments: segments, query: query, encoder: encoder)
+        let engine = QueryEngine(Snapshot(segments), query: query, encoder: encoder)
         return RecordCursor(engine, damaged: { skipped + engine.damaged.filter { !known.contains($0.seq) } })
     }
 

@@ -58,9 +58,29 @@ struct ConversationTable: Sendable {
 
         init(_ name: String) {
             self.name = name
+            self.hash = Self.hash(name.utf8)
+        }
+
+        static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            self.hash = hash
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            return hash
+        }
+    }
+
+    /// Calls `body` with the hash (``Key/hash``) of each conversation's name.
+    func forEachNameHash(_ body: (UInt64) -> Void) {
+        if entries.isEmpty {
+            for name in built.keys { body(Key.hash(name.utf8)) }
+            return
+        }
+        file.withUnsafeBufferPointer { file in
+            for start in entries {
+                // Checked when the table was read: each name lies within the bytes.
+                let start = Int(start)
+                let length = Int(UInt32(littleEndian: UnsafeRawPointer(file.baseAddress! + start).loadUnaligned(as: UInt32.self)))
+                body(Key.hash(UnsafeBufferPointer(start: file.baseAddress! + start + 4, count: length)))
+            }
         }
     }
 

@@ -1,5 +1,21 @@
+/// Something holding records from `minTime` to `maxTime` (empty when min > max).
+protocol TimeSpan {
+    var minTime: Int64 { get }
+    var maxTime: Int64 { get }
+}
+
+extension TimeSpan {
+    /// Whether its time span overlaps `[since, until)`.
+    func overlaps(since: Int64?, until: Int64?) -> Bool {
+        guard minTime <= maxTime else { return false }
+        if let since, maxTime < since { return false }
+        if let until, minTime >= until { return false }
+        return true
+    }
+}
+
 /// What the index knows of one block of about 64 KiB of a segment.
-struct IndexBlock: Sendable, Equatable {
+struct IndexBlock: Sendable, Equatable, TimeSpan {
     /// The line number (within the segment) of the block's first line.
     var firstOrdinal: UInt32
     /// Lines in the block (damaged ones included).
@@ -24,13 +40,6 @@ struct IndexBlock: Sendable, Equatable {
 
     var ordinals: Range<UInt32> { firstOrdinal..<(firstOrdinal + count) }
 
-    func overlaps(since: Int64?, until: Int64?) -> Bool {
-        guard minTime <= maxTime else { return false }
-        if let since, maxTime < since { return false }
-        if let until, minTime >= until { return false }
-        return true
-    }
-
     static func bit(forType number: Int) -> UInt64 { 1 << UInt64(min(number, 63)) }
 }
 
@@ -40,7 +49,7 @@ struct IndexBlock: Sendable, Equatable {
 ///
 /// About 3–4 bytes per record: a block's 48 bytes are shared by its ~100
 /// records, and postings take a byte or two per record each.
-struct SegmentIndex: Sendable, Equatable {
+struct SegmentIndex: Sendable, Equatable, TimeSpan {
     /// The segment's base seq.
     var base: UInt64
     /// Lines indexed (damaged ones included).
@@ -102,13 +111,6 @@ struct SegmentIndex: Sendable, Equatable {
             if blocks[middle].firstOrdinal <= ordinal { low = middle } else { high = middle - 1 }
         }
         return low
-    }
-
-    func overlaps(since: Int64?, until: Int64?) -> Bool {
-        guard minTime <= maxTime else { return false }
-        if let since, maxTime < since { return false }
-        if let until, minTime >= until { return false }
-        return true
     }
 
     /// Memory held by this index, in bytes (approximate).

@@ -76,6 +76,8 @@ final class IndexedSegment: Sendable {
         var late: [SegmentIndex.LateRecord] { index.late }
         var lineTables: ArraySlice<UInt8> { index.lineTables }
         func postings(of conversation: String) -> Postings? { index.conversations[conversation] }
+        func forEachNameHash(_ body: (UInt64) -> Void) { index.conversations.forEachNameHash(body) }
+        var conversationCount: Int { index.conversations.count }
         var typePostings: [Postings] { index.typePostings }
         func typeNumber(_ name: String) -> Int? { index.typeNumber(name) }
         func block(containing ordinal: UInt32) -> Int? { index.block(containing: ordinal) }
@@ -140,14 +142,6 @@ final class IndexedSegment: Sendable {
         return parts!.index.conversations.mayContain(conversation)
     }
 
-    /// Whether its time span overlaps `[since, until)`.
-    func overlaps(since: Int64?, until: Int64?) -> Bool {
-        guard summary.minTime <= summary.maxTime else { return false }
-        if let since, summary.maxTime < since { return false }
-        if let until, summary.minTime >= until { return false }
-        return true
-    }
-
     /// Bytes of the segment file.
     var fileSize: Int { summary.fileSize }
 
@@ -175,9 +169,72 @@ final class IndexedSegment: Sendable {
     }
 }
 
+/// A reader's segments at one moment, ascending by base seq.
+struct Snapshot: Sendable {
+    private(set) var segments: [IndexedSegment]
+    /// What a query's set-up reads of every segment, in one array: read from
+    /// the segment objects, scattered in memory, it was a cache miss a
+    /// segment (0.3 µs a query over the 96 segments of 10M records).
+    private(set) var briefs: [SegmentBrief]
+    /// The positions of the segments with damaged lines or notes.
+    private(set) var damaged: [Int]
+    /// New with every change: what was worked out for one snapshot holds
+    /// while its identity is the same.
+    private(set) var identity = Identity()
+
+    final class Identity: Sendable {}
+
+    init(_ segments: [IndexedSegment]) {
+        let briefs = segments.indices.map { SegmentBrief(segments[$0]) }
+        self.segments = segments
+        self.briefs = briefs
+        damaged = briefs.indices.filter { briefs[$0].hasDamage }
+    }
+
+    mutating func replaceLast(with segment: IndexedSegment) {
+        let last = segments.count - 1
+        segments[last] = segment
+        briefs[last] = SegmentBrief(segment)
+        damaged.removeAll { $0 == last }
+        if briefs[last].hasDamage { damaged.append(last) }
+        identity = Identity()
+    }
+
+    /// The position of the segment with base seq `base`, if there is one.
+    func position(ofBase base: UInt64) -> Int? {
+        var low = 0
+        var high = briefs.count
+        while low < high {
+            let middle = (low + high) / 2
+            if briefs[middle].base < base { low = middle + 1 } else { high = middle }
+        }
+        return low < briefs.count && briefs[low].base == base ? low : nil
+    }
+}
+
+/// What a query's set-up reads of a segment.
+struct SegmentBrief: Sendable, TimeSpan {
+    let base: UInt64
+    /// The seq after its last line.
+    let end: UInt64
+    let minTime: Int64
+    let maxTime: Int64
+    let isLoaded: Bool
+    let hasDamage: Bool
+
+    init(_ segment: IndexedSegment) {
+        base = segment.summary.base
+        end = segment.summary.end
+        minTime = segment.summary.minTime
+        maxTime = segment.summary.maxTime
+        isLoaded = segment.isLoaded
+        hasDamage = segment.hasDamage
+    }
+}
+
 /// What a reader keeps of every segment, loaded or not: enough to plan a
 /// query, continue a follower and count for `stats`.
-struct SegmentSummary: Sendable {
+struct SegmentSummary: Sendable, TimeSpan {
     var base: UInt64
     var lineCount: UInt32
     var minTime: Int64
@@ -199,11 +256,4 @@ struct SegmentSummary: Sendable {
     /// The seq after its last line.
     var end: UInt64 { base + UInt64(lineCount) }
     var recordCount: Int { Int(lineCount) - damaged.count }
-
-    func overlaps(since: Int64?, until: Int64?) -> Bool {
-        guard minTime <= maxTime else { return false }
-        if let since, maxTime < since { return false }
-        if let until, minTime >= until { return false }
-        return true
-    }
 }

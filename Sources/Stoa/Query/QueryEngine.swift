@@ -147,16 +147,17 @@ final class QueryEngine {
         }
     }
 
-    init(segments: [IndexedSegment], query: Query, encoder: RecordEncoder) {
+    /// `holders`: with a conversation, the segments a reader's
+    /// ``ConversationDirectory`` says to look at.
+    init(_ snapshot: Snapshot, query: Query, encoder: RecordEncoder, holders: ConversationDirectory.Holders? = nil) {
+        let segments = snapshot.segments
         self.segments = segments
         self.query = query
         self.encoder = encoder
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         self.conversationKey = query.conversation.map(ConversationTable.Key.init)
         self.damaged = []
-        for number in segments.indices where segments[number].hasDamage {
-            damaged += segments[number].damagedLines
-        }
+        for number in snapshot.damaged { damaged += segments[number].damagedLines }
         // Written as zeros, the null reference that nil is: `Array(repeating:
         // nil, count:)` retains nil once for each of the store's segments,
         // which cost 0.25 µs a query at 10M records. (A dictionary of the
@@ -168,20 +169,32 @@ final class QueryEngine {
         let descending = query.order == .newestFirst
         runs = Heap(descending: descending)
         var candidates: [Candidate] = []
-        candidates.reserveCapacity(segments.count)
-        // Every segment is looked at here: by index and field, which copies
-        // nothing (a loop over the elements retained each one, and copying a
-        // summary retained its arrays: most of a query's set-up at 10M).
-        for number in segments.indices where query.limit != 0 {
-            guard segments[number].overlaps(since: query.since, until: query.until) else { continue }
+        guard query.limit != 0 else {
+            pending = Heap(descending: descending)
+            return
+        }
+        // A segment is looked at through its brief, and through the segment
+        // itself only for its Bloom filter.
+        let briefs = snapshot.briefs
+        let conversationKey = self.conversationKey
+        func consider(_ number: Int, askingFilter: Bool) {
+            let brief = briefs[number]
+            guard brief.overlaps(since: query.since, until: query.until) else { return }
             // A segment that certainly holds no record of the conversation is
             // not looked at (what a cold one holds is known once it is loaded).
-            if let conversationKey, segments[number].isLoaded, !segments[number].mayHold(conversationKey) { continue }
-            let segment = segments[number]
+            if askingFilter, let conversationKey, brief.isLoaded, !segments[number].mayHold(conversationKey) { return }
             candidates.append(
                 descending
-                    ? Candidate(time: segment.summary.maxTime, seq: segment.summary.end - 1, segment: number, work: .segment)
-                    : Candidate(time: segment.summary.minTime, seq: segment.summary.base, segment: number, work: .segment))
+                    ? Candidate(time: brief.maxTime, seq: brief.end - 1, segment: number, work: .segment)
+                    : Candidate(time: brief.minTime, seq: brief.base, segment: number, work: .segment))
+        }
+        if let holders {
+            candidates.reserveCapacity(holders.holding.count + holders.uncovered.count)
+            for number in holders.holding { consider(number, askingFilter: false) }
+            for number in holders.uncovered { consider(number, askingFilter: true) }
+        } else {
+            candidates.reserveCapacity(segments.count)
+            for number in briefs.indices { consider(number, askingFilter: true) }
         }
         pending = Heap(descending: descending, items: candidates)
     }

@@ -28,7 +28,10 @@ public final class StoreReader: Sendable {
     /// The segment directories, watched, and the last listing of them.
     private let listing: Mutex<Listing>
     /// The files last loaded, and what they gave.
-    private let loaded = Mutex<(files: [SegmentFile], segments: [IndexedSegment])?>(nil)
+    private let loaded = Mutex<(files: [SegmentFile], snapshot: Snapshot)?>(nil)
+    /// Which sealed segments hold which conversation: built by the second
+    /// conversation query.
+    private let conversations = ConversationDirectory()
     /// What reports changes to the segment directories, and when the reader
     /// last looked in full (monotonic ns; `.min` when that look failed).
     /// Held through each snapshot: a query that finds no change reported
@@ -85,7 +88,11 @@ public final class StoreReader: Sendable {
     ///   conversation; memory grows with the overlap of those blocks, not
     ///   with the number of results.
     public func query(_ query: Query) throws(StoaError) -> RecordCursor {
-        let engine = QueryEngine(segments: try snapshot(), query: query, encoder: encoder)
+        let snapshot = try view()
+        let holders = query.conversation.flatMap {
+            conversations.holders(of: ConversationTable.Key.hash($0.utf8), in: snapshot)
+        }
+        let engine = QueryEngine(snapshot, query: query, encoder: encoder, holders: holders)
         return RecordCursor(engine, damaged: { engine.damaged })
     }
 
@@ -143,6 +150,7 @@ public final class StoreReader: Sendable {
             for (type, count) in summary.types { stats.types[type, default: 0] += count }
             stats.indexBytes += segment.memoryBytes
         }
+        stats.indexBytes += conversations.memoryBytes
         return stats
     }
 
@@ -153,13 +161,17 @@ public final class StoreReader: Sendable {
     /// While the change feed reports nothing and the last full look is under
     /// a second old, the last snapshot stands without a system call but the
     /// feed's one `read`.
-    func snapshot() throws(StoaError) -> [IndexedSegment] {
-        try watching.withLock { (watching) throws(StoaError) -> [IndexedSegment] in
+    func snapshot() throws(StoaError) -> [IndexedSegment] { try view().segments }
+
+    /// The segments as ``snapshot()`` gives them, with what a query's set-up
+    /// reads of each.
+    func view() throws(StoaError) -> Snapshot {
+        try watching.withLock { (watching) throws(StoaError) -> Snapshot in
             let now = Syscalls.monotonicNanoseconds()
             let fresh = watching.lookedAt != .min && now - watching.lookedAt < Self.fullLookInterval
             if let feed = watching.feed {
                 if !feed.changed() && !feed.needsRewatch && fresh, let last = loaded.withLock({ $0 }) {
-                    return last.segments
+                    return last.snapshot
                 }
                 // Watch again before looking, so that what changes after is reported.
                 if (feed.needsRewatch || !fresh) && !feed.rewatch() { watching.feed = nil }
@@ -173,15 +185,15 @@ public final class StoreReader: Sendable {
 
     /// The segments as they are now, looked at in full: the segment
     /// directories' times, and the growing segment's size.
-    private func lookInFull() throws(StoaError) -> [IndexedSegment] {
-        var result: [IndexedSegment] = []
+    private func lookInFull() throws(StoaError) -> Snapshot {
+        var result = Snapshot([])
         for attempt in 1...3 {
             let (files, unchanged) = try segmentFiles(fresh: attempt > 1)
             result = try load(files, unchanged: unchanged)
             // A listing taken while a tier move renamed and removed files may
             // miss a segment: seqs then skip. Look again.
-            // (By index: a walk over the elements retains each.)
-            if result.indices.dropFirst().allSatisfy({ result[$0 - 1].summary.end == result[$0].summary.base }) { break }
+            let briefs = result.briefs
+            if briefs.indices.dropFirst().allSatisfy({ briefs[$0 - 1].end == briefs[$0].base }) { break }
         }
         return result
     }
@@ -210,25 +222,25 @@ public final class StoreReader: Sendable {
     ///
     /// `unchanged`: the listing is the last one, taken while the directories
     /// have not changed (so a file open from it is still the one at its path).
-    private func load(_ files: [SegmentFile], unchanged: Bool) throws(StoaError) -> [IndexedSegment] {
+    private func load(_ files: [SegmentFile], unchanged: Bool) throws(StoaError) -> Snapshot {
         // The same files as last time: every segment but a growing last one
         // is as it was (only the last segment of a store grows; a segment
         // with a newer one after it is complete), so the last result is
         // reused without a lookup per segment.
         if let previous = loaded.withLock({ $0 }), previous.files == files {
             guard let last = files.last, Self.isGrowing(last, position: files.count - 1, of: files.count) else {
-                return previous.segments
+                return previous.snapshot
             }
             let grown = try refreshGrowing(last, unchanged: unchanged)
-            if grown === previous.segments.last { return previous.segments }
-            var result = previous.segments
-            result[result.count - 1] = grown
+            if grown === previous.snapshot.segments.last { return previous.snapshot }
+            var result = previous.snapshot
+            result.replaceLast(with: grown)
             loaded.withLock { $0 = (files, result) }
             return result
         }
-        let result = try loadEach(files)
+        let result = Snapshot(try loadEach(files))
         // (A segment that expired while it was read is missing: not kept.)
-        loaded.withLock { $0 = result.count == files.count ? (files, result) : nil }
+        loaded.withLock { $0 = result.segments.count == files.count ? (files, result) : nil }
         return result
     }
 
