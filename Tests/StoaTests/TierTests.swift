@@ -214,6 +214,17 @@ import Glibc
         try check("warm")
         _ = try tier(directory.path, at: now + 26 * Self.hour)
         try check("cold")
+        // New segments sealed while the old ones expire.
+        let store = try Store(at: directory.path)
+        try store.append(
+            contentsOf: (0..<600).map { n in
+                #"{"ts":\#(1_795_020_000 + n),"session":"new-2","text":"\#(String(repeating: "consectetur ", count: 1 + n % 23))"}"#
+            })
+        try store.waitForIndexes()
+        try store.close()
+        try check("appended again")
+        _ = try tier(directory.path, at: now + 31 * 24 * Self.hour)
+        try check("expired")
     }
 
     @Test func aCursorFinishesAcrossAMove() throws {

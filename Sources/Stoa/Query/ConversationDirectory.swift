@@ -87,10 +87,19 @@ final class ConversationDirectory: Sendable {
             for number in adding { add(snapshot.segments[number]) }
             var uncovered: [Int] = []
             var next = 0
+            var live = 0
             for number in briefs.indices {
                 while next < covered.count && covered[next] < briefs[number].base { next += 1 }
                 let isCovered = next < covered.count && covered[next] == briefs[number].base
+                if isCovered { live += 1 }
                 if !isCovered || !briefs[number].isLoaded { uncovered.append(number) }
+            }
+            // Segments expire: once most of those covered are gone, the
+            // table starts again from the segments there are.
+            if live * 2 < covered.count {
+                self = State(queries: queries)
+                reconcile(with: snapshot)
+                return
             }
             reconciled = (snapshot.identity, uncovered)
         }
