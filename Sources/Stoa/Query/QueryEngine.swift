@@ -221,8 +221,11 @@ final class QueryEngine {
         }
         // (A cold segment is a new object once loaded. Writing a segment
         // back only then spares copying the array, which the reader shares.)
-        if segment !== segments[number] { segments[number] = segment }
-        if let conversationKey, !segment.mayHold(conversationKey) { return }
+        // What a cold one holds is known now; a loaded one was asked at set-up.
+        if segment !== segments[number] {
+            segments[number] = segment
+            if let conversationKey, !segment.mayHold(conversationKey) { return }
+        }
         let plain = segment.contents as? SegmentContents
         let index = segment.loadedParts
         var filter = SegmentFilter()
