@@ -83,6 +83,7 @@ final class ConversationDirectory: Sendable {
             var first = briefs.endIndex
             while first > 0 && covered.last.map({ briefs[first - 1].base > $0 }) ?? true { first -= 1 }
             let adding = (first..<briefs.endIndex).filter { briefs[$0].isLoaded && snapshot.segments[$0].isSealed }
+            // Room for them all at once, so that the table grows once.
             reserve(used + adding.reduce(0) { $0 + snapshot.segments[$1].loadedParts.conversationCount })
             for number in adding { add(snapshot.segments[number]) }
             var uncovered: [Int] = []
