@@ -105,18 +105,25 @@ final class ConversationDirectory: Sendable {
             reconciled = (snapshot.identity, uncovered)
         }
 
-        func holding(_ hash: UInt64) -> [UInt64] {
+        /// The positions in `snapshot` of the loaded segments it covers that
+        /// may hold the conversation whose name hashes to `hash`. (A cold
+        /// segment is among the uncovered: what it holds is known once a
+        /// query loads it.)
+        func holding(_ hash: UInt64, in snapshot: Snapshot) -> [Int] {
             guard !slots.isEmpty else { return [] }
             let mask = slots.count - 1
             var slot = Self.home(hash, mask: mask)
-            var found: [UInt64] = []
+            var found: [Int] = []
             while slots[slot] != 0 {
-                if slots[slot] & ~Self.positionMask == hash & ~Self.positionMask {
-                    found.append(covered[Int(slots[slot] & Self.positionMask) - 1])
+                if slots[slot] & ~Self.positionMask == hash & ~Self.positionMask,
+                    let number = snapshot.position(ofBase: covered[Int(slots[slot] & Self.positionMask) - 1]),
+                    snapshot.briefs[number].isLoaded
+                {
+                    found.append(number)
                 }
                 slot = (slot + 1) & mask
             }
-            return found.sorted()
+            return found
         }
     }
 
@@ -129,10 +136,7 @@ final class ConversationDirectory: Sendable {
             state.queries += 1
             if state.queries == 1 { return nil }
             if state.reconciled?.identity !== snapshot.identity { state.reconcile(with: snapshot) }
-            // (A cold segment is among the uncovered: what it holds is known
-            // once a query loads it.)
-            let holding = state.holding(hash).compactMap(snapshot.position(ofBase:)).filter { snapshot.briefs[$0].isLoaded }
-            return Holders(holding: holding, uncovered: state.reconciled!.uncovered)
+            return Holders(holding: state.holding(hash, in: snapshot), uncovered: state.reconciled!.uncovered)
         }
     }
 

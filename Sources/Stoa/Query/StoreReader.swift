@@ -93,7 +93,7 @@ public final class StoreReader: Sendable {
             conversations.holders(of: ConversationTable.Key.hash($0.utf8), in: snapshot)
         }
         let engine = QueryEngine(snapshot, query: query, encoder: encoder, holders: holders)
-        return RecordCursor(engine, damaged: { engine.damaged })
+        return RecordCursor(engine)
     }
 
     /// The last `count` records by seq (the most recently appended), oldest first.
@@ -405,31 +405,37 @@ public final class StoreReader: Sendable {
 /// are not valid records.
 public final class RecordCursor: @unchecked Sendable {
     // Not safe to share between threads while iterating (see above).
-    private let source: () -> Record?
-    /// The engine behind `source`, when there is one: it lends records in
-    /// place for ``forEach(_:)``.
+    // Either an engine, which lends records in place for ``forEach(_:)``, or
+    // a source of records. (A query's cursor holds its engine itself: the two
+    // closures it took instead cost an allocation each, a query.)
     private let engine: QueryEngine?
-    private let damagedSoFar: () -> [DamagedLine]
+    private let source: (() -> Record?)?
+    /// The damaged lines, when not the engine's own.
+    private let damagedSoFar: (() -> [DamagedLine])?
 
     init(damaged: @escaping () -> [DamagedLine], next: @escaping () -> Record?) {
-        self.source = next
         self.engine = nil
+        self.source = next
         self.damagedSoFar = damaged
     }
 
-    /// A cursor over what `engine` finds.
-    init(_ engine: QueryEngine, damaged: @escaping () -> [DamagedLine]) {
-        self.source = engine.next
+    /// A cursor over what `engine` finds; `damaged`, when given, lists the
+    /// damaged lines instead of the engine.
+    init(_ engine: QueryEngine, damaged: (() -> [DamagedLine])? = nil) {
         self.engine = engine
+        self.source = nil
         self.damagedSoFar = damaged
     }
 
     /// Lines skipped so far because they are not valid records (complete once
     /// the cursor has reached its end).
-    public var damaged: [DamagedLine] { damagedSoFar() }
+    public var damaged: [DamagedLine] { damagedSoFar?() ?? engine!.damaged }
 
     /// The next record, or nil at the end.
-    public func next() throws(StoaError) -> Record? { source() }
+    public func next() throws(StoaError) -> Record? {
+        if let engine { return engine.next() }
+        return source!()
+    }
 
     /// Calls `body` with each remaining record, without copying its bytes:
     /// the fastest way through many records. A record `body` wants to keep
@@ -439,7 +445,7 @@ public final class RecordCursor: @unchecked Sendable {
             while try engine.visitNext(body) {}
             return
         }
-        while let record = source() {
+        while let record = source!() {
             try record.bytes.withUnsafeBufferPointer { (line) throws(E) in
                 try body(RecordView(seq: record.seq, time: record.time, facts: record.facts, line: line))
             }
