@@ -547,9 +547,19 @@ final class QueryEngine {
         }
         take(
             Self.scan(
-                candidate, of: segments[candidate.segment], conversationBlock: conversationBlock, query: query, needle: needle),
+                candidate, of: segments[candidate.segment], conversationBlock: conversationBlock, query: query, needle: needle,
+                scratch: &scratch),
             of: candidate)
     }
+
+    /// What a block scan works in, kept from one scan to the next so that
+    /// each does not allocate it again: the lines selected, and the marks
+    /// passed (see ``LineTable``).
+    struct Scratch {
+        var selected: [(line: Int, time: Int64)] = []
+        var marks: [UInt32] = []
+    }
+    @exclusivity(unchecked) private var scratch = Scratch()
 
     /// Finds the matches of a candidate, reading nothing but its arguments.
     ///
@@ -558,7 +568,7 @@ final class QueryEngine {
     /// — found, not parsed; ``hand(_:_:to:)`` parses each as it goes out.
     private static func scan(
         _ candidate: Candidate, of segment: IndexedSegment, conversationBlock: (number: Int, lines: ArraySlice<UInt32>)?,
-        query: Query, needle: [UInt8]?
+        query: Query, needle: [UInt8]?, scratch: inout Scratch
     ) -> BlockScan {
         let index = segment.loadedParts
         let blockNumber: Int
@@ -575,10 +585,15 @@ final class QueryEngine {
         var result = BlockScan()
 
         // The lines wanted: (line number in the block, time), in line order.
-        var selected: [(line: Int, time: Int64)] = []
-        var marks: [UInt32] = []
+        // (Taken out of `scratch` and put back, so that the closures below
+        // do not reach into it.)
+        var selected = scratch.selected
+        var marks = scratch.marks
+        scratch = Scratch()
+        selected.removeAll(keepingCapacity: true)
+        defer { scratch = Scratch(selected: selected, marks: marks) }
         if let late {
-            selected = [(Int(late.ordinal - block.firstOrdinal), candidate.time)]
+            selected.append((Int(late.ordinal - block.firstOrdinal), candidate.time))
         } else {
             // With a type or a conversation, only the lines the postings name.
             var wanted: ArraySlice<UInt32>?
