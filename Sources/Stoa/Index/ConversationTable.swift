@@ -58,7 +58,14 @@ struct ConversationTable: Sendable {
 
         init(_ name: String) {
             self.name = name
-            self.hash = Self.hash(name.utf8)
+            self.hash = Self.hash(of: name)
+        }
+
+        /// The hash of a name: from its bytes in place when they are
+        /// contiguous (a native string's are), not byte by byte through its
+        /// UTF-8 view.
+        static func hash(of name: String) -> UInt64 {
+            name.utf8.withContiguousStorageIfAvailable { hash($0) } ?? hash(name.utf8)
         }
 
         static func hash(_ bytes: some Sequence<UInt8>) -> UInt64 {

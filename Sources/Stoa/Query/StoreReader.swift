@@ -90,7 +90,7 @@ public final class StoreReader: Sendable {
     public func query(_ query: Query) throws(StoaError) -> RecordCursor {
         let snapshot = try view()
         let holders = query.conversation.flatMap {
-            conversations.holders(of: ConversationTable.Key.hash($0.utf8), in: snapshot)
+            conversations.holders(of: ConversationTable.Key.hash(of: $0), in: snapshot)
         }
         let engine = QueryEngine(snapshot, query: query, encoder: encoder, holders: holders)
         return RecordCursor(engine)
