@@ -13,9 +13,6 @@ final class IndexedSegment: Sendable {
     /// Damage found while indexing that no line number covers (the rest of a
     /// segment after a damaged gzip member).
     let notes: [DamagedLine]
-    /// Whether it has damaged lines or notes: asked of every segment by
-    /// every query, and read here without reaching into either array.
-    let hasDamage: Bool
     private let parts: Parts?
     /// The Bloom filter of its conversations' names, if its index has one:
     /// a copy of the index's, held here because a conversation query asks
@@ -92,7 +89,6 @@ final class IndexedSegment: Sendable {
         self.summary = summary
         self.isSealed = isSealed
         self.notes = notes
-        self.hasDamage = !summary.damaged.isEmpty || !notes.isEmpty
         self.parts = Parts(index: index, contents: contents)
         self.nameFilter = index.conversations.nameFilter
         self.loader = nil
@@ -105,7 +101,6 @@ final class IndexedSegment: Sendable {
         self.summary = whole.summary
         self.isSealed = whole.isSealed
         self.notes = whole.notes
-        self.hasDamage = whole.hasDamage
         self.parts = nil
         self.nameFilter = nil
         self.loader = loader
@@ -202,13 +197,8 @@ struct Snapshot: Sendable {
 
     /// The position of the segment with base seq `base`, if there is one.
     func position(ofBase base: UInt64) -> Int? {
-        var low = 0
-        var high = briefs.count
-        while low < high {
-            let middle = (low + high) / 2
-            if briefs[middle].base < base { low = middle + 1 } else { high = middle }
-        }
-        return low < briefs.count && briefs[low].base == base ? low : nil
+        let position = gallop(from: 0, to: briefs.count) { briefs[$0].base < base }
+        return position < briefs.count && briefs[position].base == base ? position : nil
     }
 }
 
@@ -220,6 +210,7 @@ struct SegmentBrief: Sendable, TimeSpan {
     let minTime: Int64
     let maxTime: Int64
     let isLoaded: Bool
+    /// Whether it has damaged lines or notes.
     let hasDamage: Bool
 
     init(_ segment: IndexedSegment) {
@@ -228,7 +219,7 @@ struct SegmentBrief: Sendable, TimeSpan {
         minTime = segment.summary.minTime
         maxTime = segment.summary.maxTime
         isLoaded = segment.isLoaded
-        hasDamage = segment.hasDamage
+        hasDamage = !segment.summary.damaged.isEmpty || !segment.notes.isEmpty
     }
 }
 
