@@ -72,36 +72,61 @@ import Testing
         return matching.map(\.seq)
     }
 
-    @Test func matchesTheReferenceOnRandomQueries() throws {
+    /// Every combination of time window, types, conversation, grep, order
+    /// and limit, each with random values, over plain and compressed
+    /// segments: the records the reference finds, and no line named damaged
+    /// (the store is undamaged).
+    @Test(arguments: [false, true])
+    func matchesTheReferenceOnRandomQueries(compressed: Bool) throws {
         let directory = TemporaryDirectory()
-        let rows = try makeStore(directory, records: 6000, seed: 7)
+        let rows = try makeStore(directory, records: 6000, seed: 7, tiered: compressed)
+        if compressed {
+            let store = try Store(at: directory.path)
+            let report = try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000)
+            try store.close()
+            #expect(!report.warmed.isEmpty)
+        }
         let reader = try StoreReader(at: directory.path)
         #expect(try reader.snapshot().count > 20, "the data must span many segments")
-        var random = SeededGenerator(seed: 99)
+        var random = SeededGenerator(seed: compressed ? 98 : 99)
         let times = rows.map(\.time).sorted()
-        for round in 0..<300 {
-            var query = Query()
-            // Window edges on exact record times, so that [since, until) is tested where it matters.
-            if Bool.random(using: &random) { query.since = times.randomElement(using: &random)! }
-            if Bool.random(using: &random) { query.until = times.randomElement(using: &random)! + Int64.random(in: 0...1, using: &random) }
-            if Int.random(in: 0..<3, using: &random) == 0 {
-                query.types = Set((0..<Int.random(in: 1...2, using: &random)).map { _ in
-                    ["message", "tool_call", "error", "", "nothing", "thought"].randomElement(using: &random)!
-                })
-            }
-            if Int.random(in: 0..<4, using: &random) == 0 { query.conversation = "c\(Int.random(in: 0..<42, using: &random))" }
-            if Int.random(in: 0..<8, using: &random) == 0 { query.contains = "\"n\":1" }
-            if Bool.random(using: &random) { query.limit = Int.random(in: 0...120, using: &random) }
-            if Bool.random(using: &random) { query.order = .newestFirst }
-            let got = try reader.query(query).all()
-            #expect(got.map(\.seq) == reference(rows, query), "round \(round): \(query)")
-            // Each record carries its own line, time, type and conversation.
-            for record in got.prefix(5) {
-                let row = rows[Int(record.seq)]
-                #expect(record.json == row.line)
-                #expect(record.time == row.time)
-                #expect(record.type == row.type)
-                #expect(record.conversation == row.conversation)
+        // The six parts a query can have, each on or off: every combination,
+        // several times with random values.
+        for combination in 0..<64 {
+            for round in 0..<6 {
+                var query = Query()
+                // Window edges on exact record times, so that [since, until) is tested where it matters.
+                if combination & 1 != 0 {
+                    switch Int.random(in: 0..<3, using: &random) {
+                    case 0: query.since = times.randomElement(using: &random)!
+                    case 1: query.until = times.randomElement(using: &random)! + Int64.random(in: 0...1, using: &random)
+                    default:
+                        let edges = [times.randomElement(using: &random)!, times.randomElement(using: &random)!].sorted()
+                        query.since = edges[0]
+                        query.until = edges[1] + Int64.random(in: 0...1, using: &random)
+                    }
+                }
+                if combination & 2 != 0 {
+                    query.types = Set((0..<Int.random(in: 1...3, using: &random)).map { _ in
+                        ["message", "tool_call", "tool_result", "error", "", "nothing", "thought"].randomElement(using: &random)!
+                    })
+                }
+                if combination & 4 != 0 { query.conversation = "c\(Int.random(in: 0..<42, using: &random))" }
+                if combination & 8 != 0 { query.contains = ["\"n\":1", "ww", "\"error\"", "absent"].randomElement(using: &random)! }
+                if combination & 16 != 0 { query.order = .newestFirst }
+                if combination & 32 != 0 { query.limit = Int.random(in: 0...120, using: &random) }
+                let cursor = try reader.query(query)
+                let got = try cursor.all()
+                #expect(got.map(\.seq) == reference(rows, query), "combination \(combination), round \(round): \(query)")
+                #expect(cursor.damaged.isEmpty, "combination \(combination), round \(round): \(query): \(cursor.damaged.prefix(3))")
+                // Each record carries its own line, time, type and conversation.
+                for record in got.prefix(5) {
+                    let row = rows[Int(record.seq)]
+                    #expect(record.json == row.line)
+                    #expect(record.time == row.time)
+                    #expect(record.type == row.type)
+                    #expect(record.conversation == row.conversation)
+                }
             }
         }
     }

@@ -597,14 +597,28 @@ final class QueryEngine {
         } else {
             // With a type or a conversation, only the lines the postings name.
             var wanted: ArraySlice<UInt32>?
-            if let conversationBlock {
-                wanted = conversationBlock.lines
-            } else if !query.types.isEmpty {
+            if let conversationBlock, conversationBlock.lines.isEmpty { return result }
+            if !query.types.isEmpty {
                 var union: [UInt32] = []
                 for type in query.types {
                     if let number = index.typeNumber(type) { union += index.typePostings[number].ordinals(in: block.ordinals) }
                 }
                 wanted = query.types.count > 1 ? union.sorted()[...] : union[...]
+            }
+            if let conversationBlock {
+                // With types as well: the conversation's lines of those types
+                // (both lists ascend).
+                if let ofTypes = wanted {
+                    var both: [UInt32] = []
+                    var next = ofTypes.startIndex
+                    for line in conversationBlock.lines {
+                        while next < ofTypes.endIndex && ofTypes[next] < line { next += 1 }
+                        if next < ofTypes.endIndex && ofTypes[next] == line { both.append(line) }
+                    }
+                    wanted = both[...]
+                } else {
+                    wanted = conversationBlock.lines
+                }
             }
             if let wanted, wanted.isEmpty { return result }
             selected.reserveCapacity(wanted?.count ?? Int(block.count))
