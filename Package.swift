@@ -25,7 +25,7 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
-        // Linux calls Swift's Glibc module leaves out (statx, memmem).
+        // Linux calls Swift's Glibc module leaves out (statx, memmem), and CRC32C.
         .target(name: "CStoaSystem"),
         // The store: records, segments, recovery, the write and read paths.
         .target(

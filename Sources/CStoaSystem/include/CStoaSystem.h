@@ -14,6 +14,15 @@ const void *stoa_memmem(const void *haystack, size_t haystack_length, const void
 
 
 
+/// CRC32C (Castagnoli) of `count` bytes, continuing from `crc` (0 to start):
+/// CRC32C("123456789") = 0xE3069283. Uses the CPU's crc32 instruction when
+/// it has SSE 4.2, else `stoa_crc32c_portable`.
+uint32_t stoa_crc32c(uint32_t crc, const void *bytes, size_t count);
+/// The same by table (slicing-by-8), on any CPU.
+uint32_t stoa_crc32c_portable(uint32_t crc, const void *bytes, size_t count);
+/// 1 when `stoa_crc32c` uses the CPU's instruction.
+int stoa_crc32c_is_hardware(void);
+
 struct stat;
 /// stat(2) and flock(2), whose names Swift confuses with the structs of the same names.
 int stoa_stat(const char *path, struct stat *info);

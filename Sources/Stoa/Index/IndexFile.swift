@@ -12,12 +12,16 @@ import CZlib
 /// "STOAIDX\n"  u32 version  u32 flags
 /// u64 base  u64 plain bytes  u64 file bytes  [32] sha256  [32] chain  i64 sealed at
 /// index: blocks, types with postings, conversations with postings and their
-///        names' Bloom filter, damaged lines, late records, line tables (``LineTable``)
+///        names' Bloom filter, damaged lines, late records, line tables (``LineTable``),
+///        each block's CRC32C and each line's check (``CRC32C``)
 /// u32 CRC-32 of everything before it
 /// ```
 struct IndexFile: Sendable, Equatable {
     static let magic = Array("STOAIDX\n".utf8)
-    static let version: UInt32 = 3  // 2: blocks carry gzip members; the late list. 3: line tables
+    // 2: blocks carry gzip members; the late list. 3: line tables. 4: each
+    // block's CRC32C and each line's check. (A file of another version is
+    // ignored and rebuilt.)
+    static let version: UInt32 = 4
 
     var index: SegmentIndex
     /// The segment is stored as gzip members (warm or cold).
@@ -65,6 +69,7 @@ struct IndexFile: Sendable, Equatable {
             out.u64(block.memberStart)
             out.u32(block.lineTable.lowerBound)
             out.u32(block.lineTable.upperBound)
+            out.u32(block.checksum)
         }
         out.u32(UInt32(index.types.count))
         for (type, postings) in zip(index.types, index.typePostings) {
@@ -94,6 +99,8 @@ struct IndexFile: Sendable, Equatable {
         }
         out.u32(UInt32(index.lineTables.count))
         out.bytes += index.lineTables
+        out.u32(UInt32(index.lineChecks.count))
+        out.bytes += index.lineChecks
         out.u32(Self.crc(out.bytes))
         return out.bytes
     }
@@ -123,13 +130,14 @@ struct IndexFile: Sendable, Equatable {
             guard let first = input.u32(), let count = input.u32(), let offset = input.u64(), let length = input.u32(),
                 let low = input.i64(), let high = input.i64(), let mask = input.u64(),
                 let memberOffset = input.u64(), let memberLength = input.u32(), let memberStart = input.u64(),
-                let tableStart = input.u32(), let tableEnd = input.u32(), tableStart <= tableEnd
+                let tableStart = input.u32(), let tableEnd = input.u32(), tableStart <= tableEnd,
+                let checksum = input.u32()
             else { return nil }
             index.blocks.append(
                 IndexBlock(
                     firstOrdinal: first, count: count, offset: offset, length: length, minTime: low, maxTime: high,
                     typeMask: mask, memberOffset: memberOffset, memberLength: memberLength, memberStart: memberStart,
-                    lineTable: tableStart..<tableEnd))
+                    lineTable: tableStart..<tableEnd, checksum: checksum))
         }
         guard let typeCount = input.u32() else { return nil }
         for _ in 0..<typeCount {
@@ -158,6 +166,10 @@ struct IndexFile: Sendable, Equatable {
             index.blocks.allSatisfy({ $0.lineTable.upperBound <= tablesLength })
         else { return nil }
         index.lineTables = tables
+        guard let checksLength = input.u32(), checksLength == 0 || checksLength == lineCount,
+            let checks = input.slice(Int(checksLength))
+        else { return nil }
+        index.lineChecks = checks
         guard input.isAtEnd else { return nil }
         return IndexFile(
             index: index, isCompressed: flags & 1 != 0, isPartial: flags & 2 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,

@@ -37,6 +37,10 @@ struct IndexBlock: Sendable, Equatable, TimeSpan {
     var memberStart: UInt64 = 0
     /// Where the block's line table is in its index's ``SegmentIndex/lineTables``.
     var lineTable: Range<UInt32> = 0..<0
+    /// The CRC32C of the block's plain bytes (when its index has
+    /// ``SegmentIndex/lineChecks``): a query checks it before it trusts the
+    /// block's lines to be the valid records they were when indexed.
+    var checksum: UInt32 = 0
 
     var ordinals: Range<UInt32> { firstOrdinal..<(firstOrdinal + count) }
 
@@ -73,6 +77,12 @@ struct SegmentIndex: Sendable, Equatable, TimeSpan {
     /// block's time span — a query finds them here instead — so blocks stay
     /// narrow when a few records come late (clock skew, a slow agent).
     var late: [LateRecord] = []
+    /// Every line's check (``CRC32C/lineCheck(_:)``), a byte a line, by line
+    /// number; empty when the index was built without
+    /// the lines' bytes (a foreign file's), and then its blocks have no
+    /// checksums either. When a block fails its checksum, these tell which
+    /// of its lines changed.
+    var lineChecks: ArraySlice<UInt8> = []
 
     /// How far behind the latest time so far a record may be and still count
     /// in its block's span (µs).
@@ -97,6 +107,12 @@ struct SegmentIndex: Sendable, Equatable, TimeSpan {
 
     var recordCount: Int { Int(lineCount) - damaged.count }
 
+    /// Whether its blocks and lines have checksums.
+    var hasChecksums: Bool { lineCount > 0 && lineChecks.count == Int(lineCount) }
+
+    /// The check of line `ordinal` (only when ``hasChecksums``).
+    func lineCheck(_ ordinal: UInt32) -> UInt8 { lineChecks[lineChecks.startIndex + Int(ordinal)] }
+
     func typeNumber(_ type: String) -> Int? { types.firstIndex(of: type) }
 
     func count(ofType number: Int) -> Int { typePostings[number].count }
@@ -119,7 +135,7 @@ struct SegmentIndex: Sendable, Equatable, TimeSpan {
         total += typePostings.reduce(0) { $0 + $1.memoryBytes }
         total += late.capacity * MemoryLayout<LateRecord>.stride
         total += conversations.memoryBytes
-        total += lineTables.count
+        total += lineTables.count + lineChecks.count
         return total
     }
 }
@@ -136,6 +152,11 @@ struct SegmentIndexBuilder: Sendable {
     /// starts: its line table, written when it closes.
     private var openTimes: [Int64] = []
     private var openMarks: [UInt32] = []
+    /// The CRC32C of the open block's bytes so far.
+    private var openChecksum: UInt32 = 0
+    /// Whether every line came with its bytes, so that blocks and lines get
+    /// checksums.
+    private var checksummed = true
 
     init(base: UInt64) { index = SegmentIndex(base: base) }
 
@@ -143,12 +164,25 @@ struct SegmentIndexBuilder: Sendable {
     /// the next line starts a new block.
     init(resuming index: SegmentIndex) {
         self.index = index
+        checksummed = index.lineCount == 0 || index.hasChecksums
         for (number, type) in index.types.enumerated() { typeNumbers[type] = number }
     }
 
-    /// Adds the next line of the segment (of `length` bytes, newline included).
+    /// Adds the next line of the segment: `line` is its bytes, newline
+    /// included, checksummed for the block's CRC32C and the line's check.
+    mutating func add(line: UnsafeBufferPointer<UInt8>, time: Int64, type: String, conversation: String?) {
+        add(length: line.count, time: time, type: type, conversation: conversation, bytes: line)
+    }
+
+    /// Adds the next line of the segment (of `length` bytes, newline
+    /// included) without its bytes: the index then has no checksums (a
+    /// foreign file's, whose lines are read from a copy checked strictly).
     mutating func add(length: Int, time: Int64, type: String, conversation: String?) {
-        let ordinal = startLine(length: length, time: time)
+        add(length: length, time: time, type: type, conversation: conversation, bytes: nil)
+    }
+
+    private mutating func add(length: Int, time: Int64, type: String, conversation: String?, bytes: UnsafeBufferPointer<UInt8>?) {
+        let ordinal = startLine(length: length, time: time, bytes: bytes)
         // At most one record in sixteen goes to the late list (24 bytes each):
         // past that, times are too mixed for it to pay, and blocks widen instead.
         let isLate =
@@ -187,13 +221,20 @@ struct SegmentIndexBuilder: Sendable {
     }
 
     /// Adds a line that is not a valid record: it keeps its line number (and
-    /// so its seq) but is found by no query.
-    mutating func addDamaged(length: Int, reason: String) {
-        let ordinal = startLine(length: length, time: openTimes.last ?? 0)
+    /// so its seq) but is found by no query. `line`: its bytes, newline
+    /// included.
+    mutating func addDamaged(line: UnsafeBufferPointer<UInt8>, reason: String) {
+        let ordinal = startLine(length: line.count, time: openTimes.last ?? 0, bytes: line)
         index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
     }
 
-    private mutating func startLine(length: Int, time: Int64) -> UInt32 {
+    /// ``addDamaged(line:reason:)`` without its bytes (see ``add(length:time:type:conversation:)``).
+    mutating func addDamaged(length: Int, reason: String) {
+        let ordinal = startLine(length: length, time: openTimes.last ?? 0, bytes: nil)
+        index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
+    }
+
+    private mutating func startLine(length: Int, time: Int64, bytes: UnsafeBufferPointer<UInt8>?) -> UInt32 {
         if let block = open, Int(block.length) + length > Self.blockBytes {
             closeBlock()
         }
@@ -204,6 +245,13 @@ struct SegmentIndexBuilder: Sendable {
         }
         if open!.count > 0 && open!.count % LineTable.markInterval == 0 { openMarks.append(open!.length) }
         openTimes.append(time)
+        if let bytes, checksummed {
+            openChecksum = CRC32C.checksum(bytes, continuing: openChecksum)
+            index.lineChecks.append(CRC32C.lineCheck(bytes))
+        } else if checksummed {
+            checksummed = false
+            index.lineChecks = []
+        }
         let ordinal = index.lineCount
         open!.count += 1
         open!.length += UInt32(length)
@@ -216,6 +264,7 @@ struct SegmentIndexBuilder: Sendable {
     mutating func closeBlock() {
         if let open { index.blocks.append(withLineTable(open, in: &index.lineTables)) }
         open = nil
+        openChecksum = 0
         openTimes.removeAll(keepingCapacity: true)
         openMarks.removeAll(keepingCapacity: true)
     }
@@ -226,6 +275,7 @@ struct SegmentIndexBuilder: Sendable {
         let start = UInt32(tables.count)
         LineTable.append(times: openTimes, marks: openMarks, to: &tables)
         block.lineTable = start..<UInt32(tables.count)
+        block.checksum = checksummed ? openChecksum : 0
         return block
     }
 
@@ -278,18 +328,20 @@ struct SegmentIndexBuilder: Sendable {
     }
 
     /// Indexes every complete line of `bytes`, which start at the builder's
-    /// current byte count in the segment.
+    /// current byte count in the segment. Each line is checked strictly, by
+    /// the scanner appends use: an index built here (a segment without a
+    /// valid `.idx`, the active segment a reader reads) holds as records only
+    /// lines that are valid JSON.
     mutating func addLines(_ bytes: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder) {
         var start = 0
         while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
             let line = UnsafeBufferPointer(rebasing: bytes[start..<newline])
+            let whole = UnsafeBufferPointer(rebasing: bytes[start...newline])
             do throws(StoaError) {
-                let facts = try encoder.facts(ofStoredLine: line)
-                add(
-                    length: newline + 1 - start, time: facts.time, type: facts.type(in: line),
-                    conversation: facts.conversation(in: line))
+                let facts = try encoder.facts(ofLine: line)
+                add(line: whole, time: facts.time, type: facts.type(in: line), conversation: facts.conversation(in: line))
             } catch {
-                addDamaged(length: newline + 1 - start, reason: error.message)
+                addDamaged(line: whole, reason: error.message)
             }
             start = newline + 1
         }

@@ -42,10 +42,15 @@ final class IndexedSegment: Sendable {
         /// binary search and plans the blocks one at a time.
         let earliestFrom: [Int64]
         let latestUpTo: [Int64]
+        /// Which blocks have been checked against their CRC32C, and what was
+        /// found; nil when the index has no checksums (a foreign file's,
+        /// read from a copy checked strictly when indexed).
+        let checks: BlockChecks?
 
         init(index: SegmentIndex, contents: any SegmentBytes) {
             self.index = index
             self.contents = contents
+            checks = index.hasChecksums ? BlockChecks(blocks: index.blocks.count) : nil
             let latePositions = index.late.indices.sorted { index.late[$0].ordinal < index.late[$1].ordinal }
             self.latePositions = latePositions
             lateOrdinals = latePositions.map { index.late[$0].ordinal }
@@ -173,6 +178,9 @@ struct Snapshot: Sendable {
     private(set) var briefs: [SegmentBrief]
     /// The positions of the segments with damaged lines or notes.
     private(set) var damaged: [Int]
+    /// The positions of the segments whose seqs do not start where the
+    /// segment before ends: seqs in no segment (a segment or lines removed).
+    private(set) var gaps: [Int]
     /// New with every change: what was worked out for one snapshot holds
     /// while its identity is the same.
     private(set) var identity = Identity()
@@ -184,6 +192,7 @@ struct Snapshot: Sendable {
         self.segments = segments
         self.briefs = briefs
         damaged = briefs.indices.filter { briefs[$0].hasDamage }
+        gaps = briefs.indices.dropFirst().filter { briefs[$0 - 1].end < briefs[$0].base }
     }
 
     mutating func replaceLast(with segment: IndexedSegment) {
@@ -192,6 +201,8 @@ struct Snapshot: Sendable {
         briefs[last] = SegmentBrief(segment)
         damaged.removeAll { $0 == last }
         if briefs[last].hasDamage { damaged.append(last) }
+        gaps.removeAll { $0 == last }
+        if last > 0 && briefs[last - 1].end < briefs[last].base { gaps.append(last) }
         identity = Identity()
     }
 

@@ -96,6 +96,9 @@ final class QueryEngine {
         /// For a record of a compressed segment: the pinned member holding
         /// its line (`offset` is then into that member); -1 otherwise.
         var pin: Int32
+        /// Its block failed its checksum: the line is checked strictly
+        /// before it goes out.
+        var strict = false
     }
 
     /// The matches of one opened block, sorted by (time, seq), and the next
@@ -158,6 +161,10 @@ final class QueryEngine {
         self.conversationKey = query.conversation.map(ConversationTable.Key.init)
         self.damaged = []
         for number in snapshot.damaged { damaged += segments[number].damagedLines }
+        for number in snapshot.gaps {
+            let gap = DamagedLine(gapAfter: segments[number - 1], before: segments[number])
+            if !damaged.contains(where: { $0.seq == gap.seq }) { damaged.append(gap) }  // not named already
+        }
         // Written as zeros, the null reference that nil is: `Array(repeating:
         // nil, count:)` retains nil once for each of the store's segments,
         // which cost 0.25 µs a query at 10M records. (A dictionary of the
@@ -490,13 +497,17 @@ final class QueryEngine {
     ///
     /// Blocks are selected by their line tables, without parsing: this is
     /// where each record handed out is parsed, and checked against its index.
+    /// A line of a block that matched its checksum is the valid record it
+    /// was when indexed, and is read by the fast scan; one of a block that
+    /// did not is checked strictly, by the scanner appends use
+    /// (``BlockChecks``).
     @inline(__always)
     private func hand<E: Error>(
         _ found: Found, _ line: UnsafeBufferPointer<UInt8>, to body: (borrowing RecordView) throws(E) -> Void
     ) throws(E) -> Bool {
         let facts: LineFacts
         do throws(StoaError) {
-            facts = try encoder.facts(ofStoredLine: line)
+            facts = try found.strict ? encoder.facts(ofLine: line) : encoder.facts(ofStoredLine: line)
         } catch {
             noteDamaged(found, reason: error.message)
             return false
@@ -661,6 +672,29 @@ final class QueryEngine {
                 if compressed { result.member = Array(all) }
                 let blockStart = Int(block.offset) - base
                 let blockEnd = min(blockStart + Int(block.length), all.count)
+                // Its bytes against its checksum, once per reader: a block
+                // that fails gives the lines that are as they were, each
+                // checked strictly as it goes out, and names the others.
+                let outcome =
+                    index.checks?.outcome(of: blockNumber) {
+                        let start = min(blockStart, all.count)
+                        return BlockChecks.check(
+                            UnsafeBufferPointer(rebasing: all[start..<max(start, blockEnd)]), of: block, in: index.index)
+                    } ?? .intact
+                if case .changed(let changed) = outcome {
+                    result.damaged += changed.damaged
+                    for (line, time) in selected {
+                        guard let range = changed.lines[line] else { continue }  // named above
+                        let start = blockStart + range.lowerBound
+                        let end = blockStart + range.upperBound
+                        if let needle, !Self.contains(UnsafeBufferPointer(rebasing: all[start..<end]), needle) { continue }
+                        result.matches.append(
+                            Found(
+                                time: time, seq: index.base + UInt64(block.firstOrdinal) + UInt64(line), offset: start,
+                                length: Int32(end - start), segment: Int32(candidate.segment), pin: -1, strict: true))
+                    }
+                    return
+                }
                 var at = (line: 0, offset: blockStart)
                 if let late { at = (Int(late.ordinal - block.firstOrdinal), blockStart + Int(late.offset)) }
                 for (line, time) in selected {

@@ -382,7 +382,8 @@ public final class StoreReader: Sendable {
                     path: file.path, line: Int(index.lineCount) + 1, seq: file.base + UInt64(index.lineCount),
                     reason: "\($0.description); the rest of the segment cannot be read")]
             } ?? []
-            return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true, notes: notes)
+            let losses = damage == nil ? Self.losses(of: file, read: index, unfinishedBytes: 0, fileSize: contents.fileSize) : []
+            return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true, notes: notes + losses)
         case .plain, .index:
             let contents = try SegmentContents(path: file.path, sealed: !isLast)
             if !isLast, let index = IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize),
@@ -393,7 +394,11 @@ public final class StoreReader: Sendable {
             // No valid .idx (or the segment may still grow): index it now.
             var builder = SegmentIndexBuilder(base: file.base)
             contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
-            return IndexedSegment(name: file.name, index: builder.snapshot(), contents: contents, isSealed: !isLast)
+            let index = builder.snapshot()
+            let losses =
+                isLast
+                ? [] : Self.losses(of: file, read: index, unfinishedBytes: contents.fileSize - contents.count, fileSize: contents.fileSize)
+            return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: !isLast, notes: losses)
         }
     }
 }

@@ -79,8 +79,8 @@ final class ActiveCheckpoint: Sendable {
                         let lineEnd = lineEnd - known.origin
                         let text = UnsafeBufferPointer(rebasing: bytes[start..<(lineEnd - 1)])
                         builder.add(
-                            length: lineEnd - start, time: fact.time, type: fact.type(in: text),
-                            conversation: fact.conversation(in: text))
+                            line: UnsafeBufferPointer(rebasing: bytes[start..<lineEnd]), time: fact.time,
+                            type: fact.type(in: text), conversation: fact.conversation(in: text))
                         start = lineEnd
                     }
                     line = end

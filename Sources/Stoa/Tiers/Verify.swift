@@ -219,11 +219,11 @@ private struct SegmentCheck {
             do throws(StoaError) {
                 let facts = try encoder.facts(ofLine: line)
                 builder.add(
-                    length: newline + 1 - start, time: facts.time, type: facts.type(in: line),
-                    conversation: facts.conversation(in: line))
+                    line: UnsafeBufferPointer(rebasing: plain[start...newline]), time: facts.time,
+                    type: facts.type(in: line), conversation: facts.conversation(in: line))
                 records += 1
             } catch {
-                builder.addDamaged(length: newline + 1 - start, reason: error.message)
+                builder.addDamaged(line: UnsafeBufferPointer(rebasing: plain[start...newline]), reason: error.message)
                 problems.append(
                     .init(path: file.path, line: lines + 1, offset: start + (error.offset ?? 0), message: error.message))
             }

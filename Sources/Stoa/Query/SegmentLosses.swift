@@ -1,0 +1,53 @@
+extension StoreReader {
+    /// What a sealed segment read without a valid `.idx` has lost, as notes
+    /// a query names: an unfinished last line (the file cut short), lines
+    /// its `.idx` — stale now, of another size — says it held and it no
+    /// longer does, an empty compressed file.
+    ///
+    /// - Parameters:
+    ///   - index: what reading the segment found.
+    ///   - unfinishedBytes: bytes after its last newline.
+    static func losses(of file: SegmentFile, read index: SegmentIndex, unfinishedBytes: Int, fileSize: Int) -> [DamagedLine] {
+        var notes: [DamagedLine] = []
+        var lines = index.lineCount
+        if unfinishedBytes > 0 {
+            notes.append(
+                DamagedLine(
+                    path: file.path, line: Int(lines) + 1, seq: file.base + UInt64(lines),
+                    reason: "unfinished last line (\(unfinishedBytes) bytes, no newline): the sealed segment was cut short or changed"))
+            lines += 1
+        }
+        // The .idx the segment had, whatever its size: how many lines it held.
+        let stale = (try? OpenFile(readingAt: file.indexPath).readAll()).flatMap { IndexFile.decode($0) }
+        let expected = stale.flatMap { $0.index.base == file.base && !$0.isPartial ? $0.index.lineCount : nil }
+        if let expected, expected > lines {
+            let first = file.base + UInt64(lines)
+            let last = file.base + UInt64(expected) - 1
+            notes.append(
+                DamagedLine(
+                    path: file.path, line: Int(lines) + 1, seq: first,
+                    reason: "the segment holds \(index.lineCount) lines, its .idx says \(expected): "
+                        + (first == last ? "seq \(first) is" : "seqs \(first)–\(last) are")
+                        + " missing (lines cut off or removed; after a removed line, seqs are off by as many)"))
+        } else if fileSize == 0 && file.name.kind == .gzip {
+            notes.append(
+                DamagedLine(
+                    path: file.path, line: 1, seq: file.base,
+                    reason: "the file is empty (a compressed segment never is): its records are lost"))
+        }
+        return notes
+    }
+}
+
+/// A gap in the seqs between two segments, as a query names it.
+extension DamagedLine {
+    /// The seqs from the end of `before` to the base of `after` are in no segment.
+    init(gapAfter before: IndexedSegment, before after: IndexedSegment) {
+        let first = before.summary.end
+        let last = after.summary.base - 1
+        self.init(
+            path: before.path, line: Int(before.summary.lineCount) + 1, seq: first,
+            reason: (first == last ? "seq \(first) is" : "seqs \(first)–\(last) are")
+                + " missing: in no segment between this one and \(Path.lastComponent(of: after.path)) (a segment or lines removed)")
+    }
+}
