@@ -127,4 +127,21 @@ final class BlockChecks: Sendable {
         }
         return .changed(changed)
     }
+
+    /// The lines of a segment whose plain bytes are `plain` that are not as
+    /// `index` describes them, by ``check(_:of:in:)`` block by block: what a
+    /// query names when it reads them (for `stoa verify`, so that both name
+    /// the same lines).
+    static func changedLines(in plain: UnsafeBufferPointer<UInt8>, index: SegmentIndex) -> [(ordinal: UInt32, reason: String)] {
+        guard index.hasChecksums else { return [] }
+        var changed: [(ordinal: UInt32, reason: String)] = []
+        for block in index.blocks {
+            let start = min(Int(block.offset), plain.count)
+            let end = min(start + Int(block.length), plain.count)
+            if case .changed(let found) = check(UnsafeBufferPointer(rebasing: plain[start..<end]), of: block, in: index) {
+                changed += found.damaged
+            }
+        }
+        return changed
+    }
 }

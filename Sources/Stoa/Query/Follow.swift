@@ -32,7 +32,7 @@ extension StoreReader {
                         let seq = index.base + UInt64(ordinal)
                         if seq >= next {
                             let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                            if !damaged.contains(ordinal), let facts = try? encoder.facts(ofStoredLine: line) {
+                            if !damaged.contains(ordinal), let facts = try? encoder.facts(ofLine: line) {
                                 records.append(Record(seq: seq, facts: facts, bytes: Array(line)))
                             }
                             next = seq + 1

@@ -112,7 +112,7 @@ public final class StoreReader: Sendable {
                     while start < Int(block.offset) - base + Int(block.length) {
                         let newline = SegmentContents.newline(in: all, from: start)
                         let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                        if !damaged.contains(ordinal), let facts = try? encoder.facts(ofStoredLine: line) {
+                        if !damaged.contains(ordinal), let facts = try? encoder.facts(ofLine: line) {
                             lines.append(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line)))
                         }
                         start = newline + 1

@@ -161,6 +161,12 @@ extension StoreReader {
                 if index.digest != check.digest {
                     check.indexProblems.append(
                         .init(path: file.path, message: "its SHA-256 is not the one recorded when it was sealed: the segment was changed"))
+                    // The lines a query names: those not as the .idx describes them.
+                    let changed = try withPlainBytes(of: file, buffer: buffer) { BlockChecks.changedLines(in: $0, index: index.index) }
+                    let reported = Set(check.problems.compactMap { $0.path == file.path ? $0.line : nil })
+                    for (ordinal, reason) in changed where !reported.contains(Int(ordinal) + 1) {
+                        check.indexProblems.append(.init(path: file.path, line: Int(ordinal) + 1, message: reason))
+                    }
                 } else if index.index != check.builder.snapshot().withMembers(of: index.index) {
                     check.indexProblems.append(.init(path: file.indexPath, message: "the index does not match the segment (run stoa reindex)"))
                 }
@@ -174,6 +180,15 @@ extension StoreReader {
         check.builder = SegmentIndexBuilder(base: 0)  // only the comparison above needs it
         return check
     }
+}
+
+/// Calls `body` with the plain bytes of sealed segment `file`: inflated
+/// already in `buffer` for a compressed one, mapped for a plain one.
+private func withPlainBytes<R>(
+    of file: SegmentFile, buffer: borrowing SegmentBuffer, _ body: (UnsafeBufferPointer<UInt8>) -> R
+) throws(StoaError) -> R {
+    if file.name.kind == .gzip { return buffer.plain.withUnsafeBufferPointer(body) }
+    return try MappedFile(path: file.path).withUnsafeBytes(body)
 }
 
 /// What checking one segment found, apart from what needs the segment
