@@ -65,7 +65,7 @@ struct RecordEncoder: Sendable {
         if input.count > maxRecordBytes * 8 {
             throw tooLarge(input.count)
         }
-        var summary = try scanner.scan(input)
+        var summary = try scanner.scan(input, rules: .input)
         // The time is read from the input, so that an error's offset is into it.
         var facts = LineFacts(time: now)
         if let time = summary.time {
@@ -75,7 +75,7 @@ struct RecordEncoder: Sendable {
             JSONString.appendCompacted(input, to: &output)
             do {
                 summary = try output.withUnsafeBufferPointer { (all) throws(StoaError) in
-                    try scanner.scan(UnsafeBufferPointer(rebasing: all[start...]))
+                    try scanner.scan(UnsafeBufferPointer(rebasing: all[start...]), rules: .input)
                 }
             } catch {
                 output.removeSubrange(start...)

@@ -148,7 +148,7 @@ extension RecordScanner {
                 index = end
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 depth += 1
-                if depth > maxDepth { return nil }
+                if depth > storedMaxDepth { return nil }
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
                 depth -= 1
                 if depth == 0 { return index + 1 }

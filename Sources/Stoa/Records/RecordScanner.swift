@@ -8,10 +8,41 @@
 /// few top-level values Stoa needs.
 ///
 /// It never recurses: nesting is tracked in a bit stack, so a hostile
-/// `[[[[…` gets an error at ``maxDepth`` instead of a stack overflow.
+/// `[[[[…` gets an error at the depth limit instead of a stack overflow.
+///
+/// Two sets of ``Rules``: a record being appended must be one that every
+/// common JSON parser reads the same way (``Rules/input``); a line already
+/// stored is read by the rules it was appended under (``Rules/stored``), so
+/// that a stricter Stoa never calls an older store's lines damaged.
 struct RecordScanner: Sendable {
-    /// How deep objects and arrays may nest.
-    static let maxDepth = 512
+    /// How deep objects and arrays may nest in a record being appended (the
+    /// record itself is level 1): what .NET's System.Text.Json and
+    /// Json.NET accept by default (64), and below Ruby's (100) and
+    /// serde_json's (127) limits.
+    static let maxDepth = 64
+    /// How deep a stored line may nest: the limit records were appended
+    /// under before ``maxDepth`` was lowered to 64, so that an older store's
+    /// deeper lines still read.
+    static let storedMaxDepth = 512
+
+    /// What a scan accepts beyond RFC 8259's grammar.
+    struct Rules: Sendable {
+        /// Objects and arrays nest at most this deep (the record is level 1).
+        var maxDepth: Int
+        /// A time, type or conversation name that appears twice at the top
+        /// level is an error (parsers disagree on which copy counts).
+        var refusesRepeatedFields: Bool
+        /// A number too large for a double (`1e999`) is an error (many
+        /// parsers refuse it, others read infinity).
+        var refusesInfiniteNumbers: Bool
+
+        /// For records being appended: every stored line parses, and means
+        /// the same, in every common parser.
+        static let input = Rules(maxDepth: RecordScanner.maxDepth, refusesRepeatedFields: true, refusesInfiniteNumbers: true)
+        /// For lines already stored: what any version of Stoa accepted.
+        static let stored = Rules(
+            maxDepth: RecordScanner.storedMaxDepth, refusesRepeatedFields: false, refusesInfiniteNumbers: false)
+    }
 
     /// The field names, as bytes, in priority order.
     let names: [[UInt8]]
@@ -141,12 +172,37 @@ struct RecordScanner: Sendable {
     /// Validates `bytes` as exactly one JSON object (surrounding whitespace
     /// allowed) and finds the fields.
     ///
+    /// With a repeated field name (under ``Rules/stored``), the first copy
+    /// counts. Other repeated keys are allowed under both rules (RFC 8259
+    /// allows them) and left as they are.
+    ///
+    /// - Parameter rules: ``Rules/stored`` (the default) for a line read
+    ///   back, ``Rules/input`` for a record being appended.
     /// - Throws: `StoaError` with code `.invalidRecord` whose `offset` is the
-    ///   byte where the input stops being valid.
+    ///   byte where the input stops being valid: for input that is no JSON
+    ///   at all, where it stops being JSON ("not JSON: …"); for a JSON value
+    ///   that is not an object, its first byte.
     /// - Complexity: O(n), one pass, no allocation unless a key has escapes.
-    func scan(_ bytes: UnsafeBufferPointer<UInt8>) throws(StoaError) -> Summary {
-        var cursor = Cursor(bytes: bytes)
-        return try cursor.scanRecord(table: table, keyNames: keyNames, roles: roles)
+    func scan(_ bytes: UnsafeBufferPointer<UInt8>, rules: Rules = .stored) throws(StoaError) -> Summary {
+        var cursor = Cursor(bytes: bytes, rules: rules)
+        do {
+            return try cursor.scanRecord(table: table, keyNames: keyNames, roles: roles)
+        } catch {
+            // (Before a value starts: empty input, a byte order mark.)
+            guard !cursor.topLevelIsObject && !cursor.topLevelIsValue, cursor.valueStart >= 0 else { throw error }
+            let start = cursor.valueStart
+            let first = bytes[start]
+            let ranOut = (error.offset ?? 0) >= bytes.count
+            if cursor.tooDeep || (ranOut && first != UInt8(ascii: "t") && first != UInt8(ascii: "f") && first != UInt8(ascii: "n")) {
+                // An array, a string or a number cut short (what it is is
+                // clear from its first byte): no need to read on.
+                throw StoaError(
+                    .invalidRecord, "a record must be a JSON object, found \(describeValue(startingWith: first))", offset: start)
+            }
+            var error = error
+            error.message = "not JSON: " + error.message
+            throw error
+        }
     }
 }
 
@@ -240,10 +296,22 @@ private func firstSpecial(_ base: UnsafePointer<UInt8>, from start: Int, count: 
 /// return or throw, so that it lives in a register meanwhile.
 private struct Cursor {
     let bytes: UnsafeBufferPointer<UInt8>
+    let rules: RecordScanner.Rules
     var index = 0
     var sawWhitespace = false
+    /// The input starts with `{` (else it is refused, once read: see ``topLevelIsValue``).
+    var topLevelIsObject = false
+    /// The input is one valid JSON value that is not an object.
+    var topLevelIsValue = false
+    /// The scan stopped at the nesting limit.
+    var tooDeep = false
+    /// Where the top-level value starts (after leading whitespace; -1 before).
+    var valueStart = -1
 
-    init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
+    init(bytes: UnsafeBufferPointer<UInt8>, rules: RecordScanner.Rules) {
+        self.bytes = bytes
+        self.rules = rules
+    }
 
     @inline(__always) var atEnd: Bool { index >= bytes.count }
     @inline(__always) var current: UInt8 { bytes[index] }
@@ -280,10 +348,12 @@ private struct Cursor {
         if index + 2 < bytes.count && bytes[index] == 0xEF && bytes[index + 1] == 0xBB && bytes[index + 2] == 0xBF {
             throw fail("a byte order mark (BOM) is not allowed before a record")
         }
-        guard !atEnd, current == UInt8(ascii: "{") else {
-            if atEnd { throw fail("empty input, expected a JSON object") }
-            throw fail("a record must be a JSON object, found \(describeValue(startingWith: current))")
-        }
+        if atEnd { throw fail("empty input, expected a JSON object") }
+        // Anything else is read as a JSON value all the same, so that the
+        // error says what it is ("a boolean") only when it is one, and
+        // otherwise where it stops being JSON.
+        topLevelIsObject = current == UInt8(ascii: "{")
+        valueStart = index
 
         // Nesting: bit i of the stack is 1 when level i is an object. The
         // first 64 levels live in a register; deeper ones (rare) in an array
@@ -294,6 +364,10 @@ private struct Cursor {
 
         // The top-level key whose value is being read, if it names a field.
         var pendingRole: (field: RecordScanner.Field, priority: Int, key: Int)? = nil
+        // The field names met at the top level so far (``Rules/refusesRepeatedFields``):
+        // a bit per name, and a set for names past the 64th.
+        var namesSeen: UInt64 = 0
+        var moreNamesSeen = Set<Int>()
         // A time field whose value is an object or an array: where it opened.
         var timeContainer: (start: Int, role: (field: RecordScanner.Field, priority: Int, key: Int))? = nil
 
@@ -329,7 +403,19 @@ private struct Cursor {
         /// Reads a key of an object at `depth` and notes whether it names a field.
         func key() throws(StoaError) {
             pendingRole = nil
+            let keyStart = index
             guard let k = try readKey(matching: depth == 1 ? table : nil) else { return }
+            if rules.refusesRepeatedFields {
+                let repeated = k < 64 ? namesSeen & (1 << UInt64(k)) != 0 : !moreNamesSeen.insert(k).inserted
+                if repeated {
+                    throw StoaError(
+                        .invalidRecord,
+                        "the field \"\(keyNames[k])\" appears twice: JSON parsers disagree on which one counts "
+                            + "(most take the last, Stoa read the first), so the record is ambiguous; keep one",
+                        offset: keyStart)
+                }
+                if k < 64 { namesSeen |= 1 << UInt64(k) }
+            }
             pendingRole = (roles[k].field, roles[k].priority, k)
             if roles[k].field == .type { summary.hasTypeKey = true }
         }
@@ -350,8 +436,10 @@ private struct Cursor {
                     escaped = try readString()
                     kind = .string
                 case UInt8(ascii: "{"), UInt8(ascii: "["):
-                    guard depth < RecordScanner.maxDepth else {
-                        throw fail("nesting deeper than \(RecordScanner.maxDepth) levels")
+                    guard depth < rules.maxDepth else {
+                        tooDeep = true
+                        throw fail(
+                            "nesting deeper than \(rules.maxDepth) levels (some JSON parsers refuse deeper records)")
                     }
                     if let role = pendingRole, role.field == .time { timeContainer = (start, role) }
                     let isObject = byte == UInt8(ascii: "{")
@@ -359,7 +447,7 @@ private struct Cursor {
                     if depth < 64 {
                         shallow = isObject ? shallow | bit : shallow & ~bit
                     } else {
-                        if deep.isEmpty { deep = [UInt64](repeating: 0, count: (RecordScanner.maxDepth + 63) / 64) }
+                        if deep.isEmpty { deep = [UInt64](repeating: 0, count: (rules.maxDepth + 63) / 64) }
                         deep[depth >> 6] = isObject ? deep[depth >> 6] | bit : deep[depth >> 6] & ~bit
                     }
                     depth += 1
@@ -405,12 +493,12 @@ private struct Cursor {
             } else {
                 skipWhitespace()
                 guard depth > 0 else { break }
-                guard !atEnd else { throw failUnexpected("',' or the end of a container") }
                 let level = depth - 1
                 let inObject =
                     level < 64
                     ? shallow & (1 << UInt64(level)) != 0
                     : deep[level >> 6] & (1 << UInt64(level & 63)) != 0
+                guard !atEnd else { throw failUnexpected(inObject ? "',' or '}'" : "',' or ']'") }
                 switch current {
                 case UInt8(ascii: ","):
                     index += 1
@@ -432,7 +520,12 @@ private struct Cursor {
             }
         }
         if !atEnd {
-            throw fail("unexpected \(describe(current)) after the end of the object")
+            throw fail("unexpected \(describe(current)) after the end of the \(topLevelIsObject ? "object" : "value")")
+        }
+        guard topLevelIsObject else {
+            topLevelIsValue = true
+            index = valueStart
+            throw fail("a record must be a JSON object, found \(describeValue(startingWith: bytes[valueStart]))")
         }
         summary.hasWhitespace = sawWhitespace
         return summary
@@ -607,9 +700,13 @@ private struct Cursor {
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
+    ///
+    /// Under ``RecordScanner/Rules/refusesInfiniteNumbers``, a number too
+    /// large for a double is refused too.
     mutating func readNumber() throws(StoaError) {
         let base = bytes.baseAddress!
         let count = bytes.count
+        let start = index
         var i = index
         defer { index = i }
         if base[i] == UInt8(ascii: "-") {
@@ -628,6 +725,7 @@ private struct Cursor {
         } else {
             while i < count && isDigit(base[i]) { i += 1 }
         }
+        let integerDigits = i - start
         if i < count && base[i] == UInt8(ascii: ".") {
             i += 1
             guard i < count, isDigit(base[i]) else {
@@ -643,8 +741,31 @@ private struct Cursor {
                 index = i
                 throw fail("an exponent must have digits")
             }
-            while i < count && isDigit(base[i]) { i += 1 }
+            let negative = base[i - 1] == UInt8(ascii: "-")
+            var exponent = 0
+            while i < count && isDigit(base[i]) {
+                exponent = min(exponent * 10 + Int(base[i] &- 0x30), 1_000_000)
+                i += 1
+            }
+            if rules.refusesInfiniteNumbers && !negative && integerDigits + exponent > 308 {
+                try checkFinite(start..<i)
+            }
+        } else if rules.refusesInfiniteNumbers && integerDigits > 308 {
+            try checkFinite(start..<i)
         }
+    }
+
+    /// Refuses the number at `range` when it is too large for a double.
+    /// Called only for numbers that may be (ten to the power of their
+    /// integer digits and exponent is past 1e308), so rarely.
+    mutating func checkFinite(_ range: Range<Int>) throws(StoaError) {
+        let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        guard let value = Double(text), !value.isFinite else { return }
+        throw StoaError(
+            .invalidRecord,
+            "the number \(text.prefix(24))\(text.count > 24 ? "…" : "") is too large for a double "
+                + "(many JSON parsers refuse it, others read infinity)",
+            offset: range.lowerBound)
     }
 
     /// Reads `true`, `false` or `null`. A mismatch is reported at the first
@@ -678,7 +799,7 @@ private func describeRaw(_ byte: UInt8) -> String {
 
 /// What a JSON value that starts with `byte` is, for an error that says
 /// what was found instead of an object ("a number", not "'4'").
-private func describeValue(startingWith byte: UInt8) -> String {
+func describeValue(startingWith byte: UInt8) -> String {
     switch byte {
     case UInt8(ascii: "\""): return "a string"
     case UInt8(ascii: "["): return "an array"
