@@ -5,7 +5,9 @@ struct Append: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append JSON records read from stdin (JSON lines, or pretty-printed objects).",
         discussion: """
-            Each bad record is reported on stderr as `line N: reason`; the good ones are stored. \
+            Each bad record is reported on stderr as `line N, offset K: reason` (K: the byte in line N, \
+            from 0, where it goes wrong); the good ones are stored. Input is JSON lines, or pretty-printed \
+            objects when its first non-blank line is a lone `{`. \
             Exit 65 when any record was refused, 75 when another writer holds the store.
             """)
 
@@ -27,7 +29,7 @@ struct Append: ParsableCommand {
             let result = try store.appendLines(
                 fromFileDescriptor: 0, source: "stdin", durability: durability, defaultType: type
             ) { error in
-                printError("line \(error.line ?? 0): \(error.message)")
+                printError("line \(error.line ?? 0)\(error.offset.map { ", offset \($0)" } ?? ""): \(error.message)")
                 rejected.append(error)
             }
             try store.close()

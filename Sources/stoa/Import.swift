@@ -44,7 +44,7 @@ struct Import: ParsableCommand {
                 let report: ImportReport
                 do {
                     report = try importer.importFile(at: file, defaultType: type, durability: durability) { error in
-                        printError("\(file):line \(error.line ?? 0): \(error.message)")
+                        printError("\(file):line \(error.line ?? 0)\(error.offset.map { ":offset \($0)" } ?? ""): \(error.message)")
                     }
                 } catch let error as StoaError where error.path == file {
                     // This file cannot be read: say so, go on with the others.

@@ -54,29 +54,55 @@ import Testing
             [1,2]
             {"ts":"2026-11-23T10:00:02Z","n":3,"bad":"\u{01}"}
             {"ts":"sometime","n":4}
-            {
-              "ts": "2026-11-23T10:00:03Z",
-              "type": "pretty",
-              "n": 5
-            }
+              {"ts":"2026-11-23T10:00:03Z","type":"indented","n":5}
             {"ts":"2026-11-23T10:00:04Z","n":6,"cut":"half
             {"ts":"2026-11-23T10:00:05Z","type":"last","n":7}
+            true story
             """
         let result = try run(stoa, ["append", store], input: input)
         #expect(result.status == 65, "\(result.stderr)")
         let errors = lines(result.stderr).filter { $0.hasPrefix("line ") }
-        #expect(errors.map { String($0.prefix(while: { $0 != ":" })) } == ["line 2", "line 5", "line 6", "line 7", "line 13"])
+        #expect(errors.map { String($0.prefix(while: { $0 != ":" })) } == [
+            "line 2, offset 1", "line 5, offset 0", "line 6, offset 42", "line 7, offset 7", "line 9, offset 46",
+            "line 11, offset 5",
+        ])
+        #expect(errors[0].hasSuffix("not JSON: unexpected 'o', expected 'null'"))
+        #expect(errors[1].hasSuffix("a record must be a JSON object, found an array"))
         #expect(errors[2].contains("control character"))
         #expect(errors[3].contains("time field \"ts\""))
+        #expect(errors[5].hasSuffix("not JSON: unexpected 's' after the end of the value"))
         #expect(result.stderr.contains("stored 4 records (seq 0-3)"))
-        #expect(result.stderr.contains("refused 5 records"))
+        #expect(result.stderr.contains("refused 6 records"))
 
         let query = try run(stoa, ["query", store])
         #expect(query.status == 0)
         let stored = lines(query.stdout)
         try #require(stored.count == 4)
-        #expect(stored[2] == #"{"ts":"2026-11-23T10:00:03Z","type":"pretty","n":5}"#)
+        #expect(stored[2] == #"{"ts":"2026-11-23T10:00:03Z","type":"indented","n":5}"#)
         #expect(stored[3] == #"{"ts":"2026-11-23T10:00:05Z","type":"last","n":7}"#)
+    }
+
+    /// Issue 13's repro: a torn first line, then a line that starts with a
+    /// space. Before, nothing was stored and only line 1 was named.
+    @Test func appendKeepsTheRecordAfterATornLine() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("w")
+        let result = try run(stoa, ["append", store], input: "{\"ts\":1,\"n\":1\n {\"ts\":2,\"n\":2}\n")
+        #expect(result.status == 65)
+        #expect(lines(result.stderr).filter { $0.hasPrefix("line ") } == [
+            "line 1, offset 13: unexpected end of input, expected ',' or '}'"
+        ])
+        #expect(lines(try run(stoa, ["query", store]).stdout) == [#"{"ts":2,"n":2}"#])
+    }
+
+    @Test func appendReadsPrettyInput() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        // `json.dumps(indent=0)`: nested objects at column 0 too.
+        let input = "{\n\"ts\": 1,\n\"a\": [\n{\n\"b\": 2\n}\n]\n}\n{\n\"ts\": 2,\n\"type\": \"pretty\"\n}\n"
+        let result = try run(stoa, ["append", store], input: input)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(lines(try run(stoa, ["query", store]).stdout) == [#"{"ts":1,"a":[{"b":2}]}"#, #"{"ts":2,"type":"pretty"}"#])
     }
 
     @Test func appendAcceptsCRLFAndAMissingFinalNewline() throws {

@@ -698,6 +698,8 @@ struct EncodedBatch {
     var lineEnds: [Int] = []
     /// With `dedup_window`: each record's hash, of its bytes as given.
     var hashes: [Int]?
+    /// For a stream: the input line each record ends on (empty otherwise).
+    var sourceLines: [Int] = []
     /// What encoding found in each line, for the active segment's index
     /// (``ActiveCheckpoint``). Whoever removes lines without removing their
     /// facts leaves more facts than lines: then they are not used.
@@ -745,6 +747,7 @@ struct EncodedBatch {
                 kept.lineEnds.append(kept.bytes.count)
                 if hasFacts { kept.facts.append(facts[position]) }
                 if let hashes { kept.hashes!.append(hashes[position]) }
+                if sourceLines.count == lineEnds.count { kept.sourceLines.append(sourceLines[position]) }
             }
             start = end
         }
