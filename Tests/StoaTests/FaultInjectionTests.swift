@@ -208,4 +208,62 @@ final class ShortWritingFileSystem: FileSystem {
         #expect(try records(directory.path) == stored)
         #expect(try Store(at: directory.path).recovery.isClean)
     }
+
+    /// Issue 13: ENOSPC part-way through `stoa append`'s input said "nothing
+    /// of this append was stored" when 15,650 records were, so rerunning the
+    /// input stored them twice. The error says how many records of the input
+    /// are stored, their seqs, and the line to resume from; resuming there
+    /// stores each line once.
+    @Test(arguments: [(write: 3, partial: 0), (write: 20, partial: 7), (write: 0, partial: 3)])
+    func aFailedStreamWriteSaysWhatOfTheInputIsStored(write: Int, partial: Int) throws {
+        let directory = TemporaryDirectory()
+        let fileSystem = FaultyFileSystem()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 64 << 10  // a read's batch spans many segments
+        let store = try Store(at: directory.appending("store"), creating: configuration, fileSystem: fileSystem)
+        // About 3 MiB (three reads), with a blank and a bad line, so that
+        // line numbers are not record counts.
+        var lines = ["", "not json"]
+        for n in 3...30_000 { lines.append(#"{"ts":1,"line":\#(n),"pad":"\#(String(repeating: "x", count: 64))"}"#) }
+        let input = directory.appending("input.jsonl")
+        try writeBytes(Array((lines.joined(separator: "\n") + "\n").utf8), to: input)
+
+        fileSystem.inject(.init(call: .write, after: write, errno: ENOSPC, partialBytes: partial, pathSuffix: ".jsonl"))
+        let fd = open(input, O_RDONLY)
+        defer { close(fd) }
+        var failure: StoaError?
+        do {
+            _ = try store.appendLines(fromFileDescriptor: fd, source: "input.jsonl") { _ in }
+        } catch {
+            failure = error
+        }
+        let error = try #require(failure)
+        #expect(error.code == .noSpace)
+        try store.close()
+
+        let stored = try records(directory.appending("store"))
+        let storedLines = stored.map { Int($0.split(separator: ",")[1].dropFirst(7))! }
+        #expect(storedLines == Array(3..<(3 + stored.count)), "each line once, in order")
+        if stored.isEmpty {
+            #expect(error.message.hasSuffix("; nothing of input.jsonl was stored"))
+        } else {
+            let last = storedLines.last!
+            #expect(
+                error.message.hasSuffix(
+                    "; of input.jsonl, \(stored.count) records were stored (seq 0 to \(stored.count - 1)), "
+                        + "through line \(last): resume from line \(last + 1)"),
+                "\(error.message)")
+            #expect(!error.message.contains("nothing"))
+        }
+        // Resuming where it says stores the rest, and nothing twice.
+        let resumeLine = (storedLines.last ?? 2) + 1
+        let rest = directory.appending("rest.jsonl")
+        try writeBytes(Array((lines[(resumeLine - 1)...].joined(separator: "\n") + "\n").utf8), to: rest)
+        let again = try Store(at: directory.appending("store"))
+        let restFD = open(rest, O_RDONLY)
+        defer { close(restFD) }
+        _ = try again.appendLines(fromFileDescriptor: restFD) { _ in }
+        try again.close()
+        #expect(try records(directory.appending("store")).count == 29_998)
+    }
 }

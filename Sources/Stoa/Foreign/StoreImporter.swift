@@ -190,6 +190,8 @@ public final class StoreImporter {
         var carry: [UInt8] = []
         /// Dropping the rest of an overlong line.
         var discarding = false
+        /// The line the last stored record ends on.
+        var lastLine = 0
 
         init(importer: StoreImporter, source: String, defaultType: String?, durability: Durability?) {
             self.importer = importer
@@ -265,15 +267,28 @@ public final class StoreImporter {
             if present {
                 batch.bytes.removeSubrange(start...)
                 batch.lineEnds.removeLast()
+                if batch.sourceLines.count > batch.lineEnds.count { batch.sourceLines.removeLast() }
                 report.duplicates += 1
             }
         }
 
         private mutating func flush(_ batch: inout EncodedBatch) throws(StoaError) {
             guard !batch.lineEnds.isEmpty else { return }
-            let seqs = try importer.store.write(batch, durability: durability).seqs
-            report.seqs = report.stored == 0 ? seqs : report.seqs.lowerBound..<seqs.upperBound
-            report.stored += seqs.count
+            var progress = WriteProgress()
+            var failure: StoaError?
+            do {
+                _ = try importer.store.write(batch, durability: durability, progress: &progress)
+            } catch {
+                failure = error
+            }
+            if let seqs = progress.stored, !seqs.isEmpty {
+                report.seqs = report.stored == 0 ? seqs : report.seqs.lowerBound..<seqs.upperBound
+                report.stored += seqs.count
+                lastLine = progress.lastSourceLine ?? lastLine
+            }
+            if let failure {
+                throw failure.afterWriting(stored: report.stored, seqs: report.seqs, lastLine: lastLine, of: source)
+            }
             batch = EncodedBatch()
         }
     }

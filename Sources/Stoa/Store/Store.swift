@@ -306,6 +306,25 @@ public final class Store: Sendable {
     ///   `dedup_window` kept out, the seq of its earlier copy.
     @usableFromInline
     func write(_ batch: EncodedBatch, durability: Durability?) throws(StoaError) -> (seqs: Range<UInt64>, duplicateOf: UInt64?) {
+        var progress = WriteProgress()
+        do {
+            return try write(batch, durability: durability, progress: &progress)
+        } catch {
+            var error = error
+            if let stored = progress.stored, !stored.isEmpty {
+                error.message += "; the first \(stored.count) records of this append were stored (seq \(stored.lowerBound) to \(stored.upperBound - 1))"
+            } else {
+                error.message += "; nothing of this append was stored"
+            }
+            throw error
+        }
+    }
+
+    /// ``write(_:durability:)``, saying in `progress` how far it got, so
+    /// that when it throws the caller knows which records are stored.
+    func write(
+        _ batch: EncodedBatch, durability: Durability?, progress: inout WriteProgress
+    ) throws(StoaError) -> (seqs: Range<UInt64>, duplicateOf: UInt64?) {
         guard !batch.lineEnds.isEmpty else {
             let next = state.withLock { $0.active.base + $0.count }
             return (next..<next, nil)
@@ -322,7 +341,7 @@ public final class Store: Sendable {
                     return (next..<next, state.generation, duplicateOf)
                 }
             }
-            let (seqs, generation) = try writeLocked(batch, state: &state)
+            let (seqs, generation) = try writeLocked(batch, state: &state, progress: &progress)
             if let hashes = batch.hashes {
                 let now = Timestamp.now()
                 for (offset, hash) in hashes.enumerated() {
@@ -368,7 +387,9 @@ public final class Store: Sendable {
         return (batch.removing(dropped), hashes.count == 1 ? firstOriginal : nil)
     }
 
-    private func writeLocked(_ batch: EncodedBatch, state: inout WriterState) throws(StoaError) -> (Range<UInt64>, UInt64) {
+    private func writeLocked(
+        _ batch: EncodedBatch, state: inout WriterState, progress: inout WriteProgress
+    ) throws(StoaError) -> (Range<UInt64>, UInt64) {
         if state.closed { throw StoaError(.closed, "the store is closed", path: path) }
         if let failure = state.failure {
             throw StoaError(
@@ -398,7 +419,7 @@ public final class Store: Sendable {
                         path: state.active.file.path)
                 }
             } catch {
-                try undoPartialWrite(&state, error: error, storedBefore: written, first: first)
+                try undoPartialWrite(&state, error: error)
             }
             indexInBackground(batch, lines: written..<end, bytes: stop - start, active: state.active, offset: state.size)
             state.count += UInt64(end - written)
@@ -406,6 +427,8 @@ public final class Store: Sendable {
             state.generation += 1
             written = end
             start = stop
+            progress.stored = first..<(first + UInt64(written))
+            if batch.sourceLines.count == batch.lineEnds.count { progress.lastSourceLine = batch.sourceLines[written - 1] }
         }
         return (first..<(first + UInt64(written)), state.generation)
     }
@@ -441,19 +464,13 @@ public final class Store: Sendable {
 
     /// Cuts the active segment back after a failed write, so that no partial
     /// line stays behind, and throws the write's error.
-    private func undoPartialWrite(
-        _ state: inout WriterState, error: StoaError, storedBefore: Int, first: UInt64
-    ) throws(StoaError) -> Never {
+    private func undoPartialWrite(_ state: inout WriterState, error: StoaError) throws(StoaError) -> Never {
         do {
             try fileSystem.ftruncate(state.active.file.fd, to: state.size, path: state.active.file.path)
         } catch let truncateError {
             // The segment may end in a partial line: stop here; reopening cuts it.
             state.failure = truncateError
         }
-        var error = error
-        error.message += storedBefore == 0
-            ? "; nothing of this append was stored"
-            : "; the first \(storedBefore) records of this append were stored (seq \(first) to \(first + UInt64(storedBefore) - 1))"
         throw error
     }
 
@@ -656,6 +673,14 @@ struct WriterState {
     var recentOrder: [(hash: Int, time: Int64)] = []
     /// Records kept out as duplicates since the store was opened.
     var deduplicated = 0
+}
+
+/// How far a write got before it failed.
+struct WriteProgress {
+    /// The seqs of the batch's records that are in a segment (nil: none).
+    var stored: Range<UInt64>?
+    /// For a stream: the input line the last of them ends on.
+    var lastSourceLine: Int?
 }
 
 /// The segment being appended to.

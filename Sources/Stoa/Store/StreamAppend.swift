@@ -10,6 +10,39 @@ public struct StreamAppendReport: Sendable, Equatable {
     public var rejected = 0
     /// The seqs of the stored records (consecutive; empty when none).
     public var seqs: Range<UInt64> = 0..<0
+    /// The input line the last stored record ends on (0: none stored).
+    public var lastLine = 0
+
+    /// Counts the records a write stored.
+    mutating func add(_ stored: Range<UInt64>, lastLine: Int?) {
+        guard !stored.isEmpty else { return }
+        seqs = self.stored == 0 ? stored : seqs.lowerBound..<stored.upperBound
+        self.stored += stored.count
+        if let lastLine { self.lastLine = lastLine }
+    }
+
+    /// `error`, a failed write of this input, with what of the input is
+    /// stored.
+    func failure(_ error: StoaError, source: String) -> StoaError {
+        error.afterWriting(stored: stored, seqs: seqs, lastLine: lastLine, of: source)
+    }
+}
+
+extension StoaError {
+    /// This error, of a write that failed part-way through an input (a
+    /// stream, a file being imported), with what of the input is stored:
+    /// how many records, their seqs, and the line to resume from.
+    func afterWriting(stored: Int, seqs: Range<UInt64>, lastLine: Int, of source: String) -> StoaError {
+        var error = self
+        if stored == 0 {
+            error.message += "; nothing of \(source) was stored"
+        } else {
+            error.message +=
+                "; of \(source), \(stored) records were stored (seq \(seqs.lowerBound) to \(seqs.upperBound - 1)),"
+                + " through line \(lastLine): resume from line \(lastLine + 1)"
+        }
+        return error
+    }
 }
 
 extension Store {
@@ -33,7 +66,9 @@ extension Store {
     ///     1-based `line` where it goes wrong, the byte `offset` in that line
     ///     (0-based; none for a record too large), and the `path` `source`.
     /// - Throws: when reading `fd` or writing the store fails; what was
-    ///   stored until then stays stored.
+    ///   stored until then stays stored, and a failed write's error says
+    ///   what that is: how many records, their seqs, and the input line to
+    ///   resume from (ENOSPC part-way through a large input).
     public func appendLines(
         fromFileDescriptor fd: Int32, source: String = "stdin", durability: Durability? = nil,
         defaultType: String? = nil, onRejected: (StoaError) -> Void
@@ -46,9 +81,14 @@ extension Store {
 
         func flush(_ batch: inout EncodedBatch) throws(StoaError) {
             guard !batch.lineEnds.isEmpty else { return }
-            let seqs = try write(batch, durability: durability).seqs
-            if report.stored == 0 { report.seqs = seqs } else { report.seqs = report.seqs.lowerBound..<seqs.upperBound }
-            report.stored += seqs.count
+            var progress = WriteProgress()
+            do {
+                _ = try write(batch, durability: durability, progress: &progress)
+            } catch {
+                report.add(progress.stored ?? 0..<0, lastLine: progress.lastSourceLine)
+                throw report.failure(error, source: source)
+            }
+            report.add(progress.stored ?? 0..<0, lastLine: progress.lastSourceLine)
             batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
         }
 
