@@ -95,6 +95,25 @@ import Testing
         #expect(lines(try run(stoa, ["query", store]).stdout) == [#"{"ts":2,"n":2}"#])
     }
 
+    /// Issue 13: with `dedup_window`, the same line piped to two `stoa
+    /// append` runs was stored twice.
+    @Test func dedupWindowHoldsAcrossAppendProcesses() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        #expect(try run(stoa, ["init", store]).status == 0)
+        let config = store + "/stoa.json"
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        try (#"{"dedup_window":"1h","# + text.drop { $0 != "{" }.dropFirst()).write(toFile: config, atomically: true, encoding: .utf8)
+        let input = "{\"type\":\"retry\",\"id\":1}\n{\"ts\":5,\"id\":2}\n"
+        let first = try run(stoa, ["append", store], input: input)
+        #expect(first.status == 0, "\(first.stderr)")
+        let second = try run(stoa, ["append", store], input: input + "{\"ts\":5,\"id\":3}\n")
+        #expect(second.status == 0, "\(second.stderr)")
+        let stored = lines(try run(stoa, ["query", store]).stdout)
+        #expect(stored.count == 3, "\(stored)")
+        #expect(stored.filter { $0.contains(#""id":1"#) }.count == 1)
+    }
+
     @Test func appendReadsPrettyInput() throws {
         let directory = TemporaryDirectory()
         let store = directory.appending("store")

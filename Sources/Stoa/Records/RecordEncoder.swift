@@ -30,7 +30,7 @@ struct RecordEncoder: Sendable {
     let scanner: RecordScanner
     let maxRecordBytes: Int
     /// `"ts":` and `"type":` (the first configured names), for members Stoa inserts.
-    private let insertedTimeMember: [UInt8]
+    let insertedTimeMember: [UInt8]
     private let insertedTypeMember: [UInt8]
 
     init(fields: FieldNames, maxRecordBytes: Int) {

@@ -64,7 +64,13 @@ public final class Store: Sendable {
         try self.init(at: path, creating: configuration, fileSystem: SystemFileSystem())
     }
 
-    init(at path: String, creating newConfiguration: StoreConfiguration, fileSystem: any FileSystem) throws(StoaError) {
+    /// - Parameter dedupDigest: the digest ``DedupWindow`` finds repeats by
+    ///   (tests give a weak one, to check that colliding records are told
+    ///   apart by their bytes).
+    init(
+        at path: String, creating newConfiguration: StoreConfiguration, fileSystem: any FileSystem,
+        dedupDigest: @escaping DedupWindow.Digester = DedupWindow.sha256
+    ) throws(StoaError) {
         self.path = path
         self.fileSystem = fileSystem
         let configuration = try Self.loadOrCreate(StoreLayout(root: path), newConfiguration, fileSystem)
@@ -110,7 +116,13 @@ public final class Store: Sendable {
             if try Syscalls.status(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
         }
         self.recovery = report
-        self.state = Mutex(WriterState(active: active, count: count, size: size))
+        var writer = WriterState(active: active, count: count, size: size)
+        if let window = configuration.dedupWindow {
+            writer.dedup = try DedupWindow.rebuilt(
+                window: window, digest: dedupDigest, segments: segments, member: encoder.insertedTimeMember,
+                now: Timestamp.now())
+        }
+        self.state = Mutex(writer)
         self.timer = Mutex(nil)
         self.indexer = SidecarIndexer(layout: layout, encoder: encoder, fileSystem: fileSystem)
         scheduleIndexing(below: active.base)
@@ -224,7 +236,7 @@ public final class Store: Sendable {
     /// ``append(json:durability:)`` for bytes in one buffer.
     @usableFromInline
     func appendRecord(_ record: UnsafeBufferPointer<UInt8>, durability: Durability?) throws(StoaError) -> UInt64 {
-        var batch = EncodedBatch(hashing: configuration.dedupWindow != nil)
+        var batch = EncodedBatch(deduplicating: configuration.dedupWindow != nil)
         batch.reserve(records: 1, bytes: record.count + EncodedBatch.insertionRoom)
         try batch.add(record, encoder: encoder, now: Timestamp.now())
         let (seqs, duplicateOf) = try write(batch, durability: durability)
@@ -274,7 +286,7 @@ public final class Store: Sendable {
     /// `count` records.
     @usableFromInline
     func beginBatch(expecting count: Int) -> BatchInProgress {
-        var batch = BatchInProgress(encoded: EncodedBatch(hashing: configuration.dedupWindow != nil), now: Timestamp.now())
+        var batch = BatchInProgress(encoded: EncodedBatch(deduplicating: configuration.dedupWindow != nil), now: Timestamp.now())
         // Room for `count` lines as long as the last batch's: a batch that
         // outgrows its array is copied whole each time it doubles.
         let lineBytes = max(1, averageLineBytes.load(ordering: .relaxed) * 9 / 8)
@@ -334,57 +346,20 @@ public final class Store: Sendable {
         let (seqs, generation, duplicateOf) = try state.withLock { (state) throws(StoaError) in
             var batch = batch
             var duplicateOf: UInt64?
-            if let window = configuration.dedupWindow, let hashes = batch.hashes {
-                (batch, duplicateOf) = Self.removeDuplicates(batch, hashes: hashes, window: window, state: &state)
+            if state.dedup != nil, batch.keyStarts != nil {
+                (batch, duplicateOf) = removeDuplicates(batch, state: &state)
                 if batch.lineEnds.isEmpty {
                     let next = state.active.base + state.count
                     return (next..<next, state.generation, duplicateOf)
                 }
             }
             let (seqs, generation) = try writeLocked(batch, state: &state, progress: &progress)
-            if let hashes = batch.hashes {
-                let now = Timestamp.now()
-                for (offset, hash) in hashes.enumerated() {
-                    state.recent[hash] = seqs.lowerBound + UInt64(offset)
-                    state.recentOrder.append((hash, now))
-                }
-            }
             return (seqs, generation, duplicateOf)
         }
         if durability == .always {
             try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
         }
         return (seqs, duplicateOf)
-    }
-
-    /// Drops the records of `batch` whose exact bytes were appended within
-    /// `window` (or earlier in the batch). Called with the state locked.
-    private static func removeDuplicates(
-        _ batch: EncodedBatch, hashes: [Int], window: Int64, state: inout WriterState
-    ) -> (EncodedBatch, UInt64?) {
-        let now = Timestamp.now()
-        var expired = 0
-        while expired < state.recentOrder.count && now - state.recentOrder[expired].time > window {
-            let (hash, _) = state.recentOrder[expired]
-            state.recent[hash] = nil
-            expired += 1
-        }
-        // (A hash is in the window at most once: a second copy is never stored.)
-        if expired > 0 { state.recentOrder.removeFirst(expired) }
-        var dropped = Set<Int>()
-        var seen = Set<Int>()
-        var firstOriginal: UInt64?
-        for (position, hash) in hashes.enumerated() {
-            if let original = state.recent[hash] {
-                dropped.insert(position)
-                firstOriginal = firstOriginal ?? original
-            } else if !seen.insert(hash).inserted {
-                dropped.insert(position)
-            }
-        }
-        state.deduplicated += dropped.count
-        guard !dropped.isEmpty else { return (batch, nil) }
-        return (batch.removing(dropped), hashes.count == 1 ? firstOriginal : nil)
     }
 
     private func writeLocked(
@@ -422,6 +397,11 @@ public final class Store: Sendable {
                 try undoPartialWrite(&state, error: error)
             }
             indexInBackground(batch, lines: written..<end, bytes: stop - start, active: state.active, offset: state.size)
+            if state.dedup != nil {
+                Self.remember(
+                    batch, lines: written..<end, firstSeq: state.active.base + state.count, segment: state.active.base,
+                    offset: state.size, in: &state.dedup!)
+            }
             state.count += UInt64(end - written)
             state.size += stop - start
             state.generation += 1
@@ -667,10 +647,8 @@ struct WriterState {
     var closed = false
     /// A failure that left the active segment in doubt: no appends until reopened.
     var failure: StoaError?
-    /// With `dedup_window`: hashes of records appended within the window, with
-    /// their seqs, and in order of when, for expiry.
-    var recent: [Int: UInt64] = [:]
-    var recentOrder: [(hash: Int, time: Int64)] = []
+    /// With `dedup_window`: the records appended within it.
+    var dedup: DedupWindow?
     /// Records kept out as duplicates since the store was opened.
     var deduplicated = 0
 }
@@ -721,8 +699,13 @@ struct EncodedBatch {
     var bytes: [UInt8] = []
     /// Where each record ends in `bytes` (just after its newline).
     var lineEnds: [Int] = []
-    /// With `dedup_window`: each record's hash, of its bytes as given.
-    var hashes: [Int]?
+    /// With `dedup_window`: where each line's key starts (``DedupWindow``),
+    /// and, once the writer has looked for repeats, the keys' digests.
+    var keyStarts: [Int]?
+    var digests: [DedupWindow.Digest]?
+    /// The stamp given to records without a time, as text, to find it in
+    /// their lines (with `dedup_window`).
+    private var stamp: (time: Int64, text: [UInt8])?
     /// For a stream: the input line each record ends on (empty otherwise).
     var sourceLines: [Int] = []
     /// What encoding found in each line, for the active segment's index
@@ -730,7 +713,7 @@ struct EncodedBatch {
     /// facts leaves more facts than lines: then they are not used.
     var facts: [LineFacts] = []
 
-    init(hashing: Bool = false) { hashes = hashing ? [] : nil }
+    init(deduplicating: Bool = false) { keyStarts = deduplicating ? [] : nil }
 
     /// Bytes an encoded line may need beyond its input once compact: the
     /// newline and an inserted `"ts":"…",` (a longer default type just
@@ -742,7 +725,7 @@ struct EncodedBatch {
         lineEnds.reserveCapacity(lineEnds.count + records)
         facts.reserveCapacity(facts.count + records)
         bytes.reserveCapacity(bytes.count + count)
-        if hashes != nil { hashes!.reserveCapacity(hashes!.count + records) }
+        if keyStarts != nil { keyStarts!.reserveCapacity(keyStarts!.count + records) }
     }
 
     /// Encodes `record` and adds it at the end.
@@ -754,16 +737,25 @@ struct EncodedBatch {
     ) throws(StoaError) {
         facts.append(try encoder.encode(record, into: &bytes, now: now, defaultType: defaultType))
         lineEnds.append(bytes.count)
-        if hashes != nil {
-            var hasher = Hasher()
-            hasher.combine(bytes: UnsafeRawBufferPointer(record))
-            hashes!.append(hasher.finalize())
+        if keyStarts != nil {
+            if stamp?.time != now {
+                var text: [UInt8] = []
+                Timestamp.append(now, to: &text)
+                stamp = (now, text)
+            }
+            let start = lineEnds.count == 1 ? 0 : lineEnds[lineEnds.count - 2]
+            let keyStart = bytes.withUnsafeBufferPointer { all in
+                DedupWindow.keyStart(
+                    of: UnsafeBufferPointer(rebasing: all[start..<(bytes.count - 1)]), member: encoder.insertedTimeMember,
+                    stamp: stamp!.text)
+            }
+            keyStarts!.append(keyStart)
         }
     }
 
     /// The same batch without the records at `dropped`.
     func removing(_ dropped: Set<Int>) -> EncodedBatch {
-        var kept = EncodedBatch(hashing: hashes != nil)
+        var kept = EncodedBatch(deduplicating: keyStarts != nil)
         let hasFacts = facts.count == lineEnds.count
         var start = 0
         for (position, end) in lineEnds.enumerated() {
@@ -771,7 +763,7 @@ struct EncodedBatch {
                 kept.bytes += bytes[start..<end]
                 kept.lineEnds.append(kept.bytes.count)
                 if hasFacts { kept.facts.append(facts[position]) }
-                if let hashes { kept.hashes!.append(hashes[position]) }
+                if let keyStarts { kept.keyStarts!.append(keyStarts[position]) }
                 if sourceLines.count == lineEnds.count { kept.sourceLines.append(sourceLines[position]) }
             }
             start = end

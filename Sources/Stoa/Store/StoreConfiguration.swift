@@ -47,8 +47,10 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var compressionLevel = 6
     /// Plain bytes per gzip member in warm segments (whole blocks of ~64 KiB).
     public var memberBytes: Int64 = 1 << 20
-    /// A record whose exact bytes were appended this recently (µs) is
-    /// acknowledged but not stored again. Off when nil.
+    /// A record appended again this soon (µs) after an identical one is
+    /// acknowledged with the earlier seq and not stored again, across
+    /// processes too (see ``DedupWindow`` for what "identical" and "this
+    /// soon" mean after a reopen). Off when nil.
     public var dedupWindow: Int64?
 
     public static let currentFormatVersion = 1

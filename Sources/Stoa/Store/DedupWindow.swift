@@ -1,0 +1,274 @@
+/// The records appended within `dedup_window`, so that a repeat of one is
+/// acknowledged with the earlier record's seq instead of stored again.
+///
+/// **What counts as a repeat.** Two records are the same when their stored
+/// lines are byte for byte the same, apart from the time Stoa stamps on a
+/// record that has none: `{"n":1}` sent twice is one record though each
+/// copy would get its own `"ts"`. (Whitespace outside strings does not count
+/// either: lines are stored compact.) A record is found by a 128-bit digest
+/// of those bytes (SHA-256's first half), then its bytes are compared with
+/// the earlier line read back from its segment, so two records whose digests
+/// collide are both stored. Only when the earlier line is no longer in a
+/// plain segment (compressed by a `hot_for` shorter than the window) does
+/// the digest decide alone.
+///
+/// **Across processes.** Opening the store rebuilds the window from the
+/// segments written to within it. What was stored does not keep the moment
+/// each record was appended, so every record of such a segment counts as
+/// appended when its segment was last written (its mtime): the window after
+/// a reopen covers at least the last `dedup_window`, and up to one
+/// segment's lifetime more. A line whose first member looks like a stamp
+/// Stoa inserted (`"ts":"YYYY-MM-DDTHH:MM:SS.ffffffZ"`) is remembered both
+/// with and without it, since the file cannot tell which it was.
+///
+/// Memory: about 100 bytes a record within the window.
+struct DedupWindow {
+    /// 128 bits of a digest.
+    struct Digest: Hashable, Sendable {
+        var high: UInt64
+        var low: UInt64
+    }
+
+    typealias Digester = @Sendable (UnsafeBufferPointer<UInt8>) -> Digest
+
+    /// The first 128 bits of the bytes' SHA-256.
+    static let sha256: Digester = { bytes in
+        let digest = SHA256.hash(bytes)
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for index in 0..<8 {
+            high = high << 8 | UInt64(digest[index])
+            low = low << 8 | UInt64(digest[8 + index])
+        }
+        return Digest(high: high, low: low)
+    }
+
+    /// Where a remembered record's line is: its segment (by base seq), its
+    /// offset there, its length (without the newline), and where its key
+    /// starts in it (1, or just past a stamp Stoa inserted).
+    struct Entry {
+        var seq: UInt64
+        var segment: UInt64
+        var offset: Int
+        var length: Int32
+        var keyStart: Int32
+    }
+
+    /// µs.
+    let window: Int64
+    let digest: Digester
+    private var entries: [Digest: Entry] = [:]
+    /// Entries whose digest an earlier entry holds (a collision: rare).
+    private var collided: [Digest: [Entry]] = [:]
+    /// Every entry by when it was appended, oldest first, from `head` on.
+    private var order: [(digest: Digest, seq: UInt64, time: Int64)] = []
+    private var head = 0
+
+    init(window: Int64, digest: @escaping Digester = DedupWindow.sha256) {
+        self.window = window
+        self.digest = digest
+    }
+
+    /// Records remembered (a record stored with an ambiguous stamp counts twice).
+    var count: Int { order.count - head }
+
+    // MARK: Keys
+
+    /// Where the key of `line` (a stored line without its newline) starts:
+    /// past its first member when that is the time stamp `stamp` (as
+    /// ``Timestamp/append(_:to:)`` writes it) under the name `member`
+    /// (`"ts":`), else 1 (all but the opening brace).
+    ///
+    /// - Parameter stamp: the stamp to look for; nil for any well-formed one.
+    static func keyStart(of line: UnsafeBufferPointer<UInt8>, member: [UInt8], stamp: [UInt8]?) -> Int {
+        let timeStart = 1 + member.count + 1
+        let timeEnd = timeStart + Timestamp.formattedCount
+        guard line.count > timeEnd + 1, line[timeEnd] == UInt8(ascii: "\""),
+            line[timeEnd + 1] == UInt8(ascii: ",") || line[timeEnd + 1] == UInt8(ascii: "}"),
+            line[timeStart - 1] == UInt8(ascii: "\""),
+            UnsafeBufferPointer(rebasing: line[1..<(timeStart - 1)]).elementsEqual(member)
+        else { return 1 }
+        let time = UnsafeBufferPointer(rebasing: line[timeStart..<timeEnd])
+        if let stamp {
+            guard time.elementsEqual(stamp) else { return 1 }
+        } else {
+            guard time[10] == UInt8(ascii: "T"), time[19] == UInt8(ascii: "."), time[26] == UInt8(ascii: "Z"),
+                Timestamp.parseText(time) != nil
+            else { return 1 }
+        }
+        // Past the comma; for `{"ts":"…"}` alone, at the closing brace.
+        return line[timeEnd + 1] == UInt8(ascii: ",") ? timeEnd + 2 : timeEnd + 1
+    }
+
+    // MARK: Finding and remembering
+
+    /// The seq of the remembered record whose key is `key`, if any.
+    ///
+    /// - Parameter line: reads a remembered record's stored line back (nil
+    ///   when it cannot be read any more: then the digest decides).
+    func find(_ key: UnsafeBufferPointer<UInt8>, digest: Digest, line: (Entry) -> [UInt8]?) -> UInt64? {
+        guard let first = entries[digest] else { return nil }
+        for entry in [first] + (collided[digest] ?? []) {
+            guard let stored = line(entry) else { return entry.seq }
+            if stored.count == Int(entry.length),
+                stored[Int(entry.keyStart)...].elementsEqual(key)
+            {
+                return entry.seq
+            }
+        }
+        return nil
+    }
+
+    /// Remembers a record appended at `time`.
+    mutating func remember(_ entry: Entry, digest: Digest, time: Int64) {
+        if entries[digest] == nil {
+            entries[digest] = entry
+        } else {
+            collided[digest, default: []].append(entry)
+        }
+        order.append((digest, entry.seq, time))
+    }
+
+    /// Forgets the records appended before `now - window`.
+    mutating func expire(now: Int64) {
+        while head < order.count && now - order[head].time > window {
+            let (digest, seq, _) = order[head]
+            forget(digest, seq: seq)
+            head += 1
+        }
+        if head > 1024 && head > order.count / 2 {
+            order.removeFirst(head)
+            head = 0
+        }
+    }
+
+    private mutating func forget(_ digest: Digest, seq: UInt64) {
+        var more = collided[digest] ?? []
+        if entries[digest]?.seq == seq {
+            entries[digest] = more.isEmpty ? nil : more.removeFirst()
+        } else {
+            more.removeAll { $0.seq == seq }
+        }
+        collided[digest] = more.isEmpty ? nil : more
+    }
+
+    // MARK: Opening
+
+    /// The window as a store opened at `now` finds it: the records of the
+    /// plain segments (`segments`, oldest first) last written within
+    /// `window`, each taken as appended at its segment's mtime.
+    ///
+    /// - Parameter member: the inserted time member (`"ts":`), to remember
+    ///   a line that may carry a stamp Stoa inserted under both keys.
+    /// - Complexity: reads those segments once, and a digest per record.
+    static func rebuilt(
+        window: Int64, digest: @escaping Digester = DedupWindow.sha256, segments: [SegmentFile], member: [UInt8],
+        now: Int64
+    ) throws(StoaError) -> DedupWindow {
+        var result = DedupWindow(window: window, digest: digest)
+        var recent: [(file: SegmentFile, time: Int64)] = []
+        for file in segments.reversed() where file.name.kind == .plain && !file.isCold {
+            guard let info = try Syscalls.status(file.path) else { continue }
+            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
+            if now - modified > window { break }
+            recent.append((file, modified))
+        }
+        for (file, time) in recent.reversed() {
+            let bytes = try OpenFile(readingAt: file.path).readAll()
+            bytes.withUnsafeBufferPointer { all in
+                var start = 0
+                var seq = file.base
+                while let newline = SegmentContents.firstNewline(in: all, from: start) {
+                    let line = UnsafeBufferPointer(rebasing: all[start..<newline])
+                    if line.count >= 2 {
+                        let stamped = keyStart(of: line, member: member, stamp: nil)
+                        for keyStart in stamped == 1 ? [1] : [1, stamped] {
+                            let entry = Entry(
+                                seq: seq, segment: file.base, offset: start, length: Int32(line.count),
+                                keyStart: Int32(keyStart))
+                            result.remember(entry, digest: digest(UnsafeBufferPointer(rebasing: line[keyStart...])), time: time)
+                        }
+                    }
+                    seq += 1
+                    start = newline + 1
+                }
+            }
+        }
+        return result
+    }
+}
+
+// MARK: - The writer's side
+
+extension Store {
+    /// Drops the records of `batch` that repeat one appended within
+    /// `dedup_window`, or one earlier in the batch (``DedupWindow``). Called
+    /// with the state locked.
+    ///
+    /// - Returns: the batch without them and, for a lone record kept out, the
+    ///   seq of its earlier copy.
+    func removeDuplicates(_ batch: EncodedBatch, state: inout WriterState) -> (EncodedBatch, UInt64?) {
+        guard var window = state.dedup, let keyStarts = batch.keyStarts else { return (batch, nil) }
+        state.dedup = nil  // so that `window` is the one copy: no copy-on-write of its tables
+        window.expire(now: Timestamp.now())
+        var dropped = Set<Int>()
+        var firstOriginal: UInt64?
+        var digests: [DedupWindow.Digest] = []
+        var earlier: [DedupWindow.Digest: [Int]] = [:]  // positions in this batch
+        let active = state.active
+        batch.bytes.withUnsafeBufferPointer { bytes in
+            func key(_ position: Int) -> UnsafeBufferPointer<UInt8> {
+                let start = position == 0 ? 0 : batch.lineEnds[position - 1]
+                return UnsafeBufferPointer(rebasing: bytes[(start + keyStarts[position])..<(batch.lineEnds[position] - 1)])
+            }
+            for position in batch.lineEnds.indices {
+                let record = key(position)
+                let digest = window.digest(record)
+                digests.append(digest)
+                if let original = window.find(record, digest: digest, line: { storedLine($0, active: active) }) {
+                    dropped.insert(position)
+                    firstOriginal = firstOriginal ?? original
+                } else if earlier[digest]?.contains(where: { key($0).elementsEqual(record) }) == true {
+                    dropped.insert(position)
+                } else {
+                    earlier[digest, default: []].append(position)
+                }
+            }
+        }
+        state.dedup = window
+        state.deduplicated += dropped.count
+        var kept = dropped.isEmpty ? batch : batch.removing(dropped)
+        kept.digests = digests.indices.filter { !dropped.contains($0) }.map { digests[$0] }
+        return (kept, batch.lineEnds.count == 1 ? firstOriginal : nil)
+    }
+
+    /// The stored line (without its newline) of a record ``DedupWindow``
+    /// remembers, read back from its segment; nil when it is no longer in a
+    /// plain segment.
+    private func storedLine(_ entry: DedupWindow.Entry, active: ActiveSegment) -> [UInt8]? {
+        let path = entry.segment == active.base ? active.file.path : layout.path(of: SegmentName(base: entry.segment, kind: .plain))
+        guard let file = try? OpenFile(readingAt: path),
+            let line = try? file.read(fromAbsoluteOffset: entry.offset, count: Int(entry.length))
+        else { return nil }
+        return line
+    }
+
+    /// Remembers the records of `batch` at `lines`, just written to the
+    /// active segment at `offset` from `firstSeq` on, for `dedup_window`.
+    static func remember(
+        _ batch: EncodedBatch, lines: Range<Int>, firstSeq: UInt64, segment: UInt64, offset: Int,
+        in window: inout DedupWindow
+    ) {
+        guard let keyStarts = batch.keyStarts, let digests = batch.digests else { return }
+        let now = Timestamp.now()
+        let batchStart = lines.lowerBound == 0 ? 0 : batch.lineEnds[lines.lowerBound - 1]
+        for position in lines {
+            let start = position == 0 ? 0 : batch.lineEnds[position - 1]
+            let entry = DedupWindow.Entry(
+                seq: firstSeq + UInt64(position - lines.lowerBound), segment: segment,
+                offset: offset + start - batchStart, length: Int32(batch.lineEnds[position] - 1 - start),
+                keyStart: Int32(keyStarts[position]))
+            window.remember(entry, digest: digests[position], time: now)
+        }
+    }
+}

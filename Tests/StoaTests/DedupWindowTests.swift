@@ -1,0 +1,124 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+/// `dedup_window` across processes, and repeats told by their bytes, not a
+/// 64-bit hash (issue 13).
+@Suite struct DedupWindowTests {
+    let hour: Int64 = 3_600_000_000
+
+    func configuration() -> StoreConfiguration {
+        var configuration = StoreConfiguration()
+        configuration.dedupWindow = hour
+        return configuration
+    }
+
+    func stored(_ path: String) throws -> [String] {
+        try StoreReader(at: path).query(Query()).all().map(\.json)
+    }
+
+    /// A store opened again (another `stoa append`) rebuilds the window from
+    /// the segments written within it: the same line is stored once.
+    @Test func aRepeatIsKeptOutByTheNextProcessToo() throws {
+        let directory = TemporaryDirectory()
+        let first = try Store(at: directory.path, creating: configuration())
+        #expect(try first.append(#"{"ts":1,"n":1}"#) == 0)
+        #expect(try first.append(#"{"n":2}"#) == 1, "a record without a time: stamped")
+        #expect(try first.append(#"{"n":2}"#) == 1, "its repeat, though it would get another stamp")
+        try first.close()
+
+        let second = try Store(at: directory.path)
+        #expect(try second.append(#"{"ts":1,"n":1}"#) == 0)
+        #expect(try second.append(#"{"n":2}"#) == 1)
+        #expect(try second.append(contentsOf: [#"{"ts":1,"n":1}"#, #"{"ts":1,"n":3}"#]) == 2..<3)
+        #expect(second.writeStats.deduplicated == 3)
+        try second.close()
+        // (In time order: the stamped record last.)
+        let lines = try stored(directory.path)
+        #expect(lines.count == 3)
+        #expect(lines[0...1] == [#"{"ts":1,"n":1}"#, #"{"ts":1,"n":3}"#])
+    }
+
+    /// The window counts a stored record as appended when its segment was
+    /// last written: a segment last written before the window is not read.
+    @Test func aSegmentWrittenBeforeTheWindowIsNotRemembered() throws {
+        let directory = TemporaryDirectory()
+        var configuration = configuration()
+        configuration.segmentBytes = 4096
+        let first = try Store(at: directory.path, creating: configuration)
+        let pad = String(repeating: "x", count: 3000)
+        #expect(try first.append(#"{"ts":1,"n":1,"pad":"\#(pad)"}"#) == 0)
+        #expect(try first.append(#"{"ts":1,"n":2,"pad":"\#(pad)"}"#) == 1)  // seals the first segment
+        try first.close()
+        try setModified(directory.appending("segments/00000000000000000000.jsonl"), toSecondsAgo: 2 * 3600)
+
+        let second = try Store(at: directory.path)
+        #expect(try second.append(#"{"ts":1,"n":2,"pad":"\#(pad)"}"#) == 1, "in the window")
+        #expect(try second.append(#"{"ts":1,"n":1,"pad":"\#(pad)"}"#) == 2, "written two hours ago: stored again")
+        try second.close()
+    }
+
+    /// With every digest the same, records are still told apart by their
+    /// bytes: a different record is stored, a true repeat is not, in this
+    /// process and the next (whose window reads the bytes back from the
+    /// segments, a sealed one too).
+    @Test func recordsWhoseDigestsCollideAreBothStored() throws {
+        let directory = TemporaryDirectory()
+        let weak: DedupWindow.Digester = { _ in DedupWindow.Digest(high: 7, low: 7) }
+        var configuration = configuration()
+        configuration.segmentBytes = 4096
+        let pad = String(repeating: "y", count: 2500)
+        let (a, b, c) = (#"{"ts":1,"n":"a","pad":"\#(pad)"}"#, #"{"ts":1,"n":"b"}"#, #"{"ts":1,"n":"c"}"#)
+        let first = try Store(at: directory.path, creating: configuration, fileSystem: SystemFileSystem(), dedupDigest: weak)
+        #expect(try first.append(a) == 0)
+        #expect(try first.append(b) == 1)
+        #expect(try first.append(a) == 0)
+        #expect(try first.append(b) == 1)
+        #expect(try first.append(contentsOf: [c, c, a]) == 2..<3)
+        #expect(try first.append(String(repeating: " ", count: 3) + b) == 1, "whitespace does not count")
+        try first.close()
+
+        let second = try Store(at: directory.path, creating: configuration, fileSystem: SystemFileSystem(), dedupDigest: weak)
+        #expect(try second.append(b) == 1)
+        let e = #"{"ts":1,"n":"e","pad":"\#(pad)"}"#
+        #expect(try second.append(e) == 3)  // seals the first segment
+        #expect(second.writeStats.sealedSinceOpen == 1)
+        #expect(try second.append(a) == 0, "read back from the sealed segment")
+        #expect(try second.append(#"{"ts":1,"n":"d"}"#) == 4)
+        #expect(try second.append(e) == 3)
+        try second.close()
+        #expect(try stored(directory.path) == [a, b, c, e, #"{"ts":1,"n":"d"}"#])
+    }
+
+    /// The file cannot tell a stamp Stoa inserted from one the record came
+    /// with: such a line is remembered both ways.
+    @Test func aLineWithAStampLikeStoasIsRememberedWithAndWithoutIt() throws {
+        let directory = TemporaryDirectory()
+        let first = try Store(at: directory.path, creating: configuration())
+        #expect(try first.append(#"{"ts":"2026-11-23T10:00:00.000000Z","n":1}"#) == 0)
+        #expect(try first.append(#"{"ts":"2026-11-23T10:00:00Z","n":2}"#) == 1)
+        try first.close()
+        let second = try Store(at: directory.path)
+        #expect(try second.append(#"{"ts":"2026-11-23T10:00:00.000000Z","n":1}"#) == 0)
+        #expect(try second.append(#"{"n":1}"#) == 0)
+        #expect(try second.append(#"{"ts":"2026-11-23T10:00:01.000000Z","n":1}"#) == 2, "another time: another record")
+        #expect(try second.append(#"{"n":2}"#) == 3, "not a stamp Stoa writes")
+        try second.close()
+    }
+
+    @Test func recordsLeaveTheWindowWhenItsTimeIsPast() {
+        var window = DedupWindow(window: 1000)
+        let key = Array(#""n":1}"#.utf8)
+        let digest = key.withUnsafeBufferPointer { window.digest($0) }
+        let line = Array(#"{"n":1}"#.utf8)
+        window.remember(.init(seq: 5, segment: 0, offset: 0, length: Int32(line.count), keyStart: 1), digest: digest, time: 10_000)
+        func find() -> UInt64? { key.withUnsafeBufferPointer { window.find($0, digest: digest, line: { _ in line }) } }
+        window.expire(now: 11_000)
+        #expect(find() == 5)
+        window.expire(now: 11_001)
+        #expect(find() == nil)
+        #expect(window.count == 0)
+    }
+}
