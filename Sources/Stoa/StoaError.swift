@@ -19,7 +19,17 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         public let name: String
         init(_ name: String) { self.name = name }
-        public var description: String { name }
+        /// A symbolic link where a store keeps its own files: Stoa does not
+    /// follow it, because it would write (or cut) the file it points to.
+    static func symbolicLink(_ path: String, call: String? = nil) -> StoaError {
+        StoaError(
+            .io,
+            "is a symbolic link: Stoa does not follow links inside a store (it would write to what the link points to); "
+                + "put the file or directory itself there (only archive_path may point elsewhere)",
+            path: path, call: call, errno: ELOOP)
+    }
+
+    public var description: String { name }
 
         /// A system call failed (see ``StoaError/errno``).
         public static let io = Code("io")
@@ -80,6 +90,16 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
         let reason = String(cString: strerror(errno))
         return StoaError(
             code, "\(call) failed: \(reason)", path: path, call: call, errno: errno)
+    }
+
+    /// A symbolic link where a store keeps its own files: Stoa does not
+    /// follow it, because it would write (or cut) the file it points to.
+    static func symbolicLink(_ path: String, call: String? = nil) -> StoaError {
+        StoaError(
+            .io,
+            "is a symbolic link: Stoa does not follow links inside a store (it would write to what the link points to); "
+                + "put the file or directory itself there (only archive_path may point elsewhere)",
+            path: path, call: call, errno: ELOOP)
     }
 
     public var description: String {

@@ -51,20 +51,41 @@ import Testing
         #expect(reopened.recovery.isClean)
     }
 
-    @Test func cutsFromTheFirstInvalidLine() throws {
+    @Test func cutsTheInvalidLinesThatNothingValidFollows() throws {
         let directory = TemporaryDirectory()
         try makeStore(directory, records: 2)
         let segment = directory.appending(active)
         let good = try readBytes(segment)
-        // Zeros where a crash lost the data, then a line that looks valid.
-        let tail = [UInt8](repeating: 0, count: 40) + Array("\n{\"ts\":1,\"n\":9}\n".utf8)
+        // A torn tail: zeros where a crash lost the data, then a line cut short.
+        let tail = [UInt8](repeating: 0, count: 40) + Array("\n{\"ts\":1,\"n\":9\n{\"ts\":1,".utf8)
         try appendRaw(tail, to: segment)
         let store = try Store(at: directory.path)
         let cut = try #require(store.recovery.cuts.first)
         #expect(cut.reason.contains("line 3"))
+        #expect(store.recovery.replaced.isEmpty)
         #expect(try readBytes(segment) == good)
         #expect(try readBytes(cut.quarantined) == tail)
         #expect(store.writeStats.nextSeq == 2)
+    }
+
+    @Test func aDamagedLineThatValidLinesFollowBecomesATombstone() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory, records: 2)
+        let segment = directory.appending(active)
+        // Zeros where a crash lost a line, then a line that was written.
+        let zeros = [UInt8](repeating: 0, count: 40)
+        try appendRaw(zeros + Array("\n{\"ts\":1700000009,\"n\":9}\n".utf8), to: segment)
+        let store = try Store(at: directory.path)
+        #expect(store.recovery.cuts.isEmpty)
+        let replaced = try #require(store.recovery.replaced.first)
+        #expect(replaced.line == 3)
+        #expect(try readBytes(replaced.quarantined) == zeros)
+        #expect(store.writeStats.nextSeq == 4)
+        try store.close()
+        let records = try StoreReader(at: directory.path).query(Query()).all()
+        #expect(records.map(\.seq) == [0, 1, 2, 3])
+        #expect(records[2].type == "stoa.damaged")
+        #expect(records[3].json.contains(#""n":9"#))
     }
 
     @Test func removesStaleTemporaryFiles() throws {

@@ -14,8 +14,14 @@ final class BackgroundWorker: @unchecked Sendable {
         thread.start()
     }
 
+    /// Queues `job`; after ``stop()`` it is dropped: nothing runs once the
+    /// worker has stopped.
     func submit(_ job: @escaping @Sendable () -> Void) {
         condition.lock()
+        if stopped {
+            condition.unlock()
+            return
+        }
         jobs.append(job)
         condition.broadcast()
         condition.unlock()
@@ -28,7 +34,7 @@ final class BackgroundWorker: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Runs what is queued, then ends the thread.
+    /// Runs what is queued, then ends the thread; returns when it has.
     func stop() {
         condition.lock()
         stopped = true

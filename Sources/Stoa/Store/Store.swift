@@ -44,6 +44,10 @@ public final class Store: Sendable {
     /// The last failure of background indexing, if any (the `.idx` is a cache:
     /// a missing one is rebuilt later, so this never fails an append).
     private let outcome = BackgroundOutcome()
+    /// `reindex` and `applyTierPolicy` calls under way, which `close` waits for.
+    private let operations = OperationGate()
+    /// Where tests order events without sleeping.
+    let testHooks = StoreTestHooks()
 
     /// What background maintenance last did, shared with its jobs.
     private final class BackgroundOutcome: Sendable {
@@ -80,40 +84,57 @@ public final class Store: Sendable {
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
         self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
 
+        let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
+        try recovery.refuseLinkedDirectories()
         try fileSystem.mkdir(layout.segments, mode: 0o750)
         var report = RecoveryReport()
-        let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
         try recovery.removeTemporaryFiles(report: &report)
         let tiering = Tiering(layout: layout, encoder: encoder, fileSystem: fileSystem, configuration: configuration)
         try tiering.finishInterruptedMoves(report: &report)
         self.tiering = tiering
 
+        let mark = try HighWaterMark.load(layout)
         let segments = try layout.listAllSegments()
-        let active: ActiveSegment
         var count: UInt64 = 0
         var size = 0
         // A last segment with other names (a hard link from a backup, `cp -al`,
         // `rsync --link-dest`) is another store's file too: never append to it.
         let lastIsShared = try segments.last.map { (last) throws(StoaError) in
-            (try Syscalls.status(last.path)?.st_nlink ?? 1) > 1
+            (try Syscalls.linkStatus(last.path)?.st_nlink ?? 1) > 1
         } ?? false
-        if let last = segments.last, last.name.kind == .plain, !last.isCold, !lastIsShared {
+        // A last segment the high-water mark says was sealed is never
+        // appended to again: the segments after it were removed.
+        let lastIsSealed = segments.last.map { last in last.base < mark?.sealedNext ?? 0 } ?? false
+        var active: ActiveSegment
+        if let last = segments.last, last.name.kind == .plain, !last.isCold, !lastIsShared, !lastIsSealed {
+            let acknowledged = mark.map { $0.nextSeq > last.base ? Int(clamping: $0.nextSeq - last.base) : 0 } ?? 0
+            (count, size) = try recovery.recoverActiveSegment(at: last.path, acknowledged: acknowledged, report: &report)
             active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem)
-            (count, size) = try recovery.recoverActiveSegment(active.file, report: &report)
         } else {
             // A new store, or the last segment went warm or cold: start the next one.
             let encoder = self.encoder
             let base = try segments.last.map { (last) throws(StoaError) in try Self.endSeq(of: last, encoder: encoder) } ?? 0
             active = try ActiveSegment(creating: layout, base: base, fileSystem: fileSystem)
         }
+        if let mark, active.base + count < mark.nextSeq {
+            // Fewer records than were acknowledged: the newest segments were
+            // removed, or the active one cut short. Never hand out their seqs
+            // again: the next record gets the mark's seq, in a new segment.
+            report.missing = (active.base + count)..<mark.nextSeq
+            report.missingDescription = Self.describeMissing(report.missing!, segments: segments.count)
+            active = try ActiveSegment(creating: layout, base: mark.nextSeq, fileSystem: fileSystem)
+            (count, size) = (0, 0)
+        }
         // The active segment's checkpoint .idx holds while its segment still
-        // starts with what it indexed: not after a cut (this one, or one a
+        // starts with what it indexed: not after a repair (this one, or one a
         // crash interrupted before the checkpoint went), so an invalid one
         // goes now, before appends could make it look right again.
         let activeIndex = layout.path(of: SegmentName(base: active.base, kind: .index))
-        let cut = report.cuts.contains(where: { $0.segment == active.file.path })
-        if cut || !checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base) {
-            if try Syscalls.status(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
+        let repaired =
+            report.cuts.contains(where: { $0.segment == active.file.path })
+            || report.replaced.contains(where: { $0.segment == active.file.path })
+        if repaired || !checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base) {
+            if try Syscalls.linkStatus(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
         }
         self.recovery = report
         var writer = WriterState(active: active, count: count, size: size)
@@ -148,13 +169,14 @@ public final class Store: Sendable {
         // The job holds what it needs, not the store: a store that goes away
         // is not kept alive (and locked) by its background work.
         let (indexer, tiering, tiered, outcome) = (self.indexer, self.tiering, hasTierPolicy, self.outcome)
-        let (checkpoint, encoder) = (self.checkpoint, self.encoder)
+        let (checkpoint, encoder, layout, fileSystem) = (self.checkpoint, self.encoder, self.layout, self.fileSystem)
         worker.submit {
             do throws(StoaError) {
                 let prepared = sealed.flatMap {
                     checkpoint.finishSealed($0.path, base: $0.base, size: $0.size, encoder: encoder)
                 }
                 try indexer.indexSealedSegments(below: base, prepared: prepared)
+                try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
                 if tiered {
                     let report = try tiering.apply(now: Timestamp.now(), activeBase: base)
                     if !report.isEmpty { outcome.tierReport.withLock { $0 = report } }
@@ -174,18 +196,23 @@ public final class Store: Sendable {
     /// archives and deletes sealed segments by their seal time, as of `now`.
     ///
     /// - Parameter now: the time to judge ages by (µs); the clock by default.
+    /// - Throws: `.closed` after ``close()``.
     public func applyTierPolicy(now: Int64? = nil) throws(StoaError) -> TierReport {
-        let base = state.withLock { $0.active.base }
-        let result = Mutex<Result<TierReport, StoaError>?>(nil)
-        worker.submit { [self] in
-            let outcome = Result { () throws(StoaError) -> TierReport in
-                try indexer.indexSealedSegments(below: base)
-                return try tiering.apply(now: now ?? Timestamp.now(), activeBase: base)
+        try operations.run(path: path) { () throws(StoaError) -> TierReport in
+            let base = state.withLock { $0.active.base }
+            let result = Mutex<Result<TierReport, StoaError>?>(nil)
+            worker.submit { [self] in
+                let outcome = Result { () throws(StoaError) -> TierReport in
+                    testHooks.call(.workBegins)
+                    try indexer.indexSealedSegments(below: base)
+                    try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
+                    return try tiering.apply(now: now ?? Timestamp.now(), activeBase: base)
+                }
+                result.withLock { $0 = outcome }
             }
-            result.withLock { $0 = outcome }
+            worker.waitUntilIdle()
+            return try result.withLock { $0! }.get()
         }
-        worker.waitUntilIdle()
-        return try result.withLock { $0! }.get()
     }
 
     /// What the last background pass of the tier policy did, if anything.
@@ -194,10 +221,16 @@ public final class Store: Sendable {
     /// Writes every sealed segment's `.idx` again (`stoa reindex`).
     ///
     /// - Returns: how many were written.
+    /// - Throws: `.closed` after ``close()``.
     public func reindex() throws(StoaError) -> Int {
-        worker.waitUntilIdle()
-        let base = state.withLock { $0.active.base }
-        return try indexer.indexSealedSegments(below: base, rebuild: true)
+        try operations.run(path: path) { () throws(StoaError) -> Int in
+            worker.waitUntilIdle()
+            testHooks.call(.workBegins)
+            let base = state.withLock { $0.active.base }
+            let written = try indexer.indexSealedSegments(below: base, rebuild: true)
+            try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
+            return written
+        }
     }
 
     /// Waits until the `.idx` of every segment sealed so far is written.
@@ -545,8 +578,19 @@ public final class Store: Sendable {
     // MARK: Closing and state
 
     /// Syncs everything to disk and releases the lock. Appends after this fail
-    /// with `.closed`. Closing twice is harmless.
+    /// with `.closed`, and so do ``reindex()`` and ``applyTierPolicy(now:)``.
+    /// Closing twice is harmless.
+    ///
+    /// Waits for the background (indexing, the tier policy) and for a
+    /// `reindex` or `applyTierPolicy` under way on another thread: once it
+    /// returns, nothing of this writer touches the store.
     public func close() throws(StoaError) {
+        // No new appends (nor seals, which queue background work) from here.
+        let (wasOpen, generation) = state.withLock { (state) -> (Bool, UInt64) in
+            guard !state.closed else { return (false, 0) }
+            state.closed = true
+            return (true, state.generation)
+        }
         timer.withLock {
             $0?.stop()
             $0 = nil
@@ -555,12 +599,9 @@ public final class Store: Sendable {
             $0?.stop()
             $0 = nil
         }
-        worker.waitUntilIdle()
-        let generation = try state.withLock { (state) throws(StoaError) -> UInt64 in
-            guard !state.closed else { return 0 }
-            state.closed = true
-            return state.generation
-        }
+        operations.close(whileWaiting: { testHooks.call(.closeWaits) })
+        // Runs what is queued, then stops: a job submitted later is dropped.
+        worker.stop()
         // The lock goes even when the last sync fails: the next writer's recovery takes over.
         defer { lock.release() }
         if generation > 0 && !commit.isDurable(generation) {
@@ -568,6 +609,12 @@ public final class Store: Sendable {
         }
         // The next reader indexes only what comes after this.
         state.withLock { checkpointJob(force: true, state: $0) }?()
+        // How far seqs went, for the next writer and `stoa verify`
+        // (written only when it moves: a read of a small file otherwise).
+        if wasOpen {
+            let next = state.withLock { $0.active.base + $0.count }
+            try HighWaterMark(nextSeq: next).publish(layout, fileSystem: fileSystem)
+        }
     }
 
     /// Counters of the write path.
@@ -624,6 +671,15 @@ public final class Store: Sendable {
         return configuration
     }
 
+    /// What opening found when the segments end before the high-water mark.
+    static func describeMissing(_ missing: Range<UInt64>, segments: Int) -> String {
+        "seqs \(missing.lowerBound) to \(missing.upperBound - 1) were acknowledged (\(HighWaterMark.fileName) records how far seqs went) "
+            + "but no segment holds them: the newest segments were removed or cut short"
+            + (segments == 0 ? " (none is left)" : "")
+            + "; new records start at seq \(missing.upperBound), so that no seq is used twice "
+            + "(a backup's segments can be copied back into the gap)"
+    }
+
     /// The seq after the last record of a sealed segment.
     private static func endSeq(of file: SegmentFile, encoder: RecordEncoder) throws(StoaError) -> UInt64 {
         let size = Int(try Syscalls.status(file.path)?.st_size ?? 0)
@@ -669,14 +725,14 @@ final class ActiveSegment: Sendable {
     let createdAt: Int64
 
     init(opening path: String, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
-        self.file = try OpenFile(path: path, flags: O_RDWR | O_APPEND, fileSystem: fileSystem)
+        self.file = try OpenFile(path: path, flags: O_RDWR | O_APPEND | O_NOFOLLOW, fileSystem: fileSystem)
         self.base = base
         self.createdAt = Syscalls.birthTime(file.fd) ?? Timestamp.now()
     }
 
     init(creating layout: StoreLayout, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
         let path = layout.path(of: SegmentName(base: base, kind: .plain))
-        self.file = try OpenFile(path: path, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL, fileSystem: fileSystem)
+        self.file = try OpenFile(path: path, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, fileSystem: fileSystem)
         self.base = base
         self.createdAt = Timestamp.now()
         try fileSystem.syncDirectory(layout.segments)

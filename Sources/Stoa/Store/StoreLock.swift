@@ -16,7 +16,7 @@ final class StoreLock: Sendable {
 
     init(directory: String, fileSystem: any FileSystem) throws(StoaError) {
         let path = Path.join(directory, "LOCK")
-        let file = try OpenFile(path: path, flags: O_RDWR | O_CREAT, fileSystem: fileSystem)
+        let file = try OpenFile(path: path, flags: O_RDWR | O_CREAT | O_NOFOLLOW, fileSystem: fileSystem)
         guard try Syscalls.tryLockExclusive(file.fd, path: path) else {
             let holder = (try? file.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
             let pid = holder.trimmingCharacters(in: .whitespacesAndNewlines)

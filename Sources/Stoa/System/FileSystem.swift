@@ -75,7 +75,7 @@ extension FileSystem {
             try link(source, to: temporary)
         } catch where error.errno == EXDEV {
             let input = try OpenFile(readingAt: source)
-            let output = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: 0o640)
+            let output = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o640)
             defer { Syscalls.close(output) }
             var offset = 0
             while true {
@@ -110,7 +110,8 @@ extension FileSystem {
         _ path: String, mode: mode_t = 0o640, _ body: (Int32, String) throws(StoaError) -> Void
     ) throws(StoaError) {
         let temporary = path + ".tmp"
-        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        // Never through a link planted at the temporary name (it would truncate what it points to).
+        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
         do {
             try body(fd, temporary)
             try fsync(fd, path: temporary)

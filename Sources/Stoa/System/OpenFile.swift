@@ -16,8 +16,11 @@ final class OpenFile: Sendable {
     }
 
     /// Opens for reading, without the fault-injecting layer (reading changes nothing).
-    init(readingAt path: String) throws(StoaError) {
-        self.fd = try Syscalls.open(path, flags: O_RDONLY)
+    ///
+    /// - Parameter followingLinks: false for a store's own files: a symbolic
+    ///   link is then refused (``StoaError/symbolicLink(_:call:)``).
+    init(readingAt path: String, followingLinks: Bool = true) throws(StoaError) {
+        self.fd = try Syscalls.open(path, flags: O_RDONLY | (followingLinks ? 0 : O_NOFOLLOW))
         self.path = path
     }
 

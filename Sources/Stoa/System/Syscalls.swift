@@ -37,8 +37,16 @@ func valueOrThrow<T: BinaryInteger>(
 }
 
 enum Syscalls {
+    /// Opens `path`. With `O_NOFOLLOW`, a symbolic link is refused with an
+    /// error that says so (the kernel's ELOOP reads "too many levels of
+    /// symbolic links").
     static func open(_ path: String, flags: Int32, mode: mode_t = 0o640) throws(StoaError) -> Int32 {
-        try valueOrThrow("open", path: path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        let (fd, error) = retryingOnInterrupt { Glibc.open(path, flags | O_CLOEXEC, mode) }
+        if fd == -1 {
+            if error == ELOOP && flags & O_NOFOLLOW != 0 { throw StoaError.symbolicLink(path, call: "open") }
+            throw StoaError.syscall("open", errno: error, path: path)
+        }
+        return fd
     }
 
     /// Closes `fd`. Never retried: on Linux the descriptor is gone even when close reports EINTR.
@@ -91,6 +99,18 @@ enum Syscalls {
         if result == -1 {
             if error == ENOENT { return nil }
             throw StoaError.syscall("stat", errno: error, path: path)
+        }
+        return info
+    }
+
+    /// `lstat`: the file itself, not what a symbolic link points to; nil
+    /// when the path does not exist.
+    static func linkStatus(_ path: String) throws(StoaError) -> Glibc.stat? {
+        var info = Glibc.stat()
+        let (result, error) = retryingOnInterrupt { Glibc.lstat(path, &info) }
+        if result == -1 {
+            if error == ENOENT { return nil }
+            throw StoaError.syscall("lstat", errno: error, path: path)
         }
         return info
     }

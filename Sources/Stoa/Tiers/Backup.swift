@@ -153,6 +153,9 @@ struct BackupJob {
         try removeTemporaryFiles()
 
         let existing = try destinationSegments()
+        // The source's high-water mark before its listing: every segment it
+        // covers is listed (see `StoreReader.verify`).
+        let mark = try HighWaterMark.load(source)
         var files = try source.listAllSegments()
         try checkSameStore(files, existing: existing)
         // The configuration first: from here on the backup opens as a store
@@ -198,6 +201,8 @@ struct BackupJob {
                     lastEnd = nil
                 }
             }
+            // Every segment the mark covers is in the backup now: so is the mark.
+            try mark?.publish(destination, fileSystem: fileSystem)
         } catch {
             rollBack(linkedNewest)
             throw error
@@ -416,11 +421,17 @@ struct BackupJob {
         }
     }
 
-    /// Removes `*.tmp` files a killed backup (or a crash) left in the destination.
+    /// Removes the temporary files a killed backup (or a crash) left in the
+    /// destination: only Stoa's own (``TemporaryFile``).
     private func removeTemporaryFiles() throws(StoaError) {
-        for directory in [destination.root, destination.segments, destination.archive] {
+        let now = Timestamp.now()
+        let directories: [(String, TemporaryFile.Directory)] = [
+            (destination.root, .root), (destination.segments, .segments), (destination.archive, .archive),
+        ]
+        for (directory, kind) in directories {
             var removed = false
-            for name in try Syscalls.listDirectory(directory) ?? [] where name.hasSuffix(".tmp") {
+            for name in try Syscalls.listDirectory(directory) ?? []
+            where try TemporaryFile.isStale(name, at: Path.join(directory, name), in: kind, now: now) {
                 try fileSystem.unlink(Path.join(directory, name))
                 removed = true
             }

@@ -56,11 +56,21 @@ extension StoreReader {
 
     /// ``verify()`` on `threads` threads.
     func verify(threads: Int) throws(StoaError) -> VerifyReport {
+        var report = VerifyReport()
+        // The mark before the listing: every segment it covers was there
+        // before it was written, so the listing finds them (or their later forms).
+        let mark: HighWaterMark?
+        do {
+            mark = try HighWaterMark.load(layout)
+        } catch {
+            mark = nil
+            report.problems.append(.init(path: error.path ?? layout.root, message: error.message))
+        }
         let files = try layout.listAllSegments()
         let checks = checkSegments(files, threads: threads)
 
         // What needs the segment before: the seqs and the chain, in order.
-        var report = VerifyReport()
+        var markedChain: [UInt8]?
         var previous: (file: SegmentFile, end: UInt64, chain: [UInt8]?)?
         for (file, result) in zip(files, checks) {
             report.segments += 1
@@ -90,9 +100,33 @@ extension StoreReader {
                 chain = index.chain
             }
             report.notes += check.indexNotes
+            if file.base == mark?.sealedBase { markedChain = chain }
             previous = (file, file.base + UInt64(check.lines), chain)
         }
+        if let mark { report.problems += checkHighWaterMark(mark, end: previous?.end ?? 0, chain: markedChain) }
         return report
+    }
+
+    /// What the high-water mark says is missing: seqs it covers that no
+    /// segment holds, or a newest sealed segment other than the one sealed.
+    private func checkHighWaterMark(_ mark: HighWaterMark, end: UInt64, chain: [UInt8]?) -> [VerifyReport.Problem] {
+        let path = HighWaterMark.path(in: layout)
+        var problems: [VerifyReport.Problem] = []
+        if end < mark.nextSeq {
+            problems.append(
+                .init(
+                    path: path,
+                    message: "seqs \(end) to \(mark.nextSeq - 1) are missing: they were acknowledged (this file records how far "
+                        + "seqs went), and the newest segments holding them were removed or cut short"))
+        }
+        if let chain, let sealedBase = mark.sealedBase, chain.hexString != mark.chain {
+            problems.append(
+                .init(
+                    path: path,
+                    message: "the segment at seq \(sealedBase) is not the one that was sealed there (another chain digest): "
+                        + "it was replaced"))
+        }
+        return problems
     }
 
     /// Checks each segment on its own (everything but what needs the segment
@@ -120,6 +154,30 @@ extension StoreReader {
             }
         }
         return results.withLock { $0.map { $0! } }
+    }
+
+    /// A segment found in two forms: a tier move that a crash (or a killed
+    /// `stoa tier`) stopped before it removed the old form. Nothing is
+    /// damaged: the new form was whole before it got its name, and opening
+    /// the store for writing finishes the move.
+    private struct UnfinishedMove: CustomStringConvertible {
+        var newForm: String
+        var what: String
+        var description: String {
+            "an unfinished tier move (stopped before its last step): the segment is also \(what) at \(newForm); "
+                + "nothing is lost, and opening the store for writing (stoa append, stoa tier) finishes the move"
+        }
+    }
+
+    private func unfinishedMove(of file: SegmentFile) -> UnfinishedMove? {
+        guard !file.isCold else { return nil }
+        let cold = SegmentFile(name: SegmentName(base: file.base, kind: .gzip), directory: layout.archive, isCold: true)
+        if file.name.kind == .plain {
+            let warm = SegmentFile(name: SegmentName(base: file.base, kind: .gzip), directory: file.directory, isCold: false)
+            if (try? Syscalls.status(warm.path)) != nil { return UnfinishedMove(newForm: warm.path, what: "compressed (warm)") }
+        }
+        if (try? Syscalls.status(cold.path)) != nil { return UnfinishedMove(newForm: cold.path, what: "archived (cold)") }
+        return nil
     }
 
     /// Checks one segment: its gzip members, every line, and its `.idx`
@@ -156,8 +214,19 @@ extension StoreReader {
         }
 
         // The .idx against the segment.
+        let move = unfinishedMove(of: file)
+        if let move { check.notes.append(.init(path: file.path, message: move.description)) }
         if !isActive {
-            if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size)) {
+            // After a move stopped between writing the new form's .idx and
+            // removing the old form, the .idx describes the new form.
+            let index =
+                IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
+                ?? move.flatMap { move in
+                    (try? Syscalls.status(move.newForm)).flatMap {
+                        IndexFile.load(file.indexPath, base: file.base, fileSize: Int($0.st_size))
+                    }
+                }
+            if let index {
                 if index.digest != check.digest {
                     check.indexProblems.append(
                         .init(path: file.path, message: "its SHA-256 is not the one recorded when it was sealed: the segment was changed"))
