@@ -237,7 +237,8 @@ private let active = "segments/00000000000000000000.jsonl"
         let directory = TemporaryDirectory()
         try makeStore(directory, records: 2)
         let outside = directory.appending("outside.jsonl")
-        let content = Array("{\"ts\":1,\"mine\":true}\nnot a record, no newline".utf8)
+        // Records, then a torn tail: followed, recovery would cut the file it points to.
+        let content = try readBytes(directory.appending(active)) + Array("{\"ts\":1,\"torn".utf8)
         try writeBytes(content, to: outside)
         try FileManager.default.removeItem(atPath: directory.appending(active))
         try makeSymbolicLink(at: directory.appending(active), to: outside)
