@@ -305,6 +305,9 @@ private let active = "segments/00000000000000000000.jsonl"
         #expect(store.recovery.lines.contains { $0.contains("new records start at seq 1000") })
         #expect(try store.append(#"{"n":"new"}"#) == 1000)
         try store.close()
+        // One new segment, at the mark: none at the end of what is left.
+        let after = listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }
+        #expect(after == names.dropLast(2) + ["00000000000000001000.jsonl"])
         // The gap stays reported: the seqs in it are lost.
         #expect(try StoreReader(at: directory.path).verify().problems.contains { $0.message.contains("are missing") })
     }

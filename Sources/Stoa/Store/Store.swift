@@ -105,25 +105,31 @@ public final class Store: Sendable {
         // A last segment the high-water mark says was sealed is never
         // appended to again: the segments after it were removed.
         let lastIsSealed = segments.last.map { last in last.base < mark?.sealedNext ?? 0 } ?? false
-        var active: ActiveSegment
+        // Fewer records than the mark says were acknowledged: the newest
+        // segments were removed, or the active one cut short. Their seqs are
+        // never handed out again: the next record gets the mark's seq, in a
+        // new segment.
+        func skipMissing(from end: UInt64) -> UInt64? {
+            guard let mark, end < mark.nextSeq else { return nil }
+            report.missing = end..<mark.nextSeq
+            report.missingDescription = Self.describeMissing(end..<mark.nextSeq, segments: segments.count)
+            return mark.nextSeq
+        }
+        let active: ActiveSegment
         if let last = segments.last, last.name.kind == .plain, !last.isCold, !lastIsShared, !lastIsSealed {
             let acknowledged = mark.map { $0.nextSeq > last.base ? Int(clamping: $0.nextSeq - last.base) : 0 } ?? 0
             (count, size) = try recovery.recoverActiveSegment(at: last.path, acknowledged: acknowledged, report: &report)
-            active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem)
+            if let next = skipMissing(from: last.base + count) {
+                active = try ActiveSegment(creating: layout, base: next, fileSystem: fileSystem)
+                (count, size) = (0, 0)
+            } else {
+                active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem)
+            }
         } else {
-            // A new store, or the last segment went warm or cold: start the next one.
+            // A new store, or the last segment went warm or cold (or was sealed): start the next one.
             let encoder = self.encoder
-            let base = try segments.last.map { (last) throws(StoaError) in try Self.endSeq(of: last, encoder: encoder) } ?? 0
-            active = try ActiveSegment(creating: layout, base: base, fileSystem: fileSystem)
-        }
-        if let mark, active.base + count < mark.nextSeq {
-            // Fewer records than were acknowledged: the newest segments were
-            // removed, or the active one cut short. Never hand out their seqs
-            // again: the next record gets the mark's seq, in a new segment.
-            report.missing = (active.base + count)..<mark.nextSeq
-            report.missingDescription = Self.describeMissing(report.missing!, segments: segments.count)
-            active = try ActiveSegment(creating: layout, base: mark.nextSeq, fileSystem: fileSystem)
-            (count, size) = (0, 0)
+            let end = try segments.last.map { (last) throws(StoaError) in try Self.endSeq(of: last, encoder: encoder) } ?? 0
+            active = try ActiveSegment(creating: layout, base: skipMissing(from: end) ?? end, fileSystem: fileSystem)
         }
         // The active segment's checkpoint .idx holds while its segment still
         // starts with what it indexed: not after a repair (this one, or one a
