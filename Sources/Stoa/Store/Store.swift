@@ -53,6 +53,8 @@ public final class Store: Sendable {
     private final class BackgroundOutcome: Sendable {
         let failure = Mutex<StoaError?>(nil)
         let tierReport = Mutex<TierReport?>(nil)
+        /// Seals whose background job has not run yet.
+        let pendingSeals = Atomic<Int>(0)
     }
 
     /// Opens the store at `path` for writing, creating it if the directory
@@ -171,18 +173,32 @@ public final class Store: Sendable {
     ///
     /// - Parameter sealed: the segment just sealed, whose index the
     ///   background built as it was appended to (``ActiveCheckpoint``).
-    private func scheduleIndexing(below base: UInt64, sealed: (path: String, base: UInt64, size: Int)? = nil) {
+    private func scheduleIndexing(below base: UInt64, sealed: (path: String, base: UInt64, size: Int, count: UInt64)? = nil) {
         // The job holds what it needs, not the store: a store that goes away
         // is not kept alive (and locked) by its background work.
         let (indexer, tiering, tiered, outcome) = (self.indexer, self.tiering, hasTierPolicy, self.outcome)
         let (checkpoint, encoder, layout, fileSystem) = (self.checkpoint, self.encoder, self.layout, self.fileSystem)
+        if sealed != nil { outcome.pendingSeals.add(1, ordering: .relaxed) }
         worker.submit {
+            // Whether no later seal is queued behind this one.
+            let isLastSeal = sealed != nil && outcome.pendingSeals.subtract(1, ordering: .relaxed).newValue == 0
             do throws(StoaError) {
                 let prepared = sealed.flatMap {
                     checkpoint.finishSealed($0.path, base: $0.base, size: $0.size, encoder: encoder)
                 }
                 try indexer.indexSealedSegments(below: base, prepared: prepared)
-                try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
+                // The high-water mark moves to the segment just sealed, once its
+                // .idx (which holds its chain digest) is written. During a burst
+                // of seals only the last one queued writes it: each write costs
+                // two fsyncs, and the newest seal covers the ones before.
+                if let sealed, isLastSeal,
+                    let header = IndexHeader.load(
+                        layout.path(of: SegmentName(base: sealed.base, kind: .index)), base: sealed.base, fileSize: sealed.size)
+                {
+                    let end = sealed.base + sealed.count
+                    try HighWaterMark(nextSeq: end, sealedBase: sealed.base, sealedNext: end, chain: header.chain.hexString)
+                        .publish(layout, fileSystem: fileSystem)
+                }
                 if tiered {
                     let report = try tiering.apply(now: Timestamp.now(), activeBase: base)
                     if !report.isEmpty { outcome.tierReport.withLock { $0 = report } }
@@ -505,7 +521,7 @@ public final class Store: Sendable {
         // (Left behind, it is harmless: no sealed-segment reader takes it.)
         if (try? Syscalls.status(checkpointPath)) != nil { try? fileSystem.unlink(checkpointPath) }
         let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem)
-        let sealed = (path: old.file.path, base: old.base, size: state.size)
+        let sealed = (path: old.file.path, base: old.base, size: state.size, count: state.count)
         state.active = next
         state.count = 0
         state.size = 0
