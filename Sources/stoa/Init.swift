@@ -37,7 +37,26 @@ struct Init: ParsableCommand {
     @Option(help: "Conversation fields, in order of preference (comma-separated).")
     var conversationFields: String?
 
-    func run() throws {
+    /// Usage errors before anything is created: a refused store leaves no directory behind.
+    func validate() throws {
+        do {
+            try makeConfiguration().validate(naming: Self.option(for:))
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// The option that sets a `stoa.json` key (`segment_bytes` → `--segment-bytes`).
+    static func option(for key: String) -> String {
+        switch key {
+        case "fields.time": "--time-fields"
+        case "fields.type": "--type-fields"
+        case "fields.conversation": "--conversation-fields"
+        default: "--" + key.replacingOccurrences(of: "_", with: "-")
+        }
+    }
+
+    func makeConfiguration() -> StoreConfiguration {
         var configuration = StoreConfiguration()
         if let segmentBytes { configuration.segmentBytes = segmentBytes.bytes }
         if let segmentAge { configuration.segmentAge = segmentAge.micros }
@@ -56,7 +75,11 @@ struct Init: ParsableCommand {
         if let names = list(timeFields) { configuration.fields.time = names }
         if let names = list(typeFields) { configuration.fields.type = names }
         if let names = list(conversationFields) { configuration.fields.conversation = names }
+        return configuration
+    }
 
+    func run() throws {
+        let configuration = makeConfiguration()
         try running {
             if (try? StoreReader(at: directory)) != nil {
                 throw StoaError(.invalidArgument, "already a store (it has a stoa.json)", path: directory)

@@ -241,6 +241,8 @@ import Testing
         #expect(text.contains(#""retain_for" : "7d""#))
         // An existing store keeps its own settings.
         let reopened = try Store(at: directory.path, creating: StoreConfiguration())
+        // With the id it was given at creation.
+        configuration.storeID = try #require(reopened.configuration.storeID)
         #expect(reopened.configuration == configuration)
         try reopened.append(#"{"when":"2026-01-01T00:00:00Z","ts":"not a time, and not the time field"}"#)
     }

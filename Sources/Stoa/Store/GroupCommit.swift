@@ -109,7 +109,9 @@ final class IntervalTimer: @unchecked Sendable {
         let thread = Thread { [self] in
             condition.lock()
             while !stopped {
-                let deadline = Date(timeIntervalSinceNow: Double(interval) / 1_000_000)
+                // At most a day at a time: Foundation traps on a deadline
+                // past what it can convert (an interval from stoa.json).
+                let deadline = Date(timeIntervalSinceNow: Double(min(interval, 86_400_000_000)) / 1_000_000)
                 _ = condition.wait(until: deadline)
                 if stopped { break }
                 condition.unlock()

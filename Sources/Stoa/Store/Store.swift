@@ -79,12 +79,18 @@ public final class Store: Sendable {
     ) throws(StoaError) {
         self.path = path
         self.fileSystem = fileSystem
-        let configuration = try Self.loadOrCreate(StoreLayout(root: path), newConfiguration, fileSystem)
+        var configuration = try Self.loadOrCreate(StoreLayout(root: path), newConfiguration, fileSystem)
+        self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
+        if configuration.storeID == nil {
+            // A store made before store ids: give it one now, under the lock,
+            // so that its backups can tell it from another store (``BackupJob``).
+            configuration.storeID = StoreConfiguration.newStoreID()
+            try fileSystem.writeFileAtomically(StoreLayout(root: path).configuration, bytes: configuration.encoded())
+        }
         let layout = StoreLayout(root: path, archivePath: configuration.archivePath)
         self.layout = layout
         self.configuration = configuration
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
-        self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
 
         let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
         try recovery.refuseLinkedDirectories()
@@ -672,6 +678,14 @@ public final class Store: Sendable {
         if try Syscalls.status(layout.configuration) != nil {
             return try StoreConfiguration.load(from: layout.configuration)
         }
+        // Checked before anything is created: a refused store leaves no directory behind.
+        var configuration = configuration
+        if configuration.storeID == nil { configuration.storeID = StoreConfiguration.newStoreID() }
+        do {
+            try configuration.validate()
+        } catch {
+            throw StoaError(.badConfig, error.message, path: layout.configuration)
+        }
         if let names = try Syscalls.listDirectory(layout.root) {
             let foreign = names.filter { $0 != "LOCK" && !$0.hasSuffix(".tmp") }
             if !foreign.isEmpty {
@@ -683,11 +697,6 @@ public final class Store: Sendable {
             }
         } else {
             try fileSystem.mkdir(layout.root, mode: 0o750)
-        }
-        do {
-            try configuration.validate()
-        } catch {
-            throw StoaError(.badConfig, error.message, path: layout.configuration)
         }
         try fileSystem.writeFileAtomically(layout.configuration, bytes: configuration.encoded())
         return configuration

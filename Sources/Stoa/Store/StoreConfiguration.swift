@@ -52,37 +52,76 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// processes too (see ``DedupWindow`` for what "identical" and "this
     /// soon" mean after a reopen). Off when nil.
     public var dedupWindow: Int64?
+    /// The store's identity: 32 hex digits (128 random bits), written into
+    /// `stoa.json` when the store is created. A backup carries its source's
+    /// id, which is how ``StoreReader/backup(to:)`` tells an earlier backup
+    /// of this store from another store. A store created before ids has
+    /// none until its next writer opens it, which adds one (``Store``).
+    public var storeID: String?
 
     public static let currentFormatVersion = 1
 
     public init() {}
 
+    /// A new random store id: 128 bits from the system's secure random
+    /// source (`getrandom`), as 32 lowercase hex digits.
+    public static func newStoreID() -> String {
+        var random = SystemRandomNumberGenerator()
+        return [random.next(), random.next()].map { (half: UInt64) in
+            let digits = String(half, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
+    }
+
     /// Throws when a value is out of range.
-    public func validate() throws(StoaError) {
+    ///
+    /// - Parameter name: How to name a setting in the message, given its
+    ///   `stoa.json` key (`segment_bytes`); the command line passes its
+    ///   option's name (`--segment-bytes`).
+    public func validate(naming name: (String) -> String = { $0 }) throws(StoaError) {
         func bad(_ message: String) -> StoaError { StoaError(.badConfig, message) }
         if formatVersion != Self.currentFormatVersion {
             throw bad("format_version \(formatVersion) is not supported (this Stoa reads \(Self.currentFormatVersion))")
         }
-        if segmentBytes < 4096 { throw bad("segment_bytes must be at least 4096, got \(segmentBytes)") }
-        if segmentAge < 1_000_000 { throw bad("segment_age must be at least 1s") }
+        if segmentBytes < 4096 { throw bad("\(name("segment_bytes")) must be at least 4096, got \(segmentBytes)") }
+        if segmentAge < 1_000_000 {
+            throw bad("\(name("segment_age")) must be at least 1s, got \(Units.formatDuration(segmentAge))")
+        }
         if maxRecordBytes < 64 || maxRecordBytes > 256 << 20 {
-            throw bad("max_record_bytes must be between 64 and 256MiB, got \(maxRecordBytes)")
+            throw bad("\(name("max_record_bytes")) must be between 64 and 256MiB, got \(maxRecordBytes)")
         }
-        if fsyncInterval < 1_000 { throw bad("fsync_interval must be at least 1ms") }
-        if fields.time.isEmpty { throw bad("fields.time must name at least one field") }
-        if !(1...9).contains(compressionLevel) { throw bad("compression_level must be 1 to 9, got \(compressionLevel)") }
+        if fsyncInterval < 1_000 || fsyncInterval > 86_400_000_000 {
+            throw bad(
+                "\(name("fsync_interval")) must be between 1ms and 1d, got \(Units.formatDuration(fsyncInterval))"
+                    + " (for no syncs, durability none)")
+        }
+        if fields.time.isEmpty { throw bad("\(name("fields.time")) must name at least one field") }
+        for (key, names) in [("fields.time", fields.time), ("fields.type", fields.type),
+                             ("fields.conversation", fields.conversation)] where names.contains(where: \.isEmpty) {
+            throw bad("\(name(key)) must not hold an empty field name")
+        }
+        if !(1...9).contains(compressionLevel) {
+            throw bad("\(name("compression_level")) must be 1 to 9, got \(compressionLevel)")
+        }
         if memberBytes < 64 << 10 || memberBytes > 64 << 20 {
-            throw bad("member_bytes must be between 64KiB and 64MiB, got \(memberBytes)")
+            throw bad("\(name("member_bytes")) must be between 64KiB and 64MiB, got \(memberBytes)")
         }
-        for (name, value) in [("hot_for", hotFor), ("warm_for", warmFor), ("retain_for", retainFor),
-                              ("max_bytes", maxBytes), ("keep_free", keepFree)] {
-            if let value, value < 0 { throw bad("\(name) must not be negative") }
+        for (key, value) in [("hot_for", hotFor), ("warm_for", warmFor), ("retain_for", retainFor),
+                             ("max_bytes", maxBytes), ("keep_free", keepFree), ("dedup_window", dedupWindow)] {
+            if let value, value < 0 { throw bad("\(name(key)) must not be negative") }
         }
+        if let storeID, storeID.utf8.count != 32 || !storeID.utf8.allSatisfy(Self.isHexDigit) {
+            throw bad("\(name("store_id")) must be 32 hex digits, got \"\(storeID)\"")
+        }
+    }
+
+    private static func isHexDigit(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f"))
     }
 }
 
 extension StoreConfiguration: Codable {
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case formatVersion = "format_version"
         case fields
         case segmentBytes = "segment_bytes"
@@ -99,21 +138,114 @@ extension StoreConfiguration: Codable {
         case compressionLevel = "compression_level"
         case memberBytes = "member_bytes"
         case dedupWindow = "dedup_window"
+        case storeID = "store_id"
+    }
+
+    /// The keys of the `fields` object.
+    private enum FieldKeys: String, CaseIterable {
+        case time, type, conversation
+    }
+
+    /// Any key, to list the keys a JSON object has.
+    private struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    /// Refuses a key this version does not know (a typo like `hot_forr`
+    /// would otherwise be ignored, and its setting silently not applied),
+    /// suggesting the nearest known one.
+    private static func checkKeys(
+        _ container: KeyedDecodingContainer<AnyKey>, known: [String], in object: String
+    ) throws(StoaError) {
+        for key in container.allKeys.map(\.stringValue).sorted() where !known.contains(key) {
+            var message = "unknown key \"\(object)\(key)\""
+            if let nearest = Self.nearest(to: key, among: known) { message += " (did you mean \"\(object)\(nearest)\"?)" }
+            message += "; the keys are \(known.map { object + $0 }.joined(separator: ", "))"
+            throw StoaError(.badConfig, message)
+        }
+    }
+
+    /// The known key closest to `key` by edit distance, if it is close (at
+    /// most a third of its letters, and at least 1, changed).
+    static func nearest(to key: String, among known: [String]) -> String? {
+        func distance(_ a: [UInt8], _ b: [UInt8]) -> Int {
+            var previous = Array(0...b.count)
+            for (i, x) in a.enumerated() {
+                var current = [i + 1]
+                for (j, y) in b.enumerated() {
+                    current.append(Swift.min(previous[j + 1] + 1, current[j] + 1, previous[j] + (x == y ? 0 : 1)))
+                }
+                previous = current
+            }
+            return previous[b.count]
+        }
+        let lowered = Array(key.lowercased().utf8)
+        let scored = known.map { (name: $0, distance: distance(lowered, Array($0.utf8))) }
+        guard let best = scored.min(by: { $0.distance < $1.distance }) else { return nil }
+        return best.distance <= Swift.max(1, key.utf8.count / 3) ? best.name : nil
     }
 
     public init(from decoder: any Decoder) throws {
+        try Self.checkKeys(
+            try decoder.container(keyedBy: AnyKey.self), known: CodingKeys.allCases.map(\.rawValue), in: "")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        formatVersion = try c.decode(Int.self, forKey: .formatVersion)
+        /// A number in `stoa.json`, read exactly: a whole number as `Int64`,
+        /// else a finite `Double`; nil when the value is not a number.
+        func number(_ key: CodingKeys) -> (whole: Int64?, value: Double)? {
+            if let whole = try? c.decodeIfPresent(Int64.self, forKey: key) { return (whole, Double(whole)) }
+            if let value = try? c.decodeIfPresent(Double.self, forKey: key) { return (nil, value) }
+            return nil
+        }
+        if let (whole, value) = number(.formatVersion) {
+            guard let whole, let version = Int(exactly: whole) else {
+                throw StoaError(.badConfig, "format_version \(value) is not supported (this Stoa reads \(Self.currentFormatVersion))")
+            }
+            formatVersion = version
+        } else {
+            formatVersion = try c.decode(Int.self, forKey: .formatVersion)  // missing or not a number: says which
+        }
+        if c.contains(.fields) {
+            try Self.checkKeys(
+                try c.nestedContainer(keyedBy: AnyKey.self, forKey: .fields), known: FieldKeys.allCases.map(\.rawValue),
+                in: "fields.")
+        }
         fields = try c.decodeIfPresent(FieldNames.self, forKey: .fields) ?? FieldNames()
         func duration(_ key: CodingKeys) throws -> Int64? {
-            if let seconds = try? c.decodeIfPresent(Int64.self, forKey: key) { return seconds * 1_000_000 }
+            if let (whole, value) = number(key) {
+                // Seconds: checked, a value from a file must never trap.
+                if let whole {
+                    let (micros, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
+                    if !overflow { return micros }
+                } else if value.isFinite, let micros = Int64(exactly: (value * 1_000_000).rounded(.towardZero)) {
+                    return micros
+                }
+                throw StoaError(
+                    .badConfig,
+                    "\(key.rawValue): \(whole.map(String.init) ?? String(value)) seconds is out of range "
+                        + "(a duration is at most about 292,000 years: 9223372036854 seconds)")
+            }
             guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
-            return try Units.parseDuration(text)
+            do {
+                return try Units.parseDuration(text)
+            } catch {
+                throw StoaError(.badConfig, "\(key.rawValue): \(error.message)")
+            }
         }
         func size(_ key: CodingKeys) throws -> Int64? {
-            if let bytes = try? c.decodeIfPresent(Int64.self, forKey: key) { return bytes }
+            if let (whole, value) = number(key) {
+                if let whole { return whole }
+                throw StoaError(
+                    .badConfig, "\(key.rawValue): \(value) is not a whole number of bytes (at most \(Int64.max))")
+            }
             guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
-            return try Units.parseSize(text)
+            do {
+                return try Units.parseSize(text)
+            } catch {
+                throw StoaError(.badConfig, "\(key.rawValue): \(error.message)")
+            }
         }
         if let value = try size(.segmentBytes) { segmentBytes = value }
         if let value = try duration(.segmentAge) { segmentAge = value }
@@ -126,9 +258,17 @@ extension StoreConfiguration: Codable {
         maxBytes = try size(.maxBytes)
         keepFree = try size(.keepFree)
         archivePath = try c.decodeIfPresent(String.self, forKey: .archivePath)
-        if let value = try c.decodeIfPresent(Int.self, forKey: .compressionLevel) { compressionLevel = value }
+        if let (whole, value) = number(.compressionLevel) {
+            guard let whole, (1...9).contains(whole) else {
+                throw StoaError(.badConfig, "compression_level must be 1 to 9, got \(whole.map(String.init) ?? String(value))")
+            }
+            compressionLevel = Int(whole)
+        } else if c.contains(.compressionLevel) {
+            throw StoaError(.badConfig, "compression_level must be a number from 1 to 9")
+        }
         if let value = try size(.memberBytes) { memberBytes = value }
         dedupWindow = try duration(.dedupWindow)
+        storeID = try c.decodeIfPresent(String.self, forKey: .storeID)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -149,19 +289,23 @@ extension StoreConfiguration: Codable {
         try c.encode(compressionLevel, forKey: .compressionLevel)
         try c.encode(memberBytes, forKey: .memberBytes)
         try c.encodeIfPresent(dedupWindow.map(Units.formatDuration), forKey: .dedupWindow)
+        try c.encodeIfPresent(storeID, forKey: .storeID)
     }
 
     /// Reads `stoa.json`.
     static func load(from path: String) throws(StoaError) -> StoreConfiguration {
-        let bytes: [UInt8]
-        do {
-            bytes = try OpenFile(readingAt: path).readAll()
-        }
+        try decode(try OpenFile(readingAt: path).readAll(), path: path)
+    }
+
+    /// Reads the bytes of `stoa.json`, read from `path`.
+    static func decode(_ bytes: [UInt8], path: String) throws(StoaError) -> StoreConfiguration {
         let configuration: StoreConfiguration
         do {
             configuration = try JSONDecoder().decode(StoreConfiguration.self, from: Data(bytes))
         } catch let error as StoaError {
             throw StoaError(.badConfig, error.message, path: path)
+        } catch let error as DecodingError {
+            throw StoaError(.badConfig, describe(error), path: path)
         } catch {
             throw StoaError(.badConfig, "cannot read the configuration: \(error)", path: path)
         }
@@ -181,5 +325,42 @@ extension StoreConfiguration: Codable {
         var bytes = Array(try! encoder.encode(self))
         bytes.append(UInt8(ascii: "\n"))
         return bytes
+    }
+}
+
+/// A decoding error of `stoa.json` in words: which key, and what was wrong.
+private func describe(_ error: DecodingError) -> String {
+    func key(_ path: [any CodingKey]) -> String {
+        path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+    switch error {
+    case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+        return "the configuration must be a JSON object"
+    case .typeMismatch(let type, let context):
+        return "\(key(context.codingPath)): expected \(typeName(type)), found something else"
+    case .valueNotFound(let type, let context):
+        return "\(key(context.codingPath)): expected \(typeName(type)), found null"
+    case .keyNotFound(let missing, let context):
+        let parent = key(context.codingPath)
+        return "missing key \"\(parent.isEmpty ? "" : parent + ".")\(missing.stringValue)\""
+    case .dataCorrupted(let context) where context.codingPath.last?.stringValue == "durability":
+        return "durability must be none, interval or always"
+    case .dataCorrupted(let context):
+        let at = key(context.codingPath)
+        let reason = context.underlyingError.map { "\($0)" } ?? context.debugDescription
+        return at.isEmpty ? "not valid JSON: \(reason)" : "\(at): \(context.debugDescription)"
+    @unknown default:
+        return "cannot read the configuration: \(error)"
+    }
+}
+
+private func typeName(_ type: Any.Type) -> String {
+    switch type {
+    case is String.Type: "a string"
+    case is Int.Type, is Int64.Type: "a whole number"
+    case is Double.Type: "a number"
+    case is [String].Type: "a list of strings"
+    case is Durability.Type: "none, interval or always"
+    default: "\(type)"
     }
 }
