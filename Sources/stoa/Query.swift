@@ -36,9 +36,23 @@ struct QueryOptions: ParsableArguments {
         if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
     }
 
-    func makeQuery(now: Int64) throws -> Stoa.Query {
-        Stoa.Query(
-            since: try since?.resolve(now: now), until: try until?.resolve(now: now), types: Set(types),
+    /// The query these options ask for, times resolved against `now`.
+    ///
+    /// - Throws: `.invalidArgument` (exit 64) for a time that cannot be
+    ///   read, or `--since` after `--until`: the two swapped are a mistake
+    ///   to report, not a query that quietly finds nothing. (Equal times
+    ///   are the empty range [t, t), as a script's zero-length window.)
+    func makeQuery(now: Int64) throws(StoaError) -> Stoa.Query {
+        let start = try since?.resolve(now: now)
+        let end = try until?.resolve(now: now)
+        if let start, let end, start > end {
+            throw StoaError(
+                .invalidArgument,
+                "--since \(since!.text) (\(Timestamp.format(start))) is after --until \(until!.text) "
+                    + "(\(Timestamp.format(end))): records are read from --since up to, not including, --until")
+        }
+        return Stoa.Query(
+            since: start, until: end, types: Set(types),
             conversation: conversation, contains: grep, limit: limit, order: reverse ? .newestFirst : .oldestFirst)
     }
 }
@@ -192,8 +206,9 @@ struct Query: ParsableCommand {
 
     func run() throws {
         try running {
+            let query = try options.makeQuery(now: Timestamp.now())
             let reader = try LogReader.open(directory, foreign: foreign)
-            let cursor = try reader.query(try options.makeQuery(now: Timestamp.now()))
+            let cursor = try reader.query(query)
             try printRecords(cursor, format: output, foreign: reader.isForeign)
             // A store's damage (lines skipped, seqs missing) is named above:
             // the answer is not whole. (A directory of logs has lines that are

@@ -78,7 +78,7 @@ struct TimeArgument: ExpressibleByArgument {
     let text: String
     init?(argument: String) { text = argument }
 
-    func resolve(now: Int64) throws -> Int64 {
+    func resolve(now: Int64) throws(StoaError) -> Int64 {
         try TimeExpression.parse(text, now: now)
     }
 }

@@ -327,7 +327,7 @@ struct IndexHeader: Sendable, Equatable {
     /// otherwise go unseen.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexHeader? {
         guard let info = try? Syscalls.status(path) else { return nil }
-        let modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        let modified = Timestamp.nanos(info.st_mtim)
         let identity = [Int64(info.st_ino), Int64(info.st_size), modified]
         let header: IndexHeader
         if let remembered = known.withLock({ $0[path] }), remembered.identity == identity {

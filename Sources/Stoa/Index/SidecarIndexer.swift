@@ -40,7 +40,7 @@ struct SidecarIndexer: Sendable {
                 previousChain = existing.chain
                 continue
             }
-            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
+            let modified = Timestamp.micros(info.st_mtim)
             let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)
             if let prepared, prepared.base == file.base, file.name.kind == .plain,
                 prepared.index.byteCount == UInt64(size)

@@ -35,25 +35,37 @@ extension RecordReader {
     public func replay(
         _ query: Query, speed: ReplaySpeed = .max, maxGap: Int64? = nil, _ body: (Record) throws -> Bool
     ) throws -> Int {
+        try replay(query, speed: speed, maxGap: maxGap, clock: .system, body)
+    }
+
+    /// ``replay(_:speed:maxGap:_:)`` on a given clock (tests pass one that
+    /// advances when asked to sleep).
+    func replay(
+        _ query: Query, speed: ReplaySpeed, maxGap: Int64?, clock: ReplayClock, _ body: (Record) throws -> Bool
+    ) throws -> Int {
         let cursor = try self.query(query)
         // When the first record went out: the schedule counts from there, so
         // that the time it took to find the first record does not shorten
         // the first gap.
         var started: Int64 = 0
         var previousTime: Int64?
-        var offset: Double = 0  // µs since the start at which the current record is due
+        // µs since the start at which the current record is due. A Double:
+        // with a tiny speed (1e-300) it may pass any Int64, even reach
+        // infinity, and must not trap; the wait is held below.
+        var offset: Double = 0
         var count = 0
         while let record = try cursor.next() {
             if case .factor(let factor) = speed, factor > 0 {
                 if let previousTime {
-                    var gap = max(0, record.time - previousTime)
-                    if query.order == .newestFirst { gap = max(0, previousTime - record.time) }
-                    if let maxGap { gap = min(gap, maxGap) }
+                    // Times from records may lie far apart: the span is held at Int64's limits.
+                    var gap = max(0, Timestamp.span(from: previousTime, to: record.time))
+                    if query.order == .newestFirst { gap = max(0, Timestamp.span(from: record.time, to: previousTime)) }
+                    if let maxGap { gap = min(gap, max(0, maxGap)) }
                     offset += Double(gap) / factor
-                    let wait = started + Int64(offset) - Timestamp.now()
-                    if wait > 0 { usleep(UInt32(min(wait, Int64(UInt32.max)))) }
+                    let wait = Double(started) + offset - Double(clock.now())
+                    if wait >= 1 { clock.sleep(Int64(min(wait, ReplayClock.longestWait))) }
                 } else {
-                    started = Timestamp.now()
+                    started = clock.now()
                 }
             }
             previousTime = record.time
@@ -62,4 +74,26 @@ extension RecordReader {
         }
         return count
     }
+}
+
+/// The clock a replay keeps its schedule by: the time (µs since the
+/// epoch) and a sleep (µs).
+struct ReplayClock: Sendable {
+    var now: @Sendable () -> Int64
+    var sleep: @Sendable (Int64) -> Void
+
+    /// The longest single wait asked of `sleep` (µs, about 31,700 years):
+    /// below `Int64.max`, which a `Double` cannot hold exactly.
+    static let longestWait: Double = 1e18
+
+    static let system = ReplayClock(
+        now: { Timestamp.now() },
+        sleep: { micros in
+            var rest = micros
+            while rest > 0 {
+                let step = min(rest, 1_000_000_000)  // usleep takes a UInt32
+                usleep(UInt32(step))
+                rest -= step
+            }
+        })
 }

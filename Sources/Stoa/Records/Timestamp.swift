@@ -323,6 +323,41 @@ public enum Timestamp {
         return Int64(spec.tv_sec) * microsPerSecond + Int64(spec.tv_nsec) / 1000
     }
 
+    // MARK: Checked arithmetic
+
+    /// A file time (`st_mtim`, `st_ctim`) in microseconds since the epoch,
+    /// held at `Int64`'s limits: a file's time is set by whoever wrote it
+    /// (`touch -d 2300-01-01`), so its arithmetic must not trap.
+    static func micros(_ time: timespec) -> Int64 {
+        let (whole, overflow) = Int64(time.tv_sec).multipliedReportingOverflow(by: microsPerSecond)
+        if overflow { return time.tv_sec < 0 ? .min : .max }
+        return adding(whole, Int64(time.tv_nsec) / 1000)
+    }
+
+    /// A file time in nanoseconds since the epoch, held at `Int64`'s
+    /// limits (past the year 2262 for the largest).
+    static func nanos(_ time: timespec) -> Int64 {
+        let (whole, overflow) = Int64(time.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return time.tv_sec < 0 ? .min : .max }
+        return adding(whole, Int64(time.tv_nsec))
+    }
+
+    /// `a - b`, held at `Int64`'s limits: for spans between times read
+    /// from files, records or indexes, which may lie far apart.
+    static func span(from b: Int64, to a: Int64) -> Int64 {
+        let (difference, overflow) = a.subtractingReportingOverflow(b)
+        if overflow { return b < 0 ? .max : .min }
+        return difference
+    }
+
+    /// `a + b`, held at `Int64`'s limits: for sums of durations from
+    /// `stoa.json` (`hot_for` + `warm_for`).
+    static func adding(_ a: Int64, _ b: Int64) -> Int64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        if overflow { return b < 0 ? .min : .max }
+        return sum
+    }
+
     // MARK: Calendar arithmetic
 
     /// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's

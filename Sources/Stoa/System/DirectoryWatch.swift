@@ -74,6 +74,6 @@ struct DirectoryWatch {
     }
 
     private static func time(_ info: stat) -> Int64 {
-        Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        Timestamp.nanos(info.st_mtim)
     }
 }

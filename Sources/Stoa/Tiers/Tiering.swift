@@ -47,16 +47,16 @@ struct Tiering: Sendable {
         for file in try layout.listAllSegments() where file.base < activeBase {
             guard let info = try Syscalls.status(file.path) else { continue }
             let index = IndexHeader.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
-            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
+            let modified = Timestamp.micros(info.st_mtim)
             sealed.append((file, index, index?.sealedAt ?? modified, Int64(info.st_size)))
         }
 
         // Retention: by age, by total size, by free disk space; oldest first.
         var expire = Set<UInt64>()
         if let retainFor = configuration.retainFor {
-            for segment in sealed where now - segment.sealedAt > retainFor {
+            for segment in sealed where Timestamp.span(from: segment.sealedAt, to: now) > retainFor {
                 expire.insert(segment.file.base)
-                report.expired.append((segment.file.name.fileName, "sealed \(Units.formatDuration(now - segment.sealedAt)) ago, retain_for is \(Units.formatDuration(retainFor))"))
+                report.expired.append((segment.file.name.fileName, "sealed \(Units.formatDuration(Timestamp.span(from: segment.sealedAt, to: now))) ago, retain_for is \(Units.formatDuration(retainFor))"))
             }
         }
         if let maxBytes = configuration.maxBytes {
@@ -81,7 +81,7 @@ struct Tiering: Sendable {
 
         // Tiers, for what remains.
         for segment in sealed where !expire.contains(segment.file.base) {
-            let age = now - segment.sealedAt
+            let age = Timestamp.span(from: segment.sealedAt, to: now)
             let name = segment.file.name.fileName
             if segment.file.name.kind == .plain, let hotFor = configuration.hotFor, age > hotFor {
                 guard let header = segment.index, !header.isCompressed, header.plainBytes == UInt64(segment.size),
@@ -92,12 +92,12 @@ struct Tiering: Sendable {
                 }
                 try makeWarm(segment.file, index: index)
                 report.warmed.append(name)
-                if let warmFor = configuration.warmFor, age > hotFor + warmFor {
+                if let warmFor = configuration.warmFor, age > Timestamp.adding(hotFor, warmFor) {
                     try makeCold(SegmentFile(name: SegmentName(base: segment.file.base, kind: .gzip), directory: layout.segments, isCold: false))
                     report.cooled.append(name + ".gz")
                 }
             } else if segment.file.name.kind == .gzip, !segment.file.isCold, let hotFor = configuration.hotFor,
-                let warmFor = configuration.warmFor, age > hotFor + warmFor
+                let warmFor = configuration.warmFor, age > Timestamp.adding(hotFor, warmFor)
             {
                 try makeCold(segment.file)
                 report.cooled.append(name)
