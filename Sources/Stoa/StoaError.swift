@@ -51,6 +51,10 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
         public static let closed = Code("closed")
         /// An argument is out of range: a time, a duration, a size, a seq.
         public static let invalidArgument = Code("invalidArgument")
+        /// A backup holds records its store no longer has (the store was cut
+        /// back or reset since, or the backup was written to): the backup is
+        /// left as it is.
+        public static let diverged = Code("diverged")
     }
 
     public var code: Code

@@ -63,6 +63,29 @@ import Testing
         #expect(noSource.status == 1)
         #expect(noSource.stderr.contains("not a store"), "\(noSource.stderr)")
 
+        // Another store, as new as this one: refused by its store_id, untouched (issue 13, item 2).
+        let other = directory.appending("other")
+        try makeStore(other, records: 30)
+        let records = try run(stoa, ["query", other]).stdout
+        let another = try run(stoa, ["backup", source, other])
+        #expect(another.status == 64)
+        #expect(another.stderr.contains("is another store (store_id"), "\(another.stderr)")
+        #expect(try run(stoa, ["query", other]).stdout == records)
+
+        // The store cut back since the last backup: the backup keeps its records, exit 1.
+        let backup = directory.appending("backup")
+        #expect(try run(stoa, ["backup", source, backup]).status == 0)
+        let backedUp = try run(stoa, ["query", backup]).stdout
+        let active = source + "/segments/" + listDirectory(source + "/segments").filter { $0.hasSuffix(".jsonl") }.max()!
+        var bytes = try readBytes(active)
+        bytes.removeLast()
+        try writeBytes(Array(bytes[...bytes.lastIndex(of: UInt8(ascii: "\n"))!]), to: active)
+        #expect(try run(stoa, ["append", source], input: #"{"n":"other"}"# + "\n").status == 0)
+        let cutBack = try run(stoa, ["backup", source, backup])
+        #expect(cutBack.status == 1)
+        #expect(cutBack.stderr.contains("holds seq 49 that the store no longer has"), "\(cutBack.stderr)")
+        #expect(try run(stoa, ["query", backup]).stdout == backedUp)
+
         let usage = try run(stoa, ["backup", source])
         #expect(usage.status == 64)
         #expect(usage.stdout.isEmpty)

@@ -600,7 +600,18 @@ final class StopFlag: Sendable {
         try makeStore(other, records: 800)
         let backupPath = directory.appending("backup")
         _ = try backup(from: other, to: backupPath)
-        expectError(backupPath, .invalidArgument, "another store")
+        var before = try snapshot(backupPath)
+        expectError(backupPath, .invalidArgument, "is another store")
+        #expect(try snapshot(backupPath) == before)
+        // Another store itself, as young as this one (its segments no newer):
+        // refused by its id, its records untouched.
+        let young = directory.appending("young")
+        try makeStore(young, records: 100)
+        before = try snapshot(young)
+        let records = try all(young)
+        expectError(young, .invalidArgument, "is another store")
+        #expect(try snapshot(young) == before)
+        #expect(try all(young) == records)
 
         // Locked while a Store has it open.
         let mine = directory.appending("mine")
@@ -609,5 +620,146 @@ final class StopFlag: Sendable {
         expectError(mine, .locked, "locked")
         try writer.close()
         #expect(throws: StoaError.self) { try backup(from: directory.appending("nothing"), to: directory.appending("b2")) }
+    }
+
+    /// Every file under `path` with its bytes, but the lock file.
+    func snapshot(_ path: String) throws -> [String: [UInt8]] {
+        var files: [String: [UInt8]] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: path)
+        while let name = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            guard name != "LOCK", FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory),
+                !isDirectory.boolValue
+            else { continue }
+            files[name] = try readBytes(path + "/" + name)
+        }
+        return files
+    }
+
+    /// `stoa.json` of the store at `path` without its `store_id`, as a store
+    /// made before ids has it.
+    func removeStoreID(_ path: String) throws {
+        let object = try JSONSerialization.jsonObject(with: Data(readBytes(path + "/stoa.json"))) as! [String: Any]
+        #expect(object["store_id"] != nil)
+        let stripped = object.filter { $0.key != "store_id" }
+        try writeBytes(Array(JSONSerialization.data(withJSONObject: stripped)), to: path + "/stoa.json")
+    }
+
+    func storeID(_ path: String) throws -> String? {
+        try StoreConfiguration.load(from: path + "/stoa.json").storeID
+    }
+
+    // MARK: Identity and history
+
+    @Test func aStoreHasAnIDFromItsCreationThatItsBackupCarries() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source, records: 200)
+        let id = try #require(try storeID(source))
+        #expect(id.count == 32 && id.allSatisfy(\.isHexDigit))
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: source, to: backupPath)
+        #expect(try storeID(backupPath) == id)
+        // A writer opened on the backup keeps it; a second store gets its own.
+        try appendMore(backupPath, count: 1, first: 200)
+        #expect(try storeID(backupPath) == id)
+        let other = directory.appending("other")
+        try makeStore(other, records: 1)
+        #expect(try storeID(other) != id)
+    }
+
+    @Test func aStoreMadeBeforeIDsGetsOneFromItsNextWriterAndStillBacksUp() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source, records: 1000)
+        try removeStoreID(source)
+        // Readers never write; the backup of an id-less store carries no id,
+        // and a second backup into it is recognised by its segments.
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: source, to: backupPath)
+        #expect(try storeID(source) == nil)
+        #expect(try storeID(backupPath) == nil)
+        _ = try backup(from: source, to: backupPath)
+
+        // The next writer adds an id, atomically; the next backup adopts it.
+        try appendMore(source, count: 500, first: 1000)
+        let id = try #require(try storeID(source))
+        #expect(try StoreReader(at: source).configuration.storeID == id)
+        _ = try backup(from: source, to: backupPath)
+        #expect(try storeID(backupPath) == id)
+        #expect(try all(backupPath) == all(source))
+
+        // Two id-less stores that share no segment: the other one is refused, untouched.
+        let first = directory.appending("first")
+        let second = directory.appending("second")
+        try makeStore(first, records: 300)
+        try makeStore(second, records: 0)
+        try appendMore(second, count: 300, first: 7000)
+        try removeStoreID(first)
+        try removeStoreID(second)
+        let before = try snapshot(second)
+        #expect {
+            _ = try backup(from: first, to: second)
+        } throws: { error in
+            let error = error as! StoaError
+            return error.code == .diverged && error.message.contains("backup of another store")
+        }
+        #expect(try snapshot(second) == before)
+    }
+
+    @Test func keepsTheBackupsHistoryWhenTheStoreWasCutBack() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source, records: 3000)
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: source, to: backupPath)
+        let backedUp = try all(backupPath)
+        let kept = try snapshot(backupPath)
+
+        func expectDiverged(_ text: String, _ comment: Comment) throws {
+            do {
+                _ = try backup(from: source, to: backupPath)
+                Issue.record("should be refused: \(comment)")
+            } catch {
+                #expect(error.code == .diverged, "\(error)")
+                #expect(error.path == backupPath)
+                #expect(error.message.contains(text), "\(error)")
+            }
+            #expect(try snapshot(backupPath) == kept, comment)
+            #expect(try all(backupPath) == backedUp, comment)
+        }
+
+        // The active segment's last line rewritten in place (same length):
+        // the backup's copy of it is not overwritten.
+        let plain = names(source + "/segments", ".jsonl")
+        let active = source + "/segments/" + plain.last!
+        let original = try readBytes(active)
+        var edited = original
+        let lastLine = edited.dropLast().lastIndex(of: UInt8(ascii: "\n"))! + 1
+        let n = edited[lastLine...].firstRange(of: Array(#""n":"#.utf8))!.upperBound
+        edited[n] = edited[n] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+        try writeBytes(edited, to: active)
+        try expectDiverged("segments/\(plain.last!) holds seq 2999 that the store no longer has", "rewritten line")
+
+        // The active segment cut back by two records.
+        let cut = original[..<(original.dropLast().lastIndex(of: UInt8(ascii: "\n"))! + 1)]
+        try writeBytes(Array(cut.dropLast().prefix(through: cut.dropLast().lastIndex(of: UInt8(ascii: "\n"))!)), to: active)
+        try expectDiverged("holds seqs 2998 to 2999 that the store no longer has", "cut back")
+
+        // The newest sealed segment and the active one removed, new records appended.
+        try writeBytes(original, to: active)
+        let sealed = source + "/segments/" + plain[plain.count - 2]
+        try FileManager.default.removeItem(atPath: sealed)
+        try FileManager.default.removeItem(atPath: active)
+        for suffix in [plain[plain.count - 2], plain.last!] {
+            try? FileManager.default.removeItem(atPath: source + "/segments/" + suffix.replacingOccurrences(of: ".jsonl", with: ".idx"))
+        }
+        try appendMore(source, count: 10, first: 5000)
+        try expectDiverged("but the store has no segment starting there", "newest segments replaced")
+
+        // Reset: every segment gone, the same stoa.json.
+        try FileManager.default.removeItem(atPath: source + "/segments")
+        try FileManager.default.createDirectory(atPath: source + "/segments", withIntermediateDirectories: false)
+        try expectDiverged("but the store has no segment starting there (it has no segments)", "reset")
     }
 }

@@ -87,15 +87,27 @@ extension StoreReader {
     ///   retention policy, which may expire them there too.)
     /// - The backup takes its own writer lock: a ``Store`` open on it, or a
     ///   second backup into it, fails with `.locked`.
+    /// - A backup is of one store: it carries the store's `store_id`
+    ///   (``StoreConfiguration/storeID``), and a store with another id is
+    ///   refused, untouched. (A store made before ids gets one from its next
+    ///   writer; until then, a destination without an id, or a source
+    ///   without one, must share a segment with the other.)
+    /// - Nothing of the backup's history is overwritten or removed: every
+    ///   segment both hold must be the same, and the backup's copy of what
+    ///   was the active segment must be where the store's segment starts.
+    ///   When the store was cut back or reset since (or the backup was
+    ///   written to), the backup is left as it is and the error names each
+    ///   segment, and the seqs, that the store no longer has.
     ///
     /// - Parameter destination: a new or empty directory (its parent must
     ///   exist), or an earlier backup of this store. It must not be inside
     ///   the store or its archive.
     /// - Returns: what was copied, skipped, removed and kept.
     /// - Throws: `.invalidArgument` when `destination` is inside the store,
-    ///   is not a directory, or holds segments of another store (or newer
-    ///   ones than the source: something wrote to it); `.notAStore` when it
-    ///   has files but no `stoa.json`; `.locked`; `.noSpace`; `.io`.
+    ///   is not a directory, or is another store (another `store_id`; or,
+    ///   when one has no id, no segment in common); `.diverged` when it
+    ///   holds records the store no longer has; `.notAStore` when it has
+    ///   files but no `stoa.json`; `.locked`; `.noSpace`; `.io`.
     /// - Complexity: one hard link, or one copy, per new sealed segment;
     ///   the active segment is copied every time.
     ///
@@ -125,6 +137,9 @@ struct BackupJob {
     let destination: StoreLayout
     let fileSystem: any FileSystem
     var report = BackupReport()
+    /// Whether the source and the backup have the same `store_id` (when
+    /// either has none, a difference may also mean another store's backup).
+    private var sameID = false
 
     init(
         source: StoreLayout, configuration: StoreConfiguration, encoder: RecordEncoder, destination: StoreLayout,
@@ -147,7 +162,13 @@ struct BackupJob {
 
     mutating func run() throws(StoaError) -> BackupReport {
         try checkDestinationIsOutsideSource()
-        try prepareDestination()
+        // Read now, not when the reader opened: a writer may have added the
+        // store's id since (a store made before ids gets one at its next open).
+        let sourceBytes = try OpenFile(readingAt: source.configuration).readAll()
+        let sourceConfiguration = try StoreConfiguration.decode(sourceBytes, path: source.configuration)
+        let destinationConfiguration = try prepareDestination()
+        try checkIdentity(of: sourceConfiguration, against: destinationConfiguration)
+        sameID = sourceConfiguration.storeID != nil && sourceConfiguration.storeID == destinationConfiguration?.storeID
         let lock = try StoreLock(directory: destination.root, fileSystem: fileSystem)
         defer { lock.release() }
         try removeTemporaryFiles()
@@ -157,20 +178,29 @@ struct BackupJob {
         // covers is listed (see `StoreReader.verify`).
         let mark = try HighWaterMark.load(source)
         var files = try source.listAllSegments()
-        try checkSameStore(files, existing: existing)
+        // The backup's newest segment, if plain, is the copy of what was then
+        // the active segment: it is replaced by the source's segment, which
+        // must start with it.
+        let recopy = existing.keys.max().flatMap { base in
+            existing[base]!.contains { $0.name.kind == .plain && !$0.isCold } ? base : nil
+        }
+        let proven = try checkSameHistory(files, existing: existing, recopy: recopy)
+        if destinationConfiguration != nil, proven == 0, !existing.isEmpty,
+            sourceConfiguration.storeID == nil || destinationConfiguration?.storeID == nil
+        {
+            throw StoaError(
+                .invalidArgument,
+                "the backup destination is a store that has no segment in common with this one, and one of them "
+                    + "has no store_id to tell: it may be another store's; back up into a new or empty directory",
+                path: destination.root)
+        }
         // The configuration first: from here on the backup opens as a store
         // (at first an empty one), so a backup killed at any later moment
         // leaves a store with a prefix of the records. Written last, a
         // killed first backup would leave segments without a stoa.json: a
         // directory that neither opens nor counts as an empty destination.
-        try writeConfiguration()
+        try writeConfiguration(sourceBytes, sourceConfiguration)
         try fileSystem.mkdir(destination.segments, mode: 0o750)
-
-        // The backup's newest segment, if plain, is the copy of what was then
-        // the active segment: it is replaced whatever its size.
-        let recopy = existing.keys.max().flatMap { base in
-            existing[base]!.contains { $0.name.kind == .plain && !$0.isCold } ? base : nil
-        }
         var done = Set<UInt64>()
         var lastEnd: UInt64?
         // The last placed segment, if it is a hard link to a sealed plain
@@ -248,6 +278,11 @@ struct BackupJob {
         let input = try OpenFile(readingAt: file.path)
         let size = try input.size
         let target = destinationFile(for: file)
+        // The backup's earlier copy of this segment, if any: what is copied
+        // now must start with it (the store may have been cut back since the
+        // history was checked), else it is kept and the backup stops.
+        let earlier = try Syscalls.status(target.path) != nil ? try OpenFile(readingAt: target.path) : nil
+        let earlierSize = try earlier?.size ?? 0
         var written = 0
         var lines = 0
         try fileSystem.writeFileAtomically(target.path) { (output, temporary) throws(StoaError) in
@@ -259,6 +294,13 @@ struct BackupJob {
                 offset += chunk.count
                 pending += chunk
                 guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
+                if let earlier, written < earlierSize {
+                    let count = min(last + 1, earlierSize - written)
+                    let old = try earlier.read(fromAbsoluteOffset: written, count: count)
+                    if let at = Self.firstDifference(old, pending[..<count]) {
+                        throw diverged([try describeDifference(target, at: written + at, earlierSize: earlierSize)])
+                    }
+                }
                 try pending.withUnsafeBufferPointer { (all) throws(StoaError) in
                     let complete = UnsafeBufferPointer(rebasing: all[...last])
                     lines += Self.countNewlines(complete)
@@ -266,6 +308,9 @@ struct BackupJob {
                 }
                 written += last + 1
                 pending.removeSubrange(...last)
+            }
+            if written < earlierSize {
+                throw diverged([try describeDifference(target, at: written, earlierSize: earlierSize)])
             }
         }
         // Not sealed: an .idx left by a Store opened on the backup is stale.
@@ -293,6 +338,12 @@ struct BackupJob {
         if let present, sameFile || (Int(present.st_size) == size && file.base != recopy) {
             report.skipped.append(relativePath(target))
         } else {
+            if file.base == recopy, present != nil, !sameFile {
+                // The backup's copy of what was the active segment: checked
+                // again right before it is replaced (the history was checked
+                // at the start; the store may have been cut back since).
+                if let difference = try checkExtends(target, by: file) { throw diverged([difference]) }
+            }
             try fileSystem.placeCopy(of: file.path, at: target.path)
             let placed = try Syscalls.status(target.path)
             let linked = placed.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
@@ -399,8 +450,9 @@ struct BackupJob {
         }
     }
 
-    /// Creates the destination, or checks it is empty or a store (an earlier backup).
-    private func prepareDestination() throws(StoaError) {
+    /// Creates the destination, or checks it is empty or a store (an
+    /// earlier backup); returns the store's configuration.
+    private func prepareDestination() throws(StoaError) -> StoreConfiguration? {
         if let info = try Syscalls.status(destination.root) {
             guard info.st_mode & S_IFMT == S_IFDIR else {
                 throw StoaError(.invalidArgument, "the backup destination exists and is not a directory", path: destination.root)
@@ -409,8 +461,7 @@ struct BackupJob {
             try fileSystem.mkdir(destination.root, mode: 0o750)
         }
         if try Syscalls.status(destination.configuration) != nil {
-            _ = try StoreConfiguration.load(from: destination.configuration)
-            return
+            return try StoreConfiguration.load(from: destination.configuration)
         }
         let foreign = (try Syscalls.listDirectory(destination.root) ?? []).filter { $0 != "LOCK" && !$0.hasSuffix(".tmp") }
         if !foreign.isEmpty {
@@ -419,6 +470,19 @@ struct BackupJob {
                 "the backup destination has files but no stoa.json: use a new or empty directory, or an earlier backup of this store",
                 path: destination.root)
         }
+        return nil
+    }
+
+    /// Refuses a destination that is another store: its `store_id` differs
+    /// from the source's. (When either has none, a store made before ids,
+    /// ``checkSameHistory(_:existing:recopy:)`` must find a segment in common.)
+    private func checkIdentity(of source: StoreConfiguration, against destination: StoreConfiguration?) throws(StoaError) {
+        guard let theirs = destination?.storeID, let ours = source.storeID, theirs != ours else { return }
+        throw StoaError(
+            .invalidArgument,
+            "the backup destination is another store (store_id \(theirs); this store's is \(ours)), "
+                + "not a backup of this one: it is left as it is; back up into a new or empty directory",
+            path: self.destination.root)
     }
 
     /// Removes the temporary files a killed backup (or a crash) left in the
@@ -452,42 +516,180 @@ struct BackupJob {
         return forms
     }
 
-    /// Refuses to mix two stores: the destination must not hold segments
-    /// newer than the source's newest, and a segment both hold (sealed, with
-    /// a valid `.idx` on both sides) must have the same SHA-256.
-    private func checkSameStore(_ files: [SegmentFile], existing: [UInt64: [SegmentFile]]) throws(StoaError) {
-        if let newest = existing.keys.max(), newest > files.last?.base ?? 0 || files.isEmpty {
-            throw StoaError(
-                .invalidArgument,
-                "the backup holds segment \(newest), newer than anything in the store: it was written to after a backup, "
-                    + "or it is a backup of another store; back up into a new directory",
-                path: destination.root)
+    /// Refuses to change a backup that holds records the store no longer
+    /// has: the store was cut back (its newest segments removed, its active
+    /// segment cut or rewritten) or reset since the last backup, or the
+    /// backup was written to. Each segment both hold must be the same (the
+    /// same file, or the same SHA-256 of its plain bytes), except the
+    /// backup's copy of what was the active segment, which the store's
+    /// segment must start with; the backup must hold no segment the store
+    /// does not have at or after the store's oldest (older ones expired in
+    /// the store, and a backup keeps them).
+    ///
+    /// - Returns: how many segments were found the same (0 proves nothing
+    ///   about which store the backup is of).
+    /// - Throws: `.diverged`, naming every difference, before anything is
+    ///   written: the backup is left as it is.
+    private func checkSameHistory(
+        _ files: [SegmentFile], existing: [UInt64: [SegmentFile]], recopy: UInt64?
+    ) throws(StoaError) -> Int {
+        var differences: [String] = []
+        var same = 0
+        var bases = Set(files.map(\.base))
+        if existing.keys.contains(where: { !bases.contains($0) }) {
+            // A listing that raced a tier move may miss a segment: list again before calling it gone.
+            bases.formUnion(try source.listAllSegments().map(\.base))
         }
-        for file in files.dropLast() {
-            guard let forms = existing[file.base], let info = try Syscalls.status(file.path),
-                let ours = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
-            else { continue }
-            for form in forms {
-                guard let size = try Syscalls.status(form.path)?.st_size,
-                    let theirs = IndexFile.load(form.indexPath, base: form.base, fileSize: Int(size)),
-                    theirs.isCompressed == (form.name.kind == .gzip)
-                else { continue }
-                guard theirs.digest == ours.digest else {
-                    throw StoaError(
-                        .invalidArgument,
-                        "the backup's segment \(form.name.fileName) differs from the store's (another SHA-256): "
-                            + "it is a backup of another store, or one of them was changed; back up into a new directory",
-                        path: form.path)
+        let oldest = files.first?.base
+        for (base, forms) in existing.sorted(by: { $0.key < $1.key }) where !bases.contains(base) {
+            guard let form = forms.first else { continue }
+            if let oldest, base < oldest {
+                // Expired in the store: kept, if it ends where the store's oldest begins (or before).
+                if let end = try? endSeq(of: form), end > oldest {
+                    differences.append(
+                        "\(relativePath(form)) holds seqs \(base) to \(end - 1), but the store's oldest segment starts at seq \(oldest)")
                 }
-                return  // one segment in common is enough to tell the store
+            } else {
+                differences.append(
+                    "\(relativePath(form)) holds seqs from \(base) on, but the store has no segment starting there"
+                        + (files.isEmpty ? " (it has no segments)" : " (its newest starts at seq \(files.last!.base))"))
             }
         }
+        for file in files {
+            guard let forms = existing[file.base] else { continue }
+            for form in forms {
+                let difference: String?
+                if form.base == recopy && form.name.kind == .plain && !form.isCold {
+                    difference = try checkExtends(form, by: file)
+                } else {
+                    difference = try checkSame(form, as: file)
+                }
+                if let difference { differences.append(difference) } else { same += 1 }
+            }
+        }
+        if !differences.isEmpty { throw diverged(differences) }
+        return same
+    }
+
+    /// Nil when the backup's sealed segment `form` holds the same plain
+    /// bytes as the store's `file`, else what differs.
+    private func checkSame(_ form: SegmentFile, as file: SegmentFile) throws(StoaError) -> String? {
+        guard let theirs = try Syscalls.status(form.path), let ours = try Syscalls.status(file.path) else { return nil }
+        if theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino { return nil }
+        let a: [UInt8]
+        let b: [UInt8]
+        do {
+            a = try digest(of: form, size: Int(theirs.st_size))
+        } catch {
+            return "\(relativePath(form)) cannot be read to compare it with the store's: \(error.message)"
+        }
+        do {
+            b = try digest(of: file, size: Int(ours.st_size))
+        } catch {
+            return nil  // the store's segment is damaged: verify reports it; the backup's copy is kept
+        }
+        if a == b { return nil }
+        return "\(relativePath(form)) differs from the store's \(file.name.fileName) (another SHA-256 of its records)"
+    }
+
+    /// The SHA-256 of a segment's plain bytes: from its valid `.idx`, else
+    /// computed (a full read).
+    private func digest(of file: SegmentFile, size: Int) throws(StoaError) -> [UInt8] {
+        if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: size),
+            index.isCompressed == (file.name.kind == .gzip)
+        {
+            return index.digest
+        }
+        return try SidecarIndexer.build(file, encoder: encoder).digest
+    }
+
+    /// Nil when the store's segment `file` starts with the bytes of the
+    /// backup's copy `form` of what was then the active segment, else what differs.
+    private func checkExtends(_ form: SegmentFile, by file: SegmentFile) throws(StoaError) -> String? {
+        guard let theirs = try Syscalls.status(form.path), let ours = try Syscalls.status(file.path) else { return nil }
+        if theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino { return nil }
+        let earlier = try OpenFile(readingAt: form.path)
+        let size = try earlier.size
+        if file.name.kind == .gzip {
+            let plain = try GzipSegmentContents(path: file.path).inflateAll()
+            let old = try earlier.readAll()
+            if let at = Self.firstDifference(old, plain[..<min(plain.count, old.count)]) {
+                return try describeDifference(form, at: at, earlierSize: size)
+            }
+            return plain.count < old.count ? try describeDifference(form, at: plain.count, earlierSize: size) : nil
+        }
+        let current = try OpenFile(readingAt: file.path)
+        var offset = 0
+        while offset < size {
+            let count = min(1 << 20, size - offset)
+            let old = try earlier.read(fromAbsoluteOffset: offset, count: count)
+            let new = try current.read(fromAbsoluteOffset: offset, count: count)
+            if let at = Self.firstDifference(old, new[...]) {
+                return try describeDifference(form, at: offset + at, earlierSize: size)
+            }
+            if new.count < old.count { return try describeDifference(form, at: offset + new.count, earlierSize: size) }
+            offset += count
+        }
+        return nil
+    }
+
+    /// What the store no longer has of the backup's `form`, which differs
+    /// from the store's from byte `offset` on: the seqs from there.
+    private func describeDifference(_ form: SegmentFile, at offset: Int, earlierSize: Int) throws(StoaError) -> String {
+        let bytes = try OpenFile(readingAt: form.path).read(fromAbsoluteOffset: 0, count: earlierSize)
+        let line = bytes[..<min(offset, bytes.count)].reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        let lines = bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+        let first = form.base + UInt64(line)
+        let last = form.base + UInt64(max(lines, line + 1) - 1)
+        let seqs = first == last ? "seq \(first)" : "seqs \(first) to \(last)"
+        return "\(relativePath(form)) holds \(seqs) that the store no longer has "
+            + "(the store's segment differs from byte \(offset) on: it was cut back or rewritten)"
+    }
+
+    /// The error that stops a backup which would lose the backup's history.
+    private func diverged(_ differences: [String]) -> StoaError {
+        let shown = differences.prefix(5).joined(separator: "; ")
+        let more = differences.count > 5 ? "; and \(differences.count - 5) more" : ""
+        return StoaError(
+            .diverged,
+            "the backup holds records the store no longer has, so it is left as it is (the store was cut back or "
+                + "reset since the last backup, or the backup was written to"
+                + (sameID ? "" : ", or it is a backup of another store: one of them has no store_id to tell")
+                + "): \(shown)\(more). Back up into a new directory to keep both",
+            path: destination.root)
+    }
+
+    /// The seq after the last record of a segment in the backup.
+    private func endSeq(of file: SegmentFile) throws(StoaError) -> UInt64 {
+        let size = Int(try Syscalls.status(file.path)?.st_size ?? 0)
+        if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: size) {
+            return file.base + UInt64(index.index.lineCount)
+        }
+        return file.base + UInt64(try SidecarIndexer.build(file, encoder: encoder).index.lineCount)
+    }
+
+    /// The offset of the first byte where `a` and `b` differ within their
+    /// common length, if any.
+    private static func firstDifference(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Int? {
+        let common = min(a.count, b.count)
+        let equal = a.withUnsafeBytes { x in
+            b.withUnsafeBytes { y in common == 0 || memcmp(x.baseAddress!, y.baseAddress!, common) == 0 }
+        }
+        if equal { return nil }
+        var index = 0
+        var other = b.startIndex
+        while index < a.count && other < b.endIndex {
+            if a[index] != b[other] { return index }
+            index += 1
+            other += 1
+        }
+        return nil
     }
 
     /// Writes the source's `stoa.json` into the backup, without
     /// `archive_path`: the backup's cold segments live in its own `archive/`.
-    private func writeConfiguration() throws(StoaError) {
-        var bytes = try OpenFile(readingAt: source.configuration).readAll()
+    private func writeConfiguration(_ sourceBytes: [UInt8], _ configuration: StoreConfiguration) throws(StoaError) {
+        var bytes = sourceBytes
         if configuration.archivePath != nil {
             var local = configuration
             local.archivePath = nil
