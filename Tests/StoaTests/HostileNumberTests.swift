@@ -214,4 +214,25 @@ import Glibc
             #expect(waits.count == (factor > 1e300 ? 0 : 3), "\(waits)")
         }
     }
+
+    // MARK: The logger
+
+    @Test func aLoggerWithTheLongestIntervalsFlushesOnStop() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.appending("store")
+        var configuration = EventLogger.Configuration()
+        configuration.flushInterval = .seconds(Int64.max)
+        configuration.initialBackoff = .seconds(Int64.max)
+        configuration.maxBackoff = .seconds(Int64.max)
+        let logger = EventLogger(storePath: path, configuration: configuration)
+        // Each flush sends the flusher back to wait with the interval as
+        // its deadline (which trapped in Foundation when it was this long).
+        for n in 0..<20 {
+            logger.log(#"{"n":\#(n)}"#)
+            logger.flush()
+        }
+        let stats = logger.stop()
+        #expect(stats.flushed == 20)
+        #expect(try StoreReader(at: path).query(Query()).all().count == 20)
+    }
 }

@@ -28,6 +28,8 @@ final class LoggerCore: @unchecked Sendable {
     let configuration: EventLogger.Configuration
     private let sink: LoggerSink
     private let interval: Double
+    /// The longest single wait (µs): a day.
+    static let longestWait: Int64 = 86_400_000_000
     private let initialBackoff: Int64
     private let maxBackoff: Int64
 
@@ -36,7 +38,9 @@ final class LoggerCore: @unchecked Sendable {
         self.sink = sink
         self.buffer = RecordRing(capacity: configuration.bufferSize)
         self.stats.bufferCapacity = configuration.bufferSize
-        self.interval = Double(configuration.flushInterval.loggerMicroseconds) / 1_000_000
+        // At most a day per wait: Foundation traps on a deadline past what it
+        // can convert (`.seconds(Int64.max)`); flushing sooner loses nothing.
+        self.interval = Double(min(configuration.flushInterval.loggerMicroseconds, Self.longestWait)) / 1_000_000
         self.initialBackoff = configuration.initialBackoff.loggerMicroseconds
         self.maxBackoff = max(configuration.maxBackoff.loggerMicroseconds, 0)
     }
@@ -213,7 +217,7 @@ final class LoggerCore: @unchecked Sendable {
             }
             guard retrying else { break }
             failures += 1
-            if backoff > 0 { Thread.sleep(forTimeInterval: Double(backoff) / 1_000_000) }
+            if backoff > 0 { Thread.sleep(forTimeInterval: Double(min(backoff, Self.longestWait)) / 1_000_000) }
             backoff = min(backoff > Int64.max / 2 ? Int64.max : backoff * 2, maxBackoff)
         }
         guard !records.isEmpty else { return }
