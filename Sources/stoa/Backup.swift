@@ -10,6 +10,11 @@ struct Backup: ParsableCommand {
             backup into the same DEST copies only what is new. Segments that expired in the \
             store stay in DEST: a backup keeps history. A backup killed at any moment leaves \
             DEST a store holding a prefix of the records; run it again to complete it.
+
+            DEST must be new, empty, or an earlier backup of this store: another store (another \
+            store_id in its stoa.json) is refused (exit 64) and left as it is. A backup is never \
+            overwritten where it holds records the store no longer has (the store was cut back or \
+            reset since): it is left as it is, and the error names each segment and the seqs (exit 1).
             """)
 
     @Argument(help: "The store's directory.")

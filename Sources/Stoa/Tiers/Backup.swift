@@ -283,6 +283,8 @@ struct BackupJob {
         // history was checked), else it is kept and the backup stops.
         let earlier = try Syscalls.status(target.path) != nil ? try OpenFile(readingAt: target.path) : nil
         let earlierSize = try earlier?.size ?? 0
+        let old = UnsafeMutableRawBufferPointer.allocate(byteCount: earlier == nil ? 0 : 1 << 20, alignment: 16)
+        defer { old.deallocate() }  // one buffer for the whole copy: see checkExtends
         var written = 0
         var lines = 0
         try fileSystem.writeFileAtomically(target.path) { (output, temporary) throws(StoaError) in
@@ -294,12 +296,20 @@ struct BackupJob {
                 offset += chunk.count
                 pending += chunk
                 guard let last = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
-                if let earlier, written < earlierSize {
-                    let count = min(last + 1, earlierSize - written)
-                    let old = try earlier.read(fromAbsoluteOffset: written, count: count)
-                    if let at = Self.firstDifference(old, pending[..<count]) {
-                        throw diverged([try describeDifference(target, at: written + at, earlierSize: earlierSize)])
+                var compared = 0  // of the complete lines read, compared with the earlier copy
+                while let earlier, written + compared < earlierSize, compared <= last {
+                    let count = min(last + 1 - compared, earlierSize - written - compared, old.count)
+                    let got = try earlier.read(
+                        fromAbsoluteOffset: written + compared, into: UnsafeMutableRawBufferPointer(rebasing: old[..<count]))
+                    if let at = pending.withUnsafeBytes({ bytes in
+                        Self.firstDifference(
+                            UnsafeRawBufferPointer(rebasing: old[..<got]),
+                            UnsafeRawBufferPointer(rebasing: bytes[compared..<(compared + got)]))
+                    }) {
+                        throw diverged([try describeDifference(target, at: written + compared + at, earlierSize: earlierSize)])
                     }
+                    if got < count { break }  // the earlier copy is shorter than it was: checked below
+                    compared += count
                 }
                 try pending.withUnsafeBufferPointer { (all) throws(StoaError) in
                     let complete = UnsafeBufferPointer(rebasing: all[...last])
@@ -613,21 +623,35 @@ struct BackupJob {
         if file.name.kind == .gzip {
             let plain = try GzipSegmentContents(path: file.path).inflateAll()
             let old = try earlier.readAll()
-            if let at = Self.firstDifference(old, plain[..<min(plain.count, old.count)]) {
+            let common = min(plain.count, old.count)
+            if let at = old.withUnsafeBytes({ a in plain.withUnsafeBytes { b in
+                Self.firstDifference(UnsafeRawBufferPointer(rebasing: a[..<common]), UnsafeRawBufferPointer(rebasing: b[..<common]))
+            } }) {
                 return try describeDifference(form, at: at, earlierSize: size)
             }
             return plain.count < old.count ? try describeDifference(form, at: plain.count, earlierSize: size) : nil
         }
         let current = try OpenFile(readingAt: file.path)
+        // Two buffers for the whole walk: a fresh array per chunk costs more
+        // in page faults than the reads.
+        let old = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        let new = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer {
+            old.deallocate()
+            new.deallocate()
+        }
         var offset = 0
         while offset < size {
             let count = min(1 << 20, size - offset)
-            let old = try earlier.read(fromAbsoluteOffset: offset, count: count)
-            let new = try current.read(fromAbsoluteOffset: offset, count: count)
-            if let at = Self.firstDifference(old, new[...]) {
+            let oldCount = try earlier.read(fromAbsoluteOffset: offset, into: UnsafeMutableRawBufferPointer(rebasing: old[..<count]))
+            let newCount = try current.read(fromAbsoluteOffset: offset, into: UnsafeMutableRawBufferPointer(rebasing: new[..<count]))
+            let common = min(oldCount, newCount)
+            if let at = Self.firstDifference(
+                UnsafeRawBufferPointer(rebasing: old[..<common]), UnsafeRawBufferPointer(rebasing: new[..<common]))
+            {
                 return try describeDifference(form, at: offset + at, earlierSize: size)
             }
-            if new.count < old.count { return try describeDifference(form, at: offset + new.count, earlierSize: size) }
+            if newCount < oldCount { return try describeDifference(form, at: offset + newCount, earlierSize: size) }
             offset += count
         }
         return nil
@@ -670,20 +694,12 @@ struct BackupJob {
 
     /// The offset of the first byte where `a` and `b` differ within their
     /// common length, if any.
-    private static func firstDifference(_ a: [UInt8], _ b: ArraySlice<UInt8>) -> Int? {
+    private static func firstDifference(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int? {
         let common = min(a.count, b.count)
-        let equal = a.withUnsafeBytes { x in
-            b.withUnsafeBytes { y in common == 0 || memcmp(x.baseAddress!, y.baseAddress!, common) == 0 }
-        }
-        if equal { return nil }
-        var index = 0
-        var other = b.startIndex
-        while index < a.count && other < b.endIndex {
-            if a[index] != b[other] { return index }
-            index += 1
-            other += 1
-        }
-        return nil
+        if common == 0 || memcmp(a.baseAddress!, b.baseAddress!, common) == 0 { return nil }
+        var offset = 0
+        while a[offset] == b[offset] { offset += 1 }
+        return offset
     }
 
     /// Writes the source's `stoa.json` into the backup, without
