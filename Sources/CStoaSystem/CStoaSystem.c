@@ -19,3 +19,8 @@ int stoa_stat(const char *path, struct stat *info) { return stat(path, info); }
 
 #include <sys/file.h>
 int stoa_flock(int fd, int operation) { return flock(fd, operation); }
+
+#include <stdio.h>
+int stoa_rename_noreplace(const char *from, const char *to) {
+    return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}

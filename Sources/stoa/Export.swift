@@ -7,14 +7,18 @@ struct Export: ParsableCommand {
         discussion: """
             DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own (read only): \
             its records are written compacted, in time order; lines that are not records are skipped \
-            and counted on stderr.
+            and counted on stderr. OUT is never inside DIR (nor inside the store's archive): such a \
+            path is refused, however it is spelled. The file appears whole or not at all.
             """)
 
     @Argument(help: "The store's directory, or a directory of JSONL logs.")
     var directory: String
 
-    @Argument(help: "The file to write (OUT.jsonl or OUT.jsonl.gz).")
+    @Argument(help: "The file to write (OUT.jsonl or OUT.jsonl.gz), or - for standard output.")
     var output: String
+
+    @Flag(help: "Replace OUT if it is an existing file.")
+    var force = false
 
     @OptionGroup var options: QueryOptions
 
@@ -23,7 +27,13 @@ struct Export: ParsableCommand {
     func run() throws {
         try running {
             let logs = try LogReader.open(directory, foreign: foreign)
-            let count = try logs.reader.export(try options.makeQuery(now: Timestamp.now()), to: output)
+            let query = try options.makeQuery(now: Timestamp.now())
+            if output == "-" {
+                let count = try printRecords(try logs.query(query), format: .jsonl, foreign: logs.isForeign)
+                printError("stoa: exported \(count) records to standard output")
+                return
+            }
+            let count = try logs.reader.export(query, to: output, replacing: force)
             printError("stoa: exported \(count) records to \(output)")
             try logs.reportSkippedLines()
         }

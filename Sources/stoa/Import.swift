@@ -39,6 +39,8 @@ struct Import: ParsableCommand {
             let store = try Store(at: directory)
             printRecovery(store.recovery)
             defer { try? store.close() }
+            // A file of the store itself is refused before anything is imported.
+            for file in files { try StoreImporter.checkSource(file, for: store) }
             let importer = try StoreImporter(store: store, deduplicating: dedup)
             for file in files {
                 let report: ImportReport

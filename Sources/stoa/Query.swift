@@ -232,9 +232,11 @@ func printSkippedLines(_ lines: [DamagedLine], shown: Int = 5) {
 }
 
 /// Prints records in a format; reports skipped damaged lines on stderr (for
-/// a foreign directory, a count and the first few).
-func printRecords(_ cursor: RecordCursor, format: OutputFormat, foreign: Bool = false) throws {
+/// a foreign directory, a count and the first few). Returns how many were printed.
+@discardableResult
+func printRecords(_ cursor: RecordCursor, format: OutputFormat, foreign: Bool = false) throws -> Int {
     var out = Output()
+    var count = 0
     var first = true
     if format == .json { out.write("[") }
     cursor.forEach { record in
@@ -252,14 +254,16 @@ func printRecords(_ cursor: RecordCursor, format: OutputFormat, foreign: Bool = 
             }
         }
         first = false
+        count += 1
     }
     if format == .json { out.write(first ? "]\n" : "\n]\n") }
     out.flush()
     if foreign {
         printSkippedLines(cursor.damaged)
-        return
+        return count
     }
     for damaged in cursor.damaged {
         printError("stoa: skipped damaged line \(damaged)")
     }
+    return count
 }

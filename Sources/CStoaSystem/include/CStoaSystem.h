@@ -27,4 +27,8 @@ struct stat;
 /// stat(2) and flock(2), whose names Swift confuses with the structs of the same names.
 int stoa_stat(const char *path, struct stat *info);
 int stoa_flock(int fd, int operation);
+
+/// rename(2) that fails with EEXIST instead of replacing an existing `to`
+/// (renameat2 with RENAME_NOREPLACE; EINVAL where the file system cannot).
+int stoa_rename_noreplace(const char *from, const char *to);
 #endif

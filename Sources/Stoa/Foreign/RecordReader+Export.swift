@@ -5,23 +5,39 @@ import Glibc
 extension RecordReader {
     /// Writes the records matching `query` to `path` as JSON lines, gzipped
     /// when the path ends in `.gz` (members of about 1 MiB, readable by
-    /// `zcat`). The file appears whole or not at all: it is written as
-    /// `path.tmp`, synced, then renamed. From a foreign directory the records
-    /// are written compacted, as `stoa query` prints them.
+    /// `zcat`). From a foreign directory the records are written compacted,
+    /// as `stoa query` prints them.
+    ///
+    /// What it never does:
+    /// - write inside what it reads: a `path` in the store (its directory or
+    ///   its archive) or in the foreign directory, at any depth and however
+    ///   it is reached (symbolic links, `..`, another mount), is refused;
+    /// - replace a file that exists, unless `replacing` (and never a
+    ///   directory);
+    /// - write through a name it did not create: the records go to a new
+    ///   temporary file beside `path` (`path.<pid>.tmp`, created exclusively,
+    ///   so an existing file or symbolic link of that name is never opened),
+    ///   which is synced, then renamed to `path`, and the directory synced.
+    ///   The file appears whole or not at all; if the process dies first, the
+    ///   temporary file stays (remove it).
     ///
     /// ```swift
     /// let logs = try ForeignLogReader(at: "/var/log/agent")
     /// let count = try logs.export(Query(types: ["error"]), to: "errors.jsonl.gz")
     /// ```
     ///
+    /// - Parameter replacing: replace `path` when it is an existing file.
     /// - Returns: how many records were written.
-    /// - Throws: `.io` naming the file when it cannot be written (nothing is
-    ///   left behind then); what the query throws.
-    public func export(_ query: Query, to path: String) throws(StoaError) -> Int {
+    /// - Throws: `.invalidArgument` naming `path` when it is inside what is
+    ///   read, is a directory, or exists and `replacing` is false (nothing
+    ///   is written then); `.io` naming the file when it cannot be written
+    ///   (nothing is left behind then); what the query throws.
+    public func export(_ query: Query, to path: String, replacing: Bool = false) throws(StoaError) -> Int {
+        try checkExportDestination(path, replacing: replacing)
         let gzip = path.hasSuffix(".gz")
         let fileSystem = SystemFileSystem()
-        let temporary = path + ".tmp"
-        let file = try OpenFile(path: temporary, flags: O_WRONLY | O_CREAT | O_TRUNC, fileSystem: fileSystem)
+        let (fd, temporary) = try Self.createTemporary(beside: path)
+        defer { Syscalls.close(fd) }
         var written = 0
         do {
             let cursor = try self.query(query)
@@ -31,7 +47,7 @@ extension RecordReader {
                 guard !buffer.isEmpty else { return }
                 let bytes = gzip ? Gzip.member(buffer) : buffer
                 try bytes.withUnsafeBufferPointer { (out) throws(StoaError) in
-                    try fileSystem.writeAll(file.fd, UnsafeRawBufferPointer(out), path: temporary)
+                    try fileSystem.writeAll(fd, UnsafeRawBufferPointer(out), path: temporary)
                 }
                 buffer.removeAll(keepingCapacity: true)
             }
@@ -42,13 +58,71 @@ extension RecordReader {
                 if buffer.count >= 1 << 20 { try flush() }
             }
             try flush()
-            try fileSystem.fsync(file.fd, path: temporary)
-            try fileSystem.rename(temporary, to: path)
+            try fileSystem.fsync(fd, path: temporary)
+            try Self.publish(temporary, at: path, replacing: replacing)
             try fileSystem.syncDirectory(Path.directory(of: path))
         } catch {
             try? fileSystem.unlink(temporary)
             throw error
         }
         return written
+    }
+
+    /// Refuses a destination inside what this reader reads, a directory, or
+    /// an existing file when not `replacing`.
+    func checkExportDestination(_ path: String, replacing: Bool) throws(StoaError) {
+        if let directory = try Containment.directory(holding: path, among: sourceDirectories) {
+            throw StoaError(
+                .invalidArgument,
+                "is inside \(directory), which this export reads; export never writes there: choose a path outside it",
+                path: path)
+        }
+        let directory = Path.directory(of: path)
+        guard let parent = try Syscalls.status(directory), parent.st_mode & S_IFMT == S_IFDIR else {
+            throw StoaError(.io, "no such directory: \(directory)", path: path)
+        }
+        guard let existing = try Syscalls.status(path) else { return }
+        if existing.st_mode & S_IFMT == S_IFDIR {
+            throw StoaError(.invalidArgument, "is a directory: give the name of the file to write", path: path)
+        }
+        if !replacing {
+            throw StoaError(
+                .invalidArgument, "already exists: choose another name, or replace it (stoa export --force)",
+                path: path)
+        }
+    }
+
+    /// A new file beside `path`, created exclusively: `path.<pid>.tmp`, or
+    /// `path.<pid>-<n>.tmp` when that name is taken.
+    static func createTemporary(beside path: String) throws(StoaError) -> (fd: Int32, path: String) {
+        let stem = "\(path).\(Syscalls.processID())"
+        var attempt = 0
+        while true {
+            let temporary = attempt == 0 ? "\(stem).tmp" : "\(stem)-\(attempt).tmp"
+            if let fd = try Syscalls.createNew(temporary) { return (fd, temporary) }
+            attempt += 1
+        }
+    }
+
+    /// Renames the finished `temporary` to `path`: over an existing file
+    /// only when `replacing`, else never, even one that appeared meanwhile.
+    static func publish(_ temporary: String, at path: String, replacing: Bool) throws(StoaError) {
+        if replacing {
+            try Syscalls.rename(temporary, to: path)
+            return
+        }
+        do {
+            try Syscalls.renameNoReplace(temporary, to: path)
+        } catch where error.errno == EEXIST {
+            throw StoaError(
+                .invalidArgument, "already exists (it appeared during the export); nothing was replaced", path: path)
+        } catch where error.errno == EINVAL || error.errno == ENOSYS {
+            // A file system that cannot rename without replacing: look, then rename.
+            if try Syscalls.status(path) != nil {
+                throw StoaError(
+                    .invalidArgument, "already exists (it appeared during the export); nothing was replaced", path: path)
+            }
+            try Syscalls.rename(temporary, to: path)
+        }
     }
 }

@@ -10,6 +10,10 @@
 public protocol RecordReader: AnyObject, Sendable {
     /// The directory read.
     var path: String { get }
+    /// Every directory whose files are read: a store's directory and its
+    /// archive (`archive_path` may be elsewhere); a foreign directory. An
+    /// export never writes into them.
+    var sourceDirectories: [String] { get }
     /// The records that match `query`, exactly sorted by (time, seq).
     func query(_ query: Query) throws(StoaError) -> RecordCursor
     /// The last `count` records (a store: by seq; a foreign directory: by time), oldest first.
@@ -18,6 +22,10 @@ public protocol RecordReader: AnyObject, Sendable {
     func stats() throws(StoaError) -> StoreStats
 }
 
-extension StoreReader: RecordReader {}
+extension StoreReader: RecordReader {
+    public var sourceDirectories: [String] { [path, layout.archive] }
+}
 
-extension ForeignLogReader: RecordReader {}
+extension ForeignLogReader: RecordReader {
+    public var sourceDirectories: [String] { [path] }
+}

@@ -85,6 +85,7 @@ public final class StoreImporter {
         at path: String, defaultType: String? = nil, durability: Durability? = nil,
         onRejected: (StoaError) -> Void
     ) throws(StoaError) -> ImportReport {
+        try Self.checkSource(path, for: store)
         var session = Session(importer: self, source: path, defaultType: defaultType, durability: durability)
         let file = try OpenFile(readingAt: path)
         if path.hasSuffix(".gz") {
@@ -98,9 +99,11 @@ public final class StoreImporter {
                     StoaError(.damaged, ForeignLogFile.describe(gzipDamage: damage), path: path, line: lines))
             }
         } else {
+            // What the file holds now: a file that grows meanwhile is imported up to here.
+            let size = try file.size
             var offset = 0
-            while true {
-                let chunk = try file.read(fromAbsoluteOffset: offset, count: 1 << 20)
+            while offset < size {
+                let chunk = try file.read(fromAbsoluteOffset: offset, count: min(1 << 20, size - offset))
                 if chunk.isEmpty { break }
                 offset += chunk.count
                 try session.feed(chunk, onRejected: onRejected)
@@ -108,6 +111,36 @@ public final class StoreImporter {
             try session.finish(onRejected: onRejected)
         }
         return session.report
+    }
+
+    /// Refuses to import a file of the store itself: one inside its
+    /// directory or its archive (`archive_path` included) — a segment, the
+    /// active one that the import would grow while reading it, an index, a
+    /// quarantined tail — however the path is spelled (symbolic links, `..`,
+    /// another mount), or another name (a hard link) of one of its segments.
+    ///
+    /// - Throws: `.invalidArgument` naming `path`.
+    /// - Complexity: O(1), and one `stat` per segment of the store when
+    ///   `path` has more than one name.
+    public static func checkSource(_ path: String, for store: Store) throws(StoaError) {
+        if let directory = try Containment.directory(holding: path, among: [store.path, store.layout.archive]) {
+            throw StoaError(
+                .invalidArgument,
+                "is inside the store \(directory == store.path ? "" : "archive ")\(directory) that it would be imported "
+                    + "into: a store's own files are never imported (to copy a store, use stoa backup)",
+                path: path)
+        }
+        guard let info = try Syscalls.status(path), info.st_nlink > 1 else { return }
+        for segment in try store.layout.listAllSegments() {
+            guard let other = try Syscalls.status(segment.path) else { continue }
+            if other.st_dev == info.st_dev && other.st_ino == info.st_ino {
+                throw StoaError(
+                    .invalidArgument,
+                    "is another name (a hard link) of the store's segment \(segment.path): "
+                        + "a store's own files are never imported",
+                    path: path)
+            }
+        }
     }
 
     // MARK: Content digests
