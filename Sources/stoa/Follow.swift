@@ -1,12 +1,19 @@
 import Stoa
 
 /// `stoa tail -f`: the last `count` records, then each new one as it is
-/// appended, flushed at once.
+/// appended, flushed at once. Damaged lines passed over are named on stderr
+/// as they are passed.
 func followRecords(_ reader: StoreReader, last count: Int, format: OutputFormat) throws {
-    let recent = try reader.last(count).all()
+    let recentCursor = try reader.last(count)
+    let recent = try recentCursor.all()
+    var named = Set<UInt64>()
+    for damaged in recentCursor.damaged where named.insert(damaged.seq).inserted {
+        printError("stoa: skipped damaged line \(damaged)")
+    }
     let start = recent.last.map { $0.seq + 1 }
     let follower = try reader.follow(from: start.map { .seq($0) } ?? .end)
     var out = Output()
+    var reported = 0
     func write(_ record: Record) {
         switch format {
         case .pretty: out.write(JSONFormatting.pretty(record.bytes))
@@ -14,13 +21,23 @@ func followRecords(_ reader: StoreReader, last count: Int, format: OutputFormat)
         }
         out.write("\n")
     }
+    func reportDamage() {
+        let damaged = follower.damaged
+        for line in damaged[reported...] where named.insert(line.seq).inserted {
+            printError("stoa: skipped damaged line \(line)")
+        }
+        reported = damaged.count
+    }
     for record in recent { write(record) }
     out.flush()
     while true {
-        guard let record = try follower.next(waitingUpTo: 1_000_000) else { continue }
+        let record = try follower.next(waitingUpTo: 1_000_000)
+        reportDamage()
+        guard let record else { continue }
         write(record)
         // Whatever else is already there goes out in the same write.
         while let more = try follower.nextIfAvailable() { write(more) }
         out.flush()
+        reportDamage()
     }
 }

@@ -11,10 +11,14 @@ public enum FollowStart: Sendable, Equatable {
 }
 
 extension StoreReader {
-    /// Records with seq at or after `first`, in seq order, at most `limit`,
-    /// and the seq to continue from (past damaged lines too).
-    func records(fromSeq first: UInt64, limit: Int) throws(StoaError) -> (records: [Record], next: UInt64) {
+    /// Records with seq at or after `first`, in seq order, at most `limit`;
+    /// the damaged lines passed over on the way; and the seq to continue
+    /// from (past damaged lines too).
+    func records(fromSeq first: UInt64, limit: Int) throws(StoaError) -> (
+        records: [Record], damaged: [DamagedLine], next: UInt64
+    ) {
         var records: [Record] = []
+        var damaged: [DamagedLine] = []
         var next = first
         for summarized in try snapshot() {
             let end = summarized.summary.end
@@ -22,29 +26,26 @@ extension StoreReader {
             let segment = try summarized.loaded()
             let index = segment.index
             if next < index.base { next = index.base }  // expired records: go on from the oldest kept
-            let damaged = Set(index.damaged.map(\.ordinal))
             for block in index.blocks where index.base + UInt64(block.firstOrdinal + block.count) > next {
-                try segment.contents.withBlock(block) { all, base in
-                    var start = Int(block.offset) - base
-                    var ordinal = block.firstOrdinal
-                    while ordinal < block.firstOrdinal + block.count && records.count < limit {
-                        let newline = SegmentContents.newline(in: all, from: start)
-                        let seq = index.base + UInt64(ordinal)
-                        if seq >= next {
-                            let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                            if !damaged.contains(ordinal), let facts = try? encoder.facts(ofLine: line) {
-                                records.append(Record(seq: seq, facts: facts, bytes: Array(line)))
-                            }
-                            next = seq + 1
-                        }
-                        start = newline + 1
-                        ordinal += 1
+                for line in try segment.lines(of: block, from: next, encoder: encoder) {
+                    if records.count >= limit { return (records, damaged, next) }
+                    switch line {
+                    case .record(let record):
+                        records.append(record)
+                        next = record.seq + 1
+                    case .damaged(let line):
+                        damaged.append(line)
+                        next = line.seq + 1
                     }
                 }
-                if records.count >= limit { return (records, next) }
+                if records.count >= limit { return (records, damaged, next) }
             }
+            // (A segment's notes — the unreadable rest of a gzip segment —
+            // have no lines in its index: they are named once, as passed.)
+            damaged += segment.notes.filter { $0.seq >= first }
+            next = max(next, end)
         }
-        return (records, next)
+        return (records, damaged, next)
     }
 
     /// The seq the next appended record will get, as far as readers can see.
@@ -87,6 +88,8 @@ public final class Follower: @unchecked Sendable {
     private let reader: StoreReader
     private var buffer: [Record] = []
     private var position = 0
+    /// The lines passed over so far because they are not valid records.
+    public private(set) var damaged: [DamagedLine] = []
     /// The seq to read from next.
     public private(set) var nextSeq: UInt64
     private let watch: Int32
@@ -128,8 +131,9 @@ public final class Follower: @unchecked Sendable {
             defer { position += 1 }
             return buffer[position]
         }
-        let (records, next) = try reader.records(fromSeq: nextSeq, limit: 4096)
+        let (records, passed, next) = try reader.records(fromSeq: nextSeq, limit: 4096)
         nextSeq = next
+        damaged += passed
         buffer = records
         position = 0
         guard !buffer.isEmpty else { return nil }

@@ -97,26 +97,21 @@ public final class StoreReader: Sendable {
     }
 
     /// The last `count` records by seq (the most recently appended), oldest first.
+    ///
+    /// The cursor's `damaged` names every damaged line of the store, and the
+    /// lines found damaged on the way (bytes that no longer match the index).
     public func last(_ count: Int) throws(StoaError) -> RecordCursor {
         let segments = try snapshot()
         var records: [Record] = []
-        outer: for summarized in segments.reversed() {
+        var found: [DamagedLine] = []
+        outer: for summarized in segments.reversed() where count > 0 {
             let segment = try summarized.loaded()
-            let index = segment.index
-            let damaged = Set(index.damaged.map(\.ordinal))
-            for block in index.blocks.reversed() {
+            for block in segment.index.blocks.reversed() {
                 var lines: [Record] = []
-                try segment.contents.withBlock(block) { all, base in
-                    var start = Int(block.offset) - base
-                    var ordinal = block.firstOrdinal
-                    while start < Int(block.offset) - base + Int(block.length) {
-                        let newline = SegmentContents.newline(in: all, from: start)
-                        let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                        if !damaged.contains(ordinal), let facts = try? encoder.facts(ofLine: line) {
-                            lines.append(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line)))
-                        }
-                        start = newline + 1
-                        ordinal += 1
+                for line in try segment.lines(of: block, from: 0, encoder: encoder) {
+                    switch line {
+                    case .record(let record): lines.append(record)
+                    case .damaged(let damaged): found.append(damaged)
                     }
                 }
                 records = lines.suffix(count - records.count) + records
@@ -124,7 +119,9 @@ public final class StoreReader: Sendable {
             }
         }
         var position = 0
-        let damaged = segments.flatMap(\.damagedLines)
+        let known = segments.flatMap(\.damagedLines)
+        let seqs = Set(known.map(\.seq))
+        let damaged = known + found.filter { !seqs.contains($0.seq) }.sorted { $0.seq < $1.seq }
         return RecordCursor(damaged: { damaged }) {
             guard position < records.count else { return nil }
             defer { position += 1 }

@@ -1,0 +1,70 @@
+/// One line of a block as a walk in seq order finds it: a record, or a line
+/// that is not one (and why).
+enum BlockLine {
+    case record(Record)
+    case damaged(DamagedLine)
+}
+
+extension IndexedSegment {
+    /// The lines of `block` with seq at or after `first`, in seq order, as
+    /// records or as damaged lines: for reads that walk a store by seq
+    /// (``StoreReader/last(_:)``, following), not by time.
+    ///
+    /// Nothing read from the segment file is trusted to match its index: a
+    /// line the index places past the end of the file, or whose newline is
+    /// not where the block ends (bytes changed in place after sealing), is a
+    /// damaged line, as is a line that is not a valid record; a gzip member
+    /// that cannot be inflated makes every line of its block damaged.
+    ///
+    /// Only for a loaded segment (see ``loaded()``).
+    func lines(of block: IndexBlock, from first: UInt64, encoder: RecordEncoder) throws(StoaError) -> [BlockLine] {
+        let index = self.index
+        let path = self.path
+        let known = Dictionary(index.damaged.map { ($0.ordinal, $0.reason) }, uniquingKeysWith: { first, _ in first })
+        func damaged(_ ordinal: UInt32, _ reason: String) -> BlockLine {
+            .damaged(DamagedLine(path: path, line: Int(ordinal) + 1, seq: index.base + UInt64(ordinal), reason: reason))
+        }
+        let wanted = block.ordinals.filter { index.base + UInt64($0) >= first }
+        guard !wanted.isEmpty else { return [] }
+        let read: [BlockLine]
+        do throws(StoaError) {
+            read = try contents.withBlock(block) { all, base in
+                var result: [BlockLine] = []
+                result.reserveCapacity(wanted.count)
+                let blockStart = Int(block.offset) - base
+                let blockEnd = min(blockStart + Int(block.length), all.count)
+                var start = blockStart
+                for ordinal in block.ordinals {
+                    guard start >= 0, start < blockEnd,
+                        let newline = SegmentContents.firstNewline(in: all, from: start), newline < blockEnd
+                    else {
+                        // The bytes end (or the block's newlines end) before
+                        // the lines the index counts: the rest is not readable.
+                        for rest in ordinal..<block.ordinals.upperBound where wanted.contains(rest) {
+                            result.append(damaged(rest, "the segment ends before the line its index places here"))
+                        }
+                        break
+                    }
+                    defer { start = newline + 1 }
+                    guard wanted.contains(ordinal) else { continue }
+                    if let reason = known[ordinal] {
+                        result.append(damaged(ordinal, reason))
+                        continue
+                    }
+                    let line = UnsafeBufferPointer(rebasing: all[start..<newline])
+                    do throws(StoaError) {
+                        let facts = try encoder.facts(ofLine: line)
+                        result.append(.record(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line))))
+                    } catch {
+                        result.append(damaged(ordinal, "not a valid record: \(error.message)"))
+                    }
+                }
+                return result
+            }
+        } catch {
+            // A damaged gzip member: its lines are reported, the walk goes on.
+            return wanted.map { damaged($0, error.description) }
+        }
+        return read
+    }
+}
