@@ -9,6 +9,8 @@ struct SidecarIndexer: Sendable {
     let layout: StoreLayout
     let encoder: RecordEncoder
     let fileSystem: any FileSystem
+    /// What earlier passes learnt of the sealed files, shared with tiering.
+    var facts = SealedSegmentFacts()
 
     /// A just-sealed segment's index as the writer built it while appending
     /// (``ActiveCheckpoint``), and the SHA-256 of its bytes: sealing then
@@ -32,15 +34,18 @@ struct SidecarIndexer: Sendable {
     func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false, prepared: Prepared? = nil) throws(StoaError) -> Int {
         var previousChain = SHA256.zero
         var written = 0
-        for file in try layout.listAllSegments() where file.base < activeBase {
-            guard let info = try Syscalls.status(file.path) else { continue }  // moved or expired meanwhile
-            let size = Int(info.st_size)
-            let existing = IndexHeader.load(file.indexPath, base: file.base, fileSize: size)
+        let files = try layout.listAllSegments()
+        facts.keepOnly(files)
+        for file in files where file.base < activeBase {
+            if rebuild { facts.forget(file.path) }
+            guard let known = try facts.facts(of: file) else { continue }  // moved or expired meanwhile
+            let size = known.size
+            let existing = known.header
             if let existing, !rebuild, existing.isCompressed == (file.name.kind == .gzip) {
                 previousChain = existing.chain
                 continue
             }
-            let modified = Timestamp.micros(info.st_mtim)
+            let modified = known.modified
             let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)
             if let prepared, prepared.base == file.base, file.name.kind == .plain,
                 prepared.index.byteCount == UInt64(size)
@@ -57,6 +62,7 @@ struct SidecarIndexer: Sendable {
                 indexFile.chain = existing.chain  // the same bytes: keep the chain it was sealed with
             }
             try fileSystem.writeFileAtomically(file.indexPath, bytes: indexFile.encoded())
+            facts.indexWritten(for: file.path, header: IndexHeader(indexFile))
             previousChain = indexFile.chain
             written += 1
         }

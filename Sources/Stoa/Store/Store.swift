@@ -97,7 +97,10 @@ public final class Store: Sendable {
         try fileSystem.mkdir(layout.segments, mode: 0o750)
         var report = RecoveryReport()
         try recovery.removeTemporaryFiles(report: &report)
-        let tiering = Tiering(layout: layout, encoder: encoder, fileSystem: fileSystem, configuration: configuration)
+        // What the background passes learn of sealed files, shared by both.
+        let facts = SealedSegmentFacts(fileSystem: fileSystem)
+        let tiering = Tiering(
+            layout: layout, encoder: encoder, fileSystem: fileSystem, configuration: configuration, facts: facts)
         try tiering.finishInterruptedMoves(report: &report)
         self.tiering = tiering
 
@@ -159,7 +162,7 @@ public final class Store: Sendable {
         }
         self.state = Mutex(writer)
         self.timer = Mutex(nil)
-        self.indexer = SidecarIndexer(layout: layout, encoder: encoder, fileSystem: fileSystem)
+        self.indexer = SidecarIndexer(layout: layout, encoder: encoder, fileSystem: fileSystem, facts: facts)
         scheduleIndexing(below: active.base)
 
         if configuration.durability == .interval {

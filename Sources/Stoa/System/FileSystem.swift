@@ -19,6 +19,9 @@ protocol FileSystem: Sendable {
     func unlink(_ path: String) throws(StoaError)
     func mkdir(_ path: String, mode: mode_t) throws(StoaError)
     func link(_ from: String, to: String) throws(StoaError)
+    /// `stat`, or nil when the path does not exist. (Reading changes
+    /// nothing; it is here so that tests can count lookups.)
+    func status(_ path: String) throws(StoaError) -> stat?
 }
 
 /// The real file system.
@@ -41,6 +44,8 @@ struct SystemFileSystem: FileSystem {
 }
 
 extension FileSystem {
+    func status(_ path: String) throws(StoaError) -> stat? { try Syscalls.status(path) }
+
     /// Writes every byte of `buffer`, looping over short writes.
     ///
     /// When it throws, some prefix of `buffer` may be in the file: the caller

@@ -39,16 +39,18 @@ struct Tiering: Sendable {
     let encoder: RecordEncoder
     let fileSystem: any FileSystem
     let configuration: StoreConfiguration
+    /// What earlier passes learnt of the sealed files, shared with the indexer.
+    var facts = SealedSegmentFacts()
 
     /// Applies the policy to the segments below `activeBase` as of `now` (µs).
     func apply(now: Int64, activeBase: UInt64) throws(StoaError) -> TierReport {
         var report = TierReport()
         var sealed: [(file: SegmentFile, index: IndexHeader?, sealedAt: Int64, size: Int64)] = []
-        for file in try layout.listAllSegments() where file.base < activeBase {
-            guard let info = try Syscalls.status(file.path) else { continue }
-            let index = IndexHeader.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
-            let modified = Timestamp.micros(info.st_mtim)
-            sealed.append((file, index, index?.sealedAt ?? modified, Int64(info.st_size)))
+        let files = try layout.listAllSegments()
+        facts.keepOnly(files)
+        for file in files where file.base < activeBase {
+            guard let known = try facts.facts(of: file) else { continue }
+            sealed.append((file, known.header, known.header?.sealedAt ?? known.modified, Int64(known.size)))
         }
 
         // Retention: by age, by total size, by free disk space; oldest first.
@@ -87,6 +89,7 @@ struct Tiering: Sendable {
                 guard let header = segment.index, !header.isCompressed, header.plainBytes == UInt64(segment.size),
                     let index = IndexFile.load(segment.file.indexPath, base: segment.file.base, fileSize: Int(segment.size))
                 else {
+                    facts.forget(segment.file.path)  // looked up again by the next pass
                     report.skipped.append((name, "no valid .idx yet (it is written in the background; run stoa reindex if it stays missing)"))
                     continue
                 }
@@ -152,7 +155,9 @@ struct Tiering: Sendable {
         warm.isCompressed = true
         warm.fileBytes = UInt64(compressedSize)
         try fileSystem.writeFileAtomically(target.indexPath, bytes: warm.encoded())
+        facts.placed(target.path, size: compressedSize, modified: Timestamp.now(), header: IndexHeader(warm))
         try fileSystem.unlink(file.path)
+        facts.forget(file.path)
         try fileSystem.syncDirectory(file.directory)
     }
 
@@ -160,12 +165,15 @@ struct Tiering: Sendable {
     func makeCold(_ file: SegmentFile) throws(StoaError) {
         try fileSystem.mkdir(layout.archive, mode: 0o750)
         let target = SegmentFile(name: file.name, directory: layout.archive, isCold: true)
+        let known = try facts.facts(of: file)
         if try Syscalls.status(file.indexPath) != nil {
             try fileSystem.placeCopy(of: file.indexPath, at: target.indexPath)
         }
         try fileSystem.placeCopy(of: file.path, at: target.path)
+        if let known { facts.placed(target.path, size: known.size, modified: known.modified, header: known.header) }
         try fileSystem.unlink(file.path)
         try fileSystem.unlink(file.indexPath)
+        facts.forget(file.path)
         try fileSystem.syncDirectory(file.directory)
     }
 
@@ -173,6 +181,7 @@ struct Tiering: Sendable {
     func remove(_ file: SegmentFile) throws(StoaError) {
         try fileSystem.unlink(file.path)
         try fileSystem.unlink(file.indexPath)
+        facts.forget(file.path)
         try fileSystem.syncDirectory(file.directory)
     }
 

@@ -1,0 +1,57 @@
+import Foundation
+import StoaTestSupport
+import Synchronization
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file system, counting the lookups of segment files.
+final class CountingFileSystem: FileSystem {
+    private let real = SystemFileSystem()
+    let segmentLookups = Atomic<Int>(0)
+
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try real.write(fd, buffer, path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
+    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
+    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
+    func status(_ path: String) throws(StoaError) -> stat? {
+        if path.hasSuffix(".jsonl") || path.hasSuffix(".jsonl.gz") { segmentLookups.add(1, ordering: .relaxed) }
+        return try real.status(path)
+    }
+}
+
+/// Issue 13, item 20: with 4 KiB segments moved through the tiers at once,
+/// every seal's background pass looked up every segment file of the store
+/// (quadratic: 60k records cost 2.25M `stat` calls, and appends stalled).
+@Suite struct SealedSegmentFactsTests {
+    @Test func backgroundPassesLookUpOnlyTheSegmentsThatChanged() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        configuration.hotFor = 0
+        configuration.warmFor = 0
+        let fileSystem = CountingFileSystem()
+        let store = try Store(at: directory.path, creating: configuration, fileSystem: fileSystem)
+        for n in 0..<3000 {
+            try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#)
+        }
+        try store.waitForIndexes()
+        try store.close()
+        let cold = listDirectory(directory.appending("archive")).filter { $0.hasSuffix(".jsonl.gz") }.count
+        #expect(cold > 40)
+        // A few lookups per segment (when it is sealed, and around its
+        // moves), not a lookup of every segment at every seal (~cold²).
+        #expect(fileSystem.segmentLookups.load(ordering: .relaxed) <= 3 * cold, "\(cold) segments")
+    }
+}
