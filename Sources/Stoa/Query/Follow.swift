@@ -14,18 +14,33 @@ extension StoreReader {
     /// Records with seq at or after `first`, in seq order, at most `limit`;
     /// the damaged lines passed over on the way; and the seq to continue
     /// from (past damaged lines too).
-    func records(fromSeq first: UInt64, limit: Int) throws(StoaError) -> (
+    ///
+    /// Seqs missing before the first segment have expired: the records go on
+    /// from the oldest kept. Seqs missing between two segments are taken for
+    /// a listing that missed a segment being moved, and waited for (the
+    /// result stops before them), unless `acrossGap` is their first seq:
+    /// then they are passed over and named as missing.
+    func records(fromSeq first: UInt64, limit: Int, acrossGap: UInt64? = nil) throws(StoaError) -> (
         records: [Record], damaged: [DamagedLine], next: UInt64
     ) {
         var records: [Record] = []
         var damaged: [DamagedLine] = []
         var next = first
-        for summarized in try snapshot() {
+        for (position, summarized) in try snapshot().enumerated() {
             let end = summarized.summary.end
             guard end > next else { continue }
             let segment = try summarized.loaded()
             let index = segment.index
-            if next < index.base { next = index.base }  // expired records: go on from the oldest kept
+            if next < index.base {
+                if position > 0 {
+                    guard acrossGap == next else { return (records, damaged, next) }
+                    damaged.append(
+                        DamagedLine(
+                            path: layout.segments, line: 0, seq: next,
+                            reason: "seqs \(next)-\(index.base - 1) are missing: no segment holds them"))
+                }
+                next = index.base  // (before the first segment: expired)
+            }
             for block in index.blocks where index.base + UInt64(block.firstOrdinal + block.count) > next {
                 for line in try segment.lines(of: block, from: next, encoder: encoder) {
                     if records.count >= limit { return (records, damaged, next) }
@@ -46,6 +61,11 @@ extension StoreReader {
             next = max(next, end)
         }
         return (records, damaged, next)
+    }
+
+    /// Whether the store holds seqs after `seq` (a segment starts later).
+    func hasSeqs(after seq: UInt64) throws(StoaError) -> Bool {
+        try snapshot().last.map { $0.summary.end > seq } ?? false
     }
 
     /// The seq the next appended record will get, as far as readers can see.
@@ -90,6 +110,8 @@ public final class Follower: @unchecked Sendable {
     private var position = 0
     /// The lines passed over so far because they are not valid records.
     public private(set) var damaged: [DamagedLine] = []
+    /// Where seqs went missing between segments, and since when (monotonic ns).
+    private var gap: (seq: UInt64, since: Int64)?
     /// The seq to read from next.
     public private(set) var nextSeq: UInt64
     private let watch: Int32
@@ -131,7 +153,17 @@ public final class Follower: @unchecked Sendable {
             defer { position += 1 }
             return buffer[position]
         }
-        let (records, passed, next) = try reader.records(fromSeq: nextSeq, limit: 4096)
+        // Seqs missing between segments are passed over once they have been
+        // missing for longer than a listing race lasts (a reader looks in
+        // full at least once a second).
+        let now = Syscalls.monotonicNanoseconds()
+        let acrossGap = gap.flatMap { $0.seq == nextSeq && now - $0.since > 2 * StoreReader.fullLookInterval ? $0.seq : nil }
+        let (records, passed, next) = try reader.records(fromSeq: nextSeq, limit: 4096, acrossGap: acrossGap)
+        if records.isEmpty && passed.isEmpty && next == nextSeq && (try? reader.hasSeqs(after: next)) == true {
+            if gap?.seq != next { gap = (next, now) }
+        } else {
+            gap = nil
+        }
         nextSeq = next
         damaged += passed
         buffer = records

@@ -182,18 +182,38 @@ public final class StoreReader: Sendable {
 
     /// The segments as they are now, looked at in full: the segment
     /// directories' times, and the growing segment's size.
+    ///
+    /// A directory listing is not atomic: a file renamed into place while it
+    /// is taken may be missing from it, and one removed may still be in it.
+    /// So a listing taken during a tier move may miss a segment (its plain
+    /// file removed and its gzip file renamed in while `segments/` was
+    /// read), or name a file gone by the time it is opened (the last one
+    /// listed taken for the growing segment when the new one was missed).
+    /// Each is looked at again: a file gone before it was opened, seqs that
+    /// skip, and a first segment other than the last look's (a missed first
+    /// segment looks like expiry), which is trusted once two looks agree.
     private func lookInFull() throws(StoaError) -> Snapshot {
+        let previousFirst = loaded.withLock { $0?.snapshot.briefs.first?.base }
         var result = Snapshot([])
-        for attempt in 1...3 {
+        var firstOfLastLook: UInt64??
+        for attempt in 1...Self.looksAtMost {
             let (files, unchanged) = try segmentFiles(fresh: attempt > 1)
-            result = try load(files, unchanged: unchanged)
-            // A listing taken while a tier move renamed and removed files may
-            // miss a segment: seqs then skip. Look again.
+            do {
+                result = try load(files, unchanged: unchanged)
+            } catch where error.errno == ENOENT && attempt < Self.looksAtMost {
+                continue  // moved or removed since it was listed
+            }
             let briefs = result.briefs
-            if briefs.indices.dropFirst().allSatisfy({ briefs[$0 - 1].end == briefs[$0].base }) { break }
+            guard briefs.indices.dropFirst().allSatisfy({ briefs[$0 - 1].end == briefs[$0].base }) else { continue }
+            let first = briefs.first?.base
+            if first == previousFirst || firstOfLastLook == .some(first) { break }
+            firstOfLastLook = .some(first)
         }
         return result
     }
+
+    /// How many times ``lookInFull()`` looks for a listing that holds together.
+    static let looksAtMost = 8
 
     /// The segment files, listed again only when a directory of them has
     /// changed since the last listing; and whether it was the last listing.
