@@ -161,6 +161,15 @@ enum LogReader {
     /// the commands that meet it.
     func reportSkippedLines() throws(StoaError) {
         if case .foreign(let reader) = self { printSkippedLines(try reader.skippedLines()) }
+        reportUnreadableFiles()
+    }
+
+    /// For a foreign directory, names on stderr each entry the last read
+    /// passed over because it cannot be read (the rest was read: the exit
+    /// status stays 0, as for lines that are not records).
+    func reportUnreadableFiles() {
+        guard case .foreign(let reader) = self else { return }
+        for file in reader.unreadableFiles { printError("stoa: skipped unreadable file \(file)") }
     }
 
     func query(_ query: Stoa.Query) throws(StoaError) -> RecordCursor {
@@ -210,6 +219,7 @@ struct Query: ParsableCommand {
             let reader = try LogReader.open(directory, foreign: foreign)
             let cursor = try reader.query(query)
             try printRecords(cursor, format: output, foreign: reader.isForeign)
+            reader.reportUnreadableFiles()
             // A store's damage (lines skipped, seqs missing) is named above:
             // the answer is not whole. (A directory of logs has lines that are
             // not records as a matter of course: counted, not a failure.)

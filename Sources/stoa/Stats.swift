@@ -32,6 +32,7 @@ struct Stats: ParsableCommand {
                 out.write(json ? statsJSON(stats) : statsText(stats, foreign: logs.isForeign))
             }
             out.flush()
+            logs.reportUnreadableFiles()
         }
     }
 

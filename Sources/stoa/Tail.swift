@@ -39,6 +39,7 @@ struct Tail: ParsableCommand {
                         path: directory)
                 }
                 try printRecords(try reader.last(n), format: output, foreign: true)
+                for file in reader.unreadableFiles { printError("stoa: skipped unreadable file \(file)") }
             }
         }
     }

@@ -62,4 +62,38 @@ import Glibc
         #expect(lines(again.stdout).count < 199)
         #expect(again.stderr.contains("skipped damaged line"))
     }
+
+    /// Issue 13, item 15: one bad entry (a symlink loop, an unreadable file)
+    /// aborted a foreign folder query with exit 1 and nothing printed. Each
+    /// is skipped and named; the rest is served, with exit 0.
+    @Test func aForeignFolderQuerySkipsAndNamesEntriesItCannotRead() throws {
+        let directory = TemporaryDirectory()
+        let logs = directory.appending("logs")
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        try #"{"ts":1795000000,"n":1}"#.appending("\n").write(toFile: logs + "/a.jsonl", atomically: true, encoding: .utf8)
+        try #"{"ts":1795000001,"n":2}"#.appending("\n").write(toFile: logs + "/z.jsonl", atomically: true, encoding: .utf8)
+        #expect(symlink("b.jsonl", logs + "/loop.jsonl") == 0)
+        #expect(symlink("loop.jsonl", logs + "/b.jsonl") == 0)
+        #expect(symlink("nowhere.jsonl", logs + "/dangling.jsonl") == 0)
+        try FileManager.default.createDirectory(atPath: logs + "/folder.jsonl", withIntermediateDirectories: false)
+        #expect(mkfifo(logs + "/pipe.jsonl", 0o600) == 0)  // must not block the reader
+        let environment = ["STOA_CACHE_DIR": directory.appending("cache"), "PATH": "/usr/bin:/bin"]
+
+        for command in [["query"], ["tail"], ["stats"], ["replay", "--speed", "max"]] {
+            let result = try run("/usr/bin/timeout", ["60", stoa] + command + [logs], environment: environment)
+            #expect(result.status == 0, "\(command): \(result.status) \(result.stderr)")
+            if command != ["stats"] {
+                #expect(lines(result.stdout) == [#"{"ts":1795000000,"n":1}"#, #"{"ts":1795000001,"n":2}"#], "\(command)")
+            }
+            for (name, reason) in [
+                ("loop.jsonl", "a symbolic link in a loop"), ("b.jsonl", "a symbolic link in a loop"),
+                ("dangling.jsonl", "a symbolic link to nothing"), ("folder.jsonl", "a directory"),
+                ("pipe.jsonl", "a FIFO"),
+            ] {
+                #expect(
+                    result.stderr.contains("skipped unreadable file \(logs)/\(name): \(reason)"),
+                    "\(command) \(name): \(result.stderr)")
+            }
+        }
+    }
 }

@@ -84,6 +84,17 @@ enum ForeignLogFile {
         !name.hasPrefix(".") && (name.hasSuffix(".jsonl") || name.hasSuffix(".jsonl.gz"))
     }
 
+    /// Opens the file at `path` for reading, without waiting: a FIFO put in
+    /// a log file's place (since it was listed) must not block the reader
+    /// until something writes to it. Throws for anything but a regular file.
+    static func openRegularFile(_ path: String) throws(StoaError) -> OpenFile {
+        let file = try OpenFile(path: path, flags: O_RDONLY | O_NONBLOCK, fileSystem: SystemFileSystem())
+        guard try Syscalls.fstat(file.fd, path: path).st_mode & S_IFMT == S_IFREG else {
+            throw StoaError(.io, "not a regular file", path: path)
+        }
+        return file
+    }
+
     /// Reads the file at `path` with `pread` (never `mmap`: its writers may
     /// truncate it), inflating every gzip member of a `.gz`.
     ///
@@ -92,7 +103,7 @@ enum ForeignLogFile {
     ///
     /// - Throws: `.io` when the file cannot be opened or read.
     static func read(_ path: String) throws(StoaError) -> Contents {
-        let file = try OpenFile(readingAt: path)
+        let file = try openRegularFile(path)
         let info = try Syscalls.fstat(file.fd, path: path)
         let key = ForeignFileKey(info)
         let bytes = try file.read(fromAbsoluteOffset: 0, count: Int(info.st_size))
@@ -230,7 +241,7 @@ enum ForeignLogFile {
     static func readBlocks(
         _ numbers: [Int], of fileIndex: ForeignFileIndex, path: String, key: ForeignFileKey
     ) throws(StoaError) -> (index: SegmentIndex, bytes: [UInt8])? {
-        let file = try OpenFile(readingAt: path)
+        let file = try openRegularFile(path)
         guard ForeignFileKey(try Syscalls.fstat(file.fd, path: path)) == key else { return nil }
         var index = fileIndex.index
         index.blocks = []

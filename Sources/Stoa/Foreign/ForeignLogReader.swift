@@ -90,6 +90,8 @@ public final class ForeignLogReader: Sendable {
         var entries: [String: Entry] = [:]
         var clock = 0
         var counters = ForeignReadCounters()
+        /// What the last look at the directory passed over.
+        var unreadable: [UnreadableLogFile] = []
     }
 
     /// One file as a query sees it.
@@ -224,6 +226,13 @@ public final class ForeignLogReader: Sendable {
         Self.skippedLines(in: try snapshot { _ in [] })
     }
 
+    /// The entries of the directory named as log files that the last read
+    /// (query, `last`, `stats`, `skippedLines`) passed over because they
+    /// cannot be read: a file without read permission, a symbolic link to
+    /// nothing or in a loop, a directory, a FIFO or a device, an I/O error.
+    /// The rest of the directory is read as if they were not there.
+    public var unreadableFiles: [UnreadableLogFile] { state.withLock { $0.unreadable } }
+
     /// What this reader did so far: how many files it parsed, how many
     /// indexes it took from the cache.
     public var counters: ForeignReadCounters { state.withLock { $0.counters } }
@@ -244,10 +253,10 @@ public final class ForeignLogReader: Sendable {
             var base: UInt64 = 0
             var present = Set<String>()
             var wroteCache = false
+            state.unreadable = []
             for name in names {
                 let filePath = Path.join(path, name)
-                // Gone since the listing (rotated away), or not a file: not read.
-                guard let info = try Syscalls.status(filePath), info.st_mode & S_IFMT == S_IFREG else { continue }
+                guard let info = try Self.regularFile(at: filePath, unreadable: &state.unreadable) else { continue }
                 let key = ForeignFileKey(info)
                 var entry: Entry
                 var segment: (index: SegmentIndex, contents: SegmentContents)?
@@ -276,6 +285,9 @@ public final class ForeignLogReader: Sendable {
                         }
                     }
                 } catch where error.errno == ENOENT {
+                    continue  // gone since the listing (rotated away)
+                } catch {
+                    state.unreadable.append(UnreadableLogFile(path: filePath, reason: error.message))
                     continue
                 }
                 present.insert(name)
@@ -298,6 +310,42 @@ public final class ForeignLogReader: Sendable {
             if wroteCache { cacheStore?.prune(keeping: present) }
             return views
         }
+    }
+
+    /// The `stat` of the log file at `path` when it is a regular file (or a
+    /// symbolic link to one). Nil when it is gone since the listing (rotated
+    /// away: not a fault), or cannot be read: then it is named in `unreadable`.
+    private static func regularFile(
+        at path: String, unreadable: inout [UnreadableLogFile]
+    ) throws(StoaError) -> stat? {
+        let info: stat
+        do throws(StoaError) {
+            guard let found = try Syscalls.status(path) else {
+                if let link = try? Syscalls.linkStatus(path), link.st_mode & S_IFMT == S_IFLNK {
+                    unreadable.append(UnreadableLogFile(path: path, reason: "a symbolic link to nothing"))
+                }
+                return nil
+            }
+            info = found
+        } catch {
+            let reason = error.errno == ELOOP ? "a symbolic link in a loop" : error.message
+            unreadable.append(UnreadableLogFile(path: path, reason: reason))
+            return nil
+        }
+        let kind: String? =
+            switch info.st_mode & S_IFMT {
+            case S_IFREG: nil
+            case S_IFDIR: "a directory, not a file (subdirectories are not read)"
+            case S_IFIFO: "a FIFO, not a file"
+            case S_IFSOCK: "a socket, not a file"
+            case S_IFCHR, S_IFBLK: "a device, not a file"
+            default: "not a regular file"
+            }
+        if let kind {
+            unreadable.append(UnreadableLogFile(path: path, reason: kind))
+            return nil
+        }
+        return info
     }
 
     /// Reads and indexes one file.
@@ -400,6 +448,16 @@ public final class ForeignLogReader: Sendable {
             }
         }
     }
+}
+
+/// An entry of a foreign directory, named as a log file, that could not be
+/// read; see ``ForeignLogReader/unreadableFiles``.
+public struct UnreadableLogFile: Sendable, Equatable, CustomStringConvertible {
+    public var path: String
+    /// Why, in a few words ("a symbolic link in a loop", "permission denied").
+    public var reason: String
+
+    public var description: String { "\(path): \(reason)" }
 }
 
 /// What a ``ForeignLogReader`` did, for tests and diagnostics.
