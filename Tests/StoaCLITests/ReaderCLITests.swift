@@ -96,4 +96,87 @@ import Glibc
             }
         }
     }
+
+    /// Issue 13, item 14, through the binary: the `.idx` files of a store
+    /// whose `segments/` this process cannot write go to the cache, and the
+    /// next reader takes them from there.
+    @Test(.enabled(if: ReadOnlyDirectory.canMake, "cannot make a directory read-only here (root without chattr)"))
+    func aReaderOfAReadOnlyStorePutsRebuiltIndexesInTheCache() throws {
+        let directory = TemporaryDirectory()
+        let store = try smallSegmentStore(directory)
+        let segments = store + "/segments"
+        let names = listDirectory(segments)
+        let active = try #require(names.filter { $0.hasSuffix(".jsonl") }.last)
+        for name in names where name.hasSuffix(".jsonl") {
+            var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, segments + "/" + name, &times, 0) == 0)
+        }
+        var removed = 0
+        for name in names where name.hasSuffix(".idx") && !active.hasPrefix(String(name.dropLast(4))) {
+            try FileManager.default.removeItem(atPath: segments + "/" + name)
+            removed += 1
+        }
+        #expect(removed == 2)
+        let readOnly = try ReadOnlyDirectory(segments)
+        defer { readOnly.release() }
+        let cache = directory.appending("cache")
+        let environment = ["STOA_CACHE_DIR": cache, "PATH": "/usr/bin:/bin"]
+
+        let first = try run(stoa, ["query", store], environment: environment)
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(lines(first.stdout).count == 200)
+        #expect(!listDirectory(segments).contains { $0.hasSuffix(".idx") && !active.hasPrefix(String($0.dropLast(4))) })
+        let folders = listDirectory(cache + "/stores")
+        try #require(folders.count == 1)
+        let cached = listDirectory(cache + "/stores/" + folders[0]).map { cache + "/stores/" + folders[0] + "/" + $0 }
+        #expect(cached.count == removed && cached.allSatisfy { $0.hasSuffix(".idx") }, "\(cached)")
+        let inodes = try cached.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.systemFileNumber] as? Int) }
+
+        let second = try run(stoa, ["query", store, "--limit", "5"], environment: environment)
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(lines(second.stdout).count == 5)
+        // Taken from the cache, not written again.
+        #expect(try cached.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.systemFileNumber] as? Int) } == inodes)
+    }
+}
+
+struct ReadOnlyError: Error {
+    var reason: String
+}
+
+/// A directory this process cannot write to: `chmod 0550` (enough unless
+/// root), and as root `chattr +i` (immutable, which root obeys too).
+struct ReadOnlyDirectory {
+    let path: String
+    let immutable: Bool
+
+    init(_ path: String) throws {
+        self.path = path
+        if geteuid() == 0 {
+            let result = try run("/usr/bin/env", ["chattr", "+i", path])
+            guard result.status == 0 else { throw ReadOnlyError(reason: "chattr: \(result.stderr)") }
+            immutable = true
+        } else {
+            guard chmod(path, 0o550) == 0 else { throw ReadOnlyError(reason: "chmod failed") }
+            immutable = false
+        }
+    }
+
+    func release() {
+        if immutable { _ = try? run("/usr/bin/env", ["chattr", "-i", path]) } else { chmod(path, 0o750) }
+    }
+
+    /// Whether a directory can be made read-only here, and then cannot be written.
+    static let canMake: Bool = {
+        let directory = TemporaryDirectory("stoa-probe")
+        let inner = directory.appending("inner")
+        guard mkdir(inner, 0o750) == 0, let readOnly = try? ReadOnlyDirectory(inner) else { return false }
+        defer { readOnly.release() }
+        let fd = open(inner + "/probe", O_WRONLY | O_CREAT | O_EXCL, 0o640)
+        if fd >= 0 {
+            close(fd)
+            return false
+        }
+        return true
+    }()
 }

@@ -54,19 +54,33 @@ struct SidecarIndexer: Sendable {
             } else {
                 built = try Self.build(file, encoder: encoder)
             }
-            var indexFile = IndexFile(
-                index: built.index, isCompressed: file.name.kind == .gzip, plainBytes: built.plainBytes,
-                fileBytes: UInt64(size), digest: built.digest, chain: SHA256.chain(previous: previousChain, digest: built.digest),
-                sealedAt: existing?.sealedAt ?? modified)
-            if let existing, existing.digest == built.digest {
-                indexFile.chain = existing.chain  // the same bytes: keep the chain it was sealed with
-            }
+            let indexFile = Self.indexFile(
+                of: file, built: built, fileBytes: size, previousChain: previousChain, existing: existing, modified: modified)
             try fileSystem.writeFileAtomically(file.indexPath, bytes: indexFile.encoded())
             facts.indexWritten(for: file.path, header: IndexHeader(indexFile))
             previousChain = indexFile.chain
             written += 1
         }
         return written
+    }
+
+    /// The `.idx` of a sealed segment file of `fileBytes` bytes, from what
+    /// ``build(_:encoder:)`` read of it: chained to `previousChain` (the
+    /// chain digest of the segment before it, zeros for the first), sealed
+    /// when `existing` (an earlier `.idx` of it) says, else at `modified`
+    /// (the file's modification time, µs).
+    static func indexFile(
+        of file: SegmentFile, built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64), fileBytes: Int,
+        previousChain: [UInt8], existing: IndexHeader?, modified: Int64
+    ) -> IndexFile {
+        var indexFile = IndexFile(
+            index: built.index, isCompressed: file.name.kind == .gzip, plainBytes: built.plainBytes,
+            fileBytes: UInt64(fileBytes), digest: built.digest, chain: SHA256.chain(previous: previousChain, digest: built.digest),
+            sealedAt: existing?.sealedAt ?? modified)
+        if let existing, existing.digest == built.digest {
+            indexFile.chain = existing.chain  // the same bytes: keep the chain it was sealed with
+        }
+        return indexFile
     }
 
     /// Reads a segment whole: its index, the SHA-256 and size of its plain bytes.
@@ -84,13 +98,21 @@ struct SidecarIndexer: Sendable {
             let index = builder.snapshot()
             return (index, digest, index.byteCount)
         case .plain, .index:
-            let contents = try SegmentContents(path: file.path, sealed: true)
-            var hasher = SHA256()
-            contents.withUnsafeBytes {
-                builder.addLines($0, encoder: encoder)
-                hasher.update($0)
-            }
-            return (builder.snapshot(), hasher.finish(), UInt64(contents.count))
+            return build(base: file.base, contents: try SegmentContents(path: file.path, sealed: true), encoder: encoder)
         }
+    }
+
+    /// Reads a plain segment's bytes whole: its index, the SHA-256 and size
+    /// of its complete lines.
+    static func build(base: UInt64, contents: SegmentContents, encoder: RecordEncoder) -> (
+        index: SegmentIndex, digest: [UInt8], plainBytes: UInt64
+    ) {
+        var builder = SegmentIndexBuilder(base: base)
+        var hasher = SHA256()
+        contents.withUnsafeBytes {
+            builder.addLines($0, encoder: encoder)
+            hasher.update($0)
+        }
+        return (builder.snapshot(), hasher.finish(), UInt64(contents.count))
     }
 }

@@ -20,6 +20,8 @@ public final class StoreReader: Sendable {
     public let configuration: StoreConfiguration
     let layout: StoreLayout
     let encoder: RecordEncoder
+    /// Where the `.idx` of sealed segments that lack one are found and put.
+    let indexes: ReaderIndexes
     /// Indexed segments by base seq, kept between queries.
     private let cache = Mutex<[UInt64: IndexedSegment]>([:])
     /// The last segment as read so far, and its index so far: when it grows,
@@ -64,8 +66,15 @@ public final class StoreReader: Sendable {
     /// Opens the store at `path` for reading.
     ///
     /// - Throws: `.notAStore` when `path` has no `stoa.json`; `.badConfig`.
-    public init(at path: String) throws(StoaError) {
+    public convenience init(at path: String) throws(StoaError) {
+        try self.init(at: path, indexes: nil)
+    }
+
+    /// Opens the store at `path` for reading; `indexes` says where rebuilt
+    /// `.idx` files go (by default beside the segments, else the cache).
+    init(at path: String, indexes: ReaderIndexes?) throws(StoaError) {
         self.path = path
+        self.indexes = indexes ?? ReaderIndexes(storePath: path)
         let root = StoreLayout(root: path)
         guard try Syscalls.status(root.configuration) != nil else {
             throw StoaError(.notAStore, "not a store (no stoa.json)", path: path)
@@ -289,7 +298,7 @@ public final class StoreReader: Sendable {
             var current = file
             for attempt in 1...3 {
                 do throws(StoaError) {
-                    let segment = try load(current, isLast: isLast)
+                    let segment = try load(current, isLast: isLast, previous: position > 0 ? files[position - 1] : nil)
                     cache.withLock { $0[current.base] = segment }
                     result.append(segment)
                     break
@@ -369,23 +378,37 @@ public final class StoreReader: Sendable {
 
     /// Opens one segment with its index. A cold one is kept as its summary
     /// only, and read again when a query reaches it.
-    private func load(_ file: SegmentFile, isLast: Bool) throws(StoaError) -> IndexedSegment {
-        let whole = try Self.open(file, isLast: isLast, encoder: encoder)
+    ///
+    /// `previous`: the segment file before it, whose `.idx` chains to the
+    /// one rebuilt for this one if it has none.
+    private func load(_ file: SegmentFile, isLast: Bool, previous: SegmentFile?) throws(StoaError) -> IndexedSegment {
+        let whole = try Self.open(file, isLast: isLast, encoder: encoder, indexes: indexes, previous: previous)
         guard file.isCold else { return whole }
-        let encoder = self.encoder
+        let (encoder, indexes) = (self.encoder, self.indexes)
         return IndexedSegment(summarizing: whole) { () throws(StoaError) in
-            try Self.open(file, isLast: false, encoder: encoder)
+            try Self.open(file, isLast: false, encoder: encoder, indexes: indexes, previous: nil)
         }
     }
 
-    /// Opens one segment with its index: from its `.idx` when that is valid,
-    /// else by reading the segment.
-    private static func open(_ file: SegmentFile, isLast: Bool, encoder: RecordEncoder) throws(StoaError) -> IndexedSegment {
+    /// Opens one segment with its index: from its `.idx` (beside it, or in
+    /// the reader's cache) when that is valid, else by reading the segment —
+    /// and then, for a sealed segment, the `.idx` is written for the next
+    /// reader (see ``ReaderIndexes``).
+    private static func open(
+        _ file: SegmentFile, isLast: Bool, encoder: RecordEncoder, indexes: ReaderIndexes, previous: SegmentFile?
+    ) throws(StoaError) -> IndexedSegment {
         switch file.name.kind {
         case .gzip:
             let contents = try GzipSegmentContents(path: file.path)
-            if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize), index.isCompressed {
+            if let index = indexes.load(file, fileSize: contents.fileSize) {
                 return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
+            }
+            if let modified = settledModificationTime(file),
+                let built = try? SidecarIndexer.build(file, encoder: encoder),
+                let rebuilt = indexes.publish(
+                    file, built: built, fileSize: contents.fileSize, modified: modified, previous: previous)
+            {
+                return IndexedSegment(name: file.name, index: rebuilt.index, contents: contents, isSealed: true)
             }
             let mapped = try MappedFile(path: file.path)
             var builder = SegmentIndexBuilder(base: file.base)
@@ -403,10 +426,15 @@ public final class StoreReader: Sendable {
             return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true, notes: notes + losses)
         case .plain, .index:
             let contents = try SegmentContents(path: file.path, sealed: !isLast)
-            if !isLast, let index = IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize),
-                !index.isCompressed
-            {
+            if !isLast, let index = indexes.load(file, fileSize: contents.fileSize) {
                 return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
+            }
+            if !isLast, let modified = settledModificationTime(file) {
+                let built = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
+                let index =
+                    indexes.publish(file, built: built, fileSize: contents.fileSize, modified: modified, previous: previous)?
+                    .index ?? built.index
+                return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true)
             }
             // No valid .idx (or the segment may still grow): index it now.
             var builder = SegmentIndexBuilder(base: file.base)
@@ -418,6 +446,15 @@ public final class StoreReader: Sendable {
             return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: !isLast, notes: losses)
         }
     }
+}
+
+/// The modification time (µs) of a sealed segment file that was sealed long
+/// enough ago for the writer to have indexed it (see
+/// ``ReaderIndexes/settleTime``); nil for one sealed just now.
+private func settledModificationTime(_ file: SegmentFile) -> Int64? {
+    guard let info = try? Syscalls.status(file.path) else { return nil }
+    let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
+    return ReaderIndexes.isSettled(modified: modified) ? modified : nil
 }
 
 /// Records read from a store, one at a time, in the order the query asked.

@@ -1,0 +1,144 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a ``StoreReader`` finds and puts the `.idx` of sealed segments that
+/// lack a valid one: without it, every query by every new reader reads such
+/// segments whole again (130 ms instead of 30 ms at 200k records; seconds at
+/// 10M).
+///
+/// A reader that indexes a sealed segment because its `.idx` is missing or
+/// invalid writes the `.idx` it built, the one the writer would have
+/// written (same index, SHA-256 and chain digest, sealed at the file's
+/// modification time): beside the segment when this process may write
+/// there, else in a cache outside the store (``ForeignIndexCache/automatic``'s
+/// root, `stores/<digest of the store's path>/`), where the next reader
+/// looks for it. Failing to write is not an error: the index is in memory
+/// for this reader either way.
+///
+/// Written as `<name>.idx.<pid>-<n>.tmp`, synced, renamed into place, the
+/// directory synced: readers and the writer may race to place the same
+/// `.idx`; the last rename wins, and every candidate is whole and equal.
+/// The active segment's `.idx` is never written by a reader (it is the
+/// writer's checkpoint), nor that of a segment sealed in the last
+/// ``settleTime`` (the writer's background is about to write it).
+struct ReaderIndexes: Sendable {
+    /// The cache folder of this store's segments, when a cache root is known.
+    let cacheDirectory: String?
+    /// Whether to try beside the segments first (tests turn it off to take
+    /// the cache path where the process could write anyway, as root can).
+    let writesInStore: Bool
+
+    /// A segment modified this recently (µs) is left to the writer.
+    static let settleTime: Int64 = 10_000_000
+    /// Distinguishes the temporary names of concurrent writes in one process.
+    private static let counter = Mutex(0)
+
+    init(storePath: String, writesInStore: Bool = true, cacheRoot: String? = ForeignIndexCache.automaticRoot) {
+        self.writesInStore = writesInStore
+        self.cacheDirectory = cacheRoot.map { root in
+            let identity = ForeignCacheStore.canonicalPath(storePath)
+            let digest = Array(SHA256.hash(Array(identity.utf8)).prefix(16)).hexString
+            return Path.join(Path.join(root, "stores"), digest)
+        }
+    }
+
+    /// Where the cache keeps the `.idx` of `file`.
+    func cachedIndexPath(of file: SegmentFile) -> String? {
+        cacheDirectory.map { Path.join($0, SegmentName(base: file.base, kind: .index).fileName) }
+    }
+
+    /// The valid `.idx` of a sealed segment file of `fileSize` bytes: beside
+    /// it, else in the cache.
+    func load(_ file: SegmentFile, fileSize: Int) -> IndexFile? {
+        if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: fileSize),
+            index.isCompressed == (file.name.kind == .gzip)
+        {
+            return index
+        }
+        guard let cached = cachedIndexPath(of: file),
+            let index = IndexFile.load(cached, base: file.base, fileSize: fileSize),
+            index.isCompressed == (file.name.kind == .gzip)
+        else { return nil }
+        return index
+    }
+
+    /// The chain digest of `file`'s valid `.idx` (beside it or cached).
+    func chain(of file: SegmentFile) -> [UInt8]? {
+        guard let info = try? Syscalls.status(file.path) else { return nil }
+        return load(file, fileSize: Int(info.st_size))?.chain
+    }
+
+    /// Whether `file` (of modification time `modified`, µs) was sealed long
+    /// enough ago that the writer has had its chance to index it.
+    static func isSettled(modified: Int64, now: Int64 = Timestamp.now()) -> Bool {
+        now - modified > settleTime
+    }
+
+    /// Builds the `.idx` of a sealed segment from what was read of it and
+    /// writes it where it may. Returns it, written or not.
+    ///
+    /// - Parameters:
+    ///   - built: its index, the SHA-256 and size of its plain bytes.
+    ///   - previous: the segment before it, if any: its `.idx` gives the chain.
+    func publish(
+        _ file: SegmentFile, built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64), fileSize: Int,
+        modified: Int64, previous: SegmentFile?
+    ) -> IndexFile? {
+        // Without the chain of the segment before, the .idx would not be the
+        // writer's: leave it in memory.
+        let previousChain: [UInt8]
+        if let previous {
+            guard let chain = chain(of: previous) else { return nil }
+            previousChain = chain
+        } else {
+            previousChain = SHA256.zero
+        }
+        let indexFile = SidecarIndexer.indexFile(
+            of: file, built: built, fileBytes: fileSize, previousChain: previousChain, existing: nil, modified: modified)
+        let bytes = indexFile.encoded()
+        if writesInStore, Self.write(bytes, to: file.indexPath) { return indexFile }
+        if let cached = cachedIndexPath(of: file) {
+            if (try? Self.makeDirectories(Path.directory(of: cached))) != nil { _ = Self.write(bytes, to: cached) }
+        }
+        return indexFile
+    }
+
+    /// Writes `bytes` at `path` atomically under a name of this process's
+    /// own; false when it could not (a directory this process may not write,
+    /// a full disk: the caller tries elsewhere).
+    private static func write(_ bytes: [UInt8], to path: String) -> Bool {
+        let number = counter.withLock { counter in
+            counter += 1
+            return counter
+        }
+        let temporary = "\(path).\(Syscalls.processID())-\(number).tmp"
+        let fileSystem = SystemFileSystem()
+        guard let fd = try? fileSystem.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL, mode: 0o640) else { return false }
+        var written = true
+        do throws(StoaError) {
+            try bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in
+                try fileSystem.writeAll(fd, UnsafeRawBufferPointer(buffer), path: temporary)
+            }
+            try fileSystem.fsync(fd, path: temporary)
+        } catch {
+            written = false
+        }
+        Syscalls.close(fd)
+        guard written, (try? fileSystem.rename(temporary, to: path)) != nil else {
+            try? fileSystem.unlink(temporary)
+            return false
+        }
+        try? fileSystem.syncDirectory(Path.directory(of: path))
+        return true
+    }
+
+    /// Creates `path` and its missing parents (`0750`).
+    private static func makeDirectories(_ path: String) throws(StoaError) {
+        if try Syscalls.status(path) != nil { return }
+        let parent = Path.directory(of: path)
+        if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
+        try Syscalls.mkdir(path, mode: 0o750)
+    }
+}

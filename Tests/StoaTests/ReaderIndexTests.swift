@@ -1,0 +1,119 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 13, item 14: a reader rebuilds a missing `.idx` and writes it —
+/// beside the segment where it may, else in the cache the next reader
+/// looks in — so that queries stop reading the segment whole every time.
+@Suite struct ReaderIndexTests {
+    /// A closed store of a few 4 KiB segments (some warm) whose files were
+    /// sealed a minute ago; returns the sealed segments' `.idx` paths and
+    /// their bytes, after removing them.
+    func storeWithoutIndexes(_ directory: TemporaryDirectory) throws -> [(path: String, bytes: [UInt8])] {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<300 {
+            try store.append(#"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxx"}"#)
+        }
+        try store.waitForIndexes()
+        // One segment warm, so that both kinds are rebuilt.
+        let segments = directory.appending("segments")
+        let first = try #require(listDirectory(segments).first { $0.hasSuffix(".jsonl") })
+        let file = SegmentFile(name: try #require(SegmentName(fileName: first)), directory: segments, isCold: false)
+        let size = try #require(try Syscalls.status(file.path)).st_size
+        let index = try #require(IndexFile.load(file.indexPath, base: file.base, fileSize: Int(size)))
+        try Tiering(layout: StoreLayout(root: directory.path), encoder: RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes)), fileSystem: SystemFileSystem(), configuration: configuration)
+            .makeWarm(file, index: index)
+        try store.close()
+        var removed: [(String, [UInt8])] = []
+        let names = listDirectory(segments)
+        let active = try #require(names.filter { $0.hasSuffix(".jsonl") }.last)
+        for name in names where name.hasSuffix(".jsonl") || name.hasSuffix(".jsonl.gz") {
+            // Sealed a minute ago: long enough for the writer to have indexed it.
+            var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+            #expect(utimensat(AT_FDCWD, segments + "/" + name, &times, 0) == 0)
+        }
+        for name in names where name.hasSuffix(".idx") && !active.hasPrefix(String(name.dropLast(4))) {
+            let path = segments + "/" + name
+            removed.append((path, try readBytes(path)))
+            try FileManager.default.removeItem(atPath: path)
+        }
+        #expect(removed.count >= 3)
+        return removed
+    }
+
+    /// The parts of an `.idx` that do not depend on when it was written.
+    func essence(_ bytes: [UInt8]) throws -> (SegmentIndex, [UInt8], [UInt8], Bool) {
+        let file = try #require(IndexFile.decode(bytes))
+        return (file.index, file.digest, file.chain, file.isCompressed)
+    }
+
+    @Test func aQueryRebuildsMissingIndexesBesideTheSegments() throws {
+        let directory = TemporaryDirectory()
+        let removed = try storeWithoutIndexes(directory)
+        let reader = try StoreReader(at: directory.path, indexes: ReaderIndexes(storePath: directory.path, cacheRoot: nil))
+        #expect(try reader.query(Query()).all().count == 300)
+        for (path, original) in removed {
+            // Back, valid, and the writer's index (same index, digest and chain).
+            let rebuilt = try readBytes(path)
+            let (index, digest, chain, compressed) = try essence(rebuilt)
+            let expected = try essence(original)
+            #expect(index == expected.0, "\(path)")
+            #expect(digest == expected.1 && chain == expected.2 && compressed == expected.3, "\(path)")
+        }
+        // No temporary file left behind.
+        #expect(!listDirectory(directory.appending("segments")).contains { $0.hasSuffix(".tmp") })
+        // And the store's own checks take them.
+        let report = try StoreReader(at: directory.path).verify()
+        #expect(report.isClean, "\(report.problems)")
+    }
+
+    @Test func whereTheStoreCannotBeWrittenTheCacheHoldsThem() throws {
+        let directory = TemporaryDirectory()
+        let removed = try storeWithoutIndexes(directory)
+        let cache = directory.appending("cache")
+        let indexes = ReaderIndexes(storePath: directory.path, writesInStore: false, cacheRoot: cache)
+        #expect(try StoreReader(at: directory.path, indexes: indexes).query(Query()).all().count == 300)
+        for (path, _) in removed { #expect(!FileManager.default.fileExists(atPath: path)) }
+        let cached = removed.map { indexes.cachedIndexPath(of: try! #require(segmentFile(forIndex: $0.path)))! }
+        var inodes: [UInt64] = []
+        for path in cached {
+            let info = try #require(try Syscalls.status(path), "\(path)")
+            inodes.append(UInt64(info.st_ino))
+        }
+        // A second reader takes them from the cache: it writes none again.
+        #expect(try StoreReader(at: directory.path, indexes: indexes).query(Query(types: ["t1"])).all().count == 100)
+        #expect(try cached.map { UInt64(try #require(try Syscalls.status($0)).st_ino) } == inodes)
+    }
+
+    func segmentFile(forIndex path: String) -> SegmentFile? {
+        let directory = Path.directory(of: path)
+        guard let name = SegmentName(fileName: Path.lastComponent(of: path)) else { return nil }
+        let kind: SegmentName.Kind = FileManager.default.fileExists(atPath: path.dropLast(4) + ".jsonl.gz") ? .gzip : .plain
+        return SegmentFile(name: SegmentName(base: name.base, kind: kind), directory: directory, isCold: false)
+    }
+
+    @Test func theActiveSegmentAndJustSealedOnesAreLeftToTheWriter() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<300 { try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+        try store.waitForIndexes()
+        try store.close()
+        let segments = directory.appending("segments")
+        for name in listDirectory(segments) where name.hasSuffix(".idx") {
+            try FileManager.default.removeItem(atPath: segments + "/" + name)
+        }
+        let reader = try StoreReader(at: directory.path, indexes: ReaderIndexes(storePath: directory.path, cacheRoot: nil))
+        #expect(try reader.query(Query()).all().count == 300)
+        #expect(!listDirectory(segments).contains { $0.hasSuffix(".idx") })
+    }
+}
