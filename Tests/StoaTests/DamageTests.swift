@@ -214,6 +214,17 @@ import CStoaSystem
         try expectServed(directory, lines, lost: lost, named: [UInt64(try base(warm[2]))])
     }
 
+    @Test func anUnreadableSegmentIsNamedAndTheOthersServed() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeStore(directory)
+        let all = segments(directory, ".jsonl")
+        // A directory in its place: listed as a segment, but it cannot be read.
+        try FileManager.default.removeItem(atPath: all[2])
+        try FileManager.default.createDirectory(atPath: all[2], withIntermediateDirectories: false)
+        let lost = Set(try base(all[2])..<base(all[3]))
+        try expectServed(directory, lines, lost: lost, named: [UInt64(try base(all[2]))])
+    }
+
     @Test func anIndexOfTheFormerFormatIsIgnoredAndRebuilt() throws {
         let directory = TemporaryDirectory()
         let lines = try makeStore(directory)

@@ -39,6 +39,18 @@ extension StoreReader {
     }
 }
 
+extension StoreReader {
+    /// A sealed segment that cannot be read, in a query's place: no records,
+    /// and a note of why (the seqs it held are named as missing too, up to
+    /// the next segment).
+    static func unreadable(_ file: SegmentFile, _ error: StoaError) -> IndexedSegment {
+        let note = DamagedLine(path: file.path, line: 1, seq: file.base, reason: "\(error.description); its records cannot be read")
+        return IndexedSegment(
+            name: file.name, index: SegmentIndex(base: file.base), contents: SegmentContents(path: file.path, bytes: [], count: 0),
+            isSealed: true, notes: [note])
+    }
+}
+
 /// A gap in the seqs between two segments, as a query names it.
 extension DamagedLine {
     /// The seqs from the end of `before` to the base of `after` are in no segment.

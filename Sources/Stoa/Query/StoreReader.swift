@@ -308,6 +308,12 @@ public final class StoreReader: Sendable {
                         break  // expired
                     }
                     current = moved
+                } catch where error.errno != ENOENT {
+                    // Unreadable (permissions, an I/O error): its records are
+                    // named as lost, the others served. Not kept: read again
+                    // by the next look.
+                    result.append(Self.unreadable(current, error))
+                    break
                 }
             }
         }
