@@ -762,4 +762,37 @@ final class StopFlag: Sendable {
         try FileManager.default.createDirectory(atPath: source + "/segments", withIntermediateDirectories: false)
         try expectDiverged("but the store has no segment starting there (it has no segments)", "reset")
     }
+
+    @Test func anActiveSegmentRewrittenDuringTheBackupIsNotCopiedOverTheEarlierCopy() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        let backupPath = directory.appending("backup")
+        _ = try backup(from: source, to: backupPath)
+        let backedUp = try all(backupPath)
+        let active = names(source + "/segments", ".jsonl").last!
+        let earlierCopy = try readBytes(backupPath + "/segments/" + active)
+        // The sealed segments go warm, so the next backup links their new
+        // forms first; before the first link (after the history was checked),
+        // the store's active segment gets its last line rewritten in place.
+        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        let rewrite: @Sendable () -> Void = {
+            var bytes = try! readBytes(source + "/segments/" + active)
+            let lastLine = bytes.dropLast().lastIndex(of: UInt8(ascii: "\n"))! + 1
+            let n = bytes[lastLine...].firstRange(of: Array(#""n":"#.utf8))!.upperBound
+            bytes[n] = bytes[n] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+            try! writeBytes(bytes, to: source + "/segments/" + active)
+        }
+        do {
+            _ = try StoreReader(at: source).backup(
+                to: backupPath, fileSystem: BackupFileSystem(beforeFirstLink: (".jsonl.gz", rewrite)))
+            Issue.record("the rewritten active segment must not replace the backup's copy")
+        } catch {
+            #expect(error.code == .diverged, "\(error)")
+            #expect(error.message.contains("segments/\(active) holds seq 2999 that the store no longer has"), "\(error)")
+        }
+        #expect(try readBytes(backupPath + "/segments/" + active) == earlierCopy)
+        #expect(names(backupPath + "/segments", ".tmp").isEmpty)
+        #expect(try all(backupPath) == backedUp)
+    }
 }
