@@ -21,7 +21,7 @@ struct Append: ParsableCommand {
     var durability: Durability?
 
     func run() throws {
-        let report = try running {
+        let (report, repeats) = try running {
             let store = try Store(at: directory)
             printRecovery(store.recovery)
             defer { try? store.close() }
@@ -33,12 +33,15 @@ struct Append: ParsableCommand {
                 rejected.append(error)
             }
             try store.close()
-            return result
+            return (result, store.writeStats.deduplicated)
         }
         if report.stored > 0 {
             printError("stoa: stored \(report.stored) records (seq \(report.seqs.lowerBound)-\(report.seqs.upperBound - 1))")
         } else {
             printError("stoa: stored 0 records")
+        }
+        if repeats > 0 {
+            printError("stoa: kept out \(repeats) records appended before within dedup_window")
         }
         if report.rejected > 0 {
             printError("stoa: refused \(report.rejected) records")

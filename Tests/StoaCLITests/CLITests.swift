@@ -109,6 +109,8 @@ import Testing
         #expect(first.status == 0, "\(first.stderr)")
         let second = try run(stoa, ["append", store], input: input + "{\"ts\":5,\"id\":3}\n")
         #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stderr.contains("stored 1 records (seq 2-2)"), "\(second.stderr)")
+        #expect(second.stderr.contains("kept out 2 records appended before within dedup_window"), "\(second.stderr)")
         let stored = lines(try run(stoa, ["query", store]).stdout)
         #expect(stored.count == 3, "\(stored)")
         #expect(stored.filter { $0.contains(#""id":1"#) }.count == 1)

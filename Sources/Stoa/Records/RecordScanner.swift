@@ -411,7 +411,7 @@ private struct Cursor {
                     throw StoaError(
                         .invalidRecord,
                         "the field \"\(keyNames[k])\" appears twice: JSON parsers disagree on which one counts "
-                            + "(most take the last, Stoa read the first), so the record is ambiguous; keep one",
+                            + "(most take the last, some the first), so the record is ambiguous; keep one",
                         offset: keyStart)
                 }
                 if k < 64 { namesSeen |= 1 << UInt64(k) }
