@@ -115,9 +115,9 @@ public final class StoreReader: Sendable {
         var found: [DamagedLine] = []
         outer: for summarized in segments.reversed() where count > 0 {
             let segment = try summarized.loaded()
-            for block in segment.index.blocks.reversed() {
+            for number in segment.index.blocks.indices.reversed() {
                 var lines: [Record] = []
-                for line in try segment.lines(of: block, from: 0, encoder: encoder) {
+                for line in try segment.lines(ofBlock: number, from: 0, encoder: encoder) {
                     switch line {
                     case .record(let record): lines.append(record)
                     case .damaged(let damaged): found.append(damaged)
@@ -409,19 +409,12 @@ public final class StoreReader: Sendable {
             if let index = indexes.load(file, fileSize: contents.fileSize) {
                 return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
             }
-            if let modified = settledModificationTime(file),
-                let built = try? SidecarIndexer.build(file, encoder: encoder),
-                let rebuilt = indexes.publish(
-                    file, built: built, fileSize: contents.fileSize, modified: modified, previous: previous)
-            {
-                return IndexedSegment(name: file.name, index: rebuilt.index, contents: contents, isSealed: true)
-            }
             let mapped = try MappedFile(path: file.path)
             var builder = SegmentIndexBuilder(base: file.base)
-            let (_, damage) = mapped.withUnsafeBytes { all in
+            let (digest, damage) = mapped.withUnsafeBytes { all in
                 builder.addMembers(all, encoder: encoder, path: file.path)
             }
-            let index = builder.snapshot()
+            var index = builder.snapshot()
             // A damaged member: what comes before it is read; the rest is reported.
             let notes = damage.map {
                 [DamagedLine(
@@ -429,26 +422,44 @@ public final class StoreReader: Sendable {
                     reason: "\($0.description); the rest of the segment cannot be read")]
             } ?? []
             let losses = damage == nil ? Self.losses(of: file, read: index, unfinishedBytes: 0, fileSize: contents.fileSize) : []
+            // Whole, and nothing lost against a stale .idx (which stays, as
+            // the evidence): the next reader takes the .idx written now.
+            if damage == nil, losses.isEmpty, let modified = settledModificationTime(file),
+                let rebuilt = indexes.publish(
+                    file, built: (index, digest, index.byteCount), fileSize: contents.fileSize, modified: modified,
+                    previous: previous)
+            {
+                index = rebuilt.index
+            }
             return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true, notes: notes + losses)
         case .plain, .index:
             let contents = try SegmentContents(path: file.path, sealed: !isLast)
             if !isLast, let index = indexes.load(file, fileSize: contents.fileSize) {
                 return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
             }
-            if !isLast, let modified = settledModificationTime(file) {
-                let built = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
-                let index =
-                    indexes.publish(file, built: built, fileSize: contents.fileSize, modified: modified, previous: previous)?
-                    .index ?? built.index
-                return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true)
-            }
             // No valid .idx (or the segment may still grow): index it now.
-            var builder = SegmentIndexBuilder(base: file.base)
-            contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
-            let index = builder.snapshot()
+            let modified = isLast ? nil : settledModificationTime(file)
+            let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)?
+            var index: SegmentIndex
+            if modified != nil {
+                built = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
+                index = built!.index
+            } else {
+                built = nil
+                var builder = SegmentIndexBuilder(base: file.base)
+                contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
+                index = builder.snapshot()
+            }
             let losses =
                 isLast
                 ? [] : Self.losses(of: file, read: index, unfinishedBytes: contents.fileSize - contents.count, fileSize: contents.fileSize)
+            // Sealed, whole, and nothing lost against a stale .idx (which
+            // stays, as the evidence): the next reader takes the .idx written now.
+            if let built, let modified, losses.isEmpty,
+                let rebuilt = indexes.publish(file, built: built, fileSize: contents.fileSize, modified: modified, previous: previous)
+            {
+                index = rebuilt.index
+            }
             return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: !isLast, notes: losses)
         }
     }
@@ -459,7 +470,7 @@ public final class StoreReader: Sendable {
 /// ``ReaderIndexes/settleTime``); nil for one sealed just now.
 private func settledModificationTime(_ file: SegmentFile) -> Int64? {
     guard let info = try? Syscalls.status(file.path) else { return nil }
-    let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
+    let modified = Timestamp.micros(info.st_mtim)
     return ReaderIndexes.isSettled(modified: modified) ? modified : nil
 }
 
