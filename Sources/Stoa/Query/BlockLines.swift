@@ -6,7 +6,7 @@ enum BlockLine {
 }
 
 extension IndexedSegment {
-    /// The lines of `block` with seq at or after `first`, in seq order, as
+    /// The lines of block `number` with seq at or after `first`, in seq order, as
     /// records or as damaged lines: for reads that walk a store by seq
     /// (``StoreReader/last(_:)``, following), not by time.
     ///
@@ -17,14 +17,18 @@ extension IndexedSegment {
     /// that cannot be inflated makes every line of its block damaged.
     ///
     /// Only for a loaded segment (see ``loaded()``).
-    func lines(of block: IndexBlock, from first: UInt64, encoder: RecordEncoder) throws(StoaError) -> [BlockLine] {
-        let index = self.index
+    func lines(ofBlock number: Int, from first: UInt64, encoder: RecordEncoder) throws(StoaError) -> [BlockLine] {
+        let parts = loadedParts
+        let index = parts.index
+        let block = index.blocks[number]
         let path = self.path
         let known = Dictionary(index.damaged.map { ($0.ordinal, $0.reason) }, uniquingKeysWith: { first, _ in first })
         func damaged(_ ordinal: UInt32, _ reason: String) -> BlockLine {
             .damaged(DamagedLine(path: path, line: Int(ordinal) + 1, seq: index.base + UInt64(ordinal), reason: reason))
         }
-        let wanted = block.ordinals.filter { index.base + UInt64($0) >= first }
+        // The block's lines from `first` on: a range, so that `contains` is cheap.
+        let skipped = first > index.base ? min(first - index.base, UInt64(block.ordinals.upperBound)) : 0
+        let wanted = max(block.ordinals.lowerBound, UInt32(skipped))..<block.ordinals.upperBound
         guard !wanted.isEmpty else { return [] }
         let read: [BlockLine]
         do throws(StoaError) {
@@ -33,6 +37,34 @@ extension IndexedSegment {
                 result.reserveCapacity(wanted.count)
                 let blockStart = Int(block.offset) - base
                 let blockEnd = min(blockStart + Int(block.length), all.count)
+                // Its bytes against its checksum (once per reader, as a query
+                // checks them): a block that fails gives the lines that are
+                // as they were, and names the others.
+                let outcome =
+                    parts.checks?.outcome(of: number) {
+                        let start = min(max(blockStart, 0), all.count)
+                        return BlockChecks.check(
+                            UnsafeBufferPointer(rebasing: all[start..<max(start, blockEnd)]), of: block, in: index)
+                    } ?? .intact
+                if case .changed(let changed) = outcome {
+                    let reasons = Dictionary(changed.damaged.map { ($0.ordinal, $0.reason) }, uniquingKeysWith: { a, _ in a })
+                    for (line, range) in changed.lines.enumerated() {
+                        let ordinal = block.firstOrdinal + UInt32(line)
+                        guard wanted.contains(ordinal) else { continue }
+                        guard let range else {
+                            result.append(damaged(ordinal, reasons[ordinal] ?? "not as it was when the segment was indexed"))
+                            continue
+                        }
+                        let bytes = UnsafeBufferPointer(rebasing: all[(blockStart + range.lowerBound)..<(blockStart + range.upperBound)])
+                        do throws(StoaError) {
+                            let facts = try encoder.facts(ofLine: bytes)
+                            result.append(.record(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(bytes))))
+                        } catch {
+                            result.append(damaged(ordinal, "not a valid record: \(error.message)"))
+                        }
+                    }
+                    return result
+                }
                 var start = blockStart
                 for ordinal in block.ordinals {
                     guard start >= 0, start < blockEnd,

@@ -41,8 +41,8 @@ extension StoreReader {
                 }
                 next = index.base  // (before the first segment: expired)
             }
-            for block in index.blocks where index.base + UInt64(block.firstOrdinal + block.count) > next {
-                for line in try segment.lines(of: block, from: next, encoder: encoder) {
+            for (number, block) in index.blocks.enumerated() where index.base + UInt64(block.firstOrdinal + block.count) > next {
+                for line in try segment.lines(ofBlock: number, from: next, encoder: encoder) {
                     if records.count >= limit { return (records, damaged, next) }
                     switch line {
                     case .record(let record):
