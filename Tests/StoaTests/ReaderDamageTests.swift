@@ -65,4 +65,30 @@ import Testing
         #expect(!named.isEmpty)
         #expect((seqs + named).sorted() == (0..<200).map { $0 })
     }
+
+    /// A line edited in place to other valid JSON of the same length fails
+    /// its block's CRC32C: `last` and a follower name it, never serve it.
+    @Test func aLineEditedInPlaceIsNamedNotServed() throws {
+        let directory = TemporaryDirectory()
+        let sealed = try makeStore(directory)
+        let first = try #require(sealed.first)
+        let bytes = try #require(FileManager.default.contents(atPath: first))
+        let text = String(decoding: bytes, as: UTF8.self)
+        let edited = try #require(text.range(of: #""n":20,"pad":"x"#))
+        let offset = text.utf8.distance(from: text.startIndex, to: edited.upperBound) - 1
+        try overwrite(first, at: offset, with: UInt8(ascii: "y"))  // "pad":"xxx… → "pad":"yxx…
+
+        let reader = try StoreReader(at: directory.path)
+        let last = try reader.last(300)
+        let served = try last.all()
+        #expect(!served.contains { $0.json.contains("y") })
+        #expect(served.count == 199)
+        #expect(last.damaged.map(\.seq) == [19])
+
+        let follower = try reader.follow(from: .seq(0))
+        var seqs: [UInt64] = []
+        while let record = try follower.nextIfAvailable() { seqs.append(record.seq) }
+        #expect(seqs == (0..<200).filter { $0 != 19 })
+        #expect(follower.damaged.map(\.seq) == [19])
+    }
 }

@@ -116,4 +116,34 @@ import Glibc
         #expect(try reader.query(Query()).all().count == 300)
         #expect(!listDirectory(segments).contains { $0.hasSuffix(".idx") })
     }
+
+    /// A sealed segment that lost its last line: the stale `.idx` that says
+    /// so is kept (a rebuilt one would hide the loss from the next reader).
+    @Test func aStaleIndexThatRecordsALossIsNotReplaced() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<200 { try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+        try store.waitForIndexes()
+        try store.close()
+        let segments = directory.appending("segments")
+        let first = segments + "/" + (try #require(listDirectory(segments).first { $0.hasSuffix(".jsonl") }))
+        var bytes = try readBytes(first)
+        bytes.removeLast()
+        bytes.removeSubrange((try #require(bytes.lastIndex(of: 0x0A)) + 1)...)  // the last line, whole
+        try writeBytes(bytes, to: first)
+        var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, first, &times, 0) == 0)
+        let indexPath = String(first.dropLast(6)) + ".idx"
+        let stale = try readBytes(indexPath)
+
+        for _ in 0..<2 {
+            let reader = try StoreReader(at: directory.path, indexes: ReaderIndexes(storePath: directory.path, cacheRoot: nil))
+            let cursor = try reader.query(Query())
+            _ = try cursor.all()
+            #expect(cursor.damaged.contains { $0.path == first && $0.reason.contains("missing") }, "\(cursor.damaged)")
+            #expect(try readBytes(indexPath) == stale)
+        }
+    }
 }
