@@ -429,11 +429,11 @@ private let active = "segments/00000000000000000000.jsonl"
             workBegan.signal()
             mayGoOn.wait()
         }
+        store.testHooks.set(.workEnds) { events.add("work finished") }
         store.testHooks.set(.closeWaits) { closeWaitedOrReturned.signal() }
 
         let worker = Thread {
             _ = try? store.reindex()
-            events.add("work finished")
             finished.signal()
         }
         worker.start()

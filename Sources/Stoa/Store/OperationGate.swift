@@ -54,6 +54,8 @@ final class StoreTestHooks: Sendable {
     enum Point: Hashable, Sendable {
         /// `reindex` and a `stoa tier` pass, as their work begins.
         case workBegins
+        /// `reindex`, when its work is done (its last write made).
+        case workEnds
         /// `close`, when it is about to wait for such work.
         case closeWaits
     }

@@ -163,7 +163,7 @@ public final class Store: Sendable {
         self.state = Mutex(writer)
         self.timer = Mutex(nil)
         self.indexer = SidecarIndexer(layout: layout, encoder: encoder, fileSystem: fileSystem, facts: facts)
-        scheduleIndexing(below: active.base)
+        scheduleIndexing(below: active.base, findingMark: true)
 
         if configuration.durability == .interval {
             startIntervalSync()
@@ -180,9 +180,14 @@ public final class Store: Sendable {
     /// Writes missing `.idx` files of segments below `base`, then applies
     /// the tier policy if there is one: in the background.
     ///
-    /// - Parameter sealed: the segment just sealed, whose index the
-    ///   background built as it was appended to (``ActiveCheckpoint``).
-    private func scheduleIndexing(below base: UInt64, sealed: (path: String, base: UInt64, size: Int, count: UInt64)? = nil) {
+    /// - Parameters:
+    ///   - sealed: the segment just sealed, whose index the background
+    ///     built as it was appended to (``ActiveCheckpoint``).
+    ///   - findingMark: whether to bring the high-water mark to the newest
+    ///   sealed segment found (at opening: a store may have none yet).
+    private func scheduleIndexing(
+        below base: UInt64, sealed: (path: String, base: UInt64, size: Int, count: UInt64)? = nil, findingMark: Bool = false
+    ) {
         // The job holds what it needs, not the store: a store that goes away
         // is not kept alive (and locked) by its background work.
         let (indexer, tiering, tiered, outcome) = (self.indexer, self.tiering, hasTierPolicy, self.outcome)
@@ -208,6 +213,7 @@ public final class Store: Sendable {
                     try HighWaterMark(nextSeq: end, sealedBase: sealed.base, sealedNext: end, chain: header.chain.hexString)
                         .publish(layout, fileSystem: fileSystem)
                 }
+                if findingMark { try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem) }
                 if tiered {
                     let report = try tiering.apply(now: Timestamp.now(), activeBase: base)
                     if !report.isEmpty { outcome.tierReport.withLock { $0 = report } }
@@ -260,6 +266,7 @@ public final class Store: Sendable {
             let base = state.withLock { $0.active.base }
             let written = try indexer.indexSealedSegments(below: base, rebuild: true)
             try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
+            testHooks.call(.workEnds)
             return written
         }
     }
