@@ -485,7 +485,12 @@ final class StopFlag: Sendable {
             let bySeqInSource = Dictionary(uniqueKeysWithValues: final.map { ($0.seq, $0) })
             let cursor = try StoreReader(at: copy).query(Query())
             let copied = try cursor.all()
-            #expect(cursor.damaged.isEmpty, "\(cursor.damaged)")
+            // `cp -r` copies a directory in no set order: HIGHWATER, copied
+            // after the segments, may cover records the copy lacks. Opening
+            // says so and starts after the mark; the gap is named, never
+            // filled with other records under the store's seqs.
+            let missing = store.recovery.missing ?? 0..<0
+            #expect(cursor.damaged.allSatisfy { missing.contains($0.seq) }, "\(cursor.damaged)")
             #expect(!copied.isEmpty)
             for record in copied where bySeqInSource[record.seq] != record {
                 Issue.record("round \(round): seq \(record.seq) differs from the source: \(record.json)")
