@@ -402,6 +402,31 @@ private let active = "segments/00000000000000000000.jsonl"
     }
 }
 
+extension UnfinishedMoveTests {
+    @Test func verifyNamesAKilledColdMove() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory, records: 300, segmentBytes: 4096)
+        var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))
+        configuration.hotFor = 0
+        try writeBytes(configuration.encoded(), to: directory.appending("stoa.json"))
+        let store = try Store(at: directory.path)
+        _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000)
+        try store.close()
+        // As a move to the archive killed after both copies, before removing the warm form.
+        let warm = directory.appending("segments/00000000000000000000.jsonl.gz")
+        try FileManager.default.createDirectory(atPath: directory.appending("archive"), withIntermediateDirectories: true)
+        for name in ["00000000000000000000.jsonl.gz", "00000000000000000000.idx"] {
+            try FileManager.default.copyItem(atPath: directory.appending("segments/" + name), toPath: directory.appending("archive/" + name))
+        }
+        let report = try StoreReader(at: directory.path).verify()
+        #expect(report.isClean, "\(report.problems)")
+        #expect(report.notes.contains { $0.path == warm && $0.message.contains("archived (cold)") })
+        let reopened = try Store(at: directory.path)
+        #expect(reopened.recovery.finishedMoves == [warm])
+        try reopened.close()
+    }
+}
+
 // MARK: Item 25: after close() returns, nothing of the writer touches the store
 
 @Suite struct CloseTests {
