@@ -37,6 +37,9 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
         public static let noSpace = Code("noSpace")
         /// A record is not a valid JSON object, or a field in it is unreadable.
         public static let invalidRecord = Code("invalidRecord")
+        /// A record has no time where one is required (`stoa import`, unless
+        /// asked to stamp records with the time of the import).
+        public static let missingTime = Code("missingTime")
         /// A record is larger than `max_record_bytes`.
         public static let recordTooLarge = Code("recordTooLarge")
         /// Another writer holds the store's lock.

@@ -80,17 +80,11 @@ struct ForeignOptions: ParsableArguments {
     /// The field names to read a directory of logs with.
     func fields() throws(StoaError) -> FieldNames {
         var fields = FieldNames.default
-        func names(_ text: String?, _ option: String) throws(StoaError) -> [String]? {
-            guard let text else { return nil }
-            let names = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed }
-            if names.contains(where: \.isEmpty) {
-                throw StoaError(.invalidArgument, "--\(option) takes field names separated by commas, got \"\(text)\"")
-            }
-            return names
+        if let time = try fieldList(timeFields, option: "time-fields") { fields.time = time }
+        if let type = try fieldList(typeFields, option: "type-fields") { fields.type = type }
+        if let conversation = try fieldList(conversationFields, option: "conversation-fields") {
+            fields.conversation = conversation
         }
-        if let time = try names(timeFields, "time-fields") { fields.time = time }
-        if let type = try names(typeFields, "type-fields") { fields.type = type }
-        if let conversation = try names(conversationFields, "conversation-fields") { fields.conversation = conversation }
         return fields
     }
 }

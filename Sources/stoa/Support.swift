@@ -60,7 +60,7 @@ func running<T>(_ body: () throws -> T) throws -> T {
 func exitCode(for error: StoaError) -> Int32 {
     switch error.code {
     case .locked: 75
-    case .invalidRecord, .recordTooLarge: 65
+    case .invalidRecord, .recordTooLarge, .missingTime: 65
     case .invalidArgument: 64
     default: 1
     }
@@ -99,4 +99,14 @@ struct SizeArgument: ExpressibleByArgument {
         guard let value = try? Units.parseSize(argument) else { return nil }
         bytes = value
     }
+}
+
+/// The field names of a `--time-fields`-like option (`a,b,c`); nil when not given.
+func fieldList(_ text: String?, option: String) throws(StoaError) -> [String]? {
+    guard let text else { return nil }
+    let names = text.split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmed }
+    if names.contains(where: \.isEmpty) {
+        throw StoaError(.invalidArgument, "--\(option) takes field names separated by commas, got \"\(text)\"")
+    }
+    return names
 }

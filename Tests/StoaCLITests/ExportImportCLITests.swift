@@ -138,4 +138,52 @@ import Testing
         // Nothing was imported, not even the other file named first.
         #expect(lines(try run(stoa, ["query", store]).stdout).count == 100)
     }
+
+    /// python-json-logger's lines keep their time in `asctime`: the repro.
+    @Test func importNeverStoresTheMomentOfImportAsARecordsTimeUnlessAsked() throws {
+        let directory = TemporaryDirectory()
+        let logs = foreignFixture("python-json-logger/agent_2026-11-20.jsonl")
+        let store = directory.appending("store")
+
+        // The store's fields find no time: every line is refused, by line, with what to do.
+        let plain = try run(stoa, ["import", store, logs])
+        #expect(plain.status == 65, "\(plain.stderr)")
+        for line in [1, 2, 3, 5, 6] {
+            #expect(plain.stderr.contains("\(logs):line \(line): record has no time field (ts, timestamp, time, @timestamp)"))
+        }
+        #expect(plain.stderr.contains("\(logs):line 4: time field \"time\" is not a readable time"))
+        #expect(plain.stderr.contains("stoa: 5 lines have no time in ts, timestamp, time, @timestamp: name the field"))
+        #expect(plain.stderr.contains("--time-fields asctime"))
+        #expect(plain.stderr.contains("--stamp-missing"))
+        #expect(try run(stoa, ["query", store]).stdout.isEmpty)
+
+        // Read as the reader of a directory of logs reads it with the same fields.
+        let fields = ["--time-fields", "asctime", "--type-fields", "levelname"]
+        let named = try run(stoa, ["import", store, logs] + fields)
+        #expect(named.status == 65, "\(named.stderr)")
+        #expect(named.stderr.contains("\(logs):line 3: record has no time field (asctime)"))
+        #expect(named.stderr.contains("stoa: imported 5 records from \(logs) (seq 0-4), refused 1 line"))
+        let foreign = try run(
+            stoa, ["query", foreignFixture("python-json-logger")] + fields, environment: ["STOA_CACHE_DIR": directory.appending("cache")])
+        let stored = try run(stoa, ["query", store])
+        #expect(Self.times(stored.stdout) == Self.times(foreign.stdout, field: "asctime"))
+        #expect(Self.times(stored.stdout).first == "2026-11-20T09:59:59.990000Z")
+        #expect(lines(try run(stoa, ["query", store, "--type", "ERROR"]).stdout).count == 1)
+
+        // Stamped only when asked, and said so.
+        let stamped = try run(stoa, ["import", directory.appending("other"), logs, "--stamp-missing"] + fields)
+        #expect(stamped.status == 0, "\(stamped.stderr)")
+        #expect(stamped.stderr.contains("imported 6 records from \(logs) (seq 0-5), 1 of them without a time, stamped with the time of the import"))
+    }
+
+    /// The time each line of `output` is stored under: its `ts` (or `field`).
+    static func times(_ output: String, field: String = "ts") -> [String] {
+        output.split(separator: "\n").map { line in
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            let text = object?[field] as? String ?? "?"
+            guard field == "asctime" else { return text }
+            // logging's asctime (UTC here) as Stoa writes times: 2026-11-20 10:00:00,123 → 2026-11-20T10:00:00.123000Z
+            return text.replacingOccurrences(of: " ", with: "T").replacingOccurrences(of: ",", with: ".") + "000Z"
+        }
+    }
 }

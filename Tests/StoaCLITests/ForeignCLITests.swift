@@ -121,14 +121,16 @@ import Testing
         #expect(result.status == 65, "\(result.stderr)")
         let errors = lines(result.stderr).filter { !$0.hasPrefix("stoa:") }
         #expect(errors.map { String($0.prefix(while: { $0 != " " })) } == [
-            "\(conversations):line", "\(conversations):line", "\(conversations):line", "\(conversations):line", "\(gzip):line",
+            "\(conversations):line", "\(conversations):line", "\(conversations):line", "\(conversations):line",
+            "\(conversations):line", "\(gzip):line",
         ])
-        #expect(errors.map { $0.split(separator: ":")[1] } == ["line 3", "line 5", "line 7", "line 8", "line 3"])
+        #expect(errors.map { $0.split(separator: ":")[1] } == ["line 3", "line 5", "line 7", "line 8", "line 9", "line 3"])
+        #expect(errors[4].hasSuffix("record has no time field (ts, timestamp, time, @timestamp)"))
         #expect(errors[0].contains("a record must be a JSON object"))
-        #expect(result.stderr.contains("stoa: imported 6 records from \(conversations) (seq 0-5), refused 4 lines"))
-        #expect(result.stderr.contains("stoa: imported 3 records from \(gzip) (seq 6-8), refused 1 line"))
+        #expect(result.stderr.contains("stoa: imported 5 records from \(conversations) (seq 0-4), refused 5 lines"))
+        #expect(result.stderr.contains("stoa: imported 3 records from \(gzip) (seq 5-7), refused 1 line"))
         let query = try run(stoa, ["query", store])
-        #expect(lines(query.stdout).count == 9)
+        #expect(lines(query.stdout).count == 8)
     }
 
     @Test func importWithDedupTwiceAddsNothing() throws {

@@ -475,12 +475,14 @@ import Testing
         var rejected: [StoaError] = []
         let file = logs + "/conversations_2026-11-20.jsonl"
         let report = try importer.importFile(at: file) { rejected.append($0) }
-        // Line 9 has no time: as for any append, it gets the time of the import.
-        #expect(rejected.map(\.line) == [3, 5, 7, 8])
+        // Line 9 has no time: refused too (an import never makes a time up unless asked).
+        #expect(rejected.map(\.line) == [3, 5, 7, 8, 9])
+        #expect(rejected.last?.code == .missingTime)
         #expect(rejected.allSatisfy { $0.path == file })
-        #expect(report.stored == 6)
-        #expect(report.rejected == 4)
-        #expect(report.seqs == 0..<6)
+        #expect(report.stored == 5)
+        #expect(report.rejected == 5)
+        #expect(report.withoutTime == 1)
+        #expect(report.seqs == 0..<5)
 
         // The gzip file (Python's), and the CRLF one.
         let gzip = try importer.importFile(at: logs + "/conversations_2026-11-19.jsonl.gz") { rejected.append($0) }
@@ -491,7 +493,7 @@ import Testing
         #expect(crlf.rejected == 0)  // a blank line is no record, and no error either (as for `stoa append`)
         try store.close()
         let lines = try Self.storedLines(directory.appending("store"))
-        #expect(lines.count == 14)
+        #expect(lines.count == 13)
         #expect(lines.contains(#"{"timestamp":1795168804.75,"type":"vad_end","session_id":"conv-a"}"#))
         #expect(!lines.contains { $0.contains("\r") })
     }
@@ -507,16 +509,18 @@ import Testing
         func importAll(type: String? = nil) throws -> [ImportReport] {
             let store = try Store(at: storePath)
             defer { try? store.close() }
-            let importer = try StoreImporter(store: store, deduplicating: true)
+            let importer = try StoreImporter(store: store, deduplicating: true, stampingMissingTimes: true)
             return try files.map { try importer.importFile(at: $0, defaultType: type) { _ in } }
         }
         let first = try importAll()
         #expect(first.map(\.stored) == [6, 3, 4, 3])
+        #expect(first.map(\.stamped) == [1, 0, 0, 0])
         let stored = try Self.storedLines(storePath)
         let second = try importAll()
         #expect(second.map(\.stored) == [0, 0, 0, 0])
-        // Every record is found, the one without a time (given one at import) included.
+        // Every record is found, the one without a time (stamped at import) included.
         #expect(second.map(\.duplicates) == [6, 3, 4, 3])
+        #expect(second.map(\.stamped) == [0, 0, 0, 0])
         #expect(try Self.storedLines(storePath) == stored)
 
         // Without --dedup, a second import does add them all.
@@ -543,10 +547,11 @@ import Testing
         ]
         try (lines.joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
         let store = try Store(at: directory.appending("store"))
-        let importer = try StoreImporter(store: store, deduplicating: true)
+        let importer = try StoreImporter(store: store, deduplicating: true, stampingMissingTimes: true)
         let report = try importer.importFile(at: file) { _ in }
         #expect(report.stored == 5)
         #expect(report.duplicates == 4)
+        #expect(report.stamped == 1)
         try store.close()
     }
 

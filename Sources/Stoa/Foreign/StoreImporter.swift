@@ -10,6 +10,12 @@ public struct ImportReport: Sendable, Equatable {
     public var rejected = 0
     /// Records skipped because the store already held them (`--dedup`).
     public var duplicates = 0
+    /// Lines refused because none of the time fields held a time (counted
+    /// in `rejected` too).
+    public var withoutTime = 0
+    /// Records stored with the time of the import because they had none
+    /// (``StoreImporter/stampsMissingTimes``).
+    public var stamped = 0
     /// The seqs of the stored records (consecutive; empty when none).
     public var seqs: Range<UInt64> = 0..<0
 }
@@ -18,11 +24,20 @@ public struct ImportReport: Sendable, Equatable {
 /// logger's fallback files — into a store (`stoa import`).
 ///
 /// Each file is read as `stoa append` reads its input (§3): one JSON object
-/// per line (or pretty-printed over several), time from the configured
-/// fields (a record without one gets the time of the import), every bad line
-/// reported with the file and its line number and skipped, the others
-/// stored. `.gz` files (any gzip) are inflated; plain files are read in
-/// chunks with `pread`.
+/// per line (or pretty-printed over several), every bad line reported with
+/// the file and its line number and skipped, the others stored. `.gz` files
+/// (any gzip) are inflated; plain files are read in chunks with `pread`, up
+/// to the size they had when their import began.
+///
+/// Times are never made up silently. A record's time, type and conversation
+/// are read with the store's fields, or with the fields given (as a
+/// ``ForeignLogReader`` reads them: python-json-logger's `asctime`, for
+/// example); when those are not the store's, the values read are inserted
+/// as the record's first members under the store's names, so that the store
+/// reads the same (see ``RecordEncoder/encodeForStore(_:into:now:defaultType:store:)``).
+/// A record in which none of the time fields holds a time is refused
+/// (`.missingTime`, reported with its line), unless the importer stamps such
+/// records with the time of the import, and counts them.
 ///
 /// With deduplication, a record whose content is already in the store is
 /// skipped, so importing the same file twice adds nothing. The content of a
@@ -48,18 +63,36 @@ public final class StoreImporter {
     // with every record).
     public let store: Store
     public let deduplicates: Bool
+    /// Where each record's time, type and conversation are read.
+    public let fields: FieldNames
+    /// Whether a record without a time is stored with the time of the
+    /// import (else it is refused).
+    public let stampsMissingTimes: Bool
+    let encoder: RecordEncoder
     private var digests: Set<ContentDigest> = []
     /// `{"ts":"` (the name Stoa inserts times under), for recognising an inserted time.
     private let timePrefix: [UInt8]
 
     /// Prepares imports into `store`.
     ///
-    /// - Parameter deduplicating: skip records already in the store (or
-    ///   imported before by this importer). Reads the whole store now.
+    /// - Parameters:
+    ///   - deduplicating: skip records already in the store (or imported
+    ///     before by this importer). Reads the whole store now.
+    ///   - fields: where to read each record's time, type and conversation
+    ///     (default: the store's fields).
+    ///   - stampingMissingTimes: store a record without a time with the time
+    ///     of the import, instead of refusing it.
     /// - Throws: when the store cannot be read.
-    public init(store: Store, deduplicating: Bool = false) throws(StoaError) {
+    public init(
+        store: Store, deduplicating: Bool = false, fields: FieldNames? = nil, stampingMissingTimes: Bool = false
+    ) throws(StoaError) {
         self.store = store
         self.deduplicates = deduplicating
+        self.fields = fields ?? store.configuration.fields
+        self.stampsMissingTimes = stampingMissingTimes
+        self.encoder = RecordEncoder(
+            reading: self.fields, storingFor: store.configuration.fields,
+            maxRecordBytes: Int(store.configuration.maxRecordBytes), stampsMissingTime: stampingMissingTimes)
         var prefix: [UInt8] = [UInt8(ascii: "{")]
         JSONString.appendQuoted(store.configuration.fields.insertedTimeName, to: &prefix)
         prefix += Array(":\"".utf8)
@@ -78,24 +111,31 @@ public final class StoreImporter {
     /// - Parameters:
     ///   - defaultType: a type given to records that have none.
     ///   - onRejected: called for each refused line; the error's `path` is
-    ///     `path` and its `line` the 1-based line number in the (inflated) file.
-    /// - Throws: when the file cannot be read or the store cannot be written;
-    ///   what was stored until then stays stored.
+    ///     `path` and its `line` the 1-based line number in the (inflated)
+    ///     file; its code `.missingTime` for a record without a time.
+    /// - Throws: `.invalidArgument` for a file of the store itself
+    ///   (``checkSource(_:for:)``); when the file cannot be read or the store
+    ///   cannot be written; what was stored until then stays stored.
     public func importFile(
         at path: String, defaultType: String? = nil, durability: Durability? = nil,
         onRejected: (StoaError) -> Void
     ) throws(StoaError) -> ImportReport {
         try Self.checkSource(path, for: store)
+        var withoutTime = 0
+        func counting(_ error: StoaError) {
+            if error.code == .missingTime { withoutTime += 1 }
+            onRejected(error)
+        }
         var session = Session(importer: self, source: path, defaultType: defaultType, durability: durability)
         let file = try OpenFile(readingAt: path)
         if path.hasSuffix(".gz") {
             let (plain, damage) = ForeignLogFile.inflate(try file.readAll(), path: path)
-            try session.feed(plain, onRejected: onRejected)
-            try session.finish(onRejected: onRejected)
+            try session.feed(plain, onRejected: counting)
+            try session.finish(onRejected: counting)
             if let damage {
                 let lines = plain.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
                 session.report.rejected += 1
-                onRejected(
+                counting(
                     StoaError(.damaged, ForeignLogFile.describe(gzipDamage: damage), path: path, line: lines))
             }
         } else {
@@ -106,10 +146,11 @@ public final class StoreImporter {
                 let chunk = try file.read(fromAbsoluteOffset: offset, count: min(1 << 20, size - offset))
                 if chunk.isEmpty { break }
                 offset += chunk.count
-                try session.feed(chunk, onRejected: onRejected)
+                try session.feed(chunk, onRejected: counting)
             }
-            try session.finish(onRejected: onRejected)
+            try session.finish(onRejected: counting)
         }
+        session.report.withoutTime = withoutTime
         return session.report
     }
 
@@ -230,7 +271,7 @@ public final class StoreImporter {
             self.importer = importer
             self.source = source
             self.durability = durability
-            self.splitter = RecordSplitter(encoder: importer.store.encoder, defaultType: defaultType)
+            self.splitter = RecordSplitter(encoder: importer.encoder, defaultType: defaultType)
         }
 
         /// Takes a chunk of the file and stores the records it completes.
@@ -288,7 +329,12 @@ public final class StoreImporter {
             let before = batch.lineEnds.count
             splitter.take(
                 line: line, into: &batch, now: now, rejected: &report.rejected, onRejected: onRejected, source: source)
-            guard importer.deduplicates, batch.lineEnds.count > before else { return }
+            guard batch.lineEnds.count > before else { return }
+            // The facts of the record just added are the last ones (a removed
+            // duplicate leaves its facts behind, so they are not by position).
+            let stamped = batch.facts.last?.timeInserted == true
+            defer { if stamped && batch.lineEnds.count > before { report.stamped += 1 } }
+            guard importer.deduplicates else { return }
             let start = before == 0 ? 0 : batch.lineEnds[before - 1]
             let end = batch.lineEnds[before] - 1  // without the newline
             let present = batch.bytes.withUnsafeBufferPointer { all in

@@ -9,6 +9,24 @@ struct LineFacts: Sendable, Hashable {
     /// The conversation value within the line (a string's body or a number's text).
     var conversation: Range<Int>?
     var conversationEscaped = false
+    /// The record had no time: Stoa inserted the time of the append. How the
+    /// encoding came by the time, not a fact of the line: `==` and hashing
+    /// leave it out, so the facts read back from a stored line equal those
+    /// its encoding gave.
+    var timeInserted = false
+
+    static func == (a: LineFacts, b: LineFacts) -> Bool {
+        a.time == b.time && a.type == b.type && a.typeEscaped == b.typeEscaped && a.conversation == b.conversation
+            && a.conversationEscaped == b.conversationEscaped
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(time)
+        hasher.combine(type)
+        hasher.combine(typeEscaped)
+        hasher.combine(conversation)
+        hasher.combine(conversationEscaped)
+    }
 
     /// The type as a string ("" when the record has none).
     func type(in line: UnsafeBufferPointer<UInt8>) -> String {
@@ -26,14 +44,23 @@ struct LineFacts: Sendable, Hashable {
 /// Turns what a caller appends into the line Stoa stores: validated, compact,
 /// with a time, ending in `\n`.
 struct RecordEncoder: Sendable {
+    /// Where the input's time, type and conversation are read.
     let fields: FieldNames
     let scanner: RecordScanner
     let maxRecordBytes: Int
     /// `"ts":` and `"type":` (the first configured names), for members Stoa inserts.
     let insertedTimeMember: [UInt8]
-    private let insertedTypeMember: [UInt8]
+    let insertedTypeMember: [UInt8]
+    /// A record without a time gets the time of the append (true, as
+    /// appends do), or is refused with `.missingTime` (an import).
+    let stampsMissingTime: Bool
+    /// When the input is read with other fields than the store's (an
+    /// import's `--time-fields`…): the store's encoder, that the stored
+    /// line must satisfy (``encodeForStore(_:into:now:defaultType:store:)``).
+    let store: StoreEncoder?
 
-    init(fields: FieldNames, maxRecordBytes: Int) {
+    /// An encoder for a store that reads `fields`.
+    init(fields: FieldNames, maxRecordBytes: Int, stampsMissingTime: Bool = true) {
         self.fields = fields
         self.scanner = RecordScanner(fields: fields)
         self.maxRecordBytes = maxRecordBytes
@@ -45,6 +72,29 @@ struct RecordEncoder: Sendable {
         }
         self.insertedTimeMember = member(fields.insertedTimeName)
         self.insertedTypeMember = member(fields.type.first ?? "type")
+        self.stampsMissingTime = stampsMissingTime
+        self.store = nil
+    }
+
+    /// An encoder that reads the input with `fields` and writes lines for a
+    /// store that reads `storeFields` (the same encoder as above when they
+    /// are the same).
+    init(reading fields: FieldNames, storingFor storeFields: FieldNames, maxRecordBytes: Int, stampsMissingTime: Bool) {
+        self.init(fields: fields, maxRecordBytes: maxRecordBytes, stampsMissingTime: stampsMissingTime)
+        if fields != storeFields {
+            self = RecordEncoder(
+                self, store: StoreEncoder(RecordEncoder(fields: storeFields, maxRecordBytes: maxRecordBytes)))
+        }
+    }
+
+    private init(_ reading: RecordEncoder, store: StoreEncoder) {
+        self.fields = reading.fields
+        self.scanner = reading.scanner
+        self.maxRecordBytes = reading.maxRecordBytes
+        self.insertedTimeMember = reading.insertedTimeMember
+        self.insertedTypeMember = reading.insertedTypeMember
+        self.stampsMissingTime = reading.stampsMissingTime
+        self.store = store
     }
 
     /// Appends the stored form of `input` to `output` and returns its facts,
@@ -59,6 +109,9 @@ struct RecordEncoder: Sendable {
     func encode(
         _ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], now: Int64, defaultType: String? = nil
     ) throws(StoaError) -> LineFacts {
+        if let store {
+            return try encodeForStore(input, into: &output, now: now, defaultType: defaultType, store: store.encoder)
+        }
         let start = output.count
         // Cheap early refusal of something that cannot fit even once compacted
         // (compacting removes at most all whitespace; assume it cannot shrink 8x).
@@ -70,6 +123,10 @@ struct RecordEncoder: Sendable {
         var facts = LineFacts(time: now)
         if let time = summary.time {
             facts.time = try readTime(time, in: input)
+        } else if stampsMissingTime {
+            facts.timeInserted = true
+        } else {
+            throw missingTime()
         }
         if summary.hasWhitespace {
             JSONString.appendCompacted(input, to: &output)
@@ -131,10 +188,15 @@ struct RecordEncoder: Sendable {
         return facts
     }
 
-    private func tooLarge(_ size: Int) -> StoaError {
+    func tooLarge(_ size: Int) -> StoaError {
         StoaError(
             .recordTooLarge,
             "record of \(size) bytes is larger than max_record_bytes (\(maxRecordBytes))")
+    }
+
+    /// A record without a time where one is required.
+    func missingTime() -> StoaError {
+        StoaError(.missingTime, "record has no time field (\(fields.time.joined(separator: ", ")))")
     }
 
     /// Reads the facts of a line that Stoa stored (or any one JSON object).
@@ -196,4 +258,11 @@ private extension RecordScanner.Value {
     mutating func shift(by amount: Int) {
         range = (range.lowerBound + amount)..<(range.upperBound + amount)
     }
+}
+
+/// The encoder of a store's own fields, held apart (a struct cannot hold
+/// itself) by an encoder that reads other fields.
+final class StoreEncoder: Sendable {
+    let encoder: RecordEncoder
+    init(_ encoder: RecordEncoder) { self.encoder = encoder }
 }
