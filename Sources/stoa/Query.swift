@@ -34,6 +34,13 @@ struct QueryOptions: ParsableArguments {
 
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+        if types.contains("") {
+            // The index files records without a type, and those whose type is null, a number or "", alike.
+            throw ValidationError(
+                "--type \"\" selects nothing: a type is a non-empty string. Records without one (no type field, "
+                    + "or null, a number, \"\") are counted as (none) by stoa stats; to list them, filter the "
+                    + "output of stoa query (jq)")
+        }
     }
 
     /// The query these options ask for, times resolved against `now`.

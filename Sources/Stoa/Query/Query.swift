@@ -13,6 +13,13 @@ public struct Query: Sendable, Equatable {
     /// Records before this time (µs), if set.
     public var until: Int64?
     /// Records of any of these types; empty means every type.
+    ///
+    /// A record's type is the first string among its type fields (§3). The
+    /// empty string `""` stands for the records that have none — no type
+    /// field, or only ones whose value is not a string (`null`, `5`), or the
+    /// string `""` — as ``StoreStats/types`` counts them under `""`; the
+    /// index does not tell these apart. `stoa query --type ''` refuses it
+    /// rather than let it mean "no type field".
     public var types: Set<String>
     /// Records of this conversation only, if set.
     public var conversation: String?
