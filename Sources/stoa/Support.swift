@@ -18,29 +18,40 @@ func printError(_ text: String) {
     }
 }
 
-/// A buffered writer to standard output (records can be many).
+/// A buffered writer to standard output (records can be many) that puts
+/// out whole lines only: it writes when its buffer ends a line, and a
+/// Ctrl-C stops the process between lines (``Interruption``).
 struct Output {
     private var buffer: [UInt8] = []
 
-    init() { buffer.reserveCapacity(1 << 16) }
+    init() {
+        buffer.reserveCapacity(1 << 16)
+        Interruption.install()
+    }
 
+    /// Adds `bytes`; writes what is buffered once it is 64 KiB or more and
+    /// ends with a newline.
     mutating func write(_ bytes: some Collection<UInt8>) {
         buffer.append(contentsOf: bytes)
-        if buffer.count >= 1 << 16 { flush() }
+        if buffer.count >= 1 << 16 && buffer.last == 0x0A { flush() }
     }
 
     mutating func write(_ text: String) { write(text.utf8) }
 
+    /// Writes everything buffered, in full, even if a signal comes meanwhile.
     mutating func flush() {
-        var done = 0
-        while done < buffer.count {
-            let written = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                // stdout closed (a pipe into `head`): stop quietly, as cat does.
-                exit(errno == EPIPE ? 0 : 1)
+        guard !buffer.isEmpty else { return }
+        Interruption.whileWriting {
+            var done = 0
+            while done < buffer.count {
+                let written = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    // stdout closed (a pipe into `head`): stop quietly, as cat does.
+                    exit(errno == EPIPE ? 0 : 1)
+                }
+                done += written
             }
-            done += written
         }
         buffer.removeAll(keepingCapacity: true)
     }
