@@ -106,6 +106,11 @@ import Testing
         let directoryAsOutput = try run(stoa, ["export", store, directory.path, "--force"])
         #expect(directoryAsOutput.status == 64)
         #expect(directoryAsOutput.stderr.contains("is a directory"))
+        // A device is not replaced by a file, even with --force (as root, /dev/null would be).
+        let device = try run(stoa, ["export", store, "/dev/null", "--force"])
+        #expect(device.status == 64)
+        #expect(device.stderr.contains("/dev/null: is not a regular file"))
+        #expect(!listDirectory("/dev").contains { $0.hasPrefix("null.") && $0.hasSuffix(".tmp") })
 
         let dash = try run(stoa, ["export", store, "-", "--limit", "2"])
         #expect(dash.status == 0, "\(dash.stderr)")

@@ -13,7 +13,7 @@ extension RecordReader {
     ///   its archive) or in the foreign directory, at any depth and however
     ///   it is reached (symbolic links, `..`, another mount), is refused;
     /// - replace a file that exists, unless `replacing` (and never a
-    ///   directory);
+    ///   directory, a device or a pipe);
     /// - write through a name it did not create: the records go to a new
     ///   temporary file beside `path` (`path.<pid>.tmp`, created exclusively,
     ///   so an existing file or symbolic link of that name is never opened),
@@ -29,7 +29,8 @@ extension RecordReader {
     /// - Parameter replacing: replace `path` when it is an existing file.
     /// - Returns: how many records were written.
     /// - Throws: `.invalidArgument` naming `path` when it is inside what is
-    ///   read, is a directory, or exists and `replacing` is false (nothing
+    ///   read, is a directory or another file than a regular one, or exists
+    ///   and `replacing` is false (nothing
     ///   is written then); `.io` naming the file when it cannot be written
     ///   (nothing is left behind then); what the query throws.
     public func export(_ query: Query, to path: String, replacing: Bool = false) throws(StoaError) -> Int {
@@ -84,6 +85,12 @@ extension RecordReader {
         guard let existing = try Syscalls.status(path) else { return }
         if existing.st_mode & S_IFMT == S_IFDIR {
             throw StoaError(.invalidArgument, "is a directory: give the name of the file to write", path: path)
+        }
+        if existing.st_mode & S_IFMT != S_IFREG {
+            // Renaming over a device or a pipe would replace it, not write to it.
+            throw StoaError(
+                .invalidArgument, "is not a regular file (a device, a pipe…): give a file name, or - for standard output",
+                path: path)
         }
         if !replacing {
             throw StoaError(

@@ -139,8 +139,11 @@ public final class StoreImporter {
                     StoaError(.damaged, ForeignLogFile.describe(gzipDamage: damage), path: path, line: lines))
             }
         } else {
-            // What the file holds now: a file that grows meanwhile is imported up to here.
-            let size = try file.size
+            // What a file holds now: one that grows meanwhile is imported up to
+            // here. Anything else is read to its end (a pipe cannot be: pread
+            // fails, naming it).
+            let info = try Syscalls.fstat(file.fd, path: path)
+            let size = info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : Int.max
             var offset = 0
             while offset < size {
                 let chunk = try file.read(fromAbsoluteOffset: offset, count: min(1 << 20, size - offset))
