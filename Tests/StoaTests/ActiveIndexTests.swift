@@ -13,7 +13,9 @@ import Testing
 
     /// Records whose facts take every turn of the encoder: a time inserted,
     /// a pretty-printed record compacted, escaped and non-string types,
-    /// numeric and escaped conversations, a type field of lower priority,
+    /// numeric and escaped conversations, a type field of lower priority
+    /// (alone, and before one of higher priority; a field named twice is
+    /// refused at append),
     /// multi-byte text.
     func record(_ n: Int) -> String {
         let pad = String(repeating: "x", count: 200 + n % 300)
@@ -25,7 +27,7 @@ import Testing
         case 4: return #"{"ts":"2027-01-15T10:00:00.\#(n % 1_000_000)Z","kind":"k","conversation_id":"c\\\#(n % 3)","pad":"\#(pad)"}"#
         case 5: return #"{"ts":\#(1_800_000_000 - n * 1000),"type":"late","session":"s1","pad":"\#(pad)"}"#
         case 6: return #"{"ts":\#(1_800_000_000 + n),"text":"naïve résumé \u2603 \#(pad)","type":"utf8"}"#
-        case 7: return #"{"ts":\#(1_800_000_000 + n),"type":"dup","type":"second","session":"s2","pad":"\#(pad)"}"#
+        case 7: return #"{"ts":\#(1_800_000_000 + n),"kind":"lower","type":"first_name","session":"s2","pad":"\#(pad)"}"#
         default: return #"{"ts":\#(1_800_000_000 + n),"type":"plain","session":"s\#(n % 5)","pad":"\#(pad)"}"#
         }
     }
