@@ -226,6 +226,31 @@ import CStoaSystem
         try expectServed(directory, lines, lost: lost, named: [UInt64(try base(all[2]))])
     }
 
+    /// A long-lived reader checks each block of a growing segment once:
+    /// read again after it grew, only its new blocks (and the one that was
+    /// still open) are checked.
+    @Test func aGrowingSegmentsBlocksAreCheckedOnce() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        func append(_ range: Range<Int>) throws {
+            try store.append(contentsOf: range.map { #"{"ts":\#(1_795_000_000 + $0),"n":\#($0),"pad":"\#(String(repeating: "y", count: 300))"}"# })
+        }
+        try append(0..<2000)
+        let reader = try StoreReader(at: directory.path)
+        #expect(try reader.query(Query()).all().count == 2000)
+        let first = try #require(try reader.snapshot().last)
+        let blocks = first.index.blocks.count
+        #expect(blocks > 5)
+        #expect(first.loadedParts.checks?.computed.load(ordering: .relaxed) == blocks)
+        try append(2000..<2500)
+        #expect(try reader.query(Query()).all().count == 2500)
+        let grown = try #require(try reader.snapshot().last)
+        #expect(grown !== first)
+        let added = grown.index.blocks.count - blocks
+        #expect(grown.loadedParts.checks?.computed.load(ordering: .relaxed) == added + 1)
+        try store.close()
+    }
+
     @Test func anIndexOfTheFormerFormatIsIgnoredAndRebuilt() throws {
         let directory = TemporaryDirectory()
         let lines = try makeStore(directory)

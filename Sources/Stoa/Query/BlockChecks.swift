@@ -39,9 +39,19 @@ final class BlockChecks: Sendable {
     }
 
     private let outcomes: Mutex<[Outcome?]>
+    /// How many checks were computed, not remembered (for tests).
+    let computed = Atomic<Int>(0)
 
-    init(blocks: Int) {
-        outcomes = Mutex(Array(repeating: nil, count: blocks))
+    /// `keeping`: the checks of the same bytes under an earlier index, and
+    /// how many of its first blocks this one shares (a growing segment read
+    /// again: its blocks but the last are as they were).
+    init(blocks: Int, keeping kept: (checks: BlockChecks, blocks: Int)? = nil) {
+        var outcomes = [Outcome?](repeating: nil, count: blocks)
+        if let kept {
+            let known = kept.checks.outcomes.withLock { $0 }
+            for number in 0..<min(kept.blocks, blocks, known.count) { outcomes[number] = known[number] }
+        }
+        self.outcomes = Mutex(outcomes)
     }
 
     /// The outcome of block `number`: remembered, or found now by `check`.
@@ -50,6 +60,7 @@ final class BlockChecks: Sendable {
         // Checked outside the lock: two queries may both check a block, and
         // find the same.
         let found = check()
+        computed.add(1, ordering: .relaxed)
         outcomes.withLock { $0[number] = found }
         return found
     }

@@ -47,10 +47,22 @@ final class IndexedSegment: Sendable {
         /// read from a copy checked strictly when indexed).
         let checks: BlockChecks?
 
-        init(index: SegmentIndex, contents: any SegmentBytes) {
+        /// `previous`: the parts of the same segment read before, over a
+        /// prefix of these bytes (a growing segment): what its checks found
+        /// of the blocks the two indexes share is kept.
+        init(index: SegmentIndex, contents: any SegmentBytes, previous: Parts? = nil) {
             self.index = index
             self.contents = contents
-            checks = index.hasChecksums ? BlockChecks(blocks: index.blocks.count) : nil
+            if index.hasChecksums {
+                let kept = previous.flatMap { previous in
+                    previous.checks.map { checks in
+                        (checks, zip(previous.index.blocks, index.blocks).prefix { $0 == $1 }.count)
+                    }
+                }
+                checks = BlockChecks(blocks: index.blocks.count, keeping: kept)
+            } else {
+                checks = nil
+            }
             let latePositions = index.late.indices.sorted { index.late[$0].ordinal < index.late[$1].ordinal }
             self.latePositions = latePositions
             lateOrdinals = latePositions.map { index.late[$0].ordinal }
@@ -85,8 +97,12 @@ final class IndexedSegment: Sendable {
         func block(containing ordinal: UInt32) -> Int? { index.block(containing: ordinal) }
     }
 
-    /// A segment held whole.
-    init(name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = []) {
+    /// A segment held whole. `previous`: the same segment read before, over
+    /// a prefix of these bytes (see ``Parts/init(index:contents:previous:)``).
+    init(
+        name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = [],
+        previous: IndexedSegment? = nil
+    ) {
         self.name = name
         self.path = contents.path
         var summary = SegmentSummary(index)
@@ -94,7 +110,7 @@ final class IndexedSegment: Sendable {
         self.summary = summary
         self.isSealed = isSealed
         self.notes = notes
-        self.parts = Parts(index: index, contents: contents)
+        self.parts = Parts(index: index, contents: contents, previous: previous?.parts)
         self.nameFilter = index.conversations.nameFilter
         self.loader = nil
     }

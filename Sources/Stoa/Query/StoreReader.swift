@@ -376,7 +376,9 @@ public final class StoreReader: Sendable {
                 state!.indexed += last + 1
             }
             let contents = SegmentContents(path: file.path, bytes: state!.bytes, count: state!.indexed)
-            let segment = IndexedSegment(name: file.name, index: state!.builder.snapshot(), contents: contents, isSealed: false)
+            // Its blocks' checks so far are kept: the bytes read before are these bytes' start.
+            let segment = IndexedSegment(
+                name: file.name, index: state!.builder.snapshot(), contents: contents, isSealed: false, previous: state!.segment)
             state!.segment = segment
             return segment
         }
