@@ -27,14 +27,15 @@ struct SidecarIndexer: Sendable {
     /// - Parameters:
     ///   - rebuild: write every `.idx` again, valid or not. (A rebuilt index
     ///     keeps the seal time of the one it replaces.)
-    ///   - prepared: the index of a segment just sealed, used for that
-    ///     segment when it is still plain and of the size it indexes.
+    ///   - prepared: the indexes of segments just sealed, each used for its
+    ///     segment when that is still plain and of the size it indexes.
     /// - Returns: how many were written.
     @discardableResult
-    func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false, prepared: Prepared? = nil) throws(StoaError) -> Int {
+    func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false, prepared: [Prepared] = []) throws(StoaError) -> Int {
+        let prepared = Dictionary(prepared.map { ($0.base, $0) }, uniquingKeysWith: { _, last in last })
         var previousChain = SHA256.zero
         var written = 0
-        let files = try layout.listAllSegments()
+        let files = try facts.listAllSegments(layout)
         facts.keepOnly(files)
         for file in files where file.base < activeBase {
             if rebuild { facts.forget(file.path) }
@@ -47,7 +48,7 @@ struct SidecarIndexer: Sendable {
             }
             let modified = known.modified
             let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)
-            if let prepared, prepared.base == file.base, file.name.kind == .plain,
+            if let prepared = prepared[file.base], file.name.kind == .plain,
                 prepared.index.byteCount == UInt64(size)
             {
                 built = (prepared.index, prepared.digest, UInt64(size))

@@ -95,6 +95,17 @@ struct StoreLayout: Sendable {
     /// (in two forms or two places) is listed in the form the move started
     /// from, which is whole until the move's last step removes it.
     func listAllSegments() throws(StoaError) -> [SegmentFile] {
+        try listAllSegments(cold: Self.coldNames(try Syscalls.listDirectory(archive) ?? []))
+    }
+
+    /// The gzip segments among the names of the archive's files.
+    static func coldNames(_ names: [String]) -> [SegmentName] {
+        names.compactMap(SegmentName.init(fileName:)).filter { $0.kind == .gzip }
+    }
+
+    /// ``listAllSegments()``, with the archive's gzip segments given (as
+    /// ``coldNames(_:)`` finds them), not listed.
+    func listAllSegments(cold: [SegmentName]) throws(StoaError) -> [SegmentFile] {
         var chosen: [UInt64: SegmentFile] = [:]
         for name in try listSegments() {
             // Sorted plain before gzip: a plain file wins over its gzip copy.
@@ -102,8 +113,7 @@ struct StoreLayout: Sendable {
                 chosen[name.base] = SegmentFile(name: name, directory: segments, isCold: false)
             }
         }
-        let cold = (try Syscalls.listDirectory(archive) ?? []).compactMap(SegmentName.init(fileName:))
-        for name in cold where name.kind == .gzip && chosen[name.base] == nil {
+        for name in cold where chosen[name.base] == nil {
             chosen[name.base] = SegmentFile(name: name, directory: archive, isCold: true)
         }
         return chosen.values.sorted { $0.name.base < $1.name.base }

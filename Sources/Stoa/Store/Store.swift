@@ -55,6 +55,8 @@ public final class Store: Sendable {
         let tierReport = Mutex<TierReport?>(nil)
         /// Seals whose background job has not run yet.
         let pendingSeals = Atomic<Int>(0)
+        /// The indexes of segments sealed whose pass has not run yet.
+        let prepared = Mutex<[SidecarIndexer.Prepared]>([])
     }
 
     /// Opens the store at `path` for writing, creating it if the directory
@@ -197,8 +199,17 @@ public final class Store: Sendable {
             // Whether no later seal is queued behind this one.
             let isLastSeal = sealed != nil && outcome.pendingSeals.subtract(1, ordering: .relaxed).newValue == 0
             do throws(StoaError) {
-                let prepared = sealed.flatMap {
-                    checkpoint.finishSealed($0.path, base: $0.base, size: $0.size, encoder: encoder)
+                if let sealed, let prepared = checkpoint.finishSealed(sealed.path, base: sealed.base, size: sealed.size, encoder: encoder) {
+                    outcome.prepared.withLock { $0.append(prepared) }
+                }
+                // A pass looks at every segment of the store: while seals come
+                // faster than passes (tiny segments moved at once), one pass
+                // after the last seal queued does the work of all, with the
+                // indexes built of each segment as it was appended to.
+                if sealed != nil && !isLastSeal { return }
+                let prepared = outcome.prepared.withLock { (prepared) -> [SidecarIndexer.Prepared] in
+                    defer { prepared = [] }
+                    return prepared
                 }
                 try indexer.indexSealedSegments(below: base, prepared: prepared)
                 // The high-water mark moves to the segment just sealed, once its

@@ -31,6 +31,10 @@ final class SealedSegmentFacts: Sendable {
     }
 
     private let known = Mutex<[String: Facts]>([:])
+    /// The archive's gzip segments as last listed or changed by a pass, and
+    /// the archive's modification time (ns) then: listed again only when
+    /// that time moves without a pass having moved it.
+    private let archive = Mutex<(modified: Int64?, cold: [SegmentName])?>(nil)
     private let fileSystem: any FileSystem
 
     init(fileSystem: any FileSystem = SystemFileSystem()) {
@@ -67,10 +71,43 @@ final class SealedSegmentFacts: Sendable {
         _ = known.withLock { $0.removeValue(forKey: path) }
     }
 
-    /// Forgets every file not among `files` (moved or deleted since).
+    /// Every segment, as ``StoreLayout/listAllSegments()`` lists them, for
+    /// a pass: the archive (which only the writer's passes change, and which
+    /// holds most segments of an old store) is listed again only when its
+    /// time says something else changed it; `segments/` every time.
+    func listAllSegments(_ layout: StoreLayout) throws(StoaError) -> [SegmentFile] {
+        let modified = try fileSystem.status(layout.archive).map { Timestamp.nanos($0.st_mtim) }
+        if let remembered = archive.withLock({ $0 }), remembered.modified == modified {
+            return try layout.listAllSegments(cold: remembered.cold)
+        }
+        let cold = StoreLayout.coldNames(try Syscalls.listDirectory(layout.archive) ?? [])
+        archive.withLock { $0 = (modified, cold) }
+        return try layout.listAllSegments(cold: cold)
+    }
+
+    /// Notes a pass's own change to the archive: `added` placed there,
+    /// `removed` taken away. Called right after the change, from the one
+    /// thread that runs passes.
+    func archiveChanged(_ layout: StoreLayout, added: SegmentName? = nil, removed: SegmentName? = nil) {
+        archive.withLock { remembered in
+            guard var current = remembered,
+                let modified = try? fileSystem.status(layout.archive).map({ Timestamp.nanos($0.st_mtim) })
+            else {
+                remembered = nil
+                return
+            }
+            if let removed { current.cold.removeAll { $0 == removed } }
+            if let added, !current.cold.contains(added) { current.cold.append(added) }
+            current.modified = modified
+            remembered = current
+        }
+    }
+
+    /// Forgets every file not among `files` (moved or deleted since); only
+    /// once enough are gone that it pays (a pass forgets what it moves).
     func keepOnly(_ files: [SegmentFile]) {
         known.withLock { known in
-            guard known.count > files.count else { return }
+            guard known.count > files.count + 64 else { return }
             let present = Set(files.map(\.path))
             known = known.filter { present.contains($0.key) }
         }

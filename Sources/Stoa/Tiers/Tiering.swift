@@ -46,9 +46,12 @@ struct Tiering: Sendable {
     func apply(now: Int64, activeBase: UInt64) throws(StoaError) -> TierReport {
         var report = TierReport()
         var sealed: [(file: SegmentFile, index: IndexHeader?, sealedAt: Int64, size: Int64)] = []
-        let files = try layout.listAllSegments()
+        let files = try facts.listAllSegments(layout)
         facts.keepOnly(files)
-        for file in files where file.base < activeBase {
+        // Cold segments only ever expire: without a retention policy a pass
+        // has nothing to do with them.
+        let retains = configuration.retainFor != nil || configuration.maxBytes != nil || configuration.keepFree != nil
+        for file in files where file.base < activeBase && (retains || !file.isCold) {
             guard let known = try facts.facts(of: file) else { continue }
             sealed.append((file, known.header, known.header?.sealedAt ?? known.modified, Int64(known.size)))
         }
@@ -170,6 +173,7 @@ struct Tiering: Sendable {
             try fileSystem.placeCopy(of: file.indexPath, at: target.indexPath)
         }
         try fileSystem.placeCopy(of: file.path, at: target.path)
+        facts.archiveChanged(layout, added: file.name)
         if let known { facts.placed(target.path, size: known.size, modified: known.modified, header: known.header) }
         try fileSystem.unlink(file.path)
         try fileSystem.unlink(file.indexPath)
@@ -182,6 +186,7 @@ struct Tiering: Sendable {
         try fileSystem.unlink(file.path)
         try fileSystem.unlink(file.indexPath)
         facts.forget(file.path)
+        if file.isCold { facts.archiveChanged(layout, removed: file.name) }
         try fileSystem.syncDirectory(file.directory)
     }
 
