@@ -91,4 +91,69 @@ import Testing
         #expect(seqs == (0..<200).filter { $0 != 19 })
         #expect(follower.damaged.map(\.seq) == [19])
     }
+
+    /// The sealed `.idx` of `segment`, loaded as a reader loads it, and the
+    /// segment with its line `"n":20` edited in place (still valid JSON, of
+    /// the same length), and that line's number.
+    func loadThenEdit(_ segment: String) throws -> (file: IndexFile, edited: [UInt8], ordinal: UInt32) {
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        let indexPath = String(segment.dropLast(".jsonl".count)) + ".idx"
+        let original = try readBytes(segment)
+        let file = try #require(IndexFile.load(indexPath, base: name.base, fileSize: original.count))
+        let text = String(decoding: original, as: UTF8.self)
+        let edited = try #require(text.range(of: #""n":20,"pad":"x"#))
+        let offset = text.utf8.distance(from: text.startIndex, to: edited.upperBound) - 1
+        try overwrite(segment, at: offset, with: UInt8(ascii: "y"))
+        let ordinal = UInt32(original[..<offset].filter { $0 == 0x0A }.count)
+        return (file, try readBytes(segment), ordinal)
+    }
+
+    /// A reader does not hold the line checks (a byte a record): it reads
+    /// them from the `.idx` when a block fails its CRC32C, and serves the
+    /// block's lines that still match theirs.
+    @Test func aFailingBlockReadsItsLineChecksFromTheIdxAndServesItsIntactLines() throws {
+        let directory = TemporaryDirectory()
+        let segment = try #require(try makeStore(directory).first)
+        let (file, edited, ordinal) = try loadThenEdit(segment)
+        let index = file.index
+        #expect(index.hasChecksums)
+        #expect(!index.lineChecks.isHeld)
+        let block = try #require(index.blocks.first { $0.ordinals.contains(ordinal) })
+        let bytes = Array(edited[Int(block.offset)..<(Int(block.offset) + Int(block.length))])
+        guard case .changed(let changed) = bytes.withUnsafeBufferPointer({ BlockChecks.check($0, of: block, in: index) }) else {
+            Issue.record("the edited block passed its checksum")
+            return
+        }
+        let line = Int(ordinal - block.firstOrdinal)
+        #expect(changed.damaged.map(\.ordinal) == [ordinal])
+        #expect(changed.lines[line] == nil)
+        #expect(changed.lines.enumerated().allSatisfy { $0.offset == line || $0.element != nil })
+        #expect(try StoreReader(at: directory.path).last(300).all().count == 199)
+    }
+
+    /// Line checks read from an `.idx` replaced since it was loaded (here by
+    /// one of the edited segment, whose checks pass the edited line) are not
+    /// trusted: the failing block's lines are all named, none is served.
+    @Test func lineChecksFromAnIdxReplacedSinceItWasLoadedAreNotTrusted() throws {
+        let directory = TemporaryDirectory()
+        let segment = try #require(try makeStore(directory).first)
+        let (file, edited, ordinal) = try loadThenEdit(segment)
+        var builder = SegmentIndexBuilder(base: file.index.base)
+        edited.withUnsafeBufferPointer { builder.addLines($0, encoder: RecordEncoder(fields: .default, maxRecordBytes: 1 << 20)) }
+        var replacement = file
+        replacement.index = builder.snapshot()
+        let indexPath = String(segment.dropLast(".jsonl".count)) + ".idx"
+        try Data(replacement.encoded()).write(to: URL(fileURLWithPath: indexPath), options: .atomic)
+
+        #expect(file.index.lineChecks.bytes() == nil)
+        let block = try #require(file.index.blocks.first { $0.ordinals.contains(ordinal) })
+        let bytes = Array(edited[Int(block.offset)..<(Int(block.offset) + Int(block.length))])
+        guard case .changed(let changed) = bytes.withUnsafeBufferPointer({ BlockChecks.check($0, of: block, in: file.index) }) else {
+            Issue.record("the edited block passed its checksum")
+            return
+        }
+        #expect(changed.lines.allSatisfy { $0 == nil })
+        #expect(changed.damaged.map(\.ordinal) == Array(block.ordinals))
+        #expect(changed.damaged.allSatisfy { $0.reason.contains("replaced since") })
+    }
 }

@@ -13,15 +13,21 @@ import CZlib
 /// u64 base  u64 plain bytes  u64 file bytes  [32] sha256  [32] chain  i64 sealed at
 /// index: blocks, types with postings, conversations with postings and their
 ///        names' Bloom filter, damaged lines, late records, line tables (``LineTable``),
-///        each block's CRC32C and each line's check (``CRC32C``)
+///        each block's CRC32C
+/// [n] each line's check (``CRC32C``), n = 0 or the line count
+/// u32 n  u32 CRC32C of the line checks
 /// u32 CRC-32 of everything before it
 /// ```
+///
+/// The line checks come last so that a reader loads the file up to them
+/// and leaves them there (a byte a record): they are read, with one
+/// `pread`, only when a block fails its checksum (see ``LineChecks``).
 struct IndexFile: Sendable, Equatable {
     static let magic = Array("STOAIDX\n".utf8)
     // 2: blocks carry gzip members; the late list. 3: line tables. 4: each
-    // block's CRC32C and each line's check. (A file of another version is
-    // ignored and rebuilt.)
-    static let version: UInt32 = 4
+    // block's CRC32C and each line's check. 5: the line checks last, with
+    // their own CRC32C. (A file of another version is ignored and rebuilt.)
+    static let version: UInt32 = 5
 
     var index: SegmentIndex
     /// The segment is stored as gzip members (warm or cold).
@@ -99,8 +105,12 @@ struct IndexFile: Sendable, Equatable {
         }
         out.u32(UInt32(index.lineTables.count))
         out.bytes += index.lineTables
-        out.u32(UInt32(index.lineChecks.count))
-        out.bytes += index.lineChecks
+        // Checks left in a file that cannot be read back as they were: none
+        // (the index then has no checksums, as a foreign file's).
+        let checks = index.lineChecks.bytes() ?? []
+        out.bytes += checks
+        out.u32(UInt32(checks.count))
+        out.u32(checks.withUnsafeBufferPointer { CRC32C.checksum($0) })
         out.u32(Self.crc(out.bytes))
         return out.bytes
     }
@@ -109,11 +119,25 @@ struct IndexFile: Sendable, Equatable {
     static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(bytes[...]) }
 
     static func decode(_ bytes: ArraySlice<UInt8>) -> IndexFile? {
-        guard bytes.count >= magic.count + 12, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
+        guard bytes.count >= magic.count + footerBytes else { return nil }
         let body = bytes.dropLast(4)
-        var tail = ByteReader(bytes.suffix(4))
-        guard let stored = tail.u32(), stored == crc(body) else { return nil }
-        var input = ByteReader(body, at: magic.count)
+        var footer = ByteReader(bytes.suffix(footerBytes))
+        guard let count = footer.u32(), let checksCRC = footer.u32(), let stored = footer.u32(), stored == crc(body),
+            Int(count) <= bytes.count - footerBytes - magic.count
+        else { return nil }
+        let checksStart = bytes.endIndex - footerBytes - Int(count)
+        let checks = bytes[checksStart..<(bytes.endIndex - footerBytes)]
+        guard checks.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == checksCRC else { return nil }
+        return decode(head: bytes[..<checksStart], checks: LineChecks(checks))
+    }
+
+    /// The last bytes of the file: the line checks' count and CRC32C, and the file's CRC-32.
+    static let footerBytes = 12
+
+    /// Decodes the file up to its line checks (its CRCs already checked).
+    private static func decode(head bytes: ArraySlice<UInt8>, checks: LineChecks) -> IndexFile? {
+        guard bytes.count >= magic.count + 8, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
+        var input = ByteReader(bytes, at: magic.count)
         guard input.u32() == version, let flags = input.u32(),
             let base = input.u64(), let plainBytes = input.u64(), let fileBytes = input.u64(),
             let digest = input.take(32), let chain = input.take(32), let sealedAt = input.i64(),
@@ -166,9 +190,7 @@ struct IndexFile: Sendable, Equatable {
             index.blocks.allSatisfy({ $0.lineTable.upperBound <= tablesLength })
         else { return nil }
         index.lineTables = tables
-        guard let checksLength = input.u32(), checksLength == 0 || checksLength == lineCount,
-            let checks = input.slice(Int(checksLength))
-        else { return nil }
+        guard checks.count == 0 || checks.count == Int(lineCount) else { return nil }
         index.lineChecks = checks
         guard input.isAtEnd else { return nil }
         return IndexFile(
@@ -182,10 +204,45 @@ struct IndexFile: Sendable, Equatable {
 
     static func crc(_ bytes: [UInt8]) -> UInt32 { crc(bytes[...]) }
 
+    static func crc(_ bytes: UnsafeBufferPointer<UInt8>, continuing previous: UInt32) -> UInt32 {
+        UInt32(crc32(UInt(previous), bytes.baseAddress, UInt32(bytes.count)))
+    }
+
+    /// Reads the `.idx` at `path` as ``decode(_:)`` does, but holds it only
+    /// up to its line checks: those are passed through both CRCs and left
+    /// in the file (see ``LineChecks``).
+    static func read(_ path: String) -> IndexFile? {
+        guard let file = try? OpenFile(readingAt: path), let size = try? file.size, size >= magic.count + footerBytes,
+            let footerBytes = try? file.read(fromAbsoluteOffset: size - Self.footerBytes, count: Self.footerBytes),
+            footerBytes.count == Self.footerBytes
+        else { return nil }
+        var footer = ByteReader(footerBytes[...])
+        guard let count = footer.u32(), let checksCRC = footer.u32(), let stored = footer.u32(),
+            Int(count) <= size - Self.footerBytes - magic.count
+        else { return nil }
+        let checksStart = size - Self.footerBytes - Int(count)
+        guard let head = try? file.read(fromAbsoluteOffset: 0, count: checksStart), head.count == checksStart else { return nil }
+        var fileCRC = crc(head)
+        var checksCRCFound: UInt32 = 0
+        var offset = checksStart
+        while offset < checksStart + Int(count) {
+            let length = min(64 << 10, checksStart + Int(count) - offset)
+            guard let part = try? file.read(fromAbsoluteOffset: offset, count: length), part.count == length else { return nil }
+            part.withUnsafeBufferPointer {
+                fileCRC = crc($0, continuing: fileCRC)
+                checksCRCFound = CRC32C.checksum($0, continuing: checksCRCFound)
+            }
+            offset += length
+        }
+        fileCRC = footerBytes.withUnsafeBufferPointer { crc(UnsafeBufferPointer(rebasing: $0[..<8]), continuing: fileCRC) }
+        guard fileCRC == stored, checksCRCFound == checksCRC else { return nil }
+        return decode(head: head[...], checks: LineChecks(stored: Int(count), in: path, at: checksStart, crc: checksCRC))
+    }
+
     /// Loads the `.idx` at `path` if it is valid and matches a sealed segment
     /// file of `fileSize` bytes.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexFile? {
-        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes), !file.isPartial,
+        guard let file = read(path), !file.isPartial,
             file.index.base == base, file.fileBytes == UInt64(fileSize)
         else { return nil }
         return file

@@ -81,8 +81,9 @@ struct SegmentIndex: Sendable, Equatable, TimeSpan {
     /// number; empty when the index was built without
     /// the lines' bytes (a foreign file's), and then its blocks have no
     /// checksums either. When a block fails its checksum, these tell which
-    /// of its lines changed.
-    var lineChecks: ArraySlice<UInt8> = []
+    /// of its lines changed. An index loaded from an `.idx` leaves them in
+    /// the file until a block fails (see ``LineChecks``).
+    var lineChecks: LineChecks = []
 
     /// How far behind the latest time so far a record may be and still count
     /// in its block's span (µs).
@@ -110,9 +111,6 @@ struct SegmentIndex: Sendable, Equatable, TimeSpan {
     /// Whether its blocks and lines have checksums.
     var hasChecksums: Bool { lineCount > 0 && lineChecks.count == Int(lineCount) }
 
-    /// The check of line `ordinal` (only when ``hasChecksums``).
-    func lineCheck(_ ordinal: UInt32) -> UInt8 { lineChecks[lineChecks.startIndex + Int(ordinal)] }
-
     func typeNumber(_ type: String) -> Int? { types.firstIndex(of: type) }
 
     func count(ofType number: Int) -> Int { typePostings[number].count }
@@ -135,7 +133,7 @@ struct SegmentIndex: Sendable, Equatable, TimeSpan {
         total += typePostings.reduce(0) { $0 + $1.memoryBytes }
         total += late.capacity * MemoryLayout<LateRecord>.stride
         total += conversations.memoryBytes
-        total += lineTables.count + lineChecks.count
+        total += lineTables.count + lineChecks.memoryBytes
         return total
     }
 }
@@ -165,6 +163,17 @@ struct SegmentIndexBuilder: Sendable {
     init(resuming index: SegmentIndex) {
         self.index = index
         checksummed = index.lineCount == 0 || index.hasChecksums
+        // Checks left in their file are read back to grow; if they cannot
+        // be, the index goes on without checksums (as a foreign file's).
+        if checksummed && !index.lineChecks.isHeld {
+            if let bytes = index.lineChecks.bytes() {
+                self.index.lineChecks = LineChecks(Array(bytes)[...])
+            } else {
+                checksummed = false
+                self.index.lineChecks = []
+                for number in self.index.blocks.indices { self.index.blocks[number].checksum = 0 }
+            }
+        }
         for (number, type) in index.types.enumerated() { typeNumbers[type] = number }
     }
 

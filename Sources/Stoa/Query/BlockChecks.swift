@@ -67,11 +67,18 @@ final class BlockChecks: Sendable {
 
     /// Checks `bytes` — those the segment holds now where block `block` of
     /// `index` was — against the block's checksum and, when it fails,
-    /// against each line's check.
-    static func check(_ bytes: UnsafeBufferPointer<UInt8>, of block: IndexBlock, in index: SegmentIndex) -> Outcome {
+    /// against each line's check. The index's line checks are read only
+    /// when the block fails (an index loaded from an `.idx` leaves them in
+    /// the file), by `lineChecks` if given; when they cannot be read as they
+    /// were loaded, none of the block's lines is served.
+    static func check(
+        _ bytes: UnsafeBufferPointer<UInt8>, of block: IndexBlock, in index: SegmentIndex,
+        lineChecks: (() -> ArraySlice<UInt8>?)? = nil
+    ) -> Outcome {
         if bytes.count == Int(block.length) && CRC32C.checksum(bytes) == block.checksum { return .intact }
         let count = Int(block.count)
         var changed = ChangedBlock(lines: Array(repeating: nil, count: count), damaged: [])
+        let checks = lineChecks.map { $0() } ?? index.lineChecks.bytes()
         // Where every eighth line started: byte offsets, which an edit in
         // place does not move. Each group of eight is matched from its start
         // and from its end.
@@ -83,7 +90,9 @@ final class BlockChecks: Sendable {
                 marks: &marks
             ) { _, _ in true }
         }
-        if valid {
+        if valid, let checks, checks.count == Int(index.lineCount),
+            UInt64(block.firstOrdinal) + UInt64(block.count) <= UInt64(checks.count)
+        {
             let interval = Int(LineTable.markInterval)
             for group in marks.indices {
                 let first = group * interval
@@ -103,7 +112,7 @@ final class BlockChecks: Sendable {
                 }
                 func matches(_ piece: Range<Int>, _ line: Int) -> Bool {
                     bytes[piece.upperBound - 1] == 0x0A
-                        && CRC32C.lineCheck(UnsafeBufferPointer(rebasing: bytes[piece])) == index.lineCheck(block.firstOrdinal + UInt32(line))
+                        && CRC32C.lineCheck(UnsafeBufferPointer(rebasing: bytes[piece])) == checks[checks.startIndex + Int(block.firstOrdinal) + line]
                 }
                 var forward = 0
                 while forward < pieces.count && first + forward < end && matches(pieces[forward], first + forward) {
@@ -128,7 +137,14 @@ final class BlockChecks: Sendable {
                 bytes.count < Int(block.length)
                 ? "the segment is shorter than its index says (its block ends \(Int(block.length) - bytes.count) bytes early)"
                 : "it changed since the segment was indexed (its checksum differs)"
-            changed.damaged.append((ordinal, valid ? "not the line its index describes: \(where_)" : "its block's line table is damaged"))
+            let reason =
+                !valid
+                ? "its block's line table is damaged"
+                : checks == nil
+                    ? "its block fails its checksum (CRC32C), and its index's line checks, needed to tell which lines "
+                        + "changed, are no longer in the .idx as it was read (replaced since): not served"
+                    : "not the line its index describes: \(where_)"
+            changed.damaged.append((ordinal, reason))
         }
         if changed.damaged.isEmpty {
             changed.damaged.append(
@@ -146,10 +162,16 @@ final class BlockChecks: Sendable {
     static func changedLines(in plain: UnsafeBufferPointer<UInt8>, index: SegmentIndex) -> [(ordinal: UInt32, reason: String)] {
         guard index.hasChecksums else { return [] }
         var changed: [(ordinal: UInt32, reason: String)] = []
+        // Read once, when the first block fails.
+        var checks: ArraySlice<UInt8>?? = nil
+        let lineChecks = { () -> ArraySlice<UInt8>? in
+            if checks == nil { checks = index.lineChecks.bytes() }
+            return checks!
+        }
         for block in index.blocks {
             let start = min(Int(block.offset), plain.count)
             let end = min(start + Int(block.length), plain.count)
-            if case .changed(let found) = check(UnsafeBufferPointer(rebasing: plain[start..<end]), of: block, in: index) {
+            if case .changed(let found) = check(UnsafeBufferPointer(rebasing: plain[start..<end]), of: block, in: index, lineChecks: lineChecks) {
                 changed += found.damaged
             }
         }
