@@ -24,19 +24,21 @@ struct ConversationTable: Sendable {
 
     init() {}
 
-    /// Reads `count` entries from `input`; nil when they are malformed or
-    /// out of order. Only their lengths are read here; a conversation's
-    /// postings are read when it is looked up.
-    init?(reading input: inout ByteReader, count: UInt32) {
+    /// Reads `count` entries from `input`; nil when they are malformed, out
+    /// of order, or when an entry's postings are not valid ordinals of a
+    /// segment of `lineCount` lines (``Postings/isValid(below:)``). They are
+    /// kept in the file's bytes: a conversation's postings are read again
+    /// when it is looked up.
+    init?(reading input: inout ByteReader, count: UInt32, lineCount: UInt32) {
         file = input.bytes
+        // An entry takes at least 20 bytes: a count no file could hold allocates nothing.
+        guard Int(count) <= (input.bytes.endIndex - input.position) / 20 else { return nil }
         entries.reserveCapacity(Int(count))
         var previous: ArraySlice<UInt8> = []
         let first = input.position
         for number in 0..<count {
             let start = input.position
-            guard let name = input.stringBytes(), let _ = input.u32(), let _ = input.u32(),
-                let length = input.u32(), input.slice(Int(length)) != nil,
-                let skipCount = input.u32(), skipCount <= UInt32.max / 8, input.slice(Int(skipCount) * 8) != nil
+            guard let name = input.stringBytes(), let postings = input.postings(), postings.isValid(below: lineCount)
             else { return nil }
             if number > 0 && Self.compare(previous, name) >= 0 { return nil }
             previous = name

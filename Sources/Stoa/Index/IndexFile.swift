@@ -149,6 +149,9 @@ struct IndexFile: Sendable, Equatable {
         index.byteCount = byteCount
         index.minTime = minTime
         index.maxTime = maxTime
+        // Counts are checked against the bytes left before anything is
+        // allocated for them: a block takes 76 bytes, a late record 20.
+        guard Int(blockCount) <= (bytes.endIndex - input.position) / 76 else { return nil }
         index.blocks.reserveCapacity(Int(blockCount))
         for _ in 0..<blockCount {
             guard let first = input.u32(), let count = input.u32(), let offset = input.u64(), let length = input.u32(),
@@ -165,12 +168,12 @@ struct IndexFile: Sendable, Equatable {
         }
         guard let typeCount = input.u32() else { return nil }
         for _ in 0..<typeCount {
-            guard let type = input.string(), let postings = input.postings() else { return nil }
+            guard let type = input.string(), let postings = input.postings(), postings.isValid(below: lineCount) else { return nil }
             index.types.append(type)
             index.typePostings.append(postings)
         }
         guard let conversationCount = input.u32(),
-            let conversations = ConversationTable(reading: &input, count: conversationCount)
+            let conversations = ConversationTable(reading: &input, count: conversationCount, lineCount: lineCount)
         else { return nil }
         index.conversations = conversations
         guard let damagedCount = input.u32() else { return nil }
@@ -178,7 +181,7 @@ struct IndexFile: Sendable, Equatable {
             guard let ordinal = input.u32(), let reason = input.string() else { return nil }
             index.damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
         }
-        guard let lateCount = input.u32() else { return nil }
+        guard let lateCount = input.u32(), Int(lateCount) <= (bytes.endIndex - input.position) / 20 else { return nil }
         index.late.reserveCapacity(Int(lateCount))
         for _ in 0..<lateCount {
             guard let time = input.i64(), let ordinal = input.u32(), let type = input.u32(), let offset = input.u32(),
@@ -193,9 +196,102 @@ struct IndexFile: Sendable, Equatable {
         guard checks.count == 0 || checks.count == Int(lineCount) else { return nil }
         index.lineChecks = checks
         guard input.isAtEnd else { return nil }
-        return IndexFile(
+        let file = IndexFile(
             index: index, isCompressed: flags & 1 != 0, isPartial: flags & 2 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,
             chain: chain, sealedAt: sealedAt)
+        return file.isConsistent ? file : nil
+    }
+
+    /// Whether every value of a decoded file fits the others and the
+    /// segment it describes, as an index a builder makes does: a file whose
+    /// CRC is right may still have been crafted (or written by a bug), and a
+    /// query indexes arrays with these values. Checked once, at load.
+    ///
+    /// Blocks tile the indexed lines and bytes from the start, each with at
+    /// least one line (a foreign file's skipped lines sit in blocks of no
+    /// bytes), and their line tables, each of which decodes (marks within
+    /// the block, times that make the block's span and the segment's), tile
+    /// the tables; postings are checked as they are read (``Postings/isValid(below:)``)
+    /// and hold every valid record once, and make each block's type mask;
+    /// damaged and late lines are distinct, in order, and within their segment.
+    var isConsistent: Bool {
+        let index = index
+        guard index.byteCount <= plainBytes
+        else { return false }
+        var ordinal: UInt32 = 0
+        var offset: UInt64 = 0
+        var table: UInt32 = 0
+        for block in index.blocks {
+            guard block.count > 0, block.firstOrdinal == ordinal, block.offset == offset,
+                block.lineTable.lowerBound == table, UInt64(block.count) <= UInt64(index.lineCount - ordinal)
+            else { return false }
+            guard block.memberOffset <= fileBytes, UInt64(block.memberLength) <= fileBytes - block.memberOffset,
+                block.memberStart <= block.offset
+            else { return false }
+            ordinal += block.count
+            offset += UInt64(block.length)
+            table = block.lineTable.upperBound
+        }
+        guard ordinal == index.lineCount, offset == index.byteCount, Int(table) == index.lineTables.count else { return false }
+        // Each line table decodes to its block's lines, its marks inside the
+        // block, and the block's time span is that of its lines' times (late
+        // and damaged lines left out), the segment's that of every record's.
+        var marks: [UInt32] = []
+        let skipped = (index.late.map(\.ordinal) + index.damaged.map(\.ordinal)).sorted()
+        var next = 0
+        var earliest = index.late.first?.time ?? .max
+        var latest = index.late.map(\.time).max() ?? .min
+        let tablesValid = index.lineTables.withUnsafeBufferPointer { tables in
+            index.blocks.allSatisfy { block in
+                var low = Int64.max
+                var high = Int64.min
+                let decoded = LineTable.decode(
+                    UnsafeBufferPointer(rebasing: tables[Int(block.lineTable.lowerBound)..<Int(block.lineTable.upperBound)]),
+                    count: Int(block.count), marks: &marks
+                ) { line, time in
+                    let ordinal = block.firstOrdinal + UInt32(line)
+                    while next < skipped.count && skipped[next] < ordinal { next += 1 }
+                    if next == skipped.count || skipped[next] != ordinal {
+                        low = min(low, time)
+                        high = max(high, time)
+                    }
+                    return true
+                }
+                earliest = min(earliest, low)
+                latest = max(latest, high)
+                return decoded && marks.last.map { $0 <= block.length } ?? true && low == block.minTime && high == block.maxTime
+            }
+        }
+        guard tablesValid, earliest == index.minTime, latest == index.maxTime else { return false }
+        // Each block's type mask is that of its records' types.
+        var masks = [UInt64](repeating: 0, count: index.blocks.count)
+        for (number, postings) in index.typePostings.enumerated() {
+            var block = 0
+            postings.forEach(in: 0..<index.lineCount) { ordinal in
+                while block + 1 < index.blocks.count && index.blocks[block + 1].firstOrdinal <= ordinal { block += 1 }
+                masks[block] |= IndexBlock.bit(forType: number)
+                return true
+            }
+        }
+        guard masks == index.blocks.map(\.typeMask) else { return false }
+        guard tablesValid else { return false }
+        var previous: Int64 = -1
+        for damaged in index.damaged {
+            guard Int64(damaged.ordinal) > previous, damaged.ordinal < index.lineCount else { return false }
+            previous = Int64(damaged.ordinal)
+        }
+        guard index.typePostings.reduce(0, { $0 + $1.count }) == index.recordCount, index.types.count == index.typePostings.count
+        else { return false }
+        let damaged = Set(index.damaged.map(\.ordinal))
+        var late = Set<UInt32>()
+        for (position, record) in index.late.enumerated() {
+            guard record.ordinal < index.lineCount, record.type < UInt32(index.types.count), !damaged.contains(record.ordinal),
+                late.insert(record.ordinal).inserted,
+                position == 0 || (index.late[position - 1].time, index.late[position - 1].ordinal) < (record.time, record.ordinal),
+                let number = index.block(containing: record.ordinal), record.offset < index.blocks[number].length
+            else { return false }
+        }
+        return true
     }
 
     static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {

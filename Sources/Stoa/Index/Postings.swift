@@ -40,6 +40,47 @@ struct Postings: Sendable, Equatable {
 
     var skipCount: Int { skipBytes.count / 8 }
 
+    /// Whether these postings, as read from a file, are what ``append(_:)``
+    /// makes: `count` ordinals, ascending, each below `limit`, the last one
+    /// `last`, the bytes used up exactly, and every skip entry pointing at
+    /// its entry. A hostile `.idx` whose CRC is right is refused here, so a
+    /// query never meets an ordinal past its segment's lines.
+    func isValid(below limit: UInt32) -> Bool {
+        guard count <= Int(limit) else { return false }
+        return bytes.withUnsafeBufferPointer { buffer in
+            skipBytes.withUnsafeBytes { skips in
+                var offset = 0
+                var ordinal: UInt32 = 0
+                for entry in 0..<count {
+                    let isSkip = entry % Self.skipInterval == 0
+                    let skipAt = entry / Self.skipInterval * 8
+                    if isSkip
+                        && Int(UInt32(littleEndian: skips.loadUnaligned(fromByteOffset: skipAt + 4, as: UInt32.self))) != offset
+                    {
+                        return false
+                    }
+                    var value: UInt64 = 0
+                    var shift: UInt64 = 0
+                    while true {
+                        guard offset < buffer.count, shift <= 28 else { return false }
+                        let byte = buffer[offset]
+                        offset += 1
+                        value |= UInt64(byte & 0x7F) << shift
+                        if byte < 0x80 { break }
+                        shift += 7
+                    }
+                    let next = isSkip ? value : UInt64(ordinal) + value
+                    guard next < UInt64(limit), entry == 0 || next > UInt64(ordinal) else { return false }
+                    ordinal = UInt32(next)
+                    if isSkip && UInt32(littleEndian: skips.loadUnaligned(fromByteOffset: skipAt, as: UInt32.self)) != ordinal {
+                        return false
+                    }
+                }
+                return offset == buffer.count && (count == 0 ? last == 0 : ordinal == last)
+            }
+        }
+    }
+
     /// Adds an ordinal larger than every one before.
     mutating func append(_ ordinal: UInt32) {
         precondition(count == 0 || ordinal > last, "postings must grow")
