@@ -777,6 +777,27 @@ final class StopFlag: Sendable {
         try expectDiverged("but the store has no segment starting there (it has no segments)", "reset")
     }
 
+    @Test func anIDIsAddedUnderTheLockFromStoaJSONReadThereNeverReplacingAnother() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source, records: 10)
+        try removeStoreID(source)
+        // Another writer opens and closes between this one's read of
+        // stoa.json (no id yet) and its lock: it adds the id, and this
+        // writer keeps it (backups made under it stay this store's).
+        var added: String?
+        let store = try Store(
+            at: source, creating: StoreConfiguration(), fileSystem: SystemFileSystem(),
+            afterReadingConfiguration: { () throws(StoaError) in
+                try Store(at: source).close()
+                added = try StoreConfiguration.load(from: source + "/stoa.json").storeID
+            })
+        let id = try #require(added)
+        #expect(store.configuration.storeID == id)
+        try store.close()
+        #expect(try storeID(source) == id)
+    }
+
     @Test func anActiveSegmentRewrittenDuringTheBackupIsNotCopiedOverTheEarlierCopy() throws {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")

@@ -72,22 +72,24 @@ public final class Store: Sendable {
         try self.init(at: path, creating: configuration, fileSystem: SystemFileSystem())
     }
 
-    /// - Parameter dedupDigest: the digest ``DedupWindow`` finds repeats by
-    ///   (tests give a weak one, to check that colliding records are told
-    ///   apart by their bytes).
+    /// - Parameters:
+    ///   - dedupDigest: the digest ``DedupWindow`` finds repeats by (tests
+    ///     give a weak one, to check that colliding records are told apart
+    ///     by their bytes).
+    ///   - afterReadingConfiguration: called once `stoa.json` was read, before
+    ///     the lock is taken (tests let another writer run there).
     init(
         at path: String, creating newConfiguration: StoreConfiguration, fileSystem: any FileSystem,
-        dedupDigest: @escaping DedupWindow.Digester = DedupWindow.sha256
+        dedupDigest: @escaping DedupWindow.Digester = DedupWindow.sha256,
+        afterReadingConfiguration: () throws(StoaError) -> Void = {}
     ) throws(StoaError) {
         self.path = path
         self.fileSystem = fileSystem
         var configuration = try Self.loadOrCreate(StoreLayout(root: path), newConfiguration, fileSystem)
+        try afterReadingConfiguration()
         self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
         if configuration.storeID == nil {
-            // A store made before store ids: give it one now, under the lock,
-            // so that its backups can tell it from another store (``BackupJob``).
-            configuration.storeID = StoreConfiguration.newStoreID()
-            try fileSystem.writeFileAtomically(StoreLayout(root: path).configuration, bytes: configuration.encoded())
+            configuration = try Self.addStoreID(StoreLayout(root: path), fileSystem)
         }
         let layout = StoreLayout(root: path, archivePath: configuration.archivePath)
         self.layout = layout
@@ -692,6 +694,20 @@ public final class Store: Sendable {
     }
 
     // MARK: Opening
+
+    /// Gives a store made before store ids one, under the lock, so that its
+    /// backups can tell it from another store (``BackupJob``). `stoa.json`
+    /// is read again here: the copy read before the lock may be stale (a
+    /// writer that held the lock meanwhile may have added an id, which its
+    /// backups carry), and an id is never replaced.
+    private static func addStoreID(_ layout: StoreLayout, _ fileSystem: any FileSystem) throws(StoaError) -> StoreConfiguration {
+        var configuration = try StoreConfiguration.load(from: layout.configuration)
+        if configuration.storeID == nil {
+            configuration.storeID = StoreConfiguration.newStoreID()
+            try fileSystem.writeFileAtomically(layout.configuration, bytes: configuration.encoded())
+        }
+        return configuration
+    }
 
     private static func loadOrCreate(
         _ layout: StoreLayout, _ configuration: StoreConfiguration, _ fileSystem: any FileSystem
