@@ -14,7 +14,10 @@ struct Backup: ParsableCommand {
             DEST must be new, empty, or an earlier backup of this store: another store (another \
             store_id in its stoa.json) is refused (exit 64) and left as it is. A backup is never \
             overwritten where it holds records the store no longer has (the store was cut back or \
-            reset since): it is left as it is, and the error names each segment and the seqs (exit 1).
+            reset since): it is left as it is, and the error names each segment and the seqs (exit 1). \
+            A segment DEST holds is replaced by another form or size only once the store's, read \
+            whole, proves the same records; one the store cannot read (damaged) leaves DEST's copy \
+            as it is: the rest is backed up, and the error names the segment (exit 1).
             """)
 
     @Argument(help: "The store's directory.")

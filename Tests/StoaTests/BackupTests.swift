@@ -798,6 +798,93 @@ final class StopFlag: Sendable {
         #expect(try storeID(source) == id)
     }
 
+    /// A backup that fails because the store has a segment that cannot be
+    /// read: it names the segment, and the backup's copy is kept.
+    func expectUnreadable(_ source: String, _ backupPath: String, _ segment: String) {
+        do {
+            _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+            Issue.record("a backup from a store with a damaged segment should fail")
+        } catch {
+            #expect(error.code == .damaged, "\(error)")
+            #expect(error.message.contains("\(source)/segments/\(segment) cannot be read"), "\(error)")
+            #expect(error.message.contains("the backup keeps its own copy"), "\(error)")
+        }
+    }
+
+    @Test func aStoreSegmentThatCannotBeReadNeverReplacesTheBackupsCopy() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        // Copies, not hard links (which would share the damage done below).
+        let backupPath = directory.appending("backup")
+        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        try appendMore(source, count: 1000, first: 3000)
+        let expected = try bySeq(source)
+
+        // The store's warm segment cut short: its .idx no longer matches, it cannot be read.
+        let warm = names(source + "/segments", ".jsonl.gz")[1]
+        let kept = try readBytes(backupPath + "/segments/" + warm)
+        let whole = try readBytes(source + "/segments/" + warm)
+        try writeBytes(Array(whole.prefix(whole.count - 100)), to: source + "/segments/" + warm)
+        expectUnreadable(source, backupPath, warm)
+        #expect(try readBytes(backupPath + "/segments/" + warm) == kept)
+        // Everything else was backed up: the new records too.
+        #expect(try bySeq(backupPath) == expected)
+        expectOneFormEach(backupPath)
+    }
+
+    @Test func aStoreSegmentThatCannotBeReadNeverReplacesTheBackupsHotCopy() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        let backupPath = directory.appending("backup")
+        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        // The active segment, copied while hot, is sealed and copied whole by the next backup.
+        let hot = names(source + "/segments", ".jsonl").last!
+        try appendMore(source, count: 1000, first: 3000)
+        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        let kept = try readBytes(backupPath + "/segments/" + hot)
+        let expected = try bySeq(source)
+
+        // The store moves it to warm, then its .jsonl.gz is cut short.
+        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        let warm = hot + ".gz"
+        let whole = try readBytes(source + "/segments/" + warm)
+        try writeBytes(Array(whole.prefix(whole.count - 100)), to: source + "/segments/" + warm)
+        expectUnreadable(source, backupPath, warm)
+        // The intact plain copy stays, and the damaged form is not copied in.
+        #expect(try readBytes(backupPath + "/segments/" + hot) == kept)
+        #expect(!FileManager.default.fileExists(atPath: backupPath + "/segments/" + warm))
+        // The other segments' moves were followed (each proven the same first).
+        #expect(names(backupPath + "/segments", ".jsonl.gz").count == names(source + "/segments", ".jsonl.gz").count - 1)
+        #expect(try bySeq(backupPath) == expected)
+        expectOneFormEach(backupPath)
+    }
+
+    @Test func aStoreSegmentThatCannotBeReadNeverReplacesTheBackupsCopyOfWhatWasActive() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.appending("store")
+        try makeStore(source)
+        let backupPath = directory.appending("backup")
+        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        // The backup's newest segment is its copy of the then active one,
+        // which the store seals, moves to warm, and then loses the end of.
+        let hot = names(source + "/segments", ".jsonl").last!
+        let kept = try readBytes(backupPath + "/segments/" + hot)
+        try appendMore(source, count: 1000, first: 3000)
+        let expected = try bySeq(source)
+        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        let warm = hot + ".gz"
+        let whole = try readBytes(source + "/segments/" + warm)
+        try writeBytes(Array(whole.prefix(whole.count - 100)), to: source + "/segments/" + warm)
+        expectUnreadable(source, backupPath, warm)
+        #expect(try readBytes(backupPath + "/segments/" + hot) == kept)
+        #expect(!FileManager.default.fileExists(atPath: backupPath + "/segments/" + warm))
+        // The segments after it were backed up.
+        #expect(try bySeq(backupPath).last == expected.last)
+    }
+
     @Test func anActiveSegmentRewrittenDuringTheBackupIsNotCopiedOverTheEarlierCopy() throws {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")

@@ -98,6 +98,13 @@ extension StoreReader {
     ///   When the store was cut back or reset since (or the backup was
     ///   written to), the backup is left as it is and the error names each
     ///   segment, and the seqs, that the store no longer has.
+    /// - A copy the backup holds is replaced or removed (a new form after a
+    ///   tier move, another size) only once the store's segment, read whole,
+    ///   proves the same records (the same SHA-256 of its plain bytes). A
+    ///   store segment that cannot be read (cut short, damaged) leaves the
+    ///   backup's copy as it is; the rest is backed up, then the backup fails
+    ///   with `.damaged`, naming each such segment and why. (A segment new to
+    ///   the backup is copied as it is, unread.)
     ///
     /// - Parameter destination: a new or empty directory (its parent must
     ///   exist), or an earlier backup of this store. It must not be inside
@@ -106,10 +113,13 @@ extension StoreReader {
     /// - Throws: `.invalidArgument` when `destination` is inside the store,
     ///   is not a directory, or is another store (another `store_id`; or,
     ///   when one has no id, no segment in common); `.diverged` when it
-    ///   holds records the store no longer has; `.notAStore` when it has
+    ///   holds records the store no longer has; `.damaged` when a segment
+    ///   of the store that the backup holds cannot be read (everything else
+    ///   was backed up); `.notAStore` when it has
     ///   files but no `stoa.json`; `.locked`; `.noSpace`; `.io`.
     /// - Complexity: one hard link, or one copy, per new sealed segment;
-    ///   the active segment is copied every time.
+    ///   the active segment is copied every time; a segment whose form in
+    ///   the backup is replaced (a tier move since) is read whole once.
     ///
     /// ```swift
     /// let report = try StoreReader(at: "logs/agent-7").backup(to: "/backup/agent-7")
@@ -140,6 +150,10 @@ struct BackupJob {
     /// Whether the source and the backup have the same `store_id` (when
     /// either has none, a difference may also mean another store's backup).
     private var sameID = false
+    /// The store's segments that cannot be read (by base), each with why,
+    /// whose copy in the backup could not be proven the same records: the
+    /// backup's copy is kept, the rest is backed up, and the backup fails.
+    private var unreadable: [UInt64: String] = [:]
 
     init(
         source: StoreLayout, configuration: StoreConfiguration, encoder: RecordEncoder, destination: StoreLayout,
@@ -158,6 +172,9 @@ struct BackupJob {
         case placed(file: SegmentFile, end: UInt64?, isLinkedPlain: Bool)
         /// Gone from the source (expired) before it could be copied.
         case expired
+        /// The store's segment cannot be read (see ``unreadable``): the
+        /// backup's copy is kept as it is; `end` is the seq after its last record.
+        case kept(end: UInt64?)
     }
 
     mutating func run() throws(StoaError) -> BackupReport {
@@ -222,11 +239,18 @@ struct BackupJob {
                 let file = files[position]
                 let isActive = position == files.count - 1 && file.name.kind == .plain && !file.isCold
                 position += 1
-                switch try backUp(file, isActive: isActive, recopy: recopy) {
+                let outcome =
+                    unreadable[file.base] == nil
+                    ? try backUp(file, isActive: isActive, recopy: recopy) : .kept(end: try keptEnd(of: file.base))
+                switch outcome {
                 case .placed(let placed, let end, let isLinkedPlain):
                     done.insert(file.base)
                     lastEnd = end
                     linkedNewest = isLinkedPlain ? placed.path : nil
+                case .kept(let end):
+                    done.insert(file.base)
+                    lastEnd = end
+                    linkedNewest = nil
                 case .expired:
                     lastEnd = nil
                 }
@@ -245,7 +269,37 @@ struct BackupJob {
         } else if let last = try destinationSegments().max(by: { $0.key < $1.key })?.value.first {
             report.nextSeq = last.base + UInt64(try SidecarIndexer.build(last, encoder: encoder).index.lineCount)
         }
+        if !unreadable.isEmpty {
+            rollBack(linkedNewest)
+            throw unreadableError()
+        }
         return report
+    }
+
+    /// The error that ends a backup which kept its copies of segments the
+    /// store cannot read: everything else was backed up, but the source is
+    /// damaged, and a backup that says nothing of it would hide that.
+    private func unreadableError() -> StoaError {
+        let named = unreadable.sorted { $0.key < $1.key }.map(\.value)
+        let shown = named.prefix(5).joined(separator: "; ")
+        let more = named.count > 5 ? "; and \(named.count - 5) more" : ""
+        return StoaError(
+            .damaged,
+            "the store has segments that cannot be read, so the backup keeps its own copy of each, "
+                + "unchanged (run `stoa verify` on the store): \(shown)\(more). Everything else was backed up: "
+                + report.lines.joined(separator: "; "),
+            path: source.root)
+    }
+
+    /// The seq after the last record of the backup's copy of segment `base`, if it has one.
+    private func keptEnd(of base: UInt64) throws(StoaError) -> UInt64? {
+        guard let form = try destinationSegments()[base]?.first else { return nil }
+        return try? endSeq(of: form)
+    }
+
+    /// Records that the store's segment `file` cannot be read, and why.
+    private mutating func noteUnreadable(_ file: SegmentFile, _ error: StoaError) {
+        unreadable[file.base] = "\(file.path) cannot be read (\(error.message))"
     }
 
     // MARK: One segment
@@ -345,15 +399,31 @@ struct BackupJob {
         if target.isCold { try fileSystem.mkdir(destination.archive, mode: 0o750) }
         let present = try Syscalls.status(target.path)
         let sameFile = present.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
-        if let present, sameFile || (Int(present.st_size) == size && file.base != recopy) {
+        let skip = present.map { sameFile || (Int($0.st_size) == size && file.base != recopy) } ?? false
+        // The backup's forms of this segment that placing it replaces or
+        // removes: each must be proven the same records first, right before
+        // (the history was checked at the start; the store may have been
+        // cut back, or a tier move may have given it a form not checked).
+        var replaced: [SegmentFile] = []
+        for form in try destinationSegments()[file.base] ?? [] {
+            guard let status = try Syscalls.status(form.path) else { continue }
+            let isSource = status.st_dev == info.st_dev && status.st_ino == info.st_ino
+            if !isSource && (form.path != target.path || !skip) { replaced.append(form) }
+        }
+        for form in replaced {
+            let difference: String?
+            if form.base == recopy && form.name.kind == .plain && !form.isCold {
+                // The backup's copy of what was the active segment: the store's must start with it.
+                difference = try checkExtends(form, by: file)
+            } else {
+                difference = try checkSame(form, as: file, readingWhole: true)
+            }
+            if let difference { throw diverged([difference]) }
+            if unreadable[file.base] != nil { return .kept(end: try keptEnd(of: file.base)) }
+        }
+        if skip {
             report.skipped.append(relativePath(target))
         } else {
-            if file.base == recopy, present != nil, !sameFile {
-                // The backup's copy of what was the active segment: checked
-                // again right before it is replaced (the history was checked
-                // at the start; the store may have been cut back since).
-                if let difference = try checkExtends(target, by: file) { throw diverged([difference]) }
-            }
             try fileSystem.placeCopy(of: file.path, at: target.path)
             let placed = try Syscalls.status(target.path)
             let linked = placed.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
@@ -540,7 +610,7 @@ struct BackupJob {
     ///   about which store the backup is of).
     /// - Throws: `.diverged`, naming every difference, before anything is
     ///   written: the backup is left as it is.
-    private func checkSameHistory(
+    private mutating func checkSameHistory(
         _ files: [SegmentFile], existing: [UInt64: [SegmentFile]], recopy: UInt64?
     ) throws(StoaError) -> Int {
         var differences: [String] = []
@@ -574,7 +644,11 @@ struct BackupJob {
                 } else {
                     difference = try checkSame(form, as: file)
                 }
-                if let difference { differences.append(difference) } else { same += 1 }
+                if let difference {
+                    differences.append(difference)
+                } else if unreadable[file.base] == nil {
+                    same += 1
+                }
             }
         }
         if !differences.isEmpty { throw diverged(differences) }
@@ -582,8 +656,16 @@ struct BackupJob {
     }
 
     /// Nil when the backup's sealed segment `form` holds the same plain
-    /// bytes as the store's `file`, else what differs.
-    private func checkSame(_ form: SegmentFile, as file: SegmentFile) throws(StoaError) -> String? {
+    /// bytes as the store's `file`, or when the store's cannot be read
+    /// (then noted in ``unreadable``: nothing proves it the same, so the
+    /// backup's copy is kept), else what differs.
+    ///
+    /// - Parameter readingWhole: whether the store's segment is read whole
+    ///   (the proof before the backup's copy is replaced or removed), rather
+    ///   than trusted to match the digest in its valid `.idx`.
+    private mutating func checkSame(
+        _ form: SegmentFile, as file: SegmentFile, readingWhole: Bool = false
+    ) throws(StoaError) -> String? {
         guard let theirs = try Syscalls.status(form.path), let ours = try Syscalls.status(file.path) else { return nil }
         if theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino { return nil }
         let a: [UInt8]
@@ -594,9 +676,11 @@ struct BackupJob {
             return "\(relativePath(form)) cannot be read to compare it with the store's: \(error.message)"
         }
         do {
-            b = try digest(of: file, size: Int(ours.st_size))
+            b = readingWhole
+                ? try SidecarIndexer.build(file, encoder: encoder).digest : try digest(of: file, size: Int(ours.st_size))
         } catch {
-            return nil  // the store's segment is damaged: verify reports it; the backup's copy is kept
+            noteUnreadable(file, error)
+            return nil
         }
         if a == b { return nil }
         return "\(relativePath(form)) differs from the store's \(file.name.fileName) (another SHA-256 of its records)"
@@ -615,13 +699,19 @@ struct BackupJob {
 
     /// Nil when the store's segment `file` starts with the bytes of the
     /// backup's copy `form` of what was then the active segment, else what differs.
-    private func checkExtends(_ form: SegmentFile, by file: SegmentFile) throws(StoaError) -> String? {
+    private mutating func checkExtends(_ form: SegmentFile, by file: SegmentFile) throws(StoaError) -> String? {
         guard let theirs = try Syscalls.status(form.path), let ours = try Syscalls.status(file.path) else { return nil }
         if theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino { return nil }
         let earlier = try OpenFile(readingAt: form.path)
         let size = try earlier.size
         if file.name.kind == .gzip {
-            let plain = try GzipSegmentContents(path: file.path).inflateAll()
+            let plain: [UInt8]
+            do {
+                plain = try GzipSegmentContents(path: file.path).inflateAll()
+            } catch {
+                noteUnreadable(file, error)  // nothing proves it extends the backup's copy: that is kept
+                return nil
+            }
             let old = try earlier.readAll()
             let common = min(plain.count, old.count)
             if let at = old.withUnsafeBytes({ a in plain.withUnsafeBytes { b in
