@@ -122,3 +122,39 @@ import Testing
         #expect(window.count == 0)
     }
 }
+
+/// File times far in the future do not trap opening a writer: a reader's
+/// temporary file and a segment the window reads, dated 2^62 s after the
+/// epoch (past Int64 in µs). ext4 holds file times at 2446 (µs fit), tmpfs
+/// and btrfs keep them: the store is made on /dev/shm (tmpfs).
+@Suite struct DedupFileTimeTests {
+    @Test(.enabled(if: FileManager.default.isWritableFile(atPath: "/dev/shm")))
+    func filesDatedPastInt64MicrosecondsDoNotTrapOpeningTheWriter() throws {
+        var template = Array("/dev/shm/stoa-test.XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        let root = String(cString: try #require(made))
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let path = root + "/store"
+        var configuration = StoreConfiguration()
+        configuration.dedupWindow = 3_600_000_000
+        let first = try Store(at: path, creating: configuration)
+        #expect(try first.append(#"{"ts":1,"n":1}"#) == 0)
+        try first.close()
+        let segment = path + "/segments/00000000000000000000.jsonl"
+        let temporary = path + "/segments/00000000000000000000.idx.4242-1.tmp"
+        #expect(FileManager.default.createFile(atPath: temporary, contents: Data("x".utf8)))
+        let future = timespec(tv_sec: 1 << 62, tv_nsec: 0)
+        for file in [segment, temporary] {
+            let result = withUnsafePointer(to: (future, future)) {
+                $0.withMemoryRebound(to: timespec.self, capacity: 2) { utimensat(AT_FDCWD, file, $0, 0) }
+            }
+            #expect(result == 0)
+            var info = stat()
+            #expect(stat(file, &info) == 0 && info.st_mtim.tv_sec == 1 << 62, "the file system kept the time")
+        }
+        let second = try Store(at: path)
+        #expect(try second.append(#"{"ts":1,"n":1}"#) == 0, "the window read the segment")
+        try second.close()
+        #expect(FileManager.default.fileExists(atPath: temporary), "dated in the future: not stale")
+    }
+}

@@ -68,8 +68,8 @@ enum TemporaryFile {
             info.st_mode & S_IFMT == S_IFREG
         else { return false }
         if writer == .reader {
-            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
-            return now - modified >= readerGrace
+            let modified = Timestamp.micros(info.st_mtim)
+            return Timestamp.span(from: modified, to: now) >= readerGrace
         }
         return true
     }

@@ -184,8 +184,8 @@ struct DedupWindow {
         var recent: [(file: SegmentFile, time: Int64, size: Int)] = []
         for file in segments.reversed() where file.name.kind == .plain && !file.isCold {
             guard let info = try Syscalls.status(file.path) else { continue }
-            let modified = Int64(info.st_mtim.tv_sec) * 1_000_000 + Int64(info.st_mtim.tv_nsec) / 1000
-            if now - modified > window { break }
+            let modified = Timestamp.micros(info.st_mtim)
+            if Timestamp.span(from: modified, to: now) > window { break }
             recent.append((file, modified, Int(info.st_size)))
         }
         for (file, time, size) in recent.reversed() where size > 0 {
