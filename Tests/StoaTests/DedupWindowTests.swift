@@ -20,7 +20,10 @@ import Testing
     }
 
     /// A store opened again (another `stoa append`) rebuilds the window from
-    /// the segments written within it: the same line is stored once.
+    /// the segments written within it: the same line is stored once. A
+    /// record without a time is a repeat of one this process stamped; after
+    /// a reopen the stamp cannot be told from a time the record carried, so
+    /// its copy is stored again rather than a different record dropped.
     @Test func aRepeatIsKeptOutByTheNextProcessToo() throws {
         let directory = TemporaryDirectory()
         let first = try Store(at: directory.path, creating: configuration())
@@ -31,13 +34,13 @@ import Testing
 
         let second = try Store(at: directory.path)
         #expect(try second.append(#"{"ts":1,"n":1}"#) == 0)
-        #expect(try second.append(#"{"n":2}"#) == 1)
         #expect(try second.append(contentsOf: [#"{"ts":1,"n":1}"#, #"{"ts":1,"n":3}"#]) == 2..<3)
+        #expect(try second.append(#"{"n":2}"#) == 3, "stamped before the reopen: stored again")
+        #expect(try second.append(#"{"n":2}"#) == 3, "stamped by this process: a repeat")
         #expect(second.writeStats.deduplicated == 3)
         try second.close()
-        // (In time order: the stamped record last.)
         let lines = try stored(directory.path)
-        #expect(lines.count == 3)
+        #expect(lines.count == 4)
         #expect(lines[0...1] == [#"{"ts":1,"n":1}"#, #"{"ts":1,"n":3}"#])
     }
 
@@ -92,20 +95,53 @@ import Testing
         #expect(try stored(directory.path) == [a, b, c, e, #"{"ts":1,"n":"d"}"#])
     }
 
-    /// The file cannot tell a stamp Stoa inserted from one the record came
-    /// with: such a line is remembered both ways.
-    @Test func aLineWithAStampLikeStoasIsRememberedWithAndWithoutIt() throws {
+    /// A record that came with a time in exactly Stoa's stamp form keeps
+    /// it in its key: a record without a time is not its repeat, in this
+    /// process or after a reopen (the window rebuilt from the file took
+    /// such a line both with and without its time, and dropped the second).
+    @Test func aGivenTimeInStoasStampFormIsNotTakenForAStamp() throws {
+        let timed = #"{"ts":"2026-11-23T10:00:00.000000Z","msg":"hb"}"#
+        func appendPair(reopening: Bool) throws -> [UInt64] {
+            let directory = TemporaryDirectory()
+            var store = try Store(at: directory.path, creating: configuration())
+            let first = try store.append(timed)
+            if reopening {
+                try store.close()
+                store = try Store(at: directory.path)
+            }
+            let second = try store.append(#"{"msg":"hb"}"#)
+            let again = try store.append(timed)
+            try store.close()
+            #expect(try stored(directory.path).count == 2)
+            return [first, second, again]
+        }
+        let inProcess = try appendPair(reopening: false)
+        #expect(inProcess == [0, 1, 0])
+        #expect(try appendPair(reopening: true) == inProcess)
+    }
+
+    /// Opening takes only lines that are valid records into the window: a
+    /// line changed in place in a sealed segment is passed over (and still
+    /// counts its seq).
+    @Test func aDamagedLineIsNotTakenIntoTheWindow() throws {
         let directory = TemporaryDirectory()
-        let first = try Store(at: directory.path, creating: configuration())
-        #expect(try first.append(#"{"ts":"2026-11-23T10:00:00.000000Z","n":1}"#) == 0)
-        #expect(try first.append(#"{"ts":"2026-11-23T10:00:00Z","n":2}"#) == 1)
+        var configuration = configuration()
+        configuration.segmentBytes = 4096
+        let pad = String(repeating: "z", count: 1500)
+        let first = try Store(at: directory.path, creating: configuration)
+        for n in 0..<3 { #expect(try first.append(#"{"ts":1,"n":\#(n),"pad":"\#(pad)"}"#) == UInt64(n)) }
         try first.close()
-        let second = try Store(at: directory.path)
-        #expect(try second.append(#"{"ts":"2026-11-23T10:00:00.000000Z","n":1}"#) == 0)
-        #expect(try second.append(#"{"n":1}"#) == 0)
-        #expect(try second.append(#"{"ts":"2026-11-23T10:00:01.000000Z","n":1}"#) == 2, "another time: another record")
-        #expect(try second.append(#"{"n":2}"#) == 3, "not a stamp Stoa writes")
-        try second.close()
+        let segment = directory.appending("segments/00000000000000000000.jsonl")
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: segment)))
+        let second = bytes.firstIndex(of: UInt8(ascii: "\n"))! + 1
+        #expect(String(decoding: bytes[second..<(second + 22)], as: UTF8.self) == #"{"ts":1,"n":1,"pad":"z"#)
+        bytes[second + 20] = UInt8(ascii: "y")  // "pad":"zz… → "pad":yzz…
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+
+        let window = try DedupWindow.rebuilt(
+            window: hour, segments: try StoreLayout(root: directory.path).listAllSegments(),
+            scanner: RecordScanner(fields: FieldNames()), now: Timestamp.now())
+        #expect(window.count == 2, "seqs 0 and 2, not the damaged 1")
     }
 
     @Test func recordsLeaveTheWindowWhenItsTimeIsPast() {

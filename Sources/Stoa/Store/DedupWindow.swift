@@ -19,9 +19,17 @@ import CCrypto
 /// each record was appended, so every record of such a segment counts as
 /// appended when its segment was last written (its mtime): the window after
 /// a reopen covers at least the last `dedup_window`, and up to one
-/// segment's lifetime more. A line whose first member looks like a stamp
-/// Stoa inserted (`"ts":"YYYY-MM-DDTHH:MM:SS.ffffffZ"`) is remembered both
-/// with and without it, since the file cannot tell which it was.
+/// segment's lifetime more. Only lines that are valid records (the
+/// scanner's ``RecordScanner/Rules/stored`` rules) are taken, and each is
+/// remembered as it is stored: the file cannot tell a stamp Stoa inserted
+/// from the same time given by the record, and taking it for a stamp would
+/// drop a different record (`{"msg":"hb"}` after a user-timed
+/// `{"ts":"2026-…000000Z","msg":"hb"}`). So the same rule holds in this
+/// process and the next: a record is a repeat when its stored line would
+/// be byte for byte an earlier one's, or when both came without a time and
+/// this process stamped the earlier one; a record without a time whose
+/// earlier copy was stamped before the reopen is stored again (a repeat
+/// kept, never a different record dropped).
 ///
 /// Memory: about 100 bytes a record within the window.
 struct DedupWindow {
@@ -84,33 +92,24 @@ struct DedupWindow {
         self.digest = digest
     }
 
-    /// Records remembered (a record stored with an ambiguous stamp counts twice).
+    /// Records remembered.
     var count: Int { order.count - head }
 
     // MARK: Keys
 
-    /// Where the key of `line` (a stored line without its newline) starts:
-    /// past its first member when that is the time stamp `stamp` (as
-    /// ``Timestamp/append(_:to:)`` writes it) under the name `member`
-    /// (`"ts":`), else 1 (all but the opening brace).
-    ///
-    /// - Parameter stamp: the stamp to look for; nil for any well-formed one.
-    static func keyStart(of line: UnsafeBufferPointer<UInt8>, member: [UInt8], stamp: [UInt8]?) -> Int {
+    /// Where the key of `line` (a stored line without its newline, whose
+    /// time Stoa inserted) starts: past its first member when that is the
+    /// time stamp `stamp` (as ``Timestamp/append(_:to:)`` writes it) under
+    /// the name `member` (`"ts":`), else 1 (all but the opening brace).
+    static func keyStart(of line: UnsafeBufferPointer<UInt8>, member: [UInt8], stamp: [UInt8]) -> Int {
         let timeStart = 1 + member.count + 1
         let timeEnd = timeStart + Timestamp.formattedCount
         guard line.count > timeEnd + 1, line[timeEnd] == UInt8(ascii: "\""),
             line[timeEnd + 1] == UInt8(ascii: ",") || line[timeEnd + 1] == UInt8(ascii: "}"),
             line[timeStart - 1] == UInt8(ascii: "\""),
-            UnsafeBufferPointer(rebasing: line[1..<(timeStart - 1)]).elementsEqual(member)
+            UnsafeBufferPointer(rebasing: line[1..<(timeStart - 1)]).elementsEqual(member),
+            UnsafeBufferPointer(rebasing: line[timeStart..<timeEnd]).elementsEqual(stamp)
         else { return 1 }
-        let time = UnsafeBufferPointer(rebasing: line[timeStart..<timeEnd])
-        if let stamp {
-            guard time.elementsEqual(stamp) else { return 1 }
-        } else {
-            guard time[10] == UInt8(ascii: "T"), time[19] == UInt8(ascii: "."), time[26] == UInt8(ascii: "Z"),
-                Timestamp.parseText(time) != nil
-            else { return 1 }
-        }
         // Past the comma; for `{"ts":"…"}` alone, at the closing brace.
         return line[timeEnd + 1] == UInt8(ascii: ",") ? timeEnd + 2 : timeEnd + 1
     }
@@ -171,13 +170,13 @@ struct DedupWindow {
 
     /// The window as a store opened at `now` finds it: the records of the
     /// plain segments (`segments`, oldest first) last written within
-    /// `window`, each taken as appended at its segment's mtime.
+    /// `window`, each taken as appended at its segment's mtime, each
+    /// remembered as it is stored; a line that is not a valid record under
+    /// `scanner`'s stored rules is passed over (it still counts a seq).
     ///
-    /// - Parameter member: the inserted time member (`"ts":`), to remember
-    ///   a line that may carry a stamp Stoa inserted under both keys.
-    /// - Complexity: reads those segments once, and a digest per record.
+    /// - Complexity: reads those segments once, a scan and a digest per record.
     static func rebuilt(
-        window: Int64, digest: @escaping Digester = DedupWindow.sha256, segments: [SegmentFile], member: [UInt8],
+        window: Int64, digest: @escaping Digester = DedupWindow.sha256, segments: [SegmentFile], scanner: RecordScanner,
         now: Int64
     ) throws(StoaError) -> DedupWindow {
         var result = DedupWindow(window: window, digest: digest)
@@ -202,14 +201,9 @@ struct DedupWindow {
                 var seq = file.base
                 while let newline = SegmentContents.firstNewline(in: all, from: start) {
                     let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                    if line.count >= 2 {
-                        let stamped = keyStart(of: line, member: member, stamp: nil)
-                        for keyStart in stamped == 1 ? [1] : [1, stamped] {
-                            let entry = Entry(
-                                seq: seq, segment: file.base, offset: start, length: Int32(line.count),
-                                keyStart: Int32(keyStart))
-                            result.remember(entry, digest: digest(UnsafeBufferPointer(rebasing: line[keyStart...])), time: time)
-                        }
+                    if line.count >= 2, (try? scanner.scan(line)) != nil {
+                        let entry = Entry(seq: seq, segment: file.base, offset: start, length: Int32(line.count), keyStart: 1)
+                        result.remember(entry, digest: digest(UnsafeBufferPointer(rebasing: line[1...])), time: time)
                     }
                     seq += 1
                     start = newline + 1

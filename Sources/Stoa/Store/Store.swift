@@ -161,7 +161,7 @@ public final class Store: Sendable {
         var writer = WriterState(active: active, count: count, size: size)
         if let window = configuration.dedupWindow {
             writer.dedup = try DedupWindow.rebuilt(
-                window: window, digest: dedupDigest, segments: segments, member: encoder.insertedTimeMember,
+                window: window, digest: dedupDigest, segments: segments, scanner: encoder.scanner,
                 now: Timestamp.now())
         }
         self.state = Mutex(writer)
@@ -862,6 +862,12 @@ struct EncodedBatch {
         facts.append(try encoder.encode(record, into: &bytes, now: now, defaultType: defaultType))
         lineEnds.append(bytes.count)
         if keyStarts != nil {
+            // Only a stamp Stoa inserted is left out of the key: a record
+            // that came with the same time keeps it (``DedupWindow``).
+            guard facts.last!.timeInserted else {
+                keyStarts!.append(1)
+                return
+            }
             if stamp?.time != now {
                 var text: [UInt8] = []
                 Timestamp.append(now, to: &text)
