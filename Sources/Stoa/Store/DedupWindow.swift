@@ -219,18 +219,17 @@ struct DedupWindow {
 extension Store {
     /// Drops the records of `batch` that repeat one appended within
     /// `dedup_window`, or one earlier in the batch (``DedupWindow``). Called
-    /// with the state locked.
+    /// with the state locked; the digests were taken as the batch was
+    /// encoded, outside the lock.
     ///
     /// - Returns: the batch without them and, for a lone record kept out, the
     ///   seq of its earlier copy.
     func removeDuplicates(_ batch: EncodedBatch, state: inout WriterState) -> (EncodedBatch, UInt64?) {
-        guard var window = state.dedup, let keyStarts = batch.keyStarts else { return (batch, nil) }
+        guard var window = state.dedup, let keyStarts = batch.keyStarts, let digests = batch.digests else { return (batch, nil) }
         state.dedup = nil  // so that `window` is the one copy: no copy-on-write of its tables
         window.expire(now: Timestamp.now())
         var dropped = Set<Int>()
         var firstOriginal: UInt64?
-        var digests: [DedupWindow.Digest] = []
-        digests.reserveCapacity(batch.lineEnds.count)
         // Positions in this batch by digest: the first, and any after it
         // with the same digest but other bytes (a collision: rare).
         var earlier: [DedupWindow.Digest: Int] = [:]
@@ -244,8 +243,7 @@ extension Store {
             }
             for position in batch.lineEnds.indices {
                 let record = key(position)
-                let digest = window.digest(record)
-                digests.append(digest)
+                let digest = digests[position]
                 if let original = window.find(record, digest: digest, line: { storedLine($0, active: active) }) {
                     dropped.insert(position)
                     firstOriginal = firstOriginal ?? original
@@ -262,9 +260,7 @@ extension Store {
         }
         state.dedup = window
         state.deduplicated += dropped.count
-        var kept = dropped.isEmpty ? batch : batch.removing(dropped)
-        kept.digests = digests.indices.filter { !dropped.contains($0) }.map { digests[$0] }
-        return (kept, batch.lineEnds.count == 1 ? firstOriginal : nil)
+        return (dropped.isEmpty ? batch : batch.removing(dropped), batch.lineEnds.count == 1 ? firstOriginal : nil)
     }
 
     /// The stored line (without its newline) of a record ``DedupWindow``

@@ -26,6 +26,9 @@ public final class Store: Sendable {
     let layout: StoreLayout
     let fileSystem: any FileSystem
     let encoder: RecordEncoder
+    /// With `dedup_window`: the digest ``DedupWindow`` finds repeats by,
+    /// taken of each record as its batch is encoded (outside the lock).
+    let dedupDigest: DedupWindow.Digester?
     private let lock: StoreLock
     private let state: Mutex<WriterState>
     private let commit = GroupCommit()
@@ -95,6 +98,7 @@ public final class Store: Sendable {
         self.layout = layout
         self.configuration = configuration
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
+        self.dedupDigest = configuration.dedupWindow == nil ? nil : dedupDigest
 
         let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
         try recovery.refuseLinkedDirectories()
@@ -320,7 +324,7 @@ public final class Store: Sendable {
     /// ``append(json:durability:)`` for bytes in one buffer.
     @usableFromInline
     func appendRecord(_ record: UnsafeBufferPointer<UInt8>, durability: Durability?) throws(StoaError) -> UInt64 {
-        var batch = EncodedBatch(deduplicating: configuration.dedupWindow != nil)
+        var batch = EncodedBatch(digest: dedupDigest)
         batch.reserve(records: 1, bytes: record.count + EncodedBatch.insertionRoom)
         try batch.add(record, encoder: encoder, now: Timestamp.now())
         let (seqs, duplicateOf) = try write(batch, durability: durability)
@@ -370,7 +374,7 @@ public final class Store: Sendable {
     /// `count` records.
     @usableFromInline
     func beginBatch(expecting count: Int) -> BatchInProgress {
-        var batch = BatchInProgress(encoded: EncodedBatch(deduplicating: configuration.dedupWindow != nil), now: Timestamp.now())
+        var batch = BatchInProgress(encoded: EncodedBatch(digest: dedupDigest), now: Timestamp.now())
         // Room for `count` lines as long as the last batch's: a batch that
         // outgrows its array is copied whole each time it doubles.
         let lineBytes = max(1, averageLineBytes.load(ordering: .relaxed) * 9 / 8)
@@ -824,9 +828,10 @@ struct EncodedBatch {
     /// Where each record ends in `bytes` (just after its newline).
     var lineEnds: [Int] = []
     /// With `dedup_window`: where each line's key starts (``DedupWindow``),
-    /// and, once the writer has looked for repeats, the keys' digests.
+    /// and the keys' digests.
     var keyStarts: [Int]?
     var digests: [DedupWindow.Digest]?
+    private var digest: DedupWindow.Digester?
     /// The stamp given to records without a time, as text, to find it in
     /// their lines (with `dedup_window`).
     private var stamp: (time: Int64, text: [UInt8])?
@@ -837,7 +842,15 @@ struct EncodedBatch {
     /// facts leaves more facts than lines: then they are not used.
     var facts: [LineFacts] = []
 
-    init(deduplicating: Bool = false) { keyStarts = deduplicating ? [] : nil }
+    /// - Parameter digest: with `dedup_window`, the digest repeats are
+    ///   found by (each record's is taken as it is added).
+    init(digest: DedupWindow.Digester? = nil) {
+        self.digest = digest
+        if digest != nil {
+            keyStarts = []
+            digests = []
+        }
+    }
 
     /// Bytes an encoded line may need beyond its input once compact: the
     /// newline and an inserted `"ts":"…",` (a longer default type just
@@ -849,7 +862,10 @@ struct EncodedBatch {
         lineEnds.reserveCapacity(lineEnds.count + records)
         facts.reserveCapacity(facts.count + records)
         bytes.reserveCapacity(bytes.count + count)
-        if keyStarts != nil { keyStarts!.reserveCapacity(keyStarts!.count + records) }
+        if keyStarts != nil {
+            keyStarts!.reserveCapacity(keyStarts!.count + records)
+            digests!.reserveCapacity(digests!.count + records)
+        }
     }
 
     /// Encodes `record` and adds it at the end.
@@ -861,23 +877,22 @@ struct EncodedBatch {
     ) throws(StoaError) {
         facts.append(try encoder.encode(record, into: &bytes, now: now, defaultType: defaultType))
         lineEnds.append(bytes.count)
-        if keyStarts != nil {
+        if let digest {
+            let start = lineEnds.count == 1 ? 0 : lineEnds[lineEnds.count - 2]
             // Only a stamp Stoa inserted is left out of the key: a record
             // that came with the same time keeps it (``DedupWindow``).
-            guard facts.last!.timeInserted else {
-                keyStarts!.append(1)
-                return
-            }
-            if stamp?.time != now {
+            if facts.last!.timeInserted && stamp?.time != now {
                 var text: [UInt8] = []
                 Timestamp.append(now, to: &text)
                 stamp = (now, text)
             }
-            let start = lineEnds.count == 1 ? 0 : lineEnds[lineEnds.count - 2]
             let keyStart = bytes.withUnsafeBufferPointer { all in
-                DedupWindow.keyStart(
-                    of: UnsafeBufferPointer(rebasing: all[start..<(bytes.count - 1)]), member: encoder.insertedTimeMember,
-                    stamp: stamp!.text)
+                let line = UnsafeBufferPointer(rebasing: all[start..<(bytes.count - 1)])
+                let keyStart =
+                    facts.last!.timeInserted
+                    ? DedupWindow.keyStart(of: line, member: encoder.insertedTimeMember, stamp: stamp!.text) : 1
+                digests!.append(digest(UnsafeBufferPointer(rebasing: line[keyStart...])))
+                return keyStart
             }
             keyStarts!.append(keyStart)
         }
@@ -885,7 +900,7 @@ struct EncodedBatch {
 
     /// The same batch without the records at `dropped`.
     func removing(_ dropped: Set<Int>) -> EncodedBatch {
-        var kept = EncodedBatch(deduplicating: keyStarts != nil)
+        var kept = EncodedBatch(digest: digest)
         let hasFacts = facts.count == lineEnds.count
         var start = 0
         for (position, end) in lineEnds.enumerated() {
@@ -894,6 +909,7 @@ struct EncodedBatch {
                 kept.lineEnds.append(kept.bytes.count)
                 if hasFacts { kept.facts.append(facts[position]) }
                 if let keyStarts { kept.keyStarts!.append(keyStarts[position]) }
+                if let digests { kept.digests!.append(digests[position]) }
                 if sourceLines.count == lineEnds.count { kept.sourceLines.append(sourceLines[position]) }
             }
             start = end

@@ -89,14 +89,14 @@ extension Store {
                 throw report.failure(error, source: source)
             }
             report.add(progress.stored ?? 0..<0, lastLine: progress.lastSourceLine)
-            batch = EncodedBatch(deduplicating: configuration.dedupWindow != nil)
+            batch = EncodedBatch(digest: dedupDigest)
         }
 
         while true {
             let count = try chunk.withUnsafeMutableBufferPointer { (buffer) throws(StoaError) in
                 try valueOrThrow("read", path: source) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
             }
-            var batch = EncodedBatch(deduplicating: configuration.dedupWindow != nil)
+            var batch = EncodedBatch(digest: dedupDigest)
             let now = Timestamp.now()
             if count == 0 {
                 if !carry.isEmpty && !discarding {
