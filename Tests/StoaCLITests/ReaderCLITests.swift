@@ -138,6 +138,34 @@ import Glibc
         // Taken from the cache, not written again.
         #expect(try cached.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.systemFileNumber] as? Int) } == inodes)
     }
+
+    /// Issue 13, item 14 (review): a sealed line edited to valid JSON of
+    /// another length kept its line count, so a reader renamed a rebuilt
+    /// `.idx` over the stale one: from then on the edit was served with exit
+    /// 0. The stale `.idx` stays, and every query names the segment as
+    /// changed, with exit 1.
+    @Test func aQueryNeverReplacesTheIndexThatRecordsAnEdit() throws {
+        let directory = TemporaryDirectory()
+        let store = try smallSegmentStore(directory)
+        let first = store + "/segments/00000000000000000000.jsonl"
+        let text = try String(contentsOfFile: first, encoding: .utf8)
+        try #require(text.contains(#""n":8,"#))
+        try text.replacingOccurrences(of: #""n":8,"#, with: #""n":9780,"#).write(toFile: first, atomically: false, encoding: .utf8)
+        // Sealed a minute ago: past the time readers leave to the writer.
+        var times = [timespec(tv_sec: time(nil) - 60, tv_nsec: 0), timespec(tv_sec: time(nil) - 60, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, first, &times, 0) == 0)
+        let indexPath = store + "/segments/00000000000000000000.idx"
+        let stale = try #require(FileManager.default.contents(atPath: indexPath))
+        let environment = ["STOA_CACHE_DIR": directory.appending("cache"), "PATH": "/usr/bin:/bin"]
+
+        for _ in 0..<2 {
+            let result = try run(stoa, ["query", store], environment: environment)
+            #expect(result.status == 1, "\(result.stderr)")
+            #expect(lines(result.stdout).count == 200)
+            #expect(result.stderr.contains("00000000000000000000.jsonl:line 1 (seq 0): changed since it was sealed"), "\(result.stderr)")
+            #expect(FileManager.default.contents(atPath: indexPath) == stale)
+        }
+    }
 }
 
 struct ReadOnlyError: Error {

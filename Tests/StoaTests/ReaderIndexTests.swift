@@ -146,4 +146,57 @@ import Glibc
             #expect(try readBytes(indexPath) == stale)
         }
     }
+
+    /// Sets a file's modification time to `seconds` before now.
+    func age(_ path: String, by seconds: Int) {
+        var times = [timespec(tv_sec: time(nil) - seconds, tv_nsec: 0), timespec(tv_sec: time(nil) - seconds, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+    }
+
+    /// A sealed line edited to valid JSON of another length: the line count
+    /// still matches the `.idx`, but its size does not. That `.idx` is the
+    /// evidence of the edit: a reader (beside the segment, or through the
+    /// cache) never puts a rebuilt one in its place, and names the segment
+    /// as changed each time.
+    @Test func aSealedIndexThatDisagreesWithAnEditedSegmentIsKeptAndNamed() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<200 { try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+        try store.waitForIndexes()
+        try store.close()
+        let segments = directory.appending("segments")
+        let first = segments + "/" + (try #require(listDirectory(segments).first { $0.hasSuffix(".jsonl") }))
+        let text = try String(contentsOfFile: first, encoding: .utf8)
+        try #require(text.contains(#""n":8,"#))
+        try text.replacingOccurrences(of: #""n":8,"#, with: #""n":9780,"#).write(toFile: first, atomically: false, encoding: .utf8)
+        age(first, by: 60)
+        let indexPath = String(first.dropLast(6)) + ".idx"
+        let stale = try readBytes(indexPath)
+        let cache = directory.appending("cache")
+
+        for indexes in [
+            ReaderIndexes(storePath: directory.path, cacheRoot: nil),
+            ReaderIndexes(storePath: directory.path, writesInStore: false, cacheRoot: cache),
+            ReaderIndexes(storePath: directory.path, cacheRoot: nil),
+        ] {
+            let cursor = try StoreReader(at: directory.path, indexes: indexes).query(Query())
+            let records = try cursor.all()
+            // Every line passes its own checks: all are served, the edit too.
+            #expect(records.count == 200)
+            #expect(
+                cursor.damaged.contains { $0.path == first && $0.reason.contains("changed since it was sealed") },
+                "\(cursor.damaged)")
+            #expect(try readBytes(indexPath) == stale)
+        }
+        // Nothing rebuilt went to the cache either.
+        let stores = cache + "/stores"
+        for folder in listDirectory(stores) { #expect(listDirectory(stores + "/" + folder).isEmpty) }
+        // verify blames this segment, not the next one's chain.
+        let report = try StoreReader(at: directory.path).verify()
+        #expect(!report.isClean)
+        #expect(report.problems.contains { $0.path == indexPath }, "\(report.problems)")
+        #expect(report.problems.allSatisfy { $0.path == indexPath || $0.path == first }, "\(report.problems)")
+    }
 }

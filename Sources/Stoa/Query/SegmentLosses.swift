@@ -40,6 +40,39 @@ extension StoreReader {
 }
 
 extension StoreReader {
+    /// The `.idx` beside a sealed segment read without a valid one, when it
+    /// is the record of what was sealed: it decodes (its CRC, this format
+    /// version), is whole (not a checkpoint), and is of this segment (its
+    /// base, its tier). Such an `.idx` that disagrees with the file is the
+    /// evidence of a change since sealing: a reader never replaces it. nil
+    /// when there is none or it is unusable for other reasons (a reader may
+    /// then write the `.idx` it rebuilt).
+    static func sealedRecord(of file: SegmentFile) -> IndexFile? {
+        guard let bytes = try? OpenFile(readingAt: file.indexPath).readAll(), let record = IndexFile.decode(bytes),
+            !record.isPartial, record.index.base == file.base, record.isCompressed == (file.name.kind == .gzip)
+        else { return nil }
+        return record
+    }
+
+    /// The note naming a segment that differs from its sealed `.idx`
+    /// (`record`); nil when they agree. `digest`: the SHA-256 of its plain
+    /// bytes, when it was computed.
+    static func changedSinceSealing(
+        _ file: SegmentFile, record: IndexFile, fileSize: Int, read index: SegmentIndex, digest: [UInt8]?
+    ) -> DamagedLine? {
+        let sameDigest = digest.map { $0 == record.digest } ?? true
+        guard record.fileBytes != UInt64(fileSize) || record.index.lineCount != index.lineCount || !sameDigest else { return nil }
+        func short(_ digest: [UInt8]) -> String { Array(digest.prefix(8)).hexString + "…" }
+        let has = "\(fileSize) bytes" + (digest.map { " / digest \(short($0))" } ?? "") + ", \(index.lineCount) lines"
+        return DamagedLine(
+            path: file.path, line: 1, seq: file.base,
+            reason: "changed since it was sealed: its .idx says \(record.fileBytes) bytes / digest \(short(record.digest)), "
+                + "\(record.index.lineCount) lines, the file has \(has) (the .idx is kept as the evidence; "
+                + "the lines that pass their checks are served)")
+    }
+}
+
+extension StoreReader {
     /// A sealed segment that cannot be read, in a query's place: no records,
     /// and a note of why (the seqs it held are named as missing too, up to
     /// the next segment).

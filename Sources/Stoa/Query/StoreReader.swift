@@ -423,10 +423,18 @@ public final class StoreReader: Sendable {
                     path: file.path, line: Int(index.lineCount) + 1, seq: file.base + UInt64(index.lineCount),
                     reason: "\($0.description); the rest of the segment cannot be read")]
             } ?? []
-            let losses = damage == nil ? Self.losses(of: file, read: index, unfinishedBytes: 0, fileSize: contents.fileSize) : []
-            // Whole, and nothing lost against a stale .idx (which stays, as
-            // the evidence): the next reader takes the .idx written now.
-            if damage == nil, losses.isEmpty, let modified = settledModificationTime(file),
+            var losses = damage == nil ? Self.losses(of: file, read: index, unfinishedBytes: 0, fileSize: contents.fileSize) : []
+            // A sealed .idx that disagrees with the file is the evidence of
+            // a change: it stays, and the change is named each time (by the
+            // loss, when one was named already).
+            let record = Self.sealedRecord(of: file)
+            if let record, notes.isEmpty, losses.isEmpty, let changed = Self.changedSinceSealing(
+                file, record: record, fileSize: contents.fileSize, read: index, digest: damage == nil ? digest : nil)
+            {
+                losses.append(changed)
+            }
+            // Whole, and no such evidence: the next reader takes the .idx written now.
+            if damage == nil, losses.isEmpty, record == nil, let modified = settledModificationTime(file),
                 let rebuilt = indexes.publish(
                     file, built: (index, digest, index.byteCount), fileSize: contents.fileSize, modified: modified,
                     previous: previous)
@@ -441,9 +449,13 @@ public final class StoreReader: Sendable {
             }
             // No valid .idx (or the segment may still grow): index it now.
             let modified = isLast ? nil : settledModificationTime(file)
+            // A sealed .idx that disagrees with the file is the evidence of a
+            // change (see ``sealedRecord(of:)``): it stays, and the change is
+            // named each time (by the loss, when one was named already).
+            let record = isLast ? nil : Self.sealedRecord(of: file)
             let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)?
             var index: SegmentIndex
-            if modified != nil {
+            if modified != nil || record != nil {
                 built = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
                 index = built!.index
             } else {
@@ -452,12 +464,17 @@ public final class StoreReader: Sendable {
                 contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
                 index = builder.snapshot()
             }
-            let losses =
+            var losses =
                 isLast
                 ? [] : Self.losses(of: file, read: index, unfinishedBytes: contents.fileSize - contents.count, fileSize: contents.fileSize)
-            // Sealed, whole, and nothing lost against a stale .idx (which
-            // stays, as the evidence): the next reader takes the .idx written now.
-            if let built, let modified, losses.isEmpty,
+            if let record, losses.isEmpty, let changed = Self.changedSinceSealing(
+                file, record: record, fileSize: contents.fileSize, read: index, digest: built?.digest)
+            {
+                losses.append(changed)
+            }
+            // Sealed, whole, and no evidence to keep: the next reader takes
+            // the .idx written now.
+            if let built, let modified, losses.isEmpty, record == nil,
                 let rebuilt = indexes.publish(file, built: built, fileSize: contents.fileSize, modified: modified, previous: previous)
             {
                 index = rebuilt.index
