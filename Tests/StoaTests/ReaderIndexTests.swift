@@ -199,4 +199,91 @@ import Glibc
         #expect(report.problems.contains { $0.path == indexPath }, "\(report.problems)")
         #expect(report.problems.allSatisfy { $0.path == indexPath || $0.path == first }, "\(report.problems)")
     }
+
+    /// A store deleted and recreated at the same path, its segments of the
+    /// same bases and sizes: the cache's `.idx` of the old store's segments
+    /// is not taken for theirs (every block would fail its check, good
+    /// records named damaged, for ever on a read-only store).
+    @Test func aCachedIndexOfAnotherStoreOnceAtThisPathIsNotTaken() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.appending("store")
+        let cache = directory.appending("cache")
+        func fill(_ pad: String) throws -> [String] {
+            var configuration = StoreConfiguration()
+            configuration.segmentBytes = 4096
+            let store = try Store(at: path, creating: configuration)
+            for n in 0..<200 { try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"\#(pad)"}"#) }
+            try store.waitForIndexes()
+            try store.close()
+            let segments = path + "/segments"
+            let names = listDirectory(segments)
+            let plain = names.filter { $0.hasSuffix(".jsonl") }.sorted()
+            for name in plain { age(segments + "/" + name, by: 60) }
+            // The sealed segments' .idx gone: readers rebuild them into the cache.
+            for name in plain.dropLast() { try FileManager.default.removeItem(atPath: segments + "/" + name.dropLast(6) + ".idx") }
+            return plain.map { segments + "/" + $0 }
+        }
+        let indexes = ReaderIndexes(storePath: path, writesInStore: false, cacheRoot: cache)
+        let before = try fill(String(repeating: "x", count: 25))
+        var cursor = try StoreReader(at: path, indexes: indexes).query(Query())
+        #expect(try cursor.all().count == 200 && cursor.damaged.isEmpty)
+        let cachedFolder = try #require(listDirectory(cache + "/stores").first)
+        #expect(listDirectory(cache + "/stores/" + cachedFolder).count == before.count - 1)
+
+        // Another store at the same path: same bases, same sizes, other bytes.
+        try FileManager.default.removeItem(atPath: path)
+        let after = try fill(String(repeating: "y", count: 25))
+        let sizes = { (paths: [String]) in paths.map { try? #require(try Syscalls.status($0)).st_size } }
+        #expect(sizes(after) == sizes(before))
+        // Told apart by the file's identity (its modification time here,
+        // whether or not the inode number came back).
+        for path in after { age(path, by: 120) }
+
+        cursor = try StoreReader(at: path, indexes: indexes).query(Query())
+        let records = try cursor.all()
+        #expect(records.count == 200)
+        #expect(cursor.damaged.isEmpty, "\(cursor.damaged)")
+        #expect(records.allSatisfy { String(decoding: $0.bytes, as: UTF8.self).contains("yyyy") })
+        // The old store's entries were replaced, not kept beside.
+        #expect(listDirectory(cache + "/stores/" + cachedFolder).count == after.count - 1)
+    }
+
+    /// A reader that indexed a plain segment while a tier move turned it
+    /// warm: the `.idx` it built is the plain file's, and must not replace
+    /// the warm `.idx` the move placed (the file indexed is checked again,
+    /// same inode, size and time, just before the rename).
+    @Test func anIndexBuiltOfASegmentThatTurnedWarmMeanwhileIsNotPlaced() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        for n in 0..<200 { try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+        try store.waitForIndexes()
+        try store.close()
+        let segments = directory.appending("segments")
+        let first = try #require(listDirectory(segments).first { $0.hasSuffix(".jsonl") })
+        let file = SegmentFile(name: try #require(SegmentName(fileName: first)), directory: segments, isCold: false)
+        let encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
+        // The reader's reading of the plain file…
+        let contents = try SegmentContents(path: file.path, sealed: true)
+        let built = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
+        // …then the move: the warm file and its .idx in place, the plain file gone.
+        let index = try #require(IndexFile.load(file.indexPath, base: file.base, fileSize: contents.fileSize))
+        try Tiering(layout: StoreLayout(root: directory.path), encoder: encoder, fileSystem: SystemFileSystem(), configuration: configuration)
+            .makeWarm(file, index: index)
+        #expect(!FileManager.default.fileExists(atPath: file.path))
+        let warm = try readBytes(file.indexPath)
+        #expect(try #require(IndexFile.decode(warm)).isCompressed)
+
+        let cache = directory.appending("cache")
+        for indexes in [
+            ReaderIndexes(storePath: directory.path, cacheRoot: nil),
+            ReaderIndexes(storePath: directory.path, writesInStore: false, cacheRoot: cache),
+        ] {
+            _ = indexes.publish(file, built: built, fileSize: contents.fileSize, modified: Timestamp.now() - 60_000_000, previous: nil)
+            #expect(try readBytes(file.indexPath) == warm)
+        }
+        #expect(!FileManager.default.fileExists(atPath: cache))
+        #expect(!listDirectory(segments).contains { $0.hasSuffix(".tmp") })
+    }
 }

@@ -13,9 +13,16 @@ import Glibc
 /// written (same index, SHA-256 and chain digest, sealed at the file's
 /// modification time): beside the segment when this process may write
 /// there, else in a cache outside the store (``ForeignIndexCache/automatic``'s
-/// root, `stores/<digest of the store's path>/`), where the next reader
-/// looks for it. Failing to write is not an error: the index is in memory
-/// for this reader either way.
+/// root, `stores/<digest of the store's path>/<base>.<device>-<inode>-<mtime
+/// ns>-<size>.idx`: an entry is taken only for the very file it was built
+/// of), where the next reader looks for it. Failing to write is not an
+/// error: the index is in memory for this reader either way.
+///
+/// Only where there is no `.idx` or an unusable one: a sealed `.idx` of
+/// this segment that disagrees with the file is the evidence of a change,
+/// never replaced (see ``StoreReader/sealedRecord(of:)``). Nor where the
+/// file indexed was replaced meanwhile (a tier move): it is checked again,
+/// same inode, size and time, just before the rename.
 ///
 /// Written as `<name>.idx.<pid>-<n>.tmp`, synced, renamed into place, the
 /// directory synced: readers and the writer may race to place the same
@@ -44,13 +51,31 @@ struct ReaderIndexes: Sendable {
         }
     }
 
-    /// Where the cache keeps the `.idx` of `file`.
+    /// Where the cache keeps the `.idx` of `file` as it is now: the name
+    /// holds the file's identity (device, inode, modification time, size),
+    /// so that an entry left by another store once at this path (deleted and
+    /// recreated, another backup restored), or by this segment before it
+    /// changed or moved tier, is never taken for this file's.
+    /// `<base>.<device>-<inode>-<mtime ns>-<size>.idx`; nil without a cache
+    /// or when the file is gone.
     func cachedIndexPath(of file: SegmentFile) -> String? {
-        cacheDirectory.map { Path.join($0, SegmentName(base: file.base, kind: .index).fileName) }
+        guard let cacheDirectory, let info = try? Syscalls.status(file.path) else { return nil }
+        return Path.join(cacheDirectory, Self.cachedName(of: file, info))
+    }
+
+    /// The cache entry's name of `file`, whose status is `info`.
+    static func cachedName(of file: SegmentFile, _ info: stat) -> String {
+        let identity = "\(UInt64(info.st_dev))-\(UInt64(info.st_ino))-\(Timestamp.nanos(info.st_mtim))-\(Int64(info.st_size))"
+        return "\(cachedPrefix(of: file))\(identity).idx"
+    }
+
+    /// What the names of all cache entries of `file`'s base start with.
+    static func cachedPrefix(of file: SegmentFile) -> String {
+        String(SegmentName(base: file.base, kind: .index).fileName.dropLast(4)) + "."
     }
 
     /// The valid `.idx` of a sealed segment file of `fileSize` bytes: beside
-    /// it, else in the cache.
+    /// it, else in the cache (the entry of the file as it is now).
     func load(_ file: SegmentFile, fileSize: Int) -> IndexFile? {
         if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: fileSize),
             index.isCompressed == (file.name.kind == .gzip)
@@ -98,9 +123,27 @@ struct ReaderIndexes: Sendable {
         let indexFile = SidecarIndexer.indexFile(
             of: file, built: built, fileBytes: fileSize, previousChain: previousChain, existing: nil, modified: modified)
         let bytes = indexFile.encoded()
-        if writesInStore, Self.write(bytes, to: file.indexPath) { return indexFile }
-        if let cached = cachedIndexPath(of: file) {
-            if (try? Self.makeDirectories(Path.directory(of: cached))) != nil { _ = Self.write(bytes, to: cached) }
+        // The file indexed, as it is now: if a tier move or a rewrite
+        // replaces it before the rename, the .idx built is not its.
+        guard let indexed = try? Syscalls.status(file.path), Int(indexed.st_size) == fileSize else { return indexFile }
+        let isStillIndexed = { () -> Bool in
+            guard let now = try? Syscalls.status(file.path) else { return false }
+            return now.st_dev == indexed.st_dev && now.st_ino == indexed.st_ino && now.st_size == indexed.st_size
+                && Timestamp.nanos(now.st_mtim) == Timestamp.nanos(indexed.st_mtim)
+        }
+        if writesInStore, Self.write(bytes, to: file.indexPath, if: isStillIndexed) { return indexFile }
+        if let cacheDirectory {
+            let name = Self.cachedName(of: file, indexed)
+            let cached = Path.join(cacheDirectory, name)
+            if (try? Self.makeDirectories(cacheDirectory)) != nil, Self.write(bytes, to: cached, if: isStillIndexed) {
+                // Entries of this base for the file as it was (or another
+                // store's) are of no use any more.
+                let prefix = Self.cachedPrefix(of: file)
+                for other in (try? Syscalls.listDirectory(cacheDirectory)) ?? []
+                where other != name && other.hasPrefix(prefix) && other.hasSuffix(".idx") {
+                    try? SystemFileSystem().unlink(Path.join(cacheDirectory, other))
+                }
+            }
         }
         return indexFile
     }
@@ -108,7 +151,8 @@ struct ReaderIndexes: Sendable {
     /// Writes `bytes` at `path` atomically under a name of this process's
     /// own; false when it could not (a directory this process may not write,
     /// a full disk: the caller tries elsewhere).
-    private static func write(_ bytes: [UInt8], to path: String) -> Bool {
+    /// `isStillIndexed` is asked just before the rename: false leaves `path` as it is.
+    private static func write(_ bytes: [UInt8], to path: String, if isStillIndexed: () -> Bool) -> Bool {
         let number = counter.withLock { counter in
             counter += 1
             return counter
@@ -126,7 +170,7 @@ struct ReaderIndexes: Sendable {
             written = false
         }
         Syscalls.close(fd)
-        guard written, (try? fileSystem.rename(temporary, to: path)) != nil else {
+        guard written, isStillIndexed(), (try? fileSystem.rename(temporary, to: path)) != nil else {
             try? fileSystem.unlink(temporary)
             return false
         }
