@@ -29,7 +29,7 @@ final class BackupFileSystem: FileSystem {
 
     func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
     func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
-        if let failWritesTo, path.hasSuffix(failWritesTo) { throw StoaError.syscall("write", errno: ENOSPC, path: path) }
+        if let failWritesTo, temporaryPattern(path).hasSuffix(failWritesTo) { throw StoaError.syscall("write", errno: ENOSPC, path: path) }
         return try real.write(fd, buffer, path: path)
     }
     func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }

@@ -22,7 +22,8 @@ final class FaultyFileSystem: FileSystem {
         var partialBytes = 0
         /// Keep failing once started.
         var sticky = false
-        /// Only for paths that end so (nil: any path).
+        /// Only for paths that end so (nil: any path); a temporary file's
+        /// path without its unique part (``temporaryPattern(_:)``).
         var pathSuffix: String? = nil
     }
 
@@ -37,7 +38,7 @@ final class FaultyFileSystem: FileSystem {
     private func check(_ call: Call, _ path: String) -> (errno: Int32, partial: Int)? {
         faults.withLock { faults in
             for index in faults.indices where faults[index].call == call {
-                if let suffix = faults[index].pathSuffix, !path.hasSuffix(suffix) { continue }
+                if let suffix = faults[index].pathSuffix, !temporaryPattern(path).hasSuffix(suffix) { continue }
                 if faults[index].after > 0 {
                     faults[index].after -= 1
                     continue
@@ -266,4 +267,10 @@ final class ShortWritingFileSystem: FileSystem {
         try again.close()
         #expect(try records(directory.appending("store")).count == 29_998)
     }
+}
+
+/// `path` with the unique part of a temporary name taken out
+/// (`x.jsonl.123-w4.tmp` → `x.jsonl.tmp`), for faults aimed at temporary files.
+func temporaryPattern(_ path: String) -> String {
+    path.replacing(/\.[0-9]+-w?[0-9]+\.tmp$/, with: ".tmp")
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Dispatch
 import StoaTestSupport
 import Synchronization
 import Testing
@@ -368,6 +369,164 @@ private let active = "segments/00000000000000000000.jsonl"
             try readBytes(destination.appending("b/" + HighWaterMark.fileName))
                 == readBytes(directory.appending(HighWaterMark.fileName)))
         #expect(try StoreReader(at: destination.appending("b")).verify().isClean)
+    }
+}
+
+// MARK: Item 10, review: the mark's writes, a bad segment, expiry
+
+@Suite struct HighWaterMarkReviewTests {
+    func segmentNames(_ directory: TemporaryDirectory, _ suffix: String) -> [String] {
+        listDirectory(directory.appending("segments")).filter { $0.hasSuffix(suffix) }.sorted()
+    }
+
+    /// Two writes to one path at once: the first one's rename must publish
+    /// what it wrote, not the file the second one opened (with one fixed
+    /// `.tmp` name, the second truncated it, and the first renamed it empty).
+    @Test func twoWritesToOnePathNeverPublishAnEmptyFile() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.appending(HighWaterMark.fileName)
+        let fileSystem = SystemFileSystem()
+        let (firstWrote, secondOpened, firstDone) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let published = Mutex<[UInt8]?>(nil)
+        DispatchQueue.global().async {
+            try? fileSystem.writeFileAtomically(path) { (fd, temporary) throws(StoaError) in
+                try Array("first\n".utf8).withUnsafeBufferPointer { (buffer) throws(StoaError) in
+                    try fileSystem.writeAll(fd, UnsafeRawBufferPointer(buffer), path: temporary)
+                }
+                firstWrote.signal()
+                secondOpened.wait()
+            }
+            published.withLock { $0 = try? readBytes(path) }
+            firstDone.signal()
+        }
+        firstWrote.wait()
+        try? fileSystem.writeFileAtomically(path) { (fd, temporary) throws(StoaError) in
+            secondOpened.signal()
+            firstDone.wait()
+            try Array("second\n".utf8).withUnsafeBufferPointer { (buffer) throws(StoaError) in
+                    try fileSystem.writeAll(fd, UnsafeRawBufferPointer(buffer), path: temporary)
+                }
+        }
+        #expect(published.withLock { $0 } == Array("first\n".utf8))
+        #expect(try readBytes(path) == Array("second\n".utf8))
+        #expect(!listDirectory(directory.path).contains { $0.hasSuffix(".tmp") })
+    }
+
+    /// The writer's unique temporary names are the writer's: a stale one is
+    /// removed at opening however young (the lock says no writer is live).
+    @Test func aWritersUniqueTemporaryFileIsRemovedAtOpening() throws {
+        #expect(TemporaryFile.writer(of: "00000000000000000042.idx.1234-w7.tmp", in: .segments) == .writer)
+        #expect(TemporaryFile.writer(of: "HIGHWATER.1234-w7.tmp", in: .root) == .writer)
+        for foreign in ["HIGHWATER.1234-w.tmp", "HIGHWATER.w1-2.tmp", "upload.1-w2.tmp"] {
+            #expect(TemporaryFile.writer(of: foreign, in: .root) == nil, "\(foreign)")
+        }
+        let directory = TemporaryDirectory()
+        try makeStore(directory, records: 3)
+        let leftover = directory.appending("HIGHWATER.999-w3.tmp")
+        try writeBytes(Array("{".utf8), to: leftover)
+        let store = try Store(at: directory.path)
+        try store.close()
+        #expect(store.recovery.removedTemporaryFiles == [leftover])
+        #expect(try HighWaterMark.load(StoreLayout(root: directory.path)) != nil)
+    }
+
+    @Test func reindexWhileSealsRunLeavesAReadableMark() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        let store = try Store(at: directory.path, creating: configuration)
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for round in 0..<20 {
+                do {
+                    if thread == 0 {
+                        try store.append(contentsOf: (0..<40).map { #"{"ts":\#(1_700_000_000 + round),"n":\#($0)}"# })
+                    } else {
+                        _ = try store.reindex()
+                    }
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+        }
+        try store.waitForIndexes()
+        try store.close()
+        #expect(failures.withLock { $0 } == [])
+        let mark = try #require(try HighWaterMark.load(StoreLayout(root: directory.path)))
+        #expect(mark.nextSeq > 0)
+        let reopened = try Store(at: directory.path)
+        try reopened.close()
+        #expect(try StoreReader(at: directory.path).verify().isClean)
+    }
+
+    @Test func aSegmentThatCannotBeIndexedDoesNotStopTheMark() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        configuration.hotFor = 0
+        configuration.warmFor = 1 << 50
+        let store = try Store(at: directory.path, creating: configuration)
+        try store.append(contentsOf: (0..<1000).map { #"{"ts":\#(1_700_000_000 + $0),"n":\#($0)}"# })
+        try store.waitForIndexes()
+        _ = try store.applyTierPolicy()
+        try store.close()
+        let warm = segmentNames(directory, ".jsonl.gz")
+        #expect(warm.count > 2)
+        let bad = try #require(SegmentName(fileName: warm[1]))
+        let badPath = directory.appending("segments/" + warm[1])
+        var bytes = try readBytes(badPath)
+        for i in bytes.count / 3..<bytes.count / 2 { bytes[i] ^= 0x5A }
+        try writeBytes(bytes, to: badPath)
+        try FileManager.default.removeItem(atPath: directory.appending("segments/" + SegmentName(base: bad.base, kind: .index).fileName))
+        let before = try #require(try HighWaterMark.load(StoreLayout(root: directory.path)))
+
+        let reopened = try Store(at: directory.path)
+        try reopened.append(contentsOf: (1000..<2000).map { #"{"ts":\#(1_700_000_000 + $0),"n":\#($0)}"# })
+        // The bad segment is reported ...
+        #expect { try reopened.waitForIndexes() } throws: { ($0 as? StoaError)?.path == badPath }
+        try? reopened.close()
+        // ... and the later ones are indexed, the mark moved on.
+        let indexed = Set(segmentNames(directory, ".idx").compactMap { SegmentName(fileName: $0)?.base })
+        let sealed = segmentNames(directory, ".jsonl.gz").compactMap { SegmentName(fileName: $0)?.base }.filter { $0 > bad.base }
+        #expect(sealed.count > 2)
+        #expect(sealed.allSatisfy { indexed.contains($0) })
+        let after = try #require(try HighWaterMark.load(StoreLayout(root: directory.path)))
+        #expect(after.sealedBase! > before.sealedBase!)
+        #expect(after.sealedBase == sealed.last)
+    }
+
+    @Test func rebuiltIndexesAfterExpiryAreNotAReplacement() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        configuration.maxBytes = 12_000
+        let store = try Store(at: directory.path, creating: configuration)
+        try store.append(contentsOf: (0..<1000).map { #"{"ts":\#(1_700_000_000 + $0),"n":\#($0 + 1000)}"# })
+        try store.waitForIndexes()
+        _ = try store.applyTierPolicy()
+        try store.close()
+        #expect(!FileManager.default.fileExists(atPath: directory.appending(active)))  // expired
+        func rebuildIndexes() throws {
+            for name in segmentNames(directory, ".idx") { try FileManager.default.removeItem(atPath: directory.appending("segments/" + name)) }
+            let reopened = try Store(at: directory.path)
+            try reopened.waitForIndexes()
+            try reopened.close()
+        }
+        try rebuildIndexes()
+        let report = try StoreReader(at: directory.path).verify()
+        #expect(report.isClean, "\(report.problems)")
+        #expect(report.notes.contains { $0.message.contains("could not be checked back to this mark") })
+
+        // A newest sealed segment really replaced (same length, other bytes) is still found.
+        let mark = try #require(try HighWaterMark.load(StoreLayout(root: directory.path)))
+        let newest = directory.appending("segments/" + SegmentName(base: mark.sealedBase!, kind: .plain).fileName)
+        var bytes = try readBytes(newest)
+        let digit = try #require(bytes.lastIndex { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "8") })
+        bytes[digit] += 1
+        try writeBytes(bytes, to: newest)
+        try rebuildIndexes()
+        let replaced = try StoreReader(at: directory.path).verify()
+        #expect(replaced.problems.contains { $0.message.contains("it was replaced") }, "\(replaced.problems)")
     }
 }
 

@@ -29,12 +29,19 @@ struct SidecarIndexer: Sendable {
     ///     keeps the seal time of the one it replaces.)
     ///   - prepared: the indexes of segments just sealed, each used for its
     ///     segment when that is still plain and of the size it indexes.
-    /// - Returns: how many were written.
+    /// A segment that cannot be read whole (damaged, without a valid `.idx`)
+    /// is skipped and named in ``Pass/skipped``; the segments after it are
+    /// still indexed, their chain starting again from zeros after it (as
+    /// the chain of the oldest segment left after expiry does): the chain
+    /// is broken there, and what comes after is chained to what is known.
+    ///
+    /// - Returns: how many were written, and what was skipped.
+    /// - Throws: when an `.idx` cannot be written, or the segments listed.
     @discardableResult
-    func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false, prepared: [Prepared] = []) throws(StoaError) -> Int {
+    func indexSealedSegments(below activeBase: UInt64, rebuild: Bool = false, prepared: [Prepared] = []) throws(StoaError) -> Pass {
         let prepared = Dictionary(prepared.map { ($0.base, $0) }, uniquingKeysWith: { _, last in last })
         var previousChain = SHA256.zero
-        var written = 0
+        var pass = Pass()
         let files = try facts.listAllSegments(layout)
         facts.keepOnly(files)
         for file in files where file.base < activeBase {
@@ -53,16 +60,30 @@ struct SidecarIndexer: Sendable {
             {
                 built = (prepared.index, prepared.digest, UInt64(size))
             } else {
-                built = try Self.build(file, encoder: encoder)
+                do throws(StoaError) {
+                    built = try Self.build(file, encoder: encoder)
+                } catch {
+                    pass.skipped.append(error)
+                    previousChain = SHA256.zero
+                    continue
+                }
             }
             let indexFile = Self.indexFile(
                 of: file, built: built, fileBytes: size, previousChain: previousChain, existing: existing, modified: modified)
             try fileSystem.writeFileAtomically(file.indexPath, bytes: indexFile.encoded())
             facts.indexWritten(for: file.path, header: IndexHeader(indexFile))
             previousChain = indexFile.chain
-            written += 1
+            pass.written += 1
         }
-        return written
+        return pass
+    }
+
+    /// What ``indexSealedSegments(below:rebuild:prepared:)`` did.
+    struct Pass: Sendable {
+        /// How many `.idx` files were written.
+        var written = 0
+        /// Why each segment that could not be indexed was not, oldest first.
+        var skipped: [StoaError] = []
     }
 
     /// The `.idx` of a sealed segment file of `fileBytes` bytes, from what

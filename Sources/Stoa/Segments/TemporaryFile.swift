@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,8 +10,11 @@ import Glibc
 /// Stoa writes a file it publishes under one of two temporary names, beside
 /// the name it will get:
 ///
-/// - `<name>.tmp`: the writer's (it holds the store's lock, so a stale one
-///   is never another live writer's);
+/// - `<name>.<pid>-w<n>.tmp`: the writer's, unique to its process and
+///   write (two of its threads may publish one name at once: a seal's
+///   background pass and `reindex`); it holds the store's lock, so a stale
+///   one is never another live writer's. (`<name>.tmp`, the name before
+///   that, is the writer's too.)
 /// - `<name>.<pid>-<n>.tmp`: a reader's, unique to its process and write
 ///   (readers take no lock, so several may write at once).
 ///
@@ -36,7 +41,7 @@ enum TemporaryFile {
 
     /// Who writes a temporary file, as its name tells.
     enum Writer: Equatable, Sendable {
-        /// `<name>.tmp`.
+        /// `<name>.tmp` or `<name>.<pid>-w<n>.tmp`.
         case writer
         /// `<name>.<pid>-<n>.tmp`.
         case reader
@@ -48,12 +53,24 @@ enum TemporaryFile {
         guard name.hasSuffix(".tmp") else { return nil }
         let target = String(name.dropLast(4))
         if directory.owns(target) { return .writer }
-        // `<name>.<digits>-<digits>`
+        // `<name>.<digits>-<digits>` or `<name>.<digits>-w<digits>`
         guard let dot = target.lastIndex(of: ".") else { return nil }
         let unique = target[target.index(after: dot)...].split(separator: "-", omittingEmptySubsequences: false)
-        guard unique.count == 2, unique.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) })
-        else { return nil }
-        return directory.owns(String(target[..<dot])) ? .reader : nil
+        guard unique.count == 2 else { return nil }
+        let isWriter = unique[1].first == "w"
+        let numbers = [unique[0], isWriter ? unique[1].dropFirst() : unique[1]]
+        guard numbers.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }) else { return nil }
+        guard directory.owns(String(target[..<dot])) else { return nil }
+        return isWriter ? .writer : .reader
+    }
+
+    private static let written = Atomic<UInt64>(0)
+
+    /// A new temporary name for the writer's publishing of `path`:
+    /// `<path>.<pid>-w<n>.tmp`, `n` counting this process's writes.
+    static func writerName(for path: String) -> String {
+        let number = written.add(1, ordering: .relaxed).newValue
+        return "\(path).\(Syscalls.processID())-w\(number).tmp"
     }
 
     /// A reader's unique temporary file younger than this may still be

@@ -18,12 +18,12 @@ import Foundation
 /// seqs below it that no segment holds, and a newest sealed segment that is
 /// not the one sealed.
 ///
-/// One line of JSON, published atomically (`HIGHWATER.tmp`, fsync, rename,
+/// One line of JSON, published atomically (a temporary file, fsync, rename,
 /// fsync the directory), only ever forward: by the writer's background once
 /// a sealed segment's `.idx` is written, and by `close()`:
 ///
 /// ```
-/// {"chain":"<64 hex digits>","format":1,"next_seq":1634990,"sealed_base":812345,"sealed_next":1634911}
+/// {"chain":"<64 hex digits>","digest":"<64 hex digits>","format":1,"next_seq":1634990,"sealed_base":812345,"sealed_next":1634911}
 /// ```
 ///
 /// Not covered: records appended since the last seal or close by a writer
@@ -43,6 +43,11 @@ struct HighWaterMark: Sendable, Equatable, Codable {
     var sealedBase: UInt64?
     var sealedNext: UInt64?
     var chain: String?
+    /// The newest sealed segment's own SHA-256 (hex): what `verify` checks
+    /// it by when the chain cannot be walked back to the mark (the `.idx`
+    /// files rebuilt after the oldest segments expired). Nil in a mark
+    /// written before it was kept.
+    var digest: String?
 
     enum CodingKeys: String, CodingKey {
         case format
@@ -50,6 +55,7 @@ struct HighWaterMark: Sendable, Equatable, Codable {
         case sealedBase = "sealed_base"
         case sealedNext = "sealed_next"
         case chain
+        case digest
     }
 
     static func path(in layout: StoreLayout) -> String { Path.join(layout.root, fileName) }
@@ -74,12 +80,20 @@ struct HighWaterMark: Sendable, Equatable, Codable {
         return mark
     }
 
-    /// This mark and `other`, each part the further one.
+    /// This mark and `other` (the one published), each part the further
+    /// one. Of one segment, the one published first is kept: it is what
+    /// was sealed, and an `.idx` written again later (of a replaced segment,
+    /// or chained differently once the oldest segments expired) must not
+    /// move it (`verify` compares them).
     func merged(with other: HighWaterMark?) -> HighWaterMark {
         guard let other else { return self }
         var merged = HighWaterMark(nextSeq: max(nextSeq, other.nextSeq))
-        let newest = (other.sealedBase ?? 0) > (sealedBase ?? 0) || sealedBase == nil ? other : self
-        (merged.sealedBase, merged.sealedNext, merged.chain) = (newest.sealedBase, newest.sealedNext, newest.chain)
+        let keepsOther = other.sealedBase != nil && (sealedBase == nil || other.sealedBase! >= sealedBase!)
+        let newest = keepsOther ? other : self
+        (merged.sealedBase, merged.sealedNext, merged.chain, merged.digest) =
+            (newest.sealedBase, newest.sealedNext, newest.chain, newest.digest)
+        // A mark written before it kept the digest gets it.
+        if merged.digest == nil, sealedBase == merged.sealedBase { merged.digest = digest }
         return merged
     }
 
@@ -103,7 +117,8 @@ struct HighWaterMark: Sendable, Equatable, Codable {
                 let index = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
             else { return nil }
             let end = file.base + UInt64(index.index.lineCount)
-            return HighWaterMark(nextSeq: end, sealedBase: file.base, sealedNext: end, chain: index.chain.hexString)
+            return HighWaterMark(
+                nextSeq: end, sealedBase: file.base, sealedNext: end, chain: index.chain.hexString, digest: index.digest.hexString)
         }
         return nil
     }

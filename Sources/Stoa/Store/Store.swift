@@ -217,7 +217,11 @@ public final class Store: Sendable {
                     defer { prepared = [] }
                     return prepared
                 }
-                try indexer.indexSealedSegments(below: base, prepared: prepared)
+                // A segment that cannot be indexed is reported (below) and
+                // passed over: the segments after it still get their .idx,
+                // and the mark still moves on.
+                let pass = try indexer.indexSealedSegments(below: base, prepared: prepared)
+                defer { if let problem = pass.skipped.last { outcome.failure.withLock { $0 = problem } } }
                 // The high-water mark moves to the segment just sealed, once its
                 // .idx (which holds its chain digest) is written. During a burst
                 // of seals only the last one queued writes it: each write costs
@@ -227,7 +231,8 @@ public final class Store: Sendable {
                         layout.path(of: SegmentName(base: sealed.base, kind: .index)), base: sealed.base, fileSize: sealed.size)
                 {
                     let end = sealed.base + sealed.count
-                    try HighWaterMark(nextSeq: end, sealedBase: sealed.base, sealedNext: end, chain: header.chain.hexString)
+                    try HighWaterMark(nextSeq: end, sealedBase: sealed.base, sealedNext: end, chain: header.chain.hexString,
+                        digest: header.digest.hexString)
                         .publish(layout, fileSystem: fileSystem)
                 }
                 if findingMark { try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem) }
@@ -258,8 +263,9 @@ public final class Store: Sendable {
             worker.submit { [self] in
                 let outcome = Result { () throws(StoaError) -> TierReport in
                     testHooks.call(.workBegins)
-                    try indexer.indexSealedSegments(below: base)
+                    let pass = try indexer.indexSealedSegments(below: base)
                     try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
+                    if let problem = pass.skipped.first { throw problem }
                     return try tiering.apply(now: now ?? Timestamp.now(), activeBase: base)
                 }
                 result.withLock { $0 = outcome }
@@ -278,13 +284,23 @@ public final class Store: Sendable {
     /// - Throws: `.closed` after ``close()``.
     public func reindex() throws(StoaError) -> Int {
         try operations.run(path: path) { () throws(StoaError) -> Int in
-            worker.waitUntilIdle()
-            testHooks.call(.workBegins)
+            // On the background worker, like the seal jobs: two passes at once
+            // would write the same .idx files and HIGHWATER over each other.
             let base = state.withLock { $0.active.base }
-            let written = try indexer.indexSealedSegments(below: base, rebuild: true)
-            try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
-            testHooks.call(.workEnds)
-            return written
+            let result = Mutex<Result<Int, StoaError>?>(nil)
+            worker.submit { [self] in
+                let outcome = Result { () throws(StoaError) -> Int in
+                    testHooks.call(.workBegins)
+                    defer { testHooks.call(.workEnds) }
+                    let pass = try indexer.indexSealedSegments(below: base, rebuild: true)
+                    try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
+                    if let problem = pass.skipped.first { throw problem }
+                    return pass.written
+                }
+                result.withLock { $0 = outcome }
+            }
+            worker.waitUntilIdle()
+            return try result.withLock { $0! }.get()
         }
     }
 

@@ -97,9 +97,12 @@ extension FileSystem {
         try syncDirectory(Path.directory(of: destination))
     }
 
-    /// Publishes `bytes` at `path` atomically: `path.tmp`, write, fsync,
-    /// rename, fsync the directory. A crash leaves the old file or the new
-    /// one, never a mix (and maybe a stale `.tmp`, which opening removes).
+    /// Publishes `bytes` at `path` atomically: a new temporary file beside
+    /// it (``TemporaryFile/writerName(for:)``, unique to the call, so that
+    /// two writes to one path at once never write into the same file),
+    /// write, fsync, rename, fsync the directory. A crash leaves the old
+    /// file or the new one, never a mix (and maybe a stale `.tmp`, which
+    /// opening removes).
     func writeFileAtomically(_ path: String, bytes: [UInt8], mode: mode_t = 0o640) throws(StoaError) {
         try writeFileAtomically(path, mode: mode) { (fd, temporary) throws(StoaError) in
             try bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in
@@ -109,14 +112,16 @@ extension FileSystem {
     }
 
     /// Publishes at `path` what `body` writes to the file descriptor it is
-    /// given (of `path.tmp`, the second argument), atomically as above. When
-    /// `body` or the sync fails, the `.tmp` is removed and `path` is untouched.
+    /// given (of its temporary file, the second argument), atomically as
+    /// above. When `body` or the sync fails, the temporary file is removed
+    /// and `path` is untouched.
     func writeFileAtomically(
         _ path: String, mode: mode_t = 0o640, _ body: (Int32, String) throws(StoaError) -> Void
     ) throws(StoaError) {
-        let temporary = path + ".tmp"
-        // Never through a link planted at the temporary name (it would truncate what it points to).
-        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: mode)
+        let temporary = TemporaryFile.writerName(for: path)
+        // A new file (O_EXCL): never another write's, never through a link
+        // planted at the name (it would truncate what it points to).
+        let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
         do {
             try body(fd, temporary)
             try fsync(fd, path: temporary)

@@ -70,7 +70,12 @@ extension StoreReader {
         let checks = checkSegments(files, threads: threads)
 
         // What needs the segment before: the seqs and the chain, in order.
-        var markedChain: [UInt8]?
+        var marked: (chain: [UInt8]?, digest: [UInt8]?)?
+        // Whether the chain walked is the one the mark was taken from: not
+        // when it starts again from zeros where no segment before it was
+        // checked, after seq 0 (the .idx files rebuilt once the oldest
+        // segments expired, or after a segment that cannot be read).
+        var anchored = true
         var previous: (file: SegmentFile, end: UInt64, chain: [UInt8]?)?
         for (file, result) in zip(files, checks) {
             report.segments += 1
@@ -98,18 +103,39 @@ extension StoreReader {
                         .init(path: file.indexPath, message: "the chain of digests is broken here: a segment before it was removed, reordered or changed"))
                 }
                 chain = index.chain
+                if file.base != 0, previous?.chain == nil, index.chain == SHA256.chain(previous: SHA256.zero, digest: index.digest) {
+                    anchored = false
+                }
             }
             report.notes += check.indexNotes
-            if file.base == mark?.sealedBase { markedChain = chain }
+            if file.base == mark?.sealedBase { marked = (chain, check.index?.digest) }
             previous = (file, file.base + UInt64(check.lines), chain)
         }
-        if let mark { report.problems += checkHighWaterMark(mark, end: previous?.end ?? 0, chain: markedChain) }
+        if let mark {
+            var newest = marked
+            if !anchored, let sealedBase = mark.sealedBase, marked?.chain != nil {
+                // Only the segment's own digest can be compared.
+                newest?.chain = nil
+                report.notes.append(
+                    .init(
+                        path: HighWaterMark.path(in: layout),
+                        message: "the chain of digests starts again at a segment after seq 0 (the .idx files were rebuilt after the "
+                            + "oldest segments expired, or a segment before it cannot be read): it could not be checked back to "
+                            + "this mark; the segment at seq \(sealedBase) is checked by its own digest"))
+            }
+            report.problems += checkHighWaterMark(mark, end: previous?.end ?? 0, newest: newest)
+        }
         return report
     }
 
     /// What the high-water mark says is missing: seqs it covers that no
     /// segment holds, or a newest sealed segment other than the one sealed.
-    private func checkHighWaterMark(_ mark: HighWaterMark, end: UInt64, chain: [UInt8]?) -> [VerifyReport.Problem] {
+    ///
+    /// - Parameter newest: the chain and digest the `.idx` of the segment at
+    ///   the mark's `sealed_base` holds (a nil chain: not comparable).
+    private func checkHighWaterMark(
+        _ mark: HighWaterMark, end: UInt64, newest: (chain: [UInt8]?, digest: [UInt8]?)?
+    ) -> [VerifyReport.Problem] {
         let path = HighWaterMark.path(in: layout)
         var problems: [VerifyReport.Problem] = []
         if end < mark.nextSeq {
@@ -119,7 +145,11 @@ extension StoreReader {
                     message: "seqs \(end) to \(mark.nextSeq - 1) are missing: they were acknowledged (this file records how far "
                         + "seqs went), and the newest segments holding them were removed or cut short"))
         }
-        if let chain, let sealedBase = mark.sealedBase, chain.hexString != mark.chain {
+        let replaced =
+            if let chain = newest?.chain { chain.hexString != mark.chain } else if let digest = newest?.digest, let marked = mark.digest {
+                digest.hexString != marked
+            } else { false }
+        if replaced, let sealedBase = mark.sealedBase {
             problems.append(
                 .init(
                     path: path,
