@@ -26,6 +26,18 @@ extension IndexedSegment {
         func damaged(_ ordinal: UInt32, _ reason: String) -> BlockLine {
             .damaged(DamagedLine(path: path, line: Int(ordinal) + 1, seq: index.base + UInt64(ordinal), reason: reason))
         }
+        /// The line as a record, or why it is not one. `strictly`: its block
+        /// failed its checksum, so the line is checked by the scanner appends
+        /// use; otherwise it is the valid record it was when indexed, and
+        /// read by the fast scan, as a query reads it.
+        func record(_ ordinal: UInt32, _ line: UnsafeBufferPointer<UInt8>, strictly: Bool) -> BlockLine {
+            do throws(StoaError) {
+                let facts = try strictly ? encoder.facts(ofLine: line) : encoder.facts(ofStoredLine: line)
+                return .record(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line)))
+            } catch {
+                return damaged(ordinal, "not a valid record: \(error.message)")
+            }
+        }
         // The block's lines from `first` on: a range, so that `contains` is cheap.
         let skipped = first > index.base ? min(first - index.base, UInt64(block.ordinals.upperBound)) : 0
         let wanted = max(block.ordinals.lowerBound, UInt32(skipped))..<block.ordinals.upperBound
@@ -56,12 +68,7 @@ extension IndexedSegment {
                             continue
                         }
                         let bytes = UnsafeBufferPointer(rebasing: all[(blockStart + range.lowerBound)..<(blockStart + range.upperBound)])
-                        do throws(StoaError) {
-                            let facts = try encoder.facts(ofLine: bytes)
-                            result.append(.record(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(bytes))))
-                        } catch {
-                            result.append(damaged(ordinal, "not a valid record: \(error.message)"))
-                        }
+                        result.append(record(ordinal, bytes, strictly: true))
                     }
                     return result
                 }
@@ -83,13 +90,7 @@ extension IndexedSegment {
                         result.append(damaged(ordinal, reason))
                         continue
                     }
-                    let line = UnsafeBufferPointer(rebasing: all[start..<newline])
-                    do throws(StoaError) {
-                        let facts = try encoder.facts(ofLine: line)
-                        result.append(.record(Record(seq: index.base + UInt64(ordinal), facts: facts, bytes: Array(line))))
-                    } catch {
-                        result.append(damaged(ordinal, "not a valid record: \(error.message)"))
-                    }
+                    result.append(record(ordinal, UnsafeBufferPointer(rebasing: all[start..<newline]), strictly: false))
                 }
                 return result
             }
