@@ -173,16 +173,8 @@ final class ForeignCacheStore: Sendable {
 
     private func makeDirectory() throws(StoaError) {
         if made.withLock({ $0 }) { return }
-        try Self.makeDirectories(directory)
+        try SystemFileSystem().makeDirectories(directory)
         made.withLock { $0 = true }
-    }
-
-    /// Creates `path` and its missing parents (`0750`).
-    private static func makeDirectories(_ path: String) throws(StoaError) {
-        if try Syscalls.status(path) != nil { return }
-        let parent = Path.directory(of: path)
-        if parent != path && parent != "." { try makeDirectories(parent) }
-        try SystemFileSystem().mkdir(path, mode: 0o750)
     }
 
     // MARK: The entry format

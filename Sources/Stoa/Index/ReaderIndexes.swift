@@ -135,7 +135,7 @@ struct ReaderIndexes: Sendable {
         if let cacheDirectory {
             let name = Self.cachedName(of: file, indexed)
             let cached = Path.join(cacheDirectory, name)
-            if (try? Self.makeDirectories(cacheDirectory)) != nil, Self.write(bytes, to: cached, if: isStillIndexed) {
+            if (try? SystemFileSystem().makeDirectories(cacheDirectory)) != nil, Self.write(bytes, to: cached, if: isStillIndexed) {
                 // Entries of this base for the file as it was (or another
                 // store's) are of no use any more.
                 let prefix = Self.cachedPrefix(of: file)
@@ -176,13 +176,5 @@ struct ReaderIndexes: Sendable {
         }
         try? fileSystem.syncDirectory(Path.directory(of: path))
         return true
-    }
-
-    /// Creates `path` and its missing parents (`0750`).
-    private static func makeDirectories(_ path: String) throws(StoaError) {
-        if try Syscalls.status(path) != nil { return }
-        let parent = Path.directory(of: path)
-        if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
-        try Syscalls.mkdir(path, mode: 0o750)
     }
 }

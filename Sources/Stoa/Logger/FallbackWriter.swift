@@ -35,7 +35,7 @@ final class FallbackWriter: Sendable {
     /// - Throws: `.io` or `.noSpace`; nothing is left behind but maybe a `.tmp`.
     @discardableResult
     func write(_ records: [[UInt8]], now: Int64 = Timestamp.now()) throws(StoaError) -> String {
-        try makeDirectories(directory)
+        try fileSystem.makeDirectories(directory)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(records.reduce(0) { $0 + $1.count + 1 })
         for record in records {
@@ -100,14 +100,5 @@ final class FallbackWriter: Sendable {
         let digits = String(number)
         let padded = String(repeating: "0", count: max(0, 6 - digits.count)) + digits
         return Path.join(directory, "fallback-\(stamp)-\(padded).jsonl")
-    }
-
-    /// Creates `path` and its missing parents (`0750`), syncing the parent of each.
-    private func makeDirectories(_ path: String) throws(StoaError) {
-        if try Syscalls.status(path) != nil { return }
-        let parent = Path.directory(of: path)
-        if parent != path { try makeDirectories(parent) }
-        try fileSystem.mkdir(path, mode: 0o750)
-        try fileSystem.syncDirectory(parent)
     }
 }

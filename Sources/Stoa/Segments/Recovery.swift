@@ -95,20 +95,9 @@ struct Recovery {
     /// reader's only once it is a minute old. The file each was to become
     /// is still whole.
     func removeTemporaryFiles(report: inout RecoveryReport, now: Int64 = Timestamp.now()) throws(StoaError) {
-        let directories: [(String, TemporaryFile.Directory)] = [
-            (layout.root, .root), (layout.segments, .segments), (layout.quarantine, .quarantine), (layout.archive, .archive),
-        ]
-        for (directory, kind) in directories {
-            var removed = false
-            for name in try Syscalls.listDirectory(directory) ?? [] {
-                let path = Path.join(directory, name)
-                guard try TemporaryFile.isStale(name, at: path, in: kind, now: now) else { continue }
-                try fileSystem.unlink(path)
-                report.removedTemporaryFiles.append(path)
-                removed = true
-            }
-            if removed { try fileSystem.syncDirectory(directory) }
-        }
+        report.removedTemporaryFiles += try TemporaryFile.removeStale(
+            in: [(layout.root, .root), (layout.segments, .segments), (layout.quarantine, .quarantine), (layout.archive, .archive)],
+            fileSystem: fileSystem, now: now)
     }
 
     /// Repairs the active segment at `path` so that every line in it is a

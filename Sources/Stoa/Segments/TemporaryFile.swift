@@ -90,4 +90,25 @@ enum TemporaryFile {
         }
         return true
     }
+
+    /// Removes the stale temporary files (``isStale(_:at:in:now:)``) in
+    /// each of `directories`, and syncs each directory it removed any from.
+    ///
+    /// - Returns: the paths removed.
+    static func removeStale(
+        in directories: [(path: String, kind: Directory)], fileSystem: any FileSystem, now: Int64
+    ) throws(StoaError) -> [String] {
+        var removed: [String] = []
+        for (directory, kind) in directories {
+            let before = removed.count
+            for name in try Syscalls.listDirectory(directory) ?? [] {
+                let path = Path.join(directory, name)
+                guard try isStale(name, at: path, in: kind, now: now) else { continue }
+                try fileSystem.unlink(path)
+                removed.append(path)
+            }
+            if removed.count > before { try fileSystem.syncDirectory(directory) }
+        }
+        return removed
+    }
 }

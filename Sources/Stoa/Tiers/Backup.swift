@@ -568,19 +568,9 @@ struct BackupJob {
     /// Removes the temporary files a killed backup (or a crash) left in the
     /// destination: only Stoa's own (``TemporaryFile``).
     private func removeTemporaryFiles() throws(StoaError) {
-        let now = Timestamp.now()
-        let directories: [(String, TemporaryFile.Directory)] = [
-            (destination.root, .root), (destination.segments, .segments), (destination.archive, .archive),
-        ]
-        for (directory, kind) in directories {
-            var removed = false
-            for name in try Syscalls.listDirectory(directory) ?? []
-            where try TemporaryFile.isStale(name, at: Path.join(directory, name), in: kind, now: now) {
-                try fileSystem.unlink(Path.join(directory, name))
-                removed = true
-            }
-            if removed { try fileSystem.syncDirectory(directory) }
-        }
+        _ = try TemporaryFile.removeStale(
+            in: [(destination.root, .root), (destination.segments, .segments), (destination.archive, .archive)],
+            fileSystem: fileSystem, now: Timestamp.now())
     }
 
     /// The segments in the destination, each with every form it has there.
