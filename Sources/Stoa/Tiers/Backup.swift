@@ -217,7 +217,7 @@ struct BackupJob {
         // killed first backup would leave segments without a stoa.json: a
         // directory that neither opens nor counts as an empty destination.
         try writeConfiguration(sourceBytes, sourceConfiguration)
-        try fileSystem.mkdir(destination.segments, mode: 0o750)
+        try fileSystem.makeDirectories(destination.segments)
         var done = Set<UInt64>()
         var lastEnd: UInt64?
         // The last placed segment, if it is a hard link to a sealed plain
@@ -230,8 +230,9 @@ struct BackupJob {
             while position < files.count {
                 // A directory read racing a tier move may miss a segment
                 // (gone from one name, not yet seen under the other): the
-                // one that should come next is looked for again.
-                if let expected = lastEnd, files[position].base > expected,
+                // one that should come next is looked for again, unless it
+                // was backed up (an empty segment ends where it starts).
+                if let expected = lastEnd, files[position].base > expected, !done.contains(expected),
                     let missed = try source.listAllSegments().first(where: { $0.base == expected })
                 {
                     files.insert(missed, at: position)
@@ -396,7 +397,7 @@ struct BackupJob {
         }
         let size = Int(info.st_size)
         let target = destinationFile(for: file)
-        if target.isCold { try fileSystem.mkdir(destination.archive, mode: 0o750) }
+        if target.isCold { try fileSystem.makeDirectories(destination.archive) }
         let present = try Syscalls.status(target.path)
         let sameFile = present.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
         let skip = present.map { sameFile || (Int($0.st_size) == size && file.base != recopy) } ?? false
@@ -538,7 +539,7 @@ struct BackupJob {
                 throw StoaError(.invalidArgument, "the backup destination exists and is not a directory", path: destination.root)
             }
         } else {
-            try fileSystem.mkdir(destination.root, mode: 0o750)
+            try fileSystem.makeDirectories(destination.root)
         }
         if try Syscalls.status(destination.configuration) != nil {
             return try StoreConfiguration.load(from: destination.configuration)
