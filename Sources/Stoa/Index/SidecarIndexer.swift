@@ -44,6 +44,15 @@ struct SidecarIndexer: Sendable {
         var pass = Pass()
         let files = try facts.listAllSegments(layout)
         facts.keepOnly(files)
+        // The oldest segment left starts where the newest sealed segment the
+        // high-water mark records ended (the ones before it expired): its
+        // chain goes on from that one's, so that a backup which kept the
+        // expired segments still has one unbroken chain.
+        if let first = files.first, first.base > 0, let mark = try? HighWaterMark.load(layout),
+            mark.sealedNext == first.base, let chain = mark.chain.flatMap({ [UInt8](hexString: $0) }), chain.count == 32
+        {
+            previousChain = chain
+        }
         for file in files where file.base < activeBase {
             if rebuild { facts.forget(file.path) }
             guard let known = try facts.facts(of: file) else { continue }  // moved or expired meanwhile
