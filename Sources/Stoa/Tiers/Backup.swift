@@ -332,6 +332,10 @@ struct BackupJob {
     private mutating func copyActive(_ file: SegmentFile) throws(StoaError) -> Outcome {
         let input = try OpenFile(readingAt: file.path)
         let size = try input.size
+        // What is copied is on the store's disk first: a power cut must not
+        // take from the store records its backup holds (the store would
+        // hand their seqs out again, and the backup would have diverged).
+        try fileSystem.fdatasync(input.fd, path: file.path)
         let target = destinationFile(for: file)
         // The backup's earlier copy of this segment, if any: what is copied
         // now must start with it (the store may have been cut back since the
