@@ -77,8 +77,16 @@ struct SidecarIndexer: Sendable {
                     continue
                 }
             }
+            // An .idx of another form of this segment (the plain one's, left
+            // by a tier move a crash interrupted) still knows the chain and
+            // the seal time, when it is of the same bytes.
+            let earlier =
+                existing
+                ?? IndexFile.read(file.indexPath).flatMap { (other: IndexFile) -> IndexHeader? in
+                    !other.isPartial && other.index.base == file.base && other.digest == built.digest ? IndexHeader(other) : nil
+                }
             let indexFile = Self.indexFile(
-                of: file, built: built, fileBytes: size, previousChain: previousChain, existing: existing, modified: modified)
+                of: file, built: built, fileBytes: size, previousChain: previousChain, existing: earlier, modified: modified)
             try fileSystem.writeFileAtomically(file.indexPath, bytes: indexFile.encoded())
             facts.indexWritten(for: file.path, header: IndexHeader(indexFile))
             previousChain = indexFile.chain

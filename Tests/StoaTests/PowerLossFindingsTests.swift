@@ -5,8 +5,8 @@ import Testing
 
 @testable import Stoa
 
-/// Backups of stores whose seqs have a gap.
-@Suite struct BackupGapTests {
+/// What the power-loss model found, each shown without it.
+@Suite struct PowerLossFindingsTests {
     /// An active segment cut to nothing (a power cut before its first sync)
     /// stays as an empty segment once the next writer starts at the
     /// high-water mark. A backup took the empty segment for one its listing
@@ -71,5 +71,45 @@ import Testing
         #expect(verified.isClean, "\(verified.problems)")
         #expect(try StoreReader(at: source).verify().isClean)
         #expect(try StoreReader(at: backup).query(Query()).all().map(\.seq) == Array(0..<600))
+    }
+
+    /// A tier move cut after the compressed form was in place but before
+    /// its `.idx`: recovery removes the plain form, and the `.idx` is
+    /// written again for the compressed one. For the oldest segment left
+    /// after expiry, its chain then started again from zeros, and the next
+    /// segment's no longer followed from it: `verify` failed ("the chain of
+    /// digests is broken"). The plain form's `.idx`, of the same bytes,
+    /// knows the chain.
+    @Test func aCompressionCutBeforeItsIndexKeepsTheChain() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.appending("store")
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        configuration.hotFor = 3_600_000_000
+        configuration.retainFor = 3 * 3_600_000_000
+        var store = try Store(at: path, creating: configuration)
+        func append(_ range: Range<Int>) throws {
+            for n in range { try store.append(#"{"ts":"2026-12-07T10:00:00Z","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+        }
+        try append(0..<300)
+        #expect(try store.applyTierPolicy(now: Timestamp.now() + 4 * 3_600_000_000).expired.count > 2)
+        try append(300..<600)
+        try store.waitForIndexes()
+        let segments = path + "/segments/"
+        let oldest = try #require(listDirectory(segments).filter { $0.hasSuffix(".jsonl") }.min())
+        let index = String(oldest.dropLast(".jsonl".count)) + ".idx"
+        let plain = try Data(contentsOf: URL(fileURLWithPath: segments + oldest))
+        let plainIndex = try Data(contentsOf: URL(fileURLWithPath: segments + index))
+        #expect(try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000).warmed.count > 0)
+        try store.close()
+        // The state the cut left: both forms, and the plain form's .idx.
+        try plain.write(to: URL(fileURLWithPath: segments + oldest))
+        try plainIndex.write(to: URL(fileURLWithPath: segments + index))
+        store = try Store(at: path)
+        #expect(!store.recovery.finishedMoves.isEmpty)
+        try store.waitForIndexes()
+        try store.close()
+        let report = try StoreReader(at: path).verify()
+        #expect(report.isClean, "\(report.problems)")
     }
 }
