@@ -166,7 +166,7 @@ struct Tiering: Sendable {
 
     /// Moves a warm segment (and its `.idx`) to the archive.
     func makeCold(_ file: SegmentFile) throws(StoaError) {
-        try fileSystem.mkdir(layout.archive, mode: 0o750)
+        try fileSystem.makeDirectories(layout.archive)
         let target = SegmentFile(name: file.name, directory: layout.archive, isCold: true)
         let known = try facts.facts(of: file)
         if try Syscalls.status(file.indexPath) != nil {
@@ -181,12 +181,15 @@ struct Tiering: Sendable {
         try fileSystem.syncDirectory(file.directory)
     }
 
-    /// Deletes a segment and its `.idx`.
+    /// Deletes a segment, then its `.idx`: a crash between leaves the
+    /// `.idx` alone (ignored), never the segment without its `.idx`, which
+    /// would be indexed again with its chain of digests starting anew.
     func remove(_ file: SegmentFile) throws(StoaError) {
         try fileSystem.unlink(file.path)
-        try fileSystem.unlink(file.indexPath)
         facts.forget(file.path)
         if file.isCold { facts.archiveChanged(layout, removed: file.name) }
+        try fileSystem.syncDirectory(file.directory)
+        try fileSystem.unlink(file.indexPath)
         try fileSystem.syncDirectory(file.directory)
     }
 
