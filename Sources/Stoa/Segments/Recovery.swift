@@ -285,7 +285,7 @@ struct Quarantine {
     /// Keeps `bytes`, cut from the segment file `segment` at `offset`, and
     /// a note; returns the path of the file holding them.
     func keep(_ bytes: [UInt8], from segment: String, offset: Int, reason: String) throws(StoaError) -> String {
-        try fileSystem.mkdir(layout.quarantine, mode: 0o750)
+        try fileSystem.makeDirectories(layout.quarantine)
         var number = 1
         var path: String
         while true {

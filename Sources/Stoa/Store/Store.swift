@@ -102,7 +102,7 @@ public final class Store: Sendable {
 
         let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
         try recovery.refuseLinkedDirectories()
-        try fileSystem.mkdir(layout.segments, mode: 0o750)
+        try fileSystem.makeDirectories(layout.segments)
         var report = RecoveryReport()
         try recovery.removeTemporaryFiles(report: &report)
         // What the background passes learn of sealed files, shared by both.
@@ -592,12 +592,18 @@ public final class Store: Sendable {
 
     private func startIntervalSync() {
         let timer = IntervalTimer(interval: configuration.fsyncInterval, name: "stoa-fsync") { [weak self] in
-            guard let self else { return }
-            let generation = self.state.withLock { $0.generation }
-            guard !self.commit.isDurable(generation) else { return }
-            try? self.commit.waitUntilDurable(generation) { () throws(StoaError) in try self.syncActive() }
+            try? self?.intervalSync()
         }
         self.timer.withLock { $0 = timer }
+    }
+
+    /// What the `interval` timer does at each tick: syncs the active
+    /// segment if anything was written since the last sync. (Tests call it
+    /// to tick the timer themselves.)
+    func intervalSync() throws(StoaError) {
+        let generation = state.withLock { $0.generation }
+        guard !commit.isDurable(generation) else { return }
+        try commit.waitUntilDurable(generation) { () throws(StoaError) in try syncActive() }
     }
 
     /// Every `maintenanceInterval`: seal the active segment if it is old
@@ -753,7 +759,7 @@ public final class Store: Sendable {
                     path: layout.root)
             }
         } else {
-            try fileSystem.mkdir(layout.root, mode: 0o750)
+            try fileSystem.makeDirectories(layout.root)
         }
         try fileSystem.writeFileAtomically(layout.configuration, bytes: configuration.encoded())
         return configuration
