@@ -1,4 +1,5 @@
 import CStoaSystem
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -68,10 +69,12 @@ enum Syscalls {
 
     static func fsync(_ fd: Int32, path: String) throws(StoaError) {
         _ = try valueOrThrow("fsync", path: path) { Glibc.fsync(fd) }
+        SyncObservers.synced(fd)
     }
 
     static func fdatasync(_ fd: Int32, path: String) throws(StoaError) {
         _ = try valueOrThrow("fdatasync", path: path) { Glibc.fdatasync(fd) }
+        SyncObservers.synced(fd)
     }
 
     static func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) {
@@ -179,4 +182,34 @@ enum Syscalls {
     }
 
     static func processID() -> Int32 { getpid() }
+}
+
+/// Who is told of each `fsync`/`fdatasync` that completed: the power-loss
+/// tests, whose model of the page cache makes writes durable only when the
+/// kernel was really asked to sync them (a sync skipped anywhere on the way,
+/// in the store or here, is one their model does not see).
+///
+/// Costs one uncontended lock per sync, next to a sync's milliseconds.
+enum SyncObservers {
+    typealias Observer = @Sendable (Int32) -> Void
+    private static let observers = Mutex<(next: Int, all: [Int: Observer])>((0, [:]))
+
+    /// Calls `observer` with the descriptor of every sync completed from
+    /// now on, in the thread that made it, until ``remove(_:)``.
+    static func add(_ observer: @escaping Observer) -> Int {
+        observers.withLock { observers in
+            observers.next += 1
+            observers.all[observers.next] = observer
+            return observers.next
+        }
+    }
+
+    static func remove(_ token: Int) {
+        _ = observers.withLock { $0.all.removeValue(forKey: token) }
+    }
+
+    static func synced(_ fd: Int32) {
+        let all = observers.withLock { $0.all }
+        for observer in all.values { observer(fd) }
+    }
 }
