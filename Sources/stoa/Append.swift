@@ -20,18 +20,29 @@ struct Append: ParsableCommand {
     @Option(help: "none, interval or always (default: the store's).")
     var durability: Durability?
 
+    @Flag(help: ArgumentHelp(
+        "Print each stored record's seq and the input line it ends on (`SEQ LINE`) on stdout, as soon as it is stored.",
+        discussion: "Written per batch, before the next read of stdin; with --durability always, once the batch is on disk."))
+    var printSeqs = false
+
     func run() throws {
         let (report, repeats) = try running {
             let store = try Store(at: directory)
             printRecovery(store.recovery)
             defer { try? store.close() }
             var rejected: [StoaError] = []
+            var out = printSeqs ? Output() : nil
             let result = try store.appendLines(
-                fromFileDescriptor: 0, source: "stdin", durability: durability, defaultType: type
-            ) { error in
-                printError("line \(error.line ?? 0)\(error.offset.map { ", offset \($0)" } ?? ""): \(error.message)")
-                rejected.append(error)
-            }
+                fromFileDescriptor: 0, source: "stdin", durability: durability, defaultType: type,
+                onRejected: { error in
+                    printError("line \(error.line ?? 0)\(error.offset.map { ", offset \($0)" } ?? ""): \(error.message)")
+                    rejected.append(error)
+                },
+                onStored: { seqs, lines in
+                    guard out != nil else { return }
+                    for (seq, line) in zip(seqs, lines) { out!.write("\(seq) \(line)\n") }
+                    out!.flush()
+                })
             try store.close()
             return (result, store.writeStats.deduplicated)
         }

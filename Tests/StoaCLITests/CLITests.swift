@@ -2,6 +2,10 @@ import Foundation
 import StoaTestSupport
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The built `stoa` binary, run from the outside.
 @Suite struct CLITests {
     let stoa = builtProduct("stoa")
@@ -82,6 +86,56 @@ import Testing
         #expect(stored[3] == #"{"ts":"2026-11-23T10:00:05Z","type":"last","n":7}"#)
     }
 
+
+    /// `--print-seqs` says which seq each input line got, around refused and
+    /// blank lines, and seqs go on from one run to the next.
+    @Test func appendPrintsTheSeqOfEachStoredLine() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let first = try run(stoa, ["append", store, "--print-seqs"], input: "{\"ts\":1,\"n\":1}\nnot json\n\n{\"ts\":2,\"n\":2}\n")
+        #expect(first.status == 65, "\(first.stderr)")
+        #expect(first.stdout == "0 1\n1 4\n")
+        let pretty = try run(stoa, ["append", store, "--print-seqs"], input: "{\n  \"ts\": 3\n}\n{\n  \"ts\": 4\n}\n")
+        #expect(pretty.status == 0, "\(pretty.stderr)")
+        #expect(pretty.stdout == "2 3\n3 6\n")
+        let quiet = try run(stoa, ["append", store], input: "{\"ts\":5}\n")
+        #expect(quiet.stdout.isEmpty)
+    }
+
+    /// `--print-seqs` acknowledges each batch as it is stored, while stdin
+    /// is still open: what a crash harness needs to know what was
+    /// acknowledged before it killed the process.
+    @Test func appendPrintsSeqsBeforeTheInputEnds() throws {
+        let directory = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: stoa)
+        process.arguments = ["append", directory.appending("store"), "--print-seqs", "--durability", "always"]
+        let stdin = Pipe()
+        let stdout = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        try process.run()
+        // Should an acknowledgement never come, the reads below end at the kill.
+        let watchdog = DispatchWorkItem { kill(process.processIdentifier, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 120, execute: watchdog)
+        defer { watchdog.cancel() }
+        func readLine() -> String {
+            var bytes: [UInt8] = []
+            while bytes.last != 0x0A {
+                let chunk = stdout.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                bytes += chunk
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+        stdin.fileHandleForWriting.write(Data("{\"ts\":1,\"n\":1}\n".utf8))
+        #expect(readLine() == "0 1\n")
+        stdin.fileHandleForWriting.write(Data("{\"ts\":2,\"n\":2}\n".utf8))
+        #expect(readLine() == "1 2\n")
+        try stdin.fileHandleForWriting.close()
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+    }
     /// Issue 13's repro: a torn first line, then a line that starts with a
     /// space. Before, nothing was stored and only line 1 was named.
     @Test func appendKeepsTheRecordAfterATornLine() throws {

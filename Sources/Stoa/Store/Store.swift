@@ -512,7 +512,10 @@ public final class Store: Sendable {
             written = end
             start = stop
             progress.stored = first..<(first + UInt64(written))
-            if batch.sourceLines.count == batch.lineEnds.count { progress.lastSourceLine = batch.sourceLines[written - 1] }
+            if batch.sourceLines.count == batch.lineEnds.count {
+                progress.lastSourceLine = batch.sourceLines[written - 1]
+                progress.storedSourceLines = batch.sourceLines[..<written]
+            }
         }
         return (first..<(first + UInt64(written)), state.generation)
     }
@@ -809,6 +812,8 @@ struct WriteProgress {
     var stored: Range<UInt64>?
     /// For a stream: the input line the last of them ends on.
     var lastSourceLine: Int?
+    /// For a stream: the input line each of them ends on, in seq order.
+    var storedSourceLines: ArraySlice<Int> = []
 }
 
 /// The segment being appended to.

@@ -65,13 +65,18 @@ extension Store {
     ///   - onRejected: called for each refused record; the error carries the
     ///     1-based `line` where it goes wrong, the byte `offset` in that line
     ///     (0-based; none for a record too large), and the `path` `source`.
+    ///   - onStored: called after each batch is stored (with `always`, once
+    ///     it is on disk): the seqs of its records, and for each of them, in
+    ///     seq order, the input line it ends on. Not called for a batch whose
+    ///     write failed (the error says what of it was stored).
     /// - Throws: when reading `fd` or writing the store fails; what was
     ///   stored until then stays stored, and a failed write's error says
     ///   what that is: how many records, their seqs, and the input line to
     ///   resume from (ENOSPC part-way through a large input).
     public func appendLines(
         fromFileDescriptor fd: Int32, source: String = "stdin", durability: Durability? = nil,
-        defaultType: String? = nil, onRejected: (StoaError) -> Void
+        defaultType: String? = nil, onRejected: (StoaError) -> Void,
+        onStored: (_ seqs: Range<UInt64>, _ lines: ArraySlice<Int>) -> Void = { _, _ in }
     ) throws(StoaError) -> StreamAppendReport {
         var splitter = RecordSplitter(encoder: encoder, defaultType: defaultType)
         var report = StreamAppendReport()
@@ -89,6 +94,7 @@ extension Store {
                 throw report.failure(error, source: source)
             }
             report.add(progress.stored ?? 0..<0, lastLine: progress.lastSourceLine)
+            if let stored = progress.stored, !stored.isEmpty { onStored(stored, progress.storedSourceLines) }
             batch = EncodedBatch(digest: dedupDigest)
         }
 
