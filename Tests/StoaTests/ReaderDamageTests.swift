@@ -157,3 +157,83 @@ import Testing
         #expect(changed.damaged.allSatisfy { $0.reason.contains("replaced since") })
     }
 }
+
+/// A reader racing a writer's recovery of the active segment: what a crash
+/// left past the last valid line (a torn line, a damaged last line) is cut
+/// by the next writer, and the seqs there are given to new records. A
+/// reader that read the old bytes must serve the new records, and a
+/// follower must not pass their seqs as damaged. (Found by
+/// `Tools/crash_matrix.py`, phase recovery.)
+@Suite struct ReaderRecoveryRaceTests {
+    /// Three records in a closed store, then `tail` written after them into
+    /// the active segment as a crash would leave it.
+    func makeStore(_ directory: TemporaryDirectory, tail: String) throws -> String {
+        let store = try Store(at: directory.path)
+        for n in 0..<3 { try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n)}"#) }
+        try store.close()
+        let active = directory.appending("segments/" + listDirectory(directory.appending("segments")).last { $0.hasSuffix(".jsonl") }!)
+        let handle = try #require(FileHandle(forUpdatingAtPath: active))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Array(tail.utf8))
+        try handle.close()
+        return active
+    }
+
+    /// The record the next writer appends after recovering: longer than what
+    /// it cut, so the segment grows past the size a reader last saw.
+    func recoverAndAppend(_ directory: TemporaryDirectory) throws {
+        let store = try Store(at: directory.path)
+        #expect(store.recovery.cuts.count == 1)
+        #expect(try store.append(#"{"ts":1795000003,"n":3,"pad":"after recovery, longer than the cut bytes"}"#) == 3)
+        try store.close()
+    }
+
+    @Test func aFollowerWaitsAtADamagedLastLineThatRecoveryCuts() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory, tail: "{\"damaged\": tru\n")
+        let reader = try StoreReader(at: directory.path)
+        let follower = try reader.follow(from: .seq(0))
+        var seqs: [UInt64] = []
+        while let record = try follower.nextIfAvailable() { seqs.append(record.seq) }
+        #expect(seqs == [0, 1, 2])
+        // Nothing valid after it yet: a torn write the next writer may cut, not a seq to pass.
+        #expect(follower.damaged.isEmpty)
+        #expect(follower.nextSeq == 3)
+
+        try recoverAndAppend(directory)
+        let next = try follower.next(waitingUpTo: 10_000_000)
+        #expect(next?.seq == 3)
+        #expect(next?.json.contains("after recovery") == true)
+        #expect(follower.damaged.isEmpty)
+    }
+
+    @Test func aDamagedLineWithAValidLineAfterItIsNamedAndPassed() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory, tail: "{\"damaged\": tru\n{\"ts\":1795000004,\"n\":4}\n")
+        let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
+        var seqs: [UInt64] = []
+        while let record = try follower.nextIfAvailable() { seqs.append(record.seq) }
+        #expect(seqs == [0, 1, 2, 4])
+        #expect(follower.damaged.map(\.seq) == [3])
+    }
+
+    @Test func aReaderThatHeldATornTailServesTheRecordWrittenInItsPlace() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory, tail: #"{"ts":1795000003,"n":"tor"#)
+        let reader = try StoreReader(at: directory.path)
+        let follower = try reader.follow(from: .seq(0))
+        var seqs: [UInt64] = []
+        while let record = try follower.nextIfAvailable() { seqs.append(record.seq) }
+        #expect(seqs == [0, 1, 2])
+        #expect(try reader.query(Query()).all().count == 3)
+
+        try recoverAndAppend(directory)
+        let next = try follower.next(waitingUpTo: 10_000_000)
+        #expect(next?.seq == 3)
+        #expect(next?.json.contains("after recovery") == true)
+        #expect(follower.damaged.isEmpty, "\(follower.damaged)")
+        let cursor = try reader.query(Query())
+        #expect(try cursor.all().map(\.seq) == [0, 1, 2, 3])
+        #expect(cursor.damaged.isEmpty, "\(cursor.damaged)")
+    }
+}

@@ -341,18 +341,25 @@ struct SegmentIndexBuilder: Sendable {
     /// the scanner appends use: an index built here (a segment without a
     /// valid `.idx`, the active segment a reader reads) holds as records only
     /// lines that are valid JSON.
-    mutating func addLines(_ bytes: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder) {
+    ///
+    /// - Returns: where in `bytes` the last line indexed as a record ends
+    ///   (past its newline); nil when none was.
+    @discardableResult
+    mutating func addLines(_ bytes: UnsafeBufferPointer<UInt8>, encoder: RecordEncoder) -> Int? {
         var start = 0
+        var lastRecordEnd: Int?
         while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
             let line = UnsafeBufferPointer(rebasing: bytes[start..<newline])
             let whole = UnsafeBufferPointer(rebasing: bytes[start...newline])
             do throws(StoaError) {
                 let facts = try encoder.facts(ofLine: line)
                 add(line: whole, time: facts.time, type: facts.type(in: line), conversation: facts.conversation(in: line))
+                lastRecordEnd = newline + 1
             } catch {
                 addDamaged(line: whole, reason: error.message)
             }
             start = newline + 1
         }
+        return lastRecordEnd
     }
 }

@@ -20,12 +20,20 @@ extension StoreReader {
     /// a listing that missed a segment being moved, and waited for (the
     /// result stops before them), unless `acrossGap` is their first seq:
     /// then they are passed over and named as missing.
+    ///
+    /// Damaged lines at the end of the active segment, with no valid line
+    /// after them yet, are what a crash left mid-write: the next writer's
+    /// recovery cuts them and gives their seqs to new records. The result
+    /// stops before them; they are named and passed once a valid line
+    /// follows them (or the segment is sealed).
     func records(fromSeq first: UInt64, limit: Int, acrossGap: UInt64? = nil) throws(StoaError) -> (
         records: [Record], damaged: [DamagedLine], next: UInt64
     ) {
         var records: [Record] = []
         var damaged: [DamagedLine] = []
         var next = first
+        /// Damaged lines of the active segment with no valid line after them (yet).
+        var held: [DamagedLine] = []
         for (position, summarized) in try snapshot().enumerated() {
             let end = summarized.summary.end
             guard end > next else { continue }
@@ -46,8 +54,12 @@ extension StoreReader {
                     if records.count >= limit { return (records, damaged, next) }
                     switch line {
                     case .record(let record):
+                        damaged += held
+                        held = []
                         records.append(record)
                         next = record.seq + 1
+                    case .damaged(let line) where !segment.isSealed:
+                        held.append(line)
                     case .damaged(let line):
                         damaged.append(line)
                         next = line.seq + 1
@@ -55,6 +67,8 @@ extension StoreReader {
                 }
                 if records.count >= limit { return (records, damaged, next) }
             }
+            // (Only the last segment is not sealed: nothing comes after it.)
+            if !held.isEmpty { return (records, damaged, next) }
             // (A segment's notes — the unreadable rest of a gzip segment —
             // have no lines in its index: they are named once, as passed.)
             damaged += segment.notes.filter { $0.seq >= first }

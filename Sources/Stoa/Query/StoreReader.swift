@@ -52,6 +52,18 @@ public final class StoreReader: Sendable {
     }
 
     private struct GrowingSegment {
+        /// Whether the bytes read past the last record are still in the
+        /// file: a writer's recovery cuts a torn or damaged tail in place
+        /// and appends new records there, so the file may have grown past
+        /// what was read with other bytes at that place. One read of at most
+        /// the unsettled bytes (usually part of one line a writer is
+        /// writing).
+        func stillHoldsUnsettledBytes() -> Bool {
+            let count = bytes.count - settled
+            guard let now = try? handle.read(fromAbsoluteOffset: settled, count: count) else { return false }
+            return now.count == count && now.elementsEqual(bytes[settled...])
+        }
+
         var file: SegmentFile
         /// The file, open: while the listing is unchanged it is still the
         /// one at its path, and its size is read from it.
@@ -59,6 +71,10 @@ public final class StoreReader: Sendable {
         var inode: UInt64
         var bytes: [UInt8] = []
         var indexed = 0
+        /// Where the last line indexed as a record ends. What was read past
+        /// it (a torn line, damaged lines) is all a writer's recovery may
+        /// cut: checked again at each look (``refreshGrowing(_:unchanged:)``).
+        var settled = 0
         var builder: SegmentIndexBuilder
         var segment: IndexedSegment?
     }
@@ -353,8 +369,8 @@ public final class StoreReader: Sendable {
                         file: file, handle: handle, inode: UInt64(opened.st_ino), builder: SegmentIndexBuilder(base: file.base))
                 }
             }
-            if size < state!.bytes.count {
-                // Cut back by a writer's recovery: start over.
+            if size < state!.bytes.count || (state!.settled < state!.bytes.count && !state!.stillHoldsUnsettledBytes()) {
+                // Cut back by a writer's recovery (and maybe grown again since): start over.
                 state = GrowingSegment(
                     file: file, handle: state!.handle, inode: state!.inode, builder: SegmentIndexBuilder(base: file.base))
             }
@@ -367,12 +383,15 @@ public final class StoreReader: Sendable {
                 // The writer's index of the segment's start: index only what follows.
                 state!.builder = SegmentIndexBuilder(resuming: checkpoint.index)
                 state!.indexed = Int(checkpoint.plainBytes)
+                state!.settled = state!.indexed
             }
             let encoder = self.encoder
             state!.bytes.withUnsafeBufferPointer { all in
                 let fresh = UnsafeBufferPointer(rebasing: all[state!.indexed...])
                 guard let last = fresh.lastIndex(of: 0x0A) else { return }
-                state!.builder.addLines(UnsafeBufferPointer(rebasing: fresh[...last]), encoder: encoder)
+                if let end = state!.builder.addLines(UnsafeBufferPointer(rebasing: fresh[...last]), encoder: encoder) {
+                    state!.settled = state!.indexed + end
+                }
                 state!.indexed += last + 1
             }
             let contents = SegmentContents(path: file.path, bytes: state!.bytes, count: state!.indexed)
