@@ -639,6 +639,8 @@ class Trial:
             if later <= earlier:
                 self.violation("the follower printed seq %d after seq %d" % (later, earlier))
                 break
+        if seqs and where and not self.allow_expiry and seqs[0] != min(where.values()):
+            self.violation("the follower started at seq %d, the store's first is %d" % (seqs[0], min(where.values())))
         if seqs:
             kept = {seq for seq in where.values() if seqs[0] <= seq <= seqs[-1]}
             missed = sorted(kept - set(seqs))
