@@ -4,14 +4,11 @@ import Stoa
 /// appended, flushed at once. Damaged lines passed over are named on stderr
 /// as they are passed.
 func followRecords(_ reader: StoreReader, last count: Int, format: OutputFormat) throws {
-    let recentCursor = try reader.last(count)
-    let recent = try recentCursor.all()
+    let (recent, recentDamage, follower) = try reader.lastThenFollow(count)
     var named = Set<UInt64>()
-    for damaged in recentCursor.damaged where named.insert(damaged.seq).inserted {
+    for damaged in recentDamage where named.insert(damaged.seq).inserted {
         printError("stoa: skipped damaged line \(damaged)")
     }
-    let start = recent.last.map { $0.seq + 1 }
-    let follower = try reader.follow(from: start.map { .seq($0) } ?? .end)
     var out = Output()
     var reported = 0
     func write(_ record: Record) {

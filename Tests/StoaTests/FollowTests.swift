@@ -24,6 +24,37 @@ import Glibc
         #expect(try fromStart.nextIfAvailable()?.json.contains("before") == true)
     }
 
+    /// `stoa tail -f` on a store being written: records appended between
+    /// reading the last ones and starting to follow were passed over when
+    /// the follower started at the end taken after the read (found by
+    /// `Tools/crash_matrix.py`: a follower started as a writer began gave
+    /// its first record at seq 20).
+    @Test func lastThenFollowPassesOverNoRecordAppendedBetweenItsReads() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        let reader = try StoreReader(at: directory.path)
+        var n = 0
+        func appendTwo() {
+            for _ in 0..<2 {
+                _ = try? store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n)}"#)
+                n += 1
+            }
+        }
+        // The store is empty when the follow starts, and when it comes to read the last records.
+        var (recent, _, follower) = try reader.lastThenFollow(5, betweenReads: appendTwo)
+        var seqs = recent.map(\.seq)
+        while let record = try follower.nextIfAvailable() { seqs.append(record.seq) }
+        #expect(seqs == [0, 1])
+
+        // With records: the last one (of the two appended meanwhile), then the two appended after.
+        (recent, _, follower) = try reader.lastThenFollow(1, betweenReads: appendTwo)
+        seqs = recent.map(\.seq)
+        appendTwo()
+        while seqs.last != 5, let record = try follower.next(waitingUpTo: 10_000_000) { seqs.append(record.seq) }
+        #expect(seqs == [3, 4, 5], "the last record, then each new one once, in order, none passed over")
+        try store.close()
+    }
+
     @Test func neitherSkipsNorRepeatsAcrossRotationsAndTierMoves() throws {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()

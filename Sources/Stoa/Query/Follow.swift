@@ -102,6 +102,34 @@ extension StoreReader {
         return Follower(reader: self, next: first)
     }
 
+    /// The last `count` records, and a follower of every record after
+    /// them: what `stoa tail -f` prints. A record appended while this runs
+    /// is in one or the other, once.
+    ///
+    /// - Returns: the records (oldest first), the damaged lines passed over
+    ///   among them, and the follower.
+    public func lastThenFollow(_ count: Int) throws(StoaError) -> (
+        recent: [Record], damaged: [DamagedLine], follower: Follower
+    ) {
+        try lastThenFollow(count, betweenReads: {})
+    }
+
+    /// ``lastThenFollow(_:)``, running `betweenReads` between taking where
+    /// new records start and reading the last ones (a test appends there).
+    func lastThenFollow(_ count: Int, betweenReads: () -> Void) throws(StoaError) -> (
+        recent: [Record], damaged: [DamagedLine], follower: Follower
+    ) {
+        // Where new records start, taken before the last ones are read: a
+        // record appended in between is then among them or followed, never
+        // passed over (as it was when the end was taken after them).
+        let fromEnd = try follow(from: .end)
+        betweenReads()
+        let cursor = try last(count)
+        let recent = try cursor.all()
+        guard let newest = recent.last else { return (recent, cursor.damaged, fromEnd) }
+        return (recent, cursor.damaged, try follow(from: .seq(newest.seq + 1)))
+    }
+
     /// New records as an `AsyncSequence` (see ``follow(from:)``).
     ///
     /// ```swift
