@@ -52,6 +52,19 @@ let package = Package(
             dependencies: ["Stoa"],
             path: "Tests/CrashWriter"
         ),
+        // Fuzz targets: any bytes in, a finding thrown (Tools/fuzz.sh, Tools/Fuzz/README.md).
+        // Run by the fuzz driver below and by the corpus test in StoaTests.
+        .target(
+            name: "StoaFuzzTargets",
+            dependencies: ["Stoa", "CZlib"],
+            path: "Tools/Fuzz/Targets"
+        ),
+        // The fuzz driver: libFuzzer's when Tools/fuzz.sh builds it, else a replayer of files.
+        .executableTarget(
+            name: "stoa-fuzz",
+            dependencies: ["StoaFuzzTargets"],
+            path: "Tools/Fuzz/Driver"
+        ),
         .target(
             name: "StoaTestSupport",
             dependencies: ["Stoa"],
@@ -59,7 +72,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StoaTests",
-            dependencies: ["Stoa", "StoaWorkload", "StoaTestSupport", "stoa-crash-writer"]
+            dependencies: ["Stoa", "StoaWorkload", "StoaTestSupport", "StoaFuzzTargets", "stoa-crash-writer"]
         ),
         .testTarget(
             name: "StoaCLITests",

@@ -8,7 +8,7 @@ import Glibc
 /// there for the writer that rewrites a file in place with the same size and
 /// sets its mtime back (`cp -p`, `rsync -t`, `touch -d`): no one can set the
 /// ctime, and every write moves it.
-struct ForeignFileKey: Sendable, Hashable {
+package struct ForeignFileKey: Sendable, Hashable {
     var device: UInt64
     var inode: UInt64
     var size: Int64
@@ -17,7 +17,7 @@ struct ForeignFileKey: Sendable, Hashable {
     var changedSeconds: Int64
     var changedNanoseconds: Int64
 
-    init(
+    package init(
         device: UInt64, inode: UInt64, size: Int64, modifiedSeconds: Int64, modifiedNanoseconds: Int64,
         changedSeconds: Int64, changedNanoseconds: Int64
     ) {
@@ -30,7 +30,7 @@ struct ForeignFileKey: Sendable, Hashable {
         self.changedNanoseconds = changedNanoseconds
     }
 
-    init(_ info: stat) {
+    package init(_ info: stat) {
         self.init(
             device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
             modifiedSeconds: Int64(info.st_mtim.tv_sec), modifiedNanoseconds: Int64(info.st_mtim.tv_nsec),
@@ -41,12 +41,12 @@ struct ForeignFileKey: Sendable, Hashable {
 /// The index of one foreign log file's normalised copy, and for each of
 /// its blocks where the block's lines are in the file's plain (inflated)
 /// bytes, so that a query can read just those lines.
-struct ForeignFileIndex: Sendable, Equatable {
+package struct ForeignFileIndex: Sendable, Equatable {
     /// Base seq 0.
-    var index: SegmentIndex
+    package var index: SegmentIndex
     /// By block number: the span of the plain bytes holding its lines (empty
     /// for blocks of skipped lines).
-    var sources: [Range<Int>]
+    package var sources: [Range<Int>]
 }
 
 /// One log file of a directory Stoa does not own (§7): read with `pread`,
@@ -66,16 +66,23 @@ struct ForeignFileIndex: Sendable, Equatable {
 /// without `\n` (a record when it is a complete, valid object; else a write
 /// still under way, skipped). A UTF-8 byte order mark at the start of the
 /// file is ignored.
-enum ForeignLogFile {
+package enum ForeignLogFile {
     /// The bytes of a file as read: plain (inflated when it was gzip).
-    struct Contents {
-        var plain: [UInt8]
+    package struct Contents {
+        package var plain: [UInt8]
         /// The file as it was when it was read.
-        var key: ForeignFileKey
+        package var key: ForeignFileKey
         /// All of the file was read: it did not shrink while being read.
-        var isComplete: Bool
+        package var isComplete: Bool
         /// Why a gzip file could not be inflated to its end, if it could not.
-        var damage: StoaError?
+        package var damage: StoaError?
+
+        package init(plain: [UInt8], key: ForeignFileKey, isComplete: Bool, damage: StoaError? = nil) {
+            self.plain = plain
+            self.key = key
+            self.isComplete = isComplete
+            self.damage = damage
+        }
     }
 
     /// Whether `name` is a log file a foreign directory is read for:
@@ -120,7 +127,7 @@ enum ForeignLogFile {
     /// that stopped it early, if any: what inflated before it is returned.
     ///
     /// - Complexity: O(n) in the plain bytes.
-    static func inflate(_ compressed: [UInt8], path: String) -> (plain: [UInt8], damage: StoaError?) {
+    package static func inflate(_ compressed: [UInt8], path: String) -> (plain: [UInt8], damage: StoaError?) {
         var plain: [UInt8] = []
         var damage: StoaError?
         compressed.withUnsafeBufferPointer { all in
@@ -147,7 +154,7 @@ enum ForeignLogFile {
     /// normalised copy of its records with their index (base seq 0).
     ///
     /// - Complexity: O(n): one strict scan of every byte.
-    static func index(_ contents: Contents, encoder: RecordEncoder) -> (normalised: [UInt8], index: ForeignFileIndex) {
+    package static func index(_ contents: Contents, encoder: RecordEncoder) -> (normalised: [UInt8], index: ForeignFileIndex) {
         var builder = SegmentIndexBuilder(base: 0)
         // Where each line is in the plain bytes, by ordinal: for the blocks' sources.
         var spans: [Range<Int>] = []
@@ -214,7 +221,7 @@ enum ForeignLogFile {
     /// bytes do not fit the index (the file is not what was indexed).
     ///
     /// - Complexity: O(n), several times faster than ``index(_:encoder:)``.
-    static func normalise(_ contents: Contents, index: SegmentIndex) -> [UInt8]? {
+    package static func normalise(_ contents: Contents, index: SegmentIndex) -> [UInt8]? {
         let skipped = Set(index.damaged.map(\.ordinal))
         var ordinal: UInt32 = 0
         let normalised = [UInt8](unsafeUninitializedCapacity: contents.plain.count + 1) { output, written in
@@ -238,7 +245,7 @@ enum ForeignLogFile {
     /// (their offsets moved into the bytes returned), for a query that needs
     /// few of a large file's blocks. Nil when the file no longer matches the
     /// index (then it must be indexed again).
-    static func readBlocks(
+    package static func readBlocks(
         _ numbers: [Int], of fileIndex: ForeignFileIndex, path: String, key: ForeignFileKey
     ) throws(StoaError) -> (index: SegmentIndex, bytes: [UInt8])? {
         let file = try openRegularFile(path)

@@ -7,13 +7,13 @@ import CStoaSystem
 /// ```swift
 /// let crc = CRC32C.checksum(bytes)   // CRC32C("123456789") == 0xE3069283
 /// ```
-enum CRC32C {
+package enum CRC32C {
     /// The CRC32C of `bytes`, continuing the one of the bytes before them
     /// (`previous`, 0 to start).
     ///
     /// - Complexity: O(n); about 8 bytes a cycle with SSE 4.2.
     @inline(__always)
-    static func checksum(_ bytes: UnsafeBufferPointer<UInt8>, continuing previous: UInt32 = 0) -> UInt32 {
+    package static func checksum(_ bytes: UnsafeBufferPointer<UInt8>, continuing previous: UInt32 = 0) -> UInt32 {
         stoa_crc32c(previous, bytes.baseAddress, bytes.count)
     }
 

@@ -22,7 +22,7 @@ import CZlib
 /// The line checks come last so that a reader loads the file up to them
 /// and leaves them there (a byte a record): they are read, with one
 /// `pread`, only when a block fails its checksum (see ``LineChecks``).
-struct IndexFile: Sendable, Equatable {
+package struct IndexFile: Sendable, Equatable {
     static let magic = Array("STOAIDX\n".utf8)
     // 2: blocks carry gzip members; the late list. 3: line tables. 4: each
     // block's CRC32C and each line's check. 5: the line checks last, with
@@ -46,7 +46,7 @@ struct IndexFile: Sendable, Equatable {
     /// When the segment was sealed (µs): ages for tiering count from here.
     var sealedAt: Int64
 
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         var out = ByteWriter()
         out.bytes += Self.magic
         out.u32(Self.version)
@@ -116,7 +116,7 @@ struct IndexFile: Sendable, Equatable {
     }
 
     /// Reads an `.idx`; nil when it is not a whole, valid index file of this version.
-    static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(bytes[...]) }
+    package static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(bytes[...]) }
 
     static func decode(_ bytes: ArraySlice<UInt8>) -> IndexFile? {
         guard bytes.count >= magic.count + footerBytes else { return nil }
@@ -132,7 +132,7 @@ struct IndexFile: Sendable, Equatable {
     }
 
     /// The last bytes of the file: the line checks' count and CRC32C, and the file's CRC-32.
-    static let footerBytes = 12
+    package static let footerBytes = 12
 
     /// Decodes the file up to its line checks (its CRCs already checked).
     private static func decode(head bytes: ArraySlice<UInt8>, checks: LineChecks) -> IndexFile? {
@@ -214,7 +214,7 @@ struct IndexFile: Sendable, Equatable {
     /// the tables; postings are checked as they are read (``Postings/isValid(below:)``)
     /// and hold every valid record once, and make each block's type mask;
     /// damaged and late lines are distinct, in order, and within their segment.
-    var isConsistent: Bool {
+    package var isConsistent: Bool {
         let index = index
         guard index.byteCount <= plainBytes
         else { return false }
@@ -294,7 +294,7 @@ struct IndexFile: Sendable, Equatable {
         return true
     }
 
-    static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    package static func crc(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         bytes.withUnsafeBufferPointer { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }
     }
 

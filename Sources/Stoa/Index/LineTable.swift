@@ -15,13 +15,13 @@
 /// Times take about 2 bytes a line when they keep microseconds, 1 when they
 /// keep milliseconds; marks a quarter of a byte. Lines between marks are
 /// found with `memchr`, at most seven.
-enum LineTable {
+package enum LineTable {
     static let markInterval: UInt32 = 8
 
     /// Appends the table of a block whose lines have `times`, and whose
     /// every eighth line starts at `marks` (from the block's start; the
     /// first line's mark, 0, left out).
-    static func append(times: [Int64], marks: [UInt32], to bytes: inout ArraySlice<UInt8>) {
+    package static func append(times: [Int64], marks: [UInt32], to bytes: inout ArraySlice<UInt8>) {
         var exponent = 0
         var unit: Int64 = 1
         while exponent < 6 && times.allSatisfy({ $0 % (unit * 10) == 0 }) {
@@ -48,7 +48,7 @@ enum LineTable {
     /// line's number in the block and its time until it returns false, and
     /// puts the marks it passed in `marks` (`marks[k]`: where line `8k`
     /// starts, from the block's start). False when the table is malformed.
-    static func decode(
+    package static func decode(
         _ table: UnsafeBufferPointer<UInt8>, count: Int, marks: inout [UInt32], _ body: (Int, Int64) -> Bool
     ) -> Bool {
         var position = 0

@@ -15,14 +15,14 @@ extension TimeSpan {
 }
 
 /// What the index knows of one block of about 64 KiB of a segment.
-struct IndexBlock: Sendable, Equatable, TimeSpan {
+package struct IndexBlock: Sendable, Equatable, TimeSpan {
     /// The line number (within the segment) of the block's first line.
     var firstOrdinal: UInt32
     /// Lines in the block (damaged ones included).
     var count: UInt32
     /// Where the block starts and how long it is, in the segment's plain bytes.
     var offset: UInt64
-    var length: UInt32
+    package var length: UInt32
     /// The time span of the block's valid records; empty blocks have min > max.
     var minTime: Int64
     var maxTime: Int64
@@ -53,14 +53,14 @@ struct IndexBlock: Sendable, Equatable, TimeSpan {
 ///
 /// About 3–4 bytes per record: a block's 48 bytes are shared by its ~100
 /// records, and postings take a byte or two per record each.
-struct SegmentIndex: Sendable, Equatable, TimeSpan {
+package struct SegmentIndex: Sendable, Equatable, TimeSpan {
     /// The segment's base seq.
     var base: UInt64
     /// Lines indexed (damaged ones included).
-    var lineCount: UInt32 = 0
+    package var lineCount: UInt32 = 0
     /// Plain bytes indexed: the offset just past the last indexed line.
-    var byteCount: UInt64 = 0
-    var blocks: [IndexBlock] = []
+    package var byteCount: UInt64 = 0
+    package var blocks: [IndexBlock] = []
     /// Type names by number; "" is the type of records without one.
     var types: [String] = []
     var typePostings: [Postings] = []

@@ -1,5 +1,5 @@
 /// Helpers for JSON text that the scanner has already validated.
-enum JSONString {
+package enum JSONString {
     /// Decodes the body of a valid JSON string (between the quotes) to UTF-8.
     static func decode(_ body: UnsafeBufferPointer<UInt8>) -> [UInt8] {
         var output: [UInt8] = []
@@ -50,12 +50,12 @@ enum JSONString {
     }
 
     /// Decodes a valid JSON string body to a Swift string.
-    static func decodeString(_ body: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String {
+    package static func decodeString(_ body: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String {
         escaped ? String(decoding: decode(body), as: UTF8.self) : String(decoding: body, as: UTF8.self)
     }
 
     /// Appends `bytes` (valid JSON) without the whitespace outside strings.
-    static func appendCompacted(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
+    package static func appendCompacted(_ bytes: UnsafeBufferPointer<UInt8>, to output: inout [UInt8]) {
         var inString = false
         var escapeNext = false
         for byte in bytes {

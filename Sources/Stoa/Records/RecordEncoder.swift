@@ -1,26 +1,26 @@
 /// What Stoa knows of one stored line without parsing it: its time and where
 /// its type and conversation are.
-struct LineFacts: Sendable, Hashable {
+package struct LineFacts: Sendable, Hashable {
     /// Microseconds since the epoch, UTC.
-    var time: Int64
+    package var time: Int64
     /// The type string's body within the line, if the record has one.
-    var type: Range<Int>?
-    var typeEscaped = false
+    package var type: Range<Int>?
+    package var typeEscaped = false
     /// The conversation value within the line (a string's body or a number's text).
-    var conversation: Range<Int>?
-    var conversationEscaped = false
+    package var conversation: Range<Int>?
+    package var conversationEscaped = false
     /// The record had no time: Stoa inserted the time of the append. How the
     /// encoding came by the time, not a fact of the line: `==` and hashing
     /// leave it out, so the facts read back from a stored line equal those
     /// its encoding gave.
-    var timeInserted = false
+    package var timeInserted = false
 
-    static func == (a: LineFacts, b: LineFacts) -> Bool {
+    package static func == (a: LineFacts, b: LineFacts) -> Bool {
         a.time == b.time && a.type == b.type && a.typeEscaped == b.typeEscaped && a.conversation == b.conversation
             && a.conversationEscaped == b.conversationEscaped
     }
 
-    func hash(into hasher: inout Hasher) {
+    package func hash(into hasher: inout Hasher) {
         hasher.combine(time)
         hasher.combine(type)
         hasher.combine(typeEscaped)
@@ -29,7 +29,7 @@ struct LineFacts: Sendable, Hashable {
     }
 
     /// The type as a string ("" when the record has none).
-    func type(in line: UnsafeBufferPointer<UInt8>) -> String {
+    package func type(in line: UnsafeBufferPointer<UInt8>) -> String {
         guard let type else { return "" }
         return JSONString.decodeString(UnsafeBufferPointer(rebasing: line[type]), escaped: typeEscaped)
     }
@@ -43,7 +43,7 @@ struct LineFacts: Sendable, Hashable {
 
 /// Turns what a caller appends into the line Stoa stores: validated, compact,
 /// with a time, ending in `\n`.
-struct RecordEncoder: Sendable {
+package struct RecordEncoder: Sendable {
     /// Where the input's time, type and conversation are read.
     let fields: FieldNames
     let scanner: RecordScanner
@@ -60,7 +60,7 @@ struct RecordEncoder: Sendable {
     let store: StoreEncoder?
 
     /// An encoder for a store that reads `fields`.
-    init(fields: FieldNames, maxRecordBytes: Int, stampsMissingTime: Bool = true) {
+    package init(fields: FieldNames, maxRecordBytes: Int, stampsMissingTime: Bool = true) {
         self.fields = fields
         self.scanner = RecordScanner(fields: fields)
         self.maxRecordBytes = maxRecordBytes
@@ -106,7 +106,7 @@ struct RecordEncoder: Sendable {
     ///   - input: one JSON object, compact or pretty-printed.
     ///   - now: the time to insert when the record has none, in µs.
     /// - Throws: `.invalidRecord` (offset into `input`), `.recordTooLarge`.
-    func encode(
+    package func encode(
         _ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], now: Int64, defaultType: String? = nil
     ) throws(StoaError) -> LineFacts {
         if let store {
@@ -203,14 +203,14 @@ struct RecordEncoder: Sendable {
     ///
     /// - Throws: `.invalidRecord` when the line is not a valid object or its
     ///   time is unreadable; `.invalidRecord` also when it has no time.
-    func facts(ofLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
+    package func facts(ofLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
         try facts(ofLine: line, summary: try scanner.scan(line))
     }
 
     /// Reads the facts of a line Stoa stored, trusting it to be the valid
     /// JSON it was when appended (``RecordScanner/scanStored(_:)``); a line
     /// that does not look like one gets the strict scan and its error.
-    func facts(ofStoredLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
+    package func facts(ofStoredLine line: UnsafeBufferPointer<UInt8>) throws(StoaError) -> LineFacts {
         guard let summary = scanner.scanStored(line) else { return try facts(ofLine: line) }
         return try facts(ofLine: line, summary: summary)
     }

@@ -11,7 +11,7 @@ extension RecordScanner {
     /// which checks the segments' SHA-256 and every line strictly, does.
     /// Once the time, type and conversation are each found under their
     /// first configured name, it stops: the rest of the line is not read.
-    func scanStored(_ bytes: UnsafeBufferPointer<UInt8>) -> Summary? {
+    package func scanStored(_ bytes: UnsafeBufferPointer<UInt8>) -> Summary? {
         let count = bytes.count
         guard count >= 2, bytes[0] == UInt8(ascii: "{"), bytes[count - 1] == UInt8(ascii: "}") else { return nil }
         var summary = Summary()

@@ -14,7 +14,7 @@
 /// common JSON parser reads the same way (``Rules/input``); a line already
 /// stored is read by the rules it was appended under (``Rules/stored``), so
 /// that a stricter Stoa never calls an older store's lines damaged.
-struct RecordScanner: Sendable {
+package struct RecordScanner: Sendable {
     /// How deep objects and arrays may nest in a record being appended (the
     /// record itself is level 1): what .NET's System.Text.Json and
     /// Json.NET accept by default (64), and below Ruby's (100) and
@@ -26,7 +26,7 @@ struct RecordScanner: Sendable {
     static let storedMaxDepth = 512
 
     /// What a scan accepts beyond RFC 8259's grammar.
-    struct Rules: Sendable {
+    package struct Rules: Sendable {
         /// Objects and arrays nest at most this deep (the record is level 1).
         var maxDepth: Int
         /// A time, type or conversation name that appears twice at the top
@@ -38,16 +38,16 @@ struct RecordScanner: Sendable {
 
         /// For records being appended: every stored line parses, and means
         /// the same, in every common parser.
-        static let input = Rules(maxDepth: RecordScanner.maxDepth, refusesRepeatedFields: true, refusesInfiniteNumbers: true)
+        package static let input = Rules(maxDepth: RecordScanner.maxDepth, refusesRepeatedFields: true, refusesInfiniteNumbers: true)
         /// For lines already stored: what any version of Stoa accepted.
-        static let stored = Rules(
+        package static let stored = Rules(
             maxDepth: RecordScanner.storedMaxDepth, refusesRepeatedFields: false, refusesInfiniteNumbers: false)
     }
 
     /// The field names, as bytes, in priority order.
     let names: [[UInt8]]
     /// The same names as strings, for ``Value/key``.
-    let keyNames: [String]
+    package let keyNames: [String]
     /// For each entry of `names`: which field it names and its priority.
     let roles: [(field: Field, priority: Int)]
     /// The names, for matching keys without comparing bytes one by one.
@@ -55,7 +55,7 @@ struct RecordScanner: Sendable {
 
     enum Field: Int { case time = 0, type = 1, conversation = 2 }
 
-    init(fields: FieldNames) {
+    package init(fields: FieldNames) {
         var names: [[UInt8]] = []
         var roles: [(Field, Int)] = []
         for (field, list) in [(Field.time, fields.time), (.type, fields.type), (.conversation, fields.conversation)] {
@@ -142,31 +142,31 @@ struct RecordScanner: Sendable {
     }
 
     /// A value found for one of the fields.
-    struct Value: Equatable {
+    package struct Value: Equatable {
         /// `other`: `true`, `false`, `null`, an object or an array. Only a time
         /// field records one (so that it is refused rather than taken as absent).
-        enum Kind: Equatable { case string, number, other }
-        var kind: Kind
+        package enum Kind: Equatable { case string, number, other }
+        package var kind: Kind
         /// The value's bytes: a string's contents without the quotes, or the text of
         /// anything else (a number, a literal, a whole object or array).
-        var range: Range<Int>
+        package var range: Range<Int>
         /// A string that contains backslash escapes (decode before use).
-        var escaped: Bool
+        package var escaped: Bool
         /// Which of the scanner's names the key is (``RecordScanner/keyNames``,
         /// for error messages): an index, so that copying a value copies no
         /// reference.
-        var name: Int
+        package var name: Int
     }
 
     /// What a scan learned about one record.
-    struct Summary {
-        var time: Value?
-        var type: Value?
-        var conversation: Value?
+    package struct Summary {
+        package var time: Value?
+        package var type: Value?
+        package var conversation: Value?
         /// There is whitespace outside strings: compact before storing.
-        var hasWhitespace = false
+        package var hasWhitespace = false
         /// A type field is present, whether or not its value is a string.
-        var hasTypeKey = false
+        package var hasTypeKey = false
     }
 
     /// Validates `bytes` as exactly one JSON object (surrounding whitespace
@@ -183,7 +183,7 @@ struct RecordScanner: Sendable {
     ///   at all, where it stops being JSON ("not JSON: …"); for a JSON value
     ///   that is not an object, its first byte.
     /// - Complexity: O(n), one pass, no allocation unless a key has escapes.
-    func scan(_ bytes: UnsafeBufferPointer<UInt8>, rules: Rules = .stored) throws(StoaError) -> Summary {
+    package func scan(_ bytes: UnsafeBufferPointer<UInt8>, rules: Rules = .stored) throws(StoaError) -> Summary {
         var cursor = Cursor(bytes: bytes, rules: rules)
         do {
             return try cursor.scanRecord(table: table, keyNames: keyNames, roles: roles)

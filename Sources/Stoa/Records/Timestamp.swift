@@ -140,13 +140,13 @@ public enum Timestamp {
     }
 
     /// Reads `text` as ``parseText(_:)`` does.
-    static func parseText(_ text: some StringProtocol) -> Int64? {
+    package static func parseText(_ text: some StringProtocol) -> Int64? {
         var string = String(text)
         return string.withUTF8 { parseText($0) }
     }
 
     /// Reads `bytes` as ``parseText(_:)`` does.
-    static func parseText(_ bytes: [UInt8]) -> Int64? {
+    package static func parseText(_ bytes: [UInt8]) -> Int64? {
         bytes.withUnsafeBufferPointer { parseText($0) }
     }
 
@@ -262,7 +262,7 @@ public enum Timestamp {
     }
 
     /// Reads `bytes` as ``parseNumber(_:)`` does.
-    static func parseNumber(_ bytes: [UInt8]) -> Int64? {
+    package static func parseNumber(_ bytes: [UInt8]) -> Int64? {
         bytes.withUnsafeBufferPointer { parseNumber($0) }
     }
 

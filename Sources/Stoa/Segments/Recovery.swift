@@ -49,6 +49,8 @@ public struct RecoveryReport: Sendable, Equatable {
     /// Tier moves a crash interrupted, finished: the old form removed.
     public var finishedMoves: [String] = []
 
+    package init() {}
+
     public var isClean: Bool {
         cuts.isEmpty && replaced.isEmpty && removedTemporaryFiles.isEmpty && finishedMoves.isEmpty && missingDescription == nil
     }
@@ -67,10 +69,21 @@ public struct RecoveryReport: Sendable, Equatable {
 }
 
 /// Brings a store back to a clean state after a crash (§4).
-struct Recovery {
+package struct Recovery {
     let layout: StoreLayout
     let encoder: RecordEncoder
     let fileSystem: any FileSystem
+
+    init(layout: StoreLayout, encoder: RecordEncoder, fileSystem: any FileSystem) {
+        self.layout = layout
+        self.encoder = encoder
+        self.fileSystem = fileSystem
+    }
+
+    /// Recovery through the real file system (for the fuzz targets).
+    package init(layout: StoreLayout, encoder: RecordEncoder) {
+        self.init(layout: layout, encoder: encoder, fileSystem: SystemFileSystem())
+    }
 
     /// Refuses a store whose own directories are symbolic links: Stoa
     /// would write where they point. (The store's directory itself, given
@@ -125,7 +138,7 @@ struct Recovery {
     ///
     /// - Complexity: reads the segment once; rewrites it only when a line
     ///   is replaced.
-    func recoverActiveSegment(
+    package func recoverActiveSegment(
         at path: String, acknowledged: Int = 0, report: inout RecoveryReport
     ) throws(StoaError) -> (count: UInt64, size: Int) {
         let file = try OpenFile(path: path, flags: O_RDWR | O_NOFOLLOW, fileSystem: fileSystem)

@@ -65,14 +65,14 @@ struct SegmentFile: Sendable, Equatable {
 }
 
 /// The layout of a store directory.
-struct StoreLayout: Sendable {
+package struct StoreLayout: Sendable {
     let root: String
     /// Where cold segments go: `archive_path`, or `archive/` in the store.
     let archive: String
     /// Whether the archive is the store's own `archive/` (no `archive_path`).
     let archiveIsInside: Bool
 
-    init(root: String, archivePath: String? = nil) {
+    package init(root: String, archivePath: String? = nil) {
         self.root = root
         self.archiveIsInside = archivePath == nil
         self.archive = archivePath.map { $0.hasPrefix("/") ? $0 : Path.join(root, $0) } ?? Path.join(root, "archive")

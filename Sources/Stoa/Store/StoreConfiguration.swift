@@ -298,7 +298,7 @@ extension StoreConfiguration: Codable {
     }
 
     /// Reads the bytes of `stoa.json`, read from `path`.
-    static func decode(_ bytes: [UInt8], path: String) throws(StoaError) -> StoreConfiguration {
+    package static func decode(_ bytes: [UInt8], path: String) throws(StoaError) -> StoreConfiguration {
         let configuration: StoreConfiguration
         do {
             configuration = try JSONDecoder().decode(StoreConfiguration.self, from: Data(bytes))
@@ -318,7 +318,7 @@ extension StoreConfiguration: Codable {
     }
 
     /// The bytes of `stoa.json`: pretty, keys sorted, ending in a newline.
-    func encoded() -> [UInt8] {
+    package func encoded() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         // Encoding plain values cannot fail.

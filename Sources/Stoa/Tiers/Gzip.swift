@@ -3,7 +3,7 @@ import CZlib
 /// gzip through zlib: members that `zcat`, Python's `gzip` and DuckDB read
 /// as one stream when written back to back (RFC 1952 allows any number of
 /// members; each has its own header, CRC-32 and size).
-enum Gzip {
+package enum Gzip {
     /// One complete gzip member holding `input`: a plain 10-byte header (no
     /// name, comment or header CRC), the deflate stream, CRC-32 and size.
     ///
@@ -28,7 +28,7 @@ enum Gzip {
         return output
     }
 
-    static func member(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
+    package static func member(_ input: [UInt8], level: Int32 = 6) -> [UInt8] {
         input.withUnsafeBufferPointer { member($0, level: level) }
     }
 
@@ -67,7 +67,7 @@ enum Gzip {
     /// Inflates every member of `input`, appending the bytes to `output`.
     ///
     /// - Throws: `.damaged` naming the offset of the member that is not valid gzip.
-    static func decompress(_ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], path: String) throws(StoaError) {
+    package static func decompress(_ input: UnsafeBufferPointer<UInt8>, into output: inout [UInt8], path: String) throws(StoaError) {
         var offset = 0
         while offset < input.count {
             offset = try inflateMember(input, at: offset, into: &output, path: path)
