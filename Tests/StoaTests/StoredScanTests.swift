@@ -51,4 +51,25 @@ import Testing
             bytes.withUnsafeBufferPointer { _ = scanner.scanStored($0) }
         }
     }
+
+    /// Found by `Tools/fuzz.sh scanner` (Tools/Fuzz/regressions/scanner/stored-scan-malformed-key-escape):
+    /// the fast scan decoded a key's or a field's escapes without checking
+    /// them, and a malformed one (a non-hex digit, a `\u` cut short, a lone
+    /// surrogate) trapped — a stored line damaged in a block that still
+    /// passes its check. Now it refuses the line, and the strict scan says
+    /// what is wrong.
+    @Test(arguments: [
+        #"{"t\u007String0000000,"\u0074Jype":"a"}"#, #"{"t\u007S":1,"ts":2}"#, #"{"ts":1,"type":"\u00"}"#,
+        #"{"ts":1,"type":"a\ud800x"}"#, #"{"ts":1,"session":"\udc00"}"#, #"{"ts":"\u12"}"#,
+        #"{"ts":1,"type":"\ud800\u0041"}"#, #"{"\ud83d":1}"#, #"{"ts":1,"type":"\q"}"#,
+    ])
+    func refusesAMalformedEscapeInsteadOfTrapping(_ text: String) throws {
+        let line = Array(text.utf8)
+        let encoder = RecordEncoder(fields: .default, maxRecordBytes: 1 << 20)
+        try line.withUnsafeBufferPointer { buffer in
+            #expect(scanner.scanStored(buffer) == nil)
+            let error = try #require(throws: StoaError.self) { try encoder.facts(ofStoredLine: buffer) }
+            #expect(error.code == .invalidRecord)
+        }
+    }
 }

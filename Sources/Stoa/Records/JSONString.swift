@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Helpers for JSON text that the scanner has already validated.
 package enum JSONString {
     /// Decodes the body of a valid JSON string (between the quotes) to UTF-8.
@@ -47,6 +51,55 @@ package enum JSONString {
             }
         }
         return output
+    }
+
+    /// Whether every backslash escape of a string body is one ``decode(_:)``
+    /// reads: `\"`, `\\`, `\/`, `\b`, `\f`, `\n`, `\r`, `\t`, or `\u` and
+    /// four hex digits that are not a surrogate, or a high surrogate and a
+    /// low one. For bodies not validated by the scanner (a stored line read
+    /// by the fast scan), before they are decoded: `decode` traps on others.
+    ///
+    /// - Complexity: O(n), a `memchr` for each backslash.
+    static func hasValidEscapes(_ body: UnsafeBufferPointer<UInt8>) -> Bool {
+        func hex4(at position: Int) -> UInt32? {
+            guard position + 4 <= body.count else { return nil }
+            var value: UInt32 = 0
+            for k in position..<(position + 4) {
+                let byte = body[k]
+                let digit: UInt32
+                switch byte {
+                case 0x30...0x39: digit = UInt32(byte - 0x30)
+                case 0x41...0x46: digit = UInt32(byte - 0x41 + 10)
+                case 0x61...0x66: digit = UInt32(byte - 0x61 + 10)
+                default: return nil
+                }
+                value = value << 4 | digit
+            }
+            return value
+        }
+        guard let base = body.baseAddress else { return true }
+        var index = 0
+        while index < body.count, let hit = memchr(base + index, Int32(UInt8(ascii: "\\")), body.count - index) {
+            index = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) + 1
+            guard index < body.count else { return false }
+            switch body[index] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                index += 1
+            case UInt8(ascii: "u"):
+                guard let unit = hex4(at: index + 1), !(0xDC00...0xDFFF).contains(unit) else { return false }
+                index += 5
+                if (0xD800...0xDBFF).contains(unit) {
+                    guard index + 1 < body.count, body[index] == UInt8(ascii: "\\"), body[index + 1] == UInt8(ascii: "u"),
+                        let low = hex4(at: index + 2), (0xDC00...0xDFFF).contains(low)
+                    else { return false }
+                    index += 6
+                }
+            default:
+                return false
+            }
+        }
+        return true
     }
 
     /// Decodes a valid JSON string body to a Swift string.

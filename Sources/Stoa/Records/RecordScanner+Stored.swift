@@ -23,6 +23,10 @@ extension RecordScanner {
             guard index < count, bytes[index] == quoteByte,
                 let (keyEnd, keyEscaped) = Self.stringEnd(bytes, from: index + 1)
             else { return nil }
+            // Escapes are decoded only once checked: the line is not validated.
+            if keyEscaped && !JSONString.hasValidEscapes(UnsafeBufferPointer(rebasing: bytes[(index + 1)..<keyEnd])) {
+                return nil
+            }
             let role = matchKey(bytes, (index + 1)..<keyEnd, escaped: keyEscaped)
             index = keyEnd + 1
             guard index + 1 < count, bytes[index] == UInt8(ascii: ":") else { return nil }
@@ -52,6 +56,8 @@ extension RecordScanner {
                 index = end
             }
             if let role {
+                // A field's string is decoded later (its type, its conversation, its time).
+                if escaped && !JSONString.hasValidEscapes(UnsafeBufferPointer(rebasing: bytes[range])) { return nil }
                 let value = Value(kind: kind, range: range, escaped: escaped, name: role)
                 let (field, priority) = roles[role]
                 switch field {
