@@ -101,4 +101,36 @@ import Testing
         // no longer match their segment) are named line by line.
         #expect(refused > fields.count * values.count / 2, "\(refused) refused, \(damageNamed) named damage")
     }
+
+    /// Found by `Tools/fuzz.sh index` (Tools/Fuzz/regressions/index/conversation-filter-bit):
+    /// the conversations' Bloom filter was checked for its size only, so a
+    /// filter that misses a name (a file crafted or written wrong, its CRC
+    /// right) was trusted, and a query for that conversation passed over the
+    /// segment and printed nothing, with exit 0. Now the filter must be the
+    /// one of the names: the file is refused, ignored and rebuilt, and the
+    /// query finds every record.
+    @Test func aConversationFilterThatMissesANameIsRefused() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let segments = listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".idx") }.sorted()
+        let indexPath = directory.appending("segments/" + segments[1])
+        let original = try readBytes(indexPath)
+        let file = try #require(IndexFile.decode(original))
+        let query = ["--conversation", "s2"]
+        let expected = try run(stoa, ["query", directory.path] + query).stdout
+        #expect(expected.split(separator: "\n").count == 120)
+
+        // The filter: its length, then its bytes, then the damaged lines' count (0).
+        let names = file.index.conversations.sorted().map(\.0)
+        let filter = ConversationTable.filter(of: names)
+        let stored = withUnsafeBytes(of: UInt32(filter.count).littleEndian, Array.init) + filter + [0, 0, 0, 0]
+        let at = try #require(original.firstRange(of: stored)).lowerBound + 4
+        // Every bit of the filter cleared: no name is in it.
+        let bytes = mutated(original, at: at, width: filter.count, to: 0)
+        #expect(IndexFile.decode(bytes) == nil)
+        try Data(bytes).write(to: URL(fileURLWithPath: indexPath))
+        let result = try run(stoa, ["query", directory.path] + query)
+        #expect(result.status == 0)
+        #expect(result.stdout == expected)
+    }
 }

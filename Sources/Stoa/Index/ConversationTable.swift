@@ -25,8 +25,10 @@ struct ConversationTable: Sendable {
     init() {}
 
     /// Reads `count` entries from `input`; nil when they are malformed, out
-    /// of order, or when an entry's postings are not valid ordinals of a
-    /// segment of `lineCount` lines (``Postings/isValid(below:)``). They are
+    /// of order, when an entry's postings are not valid ordinals of a
+    /// segment of `lineCount` lines (``Postings/isValid(below:)``), or when
+    /// the Bloom filter is not the one of their names (a filter missing a
+    /// name would have every query for it pass over the segment). They are
     /// kept in the file's bytes: a conversation's postings are read again
     /// when it is looked up.
     init?(reading input: inout ByteReader, count: UInt32, lineCount: UInt32) {
@@ -47,6 +49,15 @@ struct ConversationTable: Sendable {
         guard let filterLength = input.u32(), let filter = input.slice(Int(filterLength)),
             filter.count == Self.filterBytes(names: Int(count))
         else { return nil }
+        var expected = [UInt8](repeating: 0, count: filter.count)
+        let shape = NameFilter(filter)
+        forEachNameHash { hash in
+            shape.forEachProbe(hash: hash) { bit in
+                expected[bit >> 3] |= 1 << UInt8(bit & 7)
+                return true
+            }
+        }
+        guard filter.elementsEqual(expected) else { return nil }
         self.filter = filter
         storedBytes = input.position - first
     }
@@ -240,10 +251,17 @@ struct NameFilter: Sendable {
     @discardableResult
     @inline(__always)
     func forEachProbe(_ key: ConversationTable.Key, _ body: (Int) -> Bool) -> Bool {
+        forEachProbe(hash: key.hash, body)
+    }
+
+    /// ``forEachProbe(_:_:)`` for a name's hash (``ConversationTable/Key/hash``).
+    @discardableResult
+    @inline(__always)
+    func forEachProbe(hash: UInt64, _ body: (Int) -> Bool) -> Bool {
         guard bitCount > 0 else { return false }
-        var bit = remainder(key.hash & 0xFFFF_FFFF)
+        var bit = remainder(hash & 0xFFFF_FFFF)
         if !body(Int(bit)) { return false }
-        let step = remainder((key.hash >> 32) | 1)
+        let step = remainder((hash >> 32) | 1)
         for _ in 1..<Self.probes {
             bit += step
             if bit >= bitCount { bit -= bitCount }
