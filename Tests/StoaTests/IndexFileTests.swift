@@ -103,6 +103,46 @@ import Testing
         #expect(IndexFile.decode(bytes) == nil)
     }
 
+    /// Found by `Tools/fuzz.sh index` (Tools/Fuzz/regressions/index/type-name-not-utf8):
+    /// a type name that is not UTF-8 (a file crafted or damaged, its CRC
+    /// right) was read with replacement characters, so the index named a
+    /// type no record has. Stoa writes only strings: such a name, of a
+    /// type, a conversation or a damaged line's reason, refuses the file.
+    @Test(arguments: ["type", "conversation", "reason"])
+    func anIndexWithANameThatIsNotUTF8IsRefused(_ which: String) throws {
+        var builder = SegmentIndexBuilder(base: 0)
+        builder.add(length: 10, time: 1, type: "type-t0", conversation: "conversation-c0")
+        builder.addDamaged(length: 0, reason: "reason-r0")
+        let file = IndexFile(
+            index: builder.snapshot(), plainBytes: 10, fileBytes: 10, digest: SHA256.zero, chain: SHA256.zero, sealedAt: 0)
+        var bytes = file.encoded()
+        #expect(IndexFile.decode(bytes) != nil)
+        // The name's last byte made 0xB0 (a continuation byte alone), then the CRCs made right again.
+        let name = try #require(bytes.firstRange(of: Array("\(which)-".utf8)))
+        bytes[name.upperBound + 1] = 0xB0
+        let footer = bytes.count - IndexFile.footerBytes
+        bytes.removeLast(4)
+        withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian) { bytes += $0 }
+        #expect(bytes.count == footer + IndexFile.footerBytes)
+        #expect(IndexFile.decode(bytes) == nil)
+    }
+
+    /// Found by `Tools/fuzz.sh index` (Tools/Fuzz/regressions/index/unknown-flag):
+    /// flag bits other than compressed (1) and partial (2) were ignored, so
+    /// a file this version never writes was taken. Now it is refused.
+    @Test func anIndexWithAnUnknownFlagIsRefused() throws {
+        var builder = SegmentIndexBuilder(base: 0)
+        builder.add(length: 10, time: 1, type: "t", conversation: nil)
+        let file = IndexFile(
+            index: builder.snapshot(), plainBytes: 10, fileBytes: 10, digest: SHA256.zero, chain: SHA256.zero, sealedAt: 0)
+        var bytes = file.encoded()
+        #expect(IndexFile.decode(bytes) != nil)
+        bytes[15] = 0x80  // the flags' high byte (magic 8, version 4, flags 4)
+        bytes.removeLast(4)
+        withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian) { bytes += $0 }
+        #expect(IndexFile.decode(bytes) == nil)
+    }
+
     @Test func aRememberedHeaderIsDroppedWhenItsFileChanges() throws {
         let directory = TemporaryDirectory()
         try makeStore(directory)

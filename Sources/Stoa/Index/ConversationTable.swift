@@ -40,7 +40,8 @@ struct ConversationTable: Sendable {
         let first = input.position
         for number in 0..<count {
             let start = input.position
-            guard let name = input.stringBytes(), let postings = input.postings(), postings.isValid(below: lineCount)
+            guard let name = input.stringBytes(), String(validating: name, as: UTF8.self) != nil,
+                let postings = input.postings(), postings.isValid(below: lineCount)
             else { return nil }
             if number > 0 && Self.compare(previous, name) >= 0 { return nil }
             previous = name

@@ -138,7 +138,8 @@ package struct IndexFile: Sendable, Equatable {
     private static func decode(head bytes: ArraySlice<UInt8>, checks: LineChecks) -> IndexFile? {
         guard bytes.count >= magic.count + 8, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
         var input = ByteReader(bytes, at: magic.count)
-        guard input.u32() == version, let flags = input.u32(),
+        // Flags: bit 0 compressed, bit 1 partial; a file with others set was not written by this version.
+        guard input.u32() == version, let flags = input.u32(), flags & ~3 == 0,
             let base = input.u64(), let plainBytes = input.u64(), let fileBytes = input.u64(),
             let digest = input.take(32), let chain = input.take(32), let sealedAt = input.i64(),
             let lineCount = input.u32(), let byteCount = input.u64(), let minTime = input.i64(),
@@ -431,7 +432,10 @@ struct ByteReader {
         return slice(Int(count))
     }
 
-    mutating func string() -> String? { stringBytes().map { String(decoding: $0, as: UTF8.self) } }
+    /// A length-prefixed string; nil when its bytes are not UTF-8 (Stoa
+    /// writes only strings, so those bytes were never written by it, and
+    /// decoding them with replacement characters would name another type).
+    mutating func string() -> String? { stringBytes().flatMap { String(validating: $0, as: UTF8.self) } }
 
     mutating func postings() -> Postings? {
         guard let count = u32(), let last = u32(), let length = u32(), let data = slice(Int(length)),
