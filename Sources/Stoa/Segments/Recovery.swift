@@ -298,7 +298,7 @@ struct Quarantine {
     /// Keeps `bytes`, cut from the segment file `segment` at `offset`, and
     /// a note; returns the path of the file holding them.
     func keep(_ bytes: [UInt8], from segment: String, offset: Int, reason: String) throws(StoaError) -> String {
-        try fileSystem.makeDirectories(layout.quarantine)
+        try fileSystem.makeDirectory(layout.quarantine)
         var number = 1
         var path: String
         while true {

@@ -102,7 +102,7 @@ public final class Store: Sendable {
 
         let recovery = Recovery(layout: layout, encoder: encoder, fileSystem: fileSystem)
         try recovery.refuseLinkedDirectories()
-        try fileSystem.makeDirectories(layout.segments)
+        try fileSystem.makeDirectory(layout.segments)
         var report = RecoveryReport()
         try recovery.removeTemporaryFiles(report: &report)
         // What the background passes learn of sealed files, shared by both.
@@ -762,7 +762,7 @@ public final class Store: Sendable {
                     path: layout.root)
             }
         } else {
-            try fileSystem.makeDirectories(layout.root)
+            try fileSystem.makeDirectory(layout.root)
         }
         try fileSystem.writeFileAtomically(layout.configuration, bytes: configuration.encoded())
         return configuration

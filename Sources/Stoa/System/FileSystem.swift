@@ -62,17 +62,24 @@ extension FileSystem {
         }
     }
 
-    /// Syncs a directory, so that a rename or a new file in it survives a crash.
     /// Creates `path` and its missing parents (`0750`), syncing the parent of
     /// each it creates, so that a new directory's name survives a crash.
     func makeDirectories(_ path: String) throws(StoaError) {
         if try status(path) != nil { return }
         let parent = Path.directory(of: path)
         if parent != path && parent != "." && parent != "/" { try makeDirectories(parent) }
-        try mkdir(path, mode: 0o750)
-        try syncDirectory(parent)
+        try makeDirectory(path)
     }
 
+    /// Creates the directory `path` (`0750`) unless it exists, and syncs
+    /// its parent, which must exist, so that its name survives a crash.
+    func makeDirectory(_ path: String) throws(StoaError) {
+        if try status(path) != nil { return }
+        try mkdir(path, mode: 0o750)
+        try syncDirectory(Path.directory(of: path))
+    }
+
+    /// Syncs a directory, so that a rename or a new file in it survives a crash.
     func syncDirectory(_ path: String) throws(StoaError) {
         let fd = try open(path, flags: O_RDONLY | O_DIRECTORY, mode: 0)
         defer { Syscalls.close(fd) }

@@ -217,7 +217,7 @@ struct BackupJob {
         // killed first backup would leave segments without a stoa.json: a
         // directory that neither opens nor counts as an empty destination.
         try writeConfiguration(sourceBytes, sourceConfiguration)
-        try fileSystem.makeDirectories(destination.segments)
+        try fileSystem.makeDirectory(destination.segments)
         var done = Set<UInt64>()
         var lastEnd: UInt64?
         // The last placed segment, if it is a hard link to a sealed plain
@@ -401,7 +401,7 @@ struct BackupJob {
         }
         let size = Int(info.st_size)
         let target = destinationFile(for: file)
-        if target.isCold { try fileSystem.makeDirectories(destination.archive) }
+        if target.isCold { try fileSystem.makeDirectory(destination.archive) }
         let present = try Syscalls.status(target.path)
         let sameFile = present.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
         let skip = present.map { sameFile || (Int($0.st_size) == size && file.base != recopy) } ?? false
@@ -543,7 +543,7 @@ struct BackupJob {
                 throw StoaError(.invalidArgument, "the backup destination exists and is not a directory", path: destination.root)
             }
         } else {
-            try fileSystem.makeDirectories(destination.root)
+            try fileSystem.makeDirectory(destination.root)
         }
         if try Syscalls.status(destination.configuration) != nil {
             return try StoreConfiguration.load(from: destination.configuration)

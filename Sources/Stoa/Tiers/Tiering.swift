@@ -166,7 +166,7 @@ struct Tiering: Sendable {
 
     /// Moves a warm segment (and its `.idx`) to the archive.
     func makeCold(_ file: SegmentFile) throws(StoaError) {
-        try fileSystem.makeDirectories(layout.archive)
+        try fileSystem.makeDirectory(layout.archive)
         let target = SegmentFile(name: file.name, directory: layout.archive, isCold: true)
         let known = try facts.facts(of: file)
         if try Syscalls.status(file.indexPath) != nil {
