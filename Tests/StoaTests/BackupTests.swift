@@ -1,6 +1,5 @@
 import Foundation
 import StoaTestSupport
-import Synchronization
 import Testing
 
 @testable import Stoa
@@ -19,7 +18,7 @@ final class BackupFileSystem: FileSystem {
 
     /// Called once, before the first hard link of a file whose name ends so.
     let beforeFirstLink: (suffix: String, action: @Sendable () -> Void)?
-    private let linked = Mutex(false)
+    private let linked = Protected(false)
 
     init(noLinks: Bool = false, failWritesTo: String? = nil, beforeFirstLink: (suffix: String, action: @Sendable () -> Void)? = nil) {
         self.noLinks = noLinks
@@ -51,7 +50,7 @@ final class BackupFileSystem: FileSystem {
 
 /// Lets a test thread stop another one.
 final class StopFlag: Sendable {
-    private let value = Mutex(false)
+    private let value = Protected(false)
     func stop() { value.withLock { $0 = true } }
     var isStopped: Bool { value.withLock { $0 } }
 }

@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import StoaTestSupport
-import Synchronization
 import Testing
 
 @testable import Stoa
@@ -25,10 +24,10 @@ final class LoggerFileSystem: FileSystem, @unchecked Sendable {
     }
 
     private let real = SystemFileSystem()
-    private let rules = Mutex(Rules())
+    private let rules = Protected(Rules())
     /// Signaled each time a write starts waiting.
     let writeHeld = DispatchSemaphore(value: 0)
-    // `holding` is protected by `gate`; the rest is immutable or a Mutex.
+    // `holding` is protected by `gate`; the rest is immutable or `Protected`.
     private let gate = NSCondition()
     private var holding = false
 

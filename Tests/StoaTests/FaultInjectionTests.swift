@@ -1,6 +1,5 @@
 import Foundation
 import StoaTestSupport
-import Synchronization
 import Testing
 
 @testable import Stoa
@@ -28,8 +27,8 @@ final class FaultyFileSystem: FileSystem {
     }
 
     private let real = SystemFileSystem()
-    private let faults = Mutex<[Fault]>([])
-    let failures = Mutex(0)
+    private let faults = Protected<[Fault]>([])
+    let failures = Protected(0)
 
     func inject(_ fault: Fault) { faults.withLock { $0.append(fault) } }
     func clear() { faults.withLock { $0.removeAll() } }

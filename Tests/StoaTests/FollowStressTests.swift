@@ -46,7 +46,7 @@ import Glibc
             let store = try Store(at: directory.path, creating: Self.tinyImmediatelyTiered())
             let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
             let total = Self.records
-            let failure = Mutex<StoaError?>(nil)
+            let failure = Protected<StoaError?>(nil)
             let writer = Thread {
                 do throws(StoaError) {
                     for n in 0..<total {

@@ -1,6 +1,5 @@
 import Foundation
 import StoaTestSupport
-import Synchronization
 import Testing
 
 @testable import Stoa
@@ -176,8 +175,8 @@ import Glibc
 
     /// A clock that moves only when asked to sleep, and records the waits.
     final class TestClock: Sendable {
-        let time = Mutex<Int64>(1_000_000)
-        let waits = Mutex<[Int64]>([])
+        let time = Protected<Int64>(1_000_000)
+        let waits = Protected<[Int64]>([])
         var clock: ReplayClock {
             ReplayClock(
                 now: { self.time.withLock { $0 } },

@@ -387,7 +387,7 @@ private let active = "segments/00000000000000000000.jsonl"
         let path = directory.appending(HighWaterMark.fileName)
         let fileSystem = SystemFileSystem()
         let (firstWrote, secondOpened, firstDone) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
-        let published = Mutex<[UInt8]?>(nil)
+        let published = Protected<[UInt8]?>(nil)
         DispatchQueue.global().async {
             try? fileSystem.writeFileAtomically(path) { (fd, temporary) throws(StoaError) in
                 try Array("first\n".utf8).withUnsafeBufferPointer { (buffer) throws(StoaError) in
@@ -435,7 +435,7 @@ private let active = "segments/00000000000000000000.jsonl"
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
         let store = try Store(at: directory.path, creating: configuration)
-        let failures = Mutex<[String]>([])
+        let failures = Protected<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             for round in 0..<20 {
                 do {
@@ -591,7 +591,7 @@ extension UnfinishedMoveTests {
 @Suite struct CloseTests {
     /// Events in the order they happened.
     final class Events: Sendable {
-        let list = Mutex<[String]>([])
+        let list = Protected<[String]>([])
         func add(_ event: String) { list.withLock { $0.append(event) } }
         var all: [String] { list.withLock { $0 } }
     }

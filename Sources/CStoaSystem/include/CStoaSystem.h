@@ -31,4 +31,18 @@ int stoa_flock(int fd, int operation);
 /// rename(2) that fails with EEXIST instead of replacing an existing `to`
 /// (renameat2 with RENAME_NOREPLACE; EINVAL where the file system cannot).
 int stoa_rename_noreplace(const char *from, const char *to);
+
+/// ThreadSanitizer's annotations, for locks it cannot see (``Protected``):
+/// `address` stands for the lock; an acquire after taking it, a release
+/// before giving it up. Declared weak: outside a `-sanitize=thread` build
+/// there is no ThreadSanitizer runtime, the symbols are null and these do
+/// nothing but test them.
+void __tsan_acquire(void *address) __attribute__((weak));
+void __tsan_release(void *address) __attribute__((weak));
+static inline void stoa_tsan_acquire(void *address) {
+    if (__tsan_acquire) __tsan_acquire(address);
+}
+static inline void stoa_tsan_release(void *address) {
+    if (__tsan_release) __tsan_release(address);
+}
 #endif

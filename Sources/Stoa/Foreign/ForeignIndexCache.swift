@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -60,9 +59,9 @@ final class ForeignCacheStore: Sendable {
     /// The folder of this log directory's entries.
     let directory: String
     /// Whether the folder is known to exist (made once, on the first write).
-    private let made = Mutex(false)
+    private let made = Protected(false)
     /// Distinguishes the temporary names of concurrent writers in one process.
-    private static let counter = Mutex(0)
+    private static let counter = Protected(0)
 
     init(directory: String) {
         self.directory = directory

@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -71,7 +70,7 @@ public final class ForeignLogReader: Sendable {
     public let cache: ForeignIndexCache
     let encoder: RecordEncoder
     private let cacheStore: ForeignCacheStore?
-    private let state = Mutex(State())
+    private let state = Protected(State())
     /// Normalised copies kept in memory between queries, in bytes at most
     /// (the most recently used files first); the rest is read again when needed.
     static let retainedBytes = 64 << 20

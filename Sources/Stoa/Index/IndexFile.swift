@@ -471,7 +471,7 @@ struct IndexHeader: Sendable, Equatable {
 
     /// Headers of `.idx` files found valid, by path, with the identity of the
     /// file they were read from (inode, size, modification time in ns).
-    private static let known = Mutex<[String: (identity: [Int64], header: IndexHeader)]>([:])
+    private static let known = Protected<[String: (identity: [Int64], header: IndexHeader)]>([:])
 
     /// The header of the `.idx` at `path` if it is valid and matches a
     /// segment file of `fileSize` bytes.
@@ -507,4 +507,3 @@ struct IndexHeader: Sendable, Equatable {
     }
 }
 
-import Synchronization

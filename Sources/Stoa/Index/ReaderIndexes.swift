@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +39,7 @@ struct ReaderIndexes: Sendable {
     /// A segment modified this recently (µs) is left to the writer.
     static let settleTime: Int64 = 10_000_000
     /// Distinguishes the temporary names of concurrent writes in one process.
-    private static let counter = Mutex(0)
+    private static let counter = Protected(0)
 
     init(storePath: String, writesInStore: Bool = true, cacheRoot: String? = ForeignIndexCache.automaticRoot) {
         self.writesInStore = writesInStore

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 extension EventLogger {
     /// The process's default logger, for the simplest use: created on first
@@ -57,4 +56,4 @@ private struct SharedLoggerState: Sendable {
     var logger: EventLogger?
 }
 
-private let sharedLoggerState = Mutex(SharedLoggerState())
+private let sharedLoggerState = Protected(SharedLoggerState())

@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +21,7 @@ final class FallbackWriter: Sendable {
     let directory: String
     private let fileSystem: any FileSystem
     /// The counter of the next file's name.
-    private let counter = Mutex(1)
+    private let counter = Protected(1)
 
     init(directory: String, fileSystem: any FileSystem) {
         self.directory = directory

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// The logger's shared state and its flusher thread.
 ///
@@ -266,16 +265,16 @@ final class LoggerSink: Sendable {
     private let fileSystem: any FileSystem
     /// The owned store while it is open. Only the flusher thread opens and
     /// uses it; `close()` takes it after the flusher has ended.
-    private let store: Mutex<Store?>
+    private let store: Protected<Store?>
 
     init(destination: Destination, fallbackDirectory: String, fileSystem: any FileSystem) {
         self.destination = destination
         self.fallback = FallbackWriter(directory: fallbackDirectory, fileSystem: fileSystem)
         self.fileSystem = fileSystem
         if case .borrowed(let store) = destination {
-            self.store = Mutex(store)
+            self.store = Protected(store)
         } else {
-            self.store = Mutex(nil)
+            self.store = Protected(nil)
         }
     }
 

@@ -38,7 +38,7 @@ final class BlockChecks: Sendable {
         var damaged: [(ordinal: UInt32, reason: String)]
     }
 
-    private let outcomes: Mutex<[Outcome?]>
+    private let outcomes: Protected<[Outcome?]>
     /// How many checks were computed, not remembered (for tests).
     let computed = Atomic<Int>(0)
 
@@ -51,7 +51,7 @@ final class BlockChecks: Sendable {
             let known = kept.checks.outcomes.withLock { $0 }
             for number in 0..<min(kept.blocks, blocks, known.count) { outcomes[number] = known[number] }
         }
-        self.outcomes = Mutex(outcomes)
+        self.outcomes = Protected(outcomes)
     }
 
     /// The outcome of block `number`: remembered, or found now by `check`.

@@ -1,4 +1,3 @@
-import Synchronization
 
 /// Which of a store's sealed segments hold which conversation, for one
 /// reader: the hashes of every sealed segment's conversation names in one
@@ -14,7 +13,7 @@ import Synchronization
 /// names is still looked up in its own table, so a hash shared by two names
 /// costs a lookup, never a record.
 final class ConversationDirectory: Sendable {
-    private let state = Mutex(State())
+    private let state = Protected(State())
 
     /// The segments of a snapshot that a query for one conversation looks
     /// at, by position.

@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,14 +22,14 @@ public final class StoreReader: Sendable {
     /// Where the `.idx` of sealed segments that lack one are found and put.
     let indexes: ReaderIndexes
     /// Indexed segments by base seq, kept between queries.
-    private let cache = Mutex<[UInt64: IndexedSegment]>([:])
+    private let cache = Protected<[UInt64: IndexedSegment]>([:])
     /// The last segment as read so far, and its index so far: when it grows,
     /// only the new bytes are read and indexed.
-    private let growing = Mutex<GrowingSegment?>(nil)
+    private let growing = Protected<GrowingSegment?>(nil)
     /// The segment directories, watched, and the last listing of them.
-    private let listing: Mutex<Listing>
+    private let listing: Protected<Listing>
     /// The files last loaded, and what they gave.
-    private let loaded = Mutex<(files: [SegmentFile], snapshot: Snapshot)?>(nil)
+    private let loaded = Protected<(files: [SegmentFile], snapshot: Snapshot)?>(nil)
     /// Which sealed segments hold which conversation: built by the second
     /// conversation query.
     private let conversations = ConversationDirectory()
@@ -38,7 +37,7 @@ public final class StoreReader: Sendable {
     /// last looked in full (monotonic ns; `.min` when that look failed).
     /// Held through each snapshot: a query that finds no change reported
     /// must not return while another that took the reports is still looking.
-    private let watching: Mutex<(feed: ChangeFeed?, lookedAt: Int64)>
+    private let watching: Protected<(feed: ChangeFeed?, lookedAt: Int64)>
 
     /// How long a snapshot is reused while no change is reported (ns).
     static let fullLookInterval: Int64 = 1_000_000_000
@@ -98,11 +97,11 @@ public final class StoreReader: Sendable {
         self.configuration = try StoreConfiguration.load(from: root.configuration)
         self.layout = StoreLayout(root: path, archivePath: configuration.archivePath)
         self.encoder = RecordEncoder(fields: configuration.fields, maxRecordBytes: Int(configuration.maxRecordBytes))
-        self.listing = Mutex(
+        self.listing = Protected(
             Listing(
                 segmentsDirectory: DirectoryWatch(path: layout.segments),
                 archiveDirectory: DirectoryWatch(path: layout.archive)))
-        self.watching = Mutex((ChangeFeed(watching: [layout.segments, layout.archive]), .min))
+        self.watching = Protected((ChangeFeed(watching: [layout.segments, layout.archive]), .min))
     }
 
     /// The records that match `query`, exactly sorted by (time, seq), as a

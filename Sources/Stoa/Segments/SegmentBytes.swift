@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A segment's bytes as queries read them: block by block, whether the
 /// segment is plain or gzip members.
@@ -28,9 +27,9 @@ final class GzipSegmentContents: SegmentBytes {
     let fileSize: Int
     private let file: MappedFile
     /// Inflated members by compressed offset, most recently used last.
-    private let cache = Mutex<[(offset: UInt64, bytes: [UInt8])]>([])
+    private let cache = Protected<[(offset: UInt64, bytes: [UInt8])]>([])
     /// How many members were inflated (cache misses), for tests and stats.
-    let inflations = Mutex(0)
+    let inflations = Protected(0)
     static let cachedMembers = 4
 
     init(path: String) throws(StoaError) {

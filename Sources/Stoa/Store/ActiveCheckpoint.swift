@@ -19,7 +19,7 @@ import Synchronization
 /// the active segment removes its checkpoint anyway, and a reader checks
 /// that the segment still holds the checkpoint's last line.
 final class ActiveCheckpoint: Sendable {
-    private let state = Mutex<Progress?>(nil)
+    private let state = Protected<Progress?>(nil)
     /// Bytes of batches handed to ``addWritten(_:)`` whose jobs have not run yet.
     let queuedBytes = Atomic<Int>(0)
     /// Lines indexed from the facts of their encoding, not scanned (for tests).

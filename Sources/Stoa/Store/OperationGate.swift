@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Lets calls that work on the store from the caller's thread (`reindex`,
 /// `applyTierPolicy`) run until the store closes, and lets closing wait for
@@ -60,7 +59,7 @@ final class StoreTestHooks: Sendable {
         case closeWaits
     }
 
-    private let hooks = Mutex<[Point: @Sendable () -> Void]>([:])
+    private let hooks = Protected<[Point: @Sendable () -> Void]>([:])
 
     func set(_ point: Point, _ hook: (@Sendable () -> Void)?) { hooks.withLock { $0[point] = hook } }
 

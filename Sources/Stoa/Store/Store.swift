@@ -30,11 +30,11 @@ public final class Store: Sendable {
     /// taken of each record as its batch is encoded (outside the lock).
     let dedupDigest: DedupWindow.Digester?
     private let lock: StoreLock
-    private let state: Mutex<WriterState>
+    private let state: Protected<WriterState>
     private let commit = GroupCommit()
-    private let timer: Mutex<IntervalTimer?>
+    private let timer: Protected<IntervalTimer?>
     /// Seals an idle segment once it is `segment_age` old and applies the tier policy.
-    private let maintenance = Mutex<IntervalTimer?>(nil)
+    private let maintenance = Protected<IntervalTimer?>(nil)
     /// How often maintenance runs when no segment is sealed (µs).
     static let maintenanceInterval: Int64 = 30_000_000
     /// Writes sealed segments' `.idx` files, off the append path.
@@ -54,12 +54,12 @@ public final class Store: Sendable {
 
     /// What background maintenance last did, shared with its jobs.
     private final class BackgroundOutcome: Sendable {
-        let failure = Mutex<StoaError?>(nil)
-        let tierReport = Mutex<TierReport?>(nil)
+        let failure = Protected<StoaError?>(nil)
+        let tierReport = Protected<TierReport?>(nil)
         /// Seals whose background job has not run yet.
         let pendingSeals = Atomic<Int>(0)
         /// The indexes of segments sealed whose pass has not run yet.
-        let prepared = Mutex<[SidecarIndexer.Prepared]>([])
+        let prepared = Protected<[SidecarIndexer.Prepared]>([])
     }
 
     /// Opens the store at `path` for writing, creating it if the directory
@@ -168,8 +168,8 @@ public final class Store: Sendable {
                 window: window, digest: dedupDigest, segments: segments, scanner: encoder.scanner,
                 now: Timestamp.now())
         }
-        self.state = Mutex(writer)
-        self.timer = Mutex(nil)
+        self.state = Protected(writer)
+        self.timer = Protected(nil)
         self.indexer = SidecarIndexer(layout: layout, encoder: encoder, fileSystem: fileSystem, facts: facts)
         scheduleIndexing(below: active.base, findingMark: true)
 
@@ -259,7 +259,7 @@ public final class Store: Sendable {
     public func applyTierPolicy(now: Int64? = nil) throws(StoaError) -> TierReport {
         try operations.run(path: path) { () throws(StoaError) -> TierReport in
             let base = state.withLock { $0.active.base }
-            let result = Mutex<Result<TierReport, StoaError>?>(nil)
+            let result = Protected<Result<TierReport, StoaError>?>(nil)
             worker.submit { [self] in
                 let outcome = Result { () throws(StoaError) -> TierReport in
                     testHooks.call(.workBegins)
@@ -287,7 +287,7 @@ public final class Store: Sendable {
             // On the background worker, like the seal jobs: two passes at once
             // would write the same .idx files and HIGHWATER over each other.
             let base = state.withLock { $0.active.base }
-            let result = Mutex<Result<Int, StoaError>?>(nil)
+            let result = Protected<Result<Int, StoaError>?>(nil)
             worker.submit { [self] in
                 let outcome = Result { () throws(StoaError) -> Int in
                     testHooks.call(.workBegins)

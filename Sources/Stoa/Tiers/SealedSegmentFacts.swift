@@ -1,4 +1,3 @@
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,11 +29,11 @@ final class SealedSegmentFacts: Sendable {
         var header: IndexHeader?
     }
 
-    private let known = Mutex<[String: Facts]>([:])
+    private let known = Protected<[String: Facts]>([:])
     /// The archive's gzip segments as last listed or changed by a pass, and
     /// the archive's modification time (ns) then: listed again only when
     /// that time moves without a pass having moved it.
-    private let archive = Mutex<(modified: Int64?, cold: [SegmentName])?>(nil)
+    private let archive = Protected<(modified: Int64?, cold: [SegmentName])?>(nil)
     private let fileSystem: any FileSystem
 
     init(fileSystem: any FileSystem = SystemFileSystem()) {

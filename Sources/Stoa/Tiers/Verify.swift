@@ -1,5 +1,4 @@
 import Dispatch
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -166,8 +165,8 @@ extension StoreReader {
     /// - Returns: one result per file, in order: nil for a file gone since
     ///   it was listed, the error that stopped the check of a file.
     private func checkSegments(_ files: [SegmentFile], threads: Int) -> [Result<SegmentCheck?, StoaError>] {
-        let results = Mutex([Result<SegmentCheck?, StoaError>?](repeating: nil, count: files.count))
-        let next = Mutex(0)
+        let results = Protected([Result<SegmentCheck?, StoaError>?](repeating: nil, count: files.count))
+        let next = Protected(0)
         let lastPosition = files.count - 1
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, files.count))) { _ in
             var buffer = SegmentBuffer()
