@@ -14,7 +14,6 @@ import Testing
         let process = Process()
         private let lock = NSLock()
         private var lines: [String] = []
-        private var reader: Thread?
 
         init(stoa: String, arguments: [String]) throws {
             process.executableURL = URL(fileURLWithPath: stoa)
@@ -24,7 +23,9 @@ import Testing
             process.standardError = Pipe()
             try process.run()
             let handle = output.fileHandleForReading
-            reader = Thread { [self] in
+            // Not kept in a property: the thread holds the follower until the
+            // child's output ends (a property made a cycle that leaked both).
+            let reader = Thread { [self] in
                 var pending = Data()
                 while true {
                     let chunk = handle.availableData
@@ -37,7 +38,7 @@ import Testing
                     }
                 }
             }
-            reader!.start()
+            reader.start()
         }
 
         var received: [String] { lock.withLock { lines } }
