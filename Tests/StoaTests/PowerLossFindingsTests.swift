@@ -31,7 +31,7 @@ import Testing
         // Bounded only so that a backup that never ends fails the test
         // instead of hanging the run.
         let done = DispatchSemaphore(value: 0)
-        let outcome = Mutex<Result<BackupReport, StoaError>?>(nil)
+        let outcome = Protected<Result<BackupReport, StoaError>?>(nil)
         Thread.detachNewThread {
             let result = Result { () throws(StoaError) in try StoreReader(at: source).backup(to: directory.appending("backup")) }
             outcome.withLock { $0 = result }

@@ -77,9 +77,9 @@ final class PowerLossRecorder: FileSystem {
         var unknownWrites: [String] = []
     }
 
-    private let state = Mutex(State())
+    private let state = Protected(State())
     private let real = SystemFileSystem()
-    private let observer = Mutex<Int?>(nil)
+    private let observer = Protected<Int?>(nil)
 
     /// - Parameters:
     ///   - root: an existing directory; what is in it already is taken as

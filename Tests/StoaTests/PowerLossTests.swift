@@ -57,7 +57,7 @@ struct PowerLossRecording {
         let recorder = try PowerLossRecorder(root: root, linksFail: options.linksFail, ignoresSync: options.ignoresSync)
         defer { recorder.stop() }
         var random = SeededGenerator(seed: options.seed)
-        let events = Mutex<[(index: Int, event: Event)]>([])
+        let events = Protected<[(index: Int, event: Event)]>([])
         func note(_ event: Event) { events.withLock { $0.append((recorder.count, event)) } }
         var configuration = configuration()
         // Relative to the store, so that a crash state written elsewhere has its own.

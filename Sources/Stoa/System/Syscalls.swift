@@ -1,5 +1,4 @@
 import CStoaSystem
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -192,7 +191,7 @@ enum Syscalls {
 /// Costs one uncontended lock per sync, next to a sync's milliseconds.
 enum SyncObservers {
     typealias Observer = @Sendable (Int32) -> Void
-    private static let observers = Mutex<(next: Int, all: [Int: Observer])>((0, [:]))
+    private static let observers = Protected<(next: Int, all: [Int: Observer])>((0, [:]))
 
     /// Calls `observer` with the descriptor of every sync completed from
     /// now on, in the thread that made it, until ``remove(_:)``.
