@@ -23,7 +23,7 @@ import Testing
     @Test func aChangeInsideGivesANewTime() throws {
         let directory = TemporaryDirectory()
         let watched = try makeDirectory(in: directory, secondsAgo: 100)
-        var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000_000)
+        var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000)
         let old = try modified(watched)
         #expect(try watch.modified() == old)
         #expect(try watch.modified() == old)
@@ -35,11 +35,15 @@ import Testing
     @Test func aDirectoryPutInThePlaceOfTheWatchedOneIsSeenAfterTheInterval() throws {
         let directory = TemporaryDirectory()
         let watched = try makeDirectory(in: directory, secondsAgo: 100)
-        var watch = DirectoryWatch(path: watched, lookUpInterval: 100_000_000)
+        let clock = TestClock()
+        var watch = DirectoryWatch(path: watched, lookUpInterval: 100_000, clock: clock.clock)
         _ = try watch.modified()
         try Syscalls.rename(watched, to: directory.appending("moved"))
         _ = try makeDirectory(in: directory, secondsAgo: 200)
-        usleep(150_000)
+        // Within the interval, the descriptor still names the moved directory.
+        clock.advance(by: 99_999)
+        #expect(try watch.modified() == modified(directory.appending("moved")))
+        clock.advance(by: 1)
         #expect(try watch.modified() == modified(watched))
         // And it is the new one that is watched from then on.
         _ = FileManager.default.createFile(atPath: watched + "/a", contents: Data())
@@ -50,7 +54,7 @@ import Testing
         let directory = TemporaryDirectory()
         let watched = directory.appending("archive")
         try setModified(directory.path, toSecondsAgo: 100)
-        var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000_000)
+        var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000)
         #expect(try watch.modified() == nil)
         #expect(try watch.modified() == nil)
         try Syscalls.mkdir(watched)
@@ -62,7 +66,7 @@ import Testing
     @Test func anAbsentDirectoryIsLookedUpWhileItsParentsTimeIsRecent() throws {
         let directory = TemporaryDirectory()
         let watched = directory.appending("archive")
-        var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000_000)
+        var watch = DirectoryWatch(path: watched, lookUpInterval: 3_600_000_000)
         #expect(try watch.modified() == nil)
         #expect(try watch.modified() == nil)
         let before = try #require(try Syscalls.status(directory.path))

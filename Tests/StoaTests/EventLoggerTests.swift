@@ -168,15 +168,16 @@ final class LoggerFileSystem: FileSystem, @unchecked Sendable {
 
     @Test func aRecordGetsItsTimeWhenLoggedNotWhenFlushed() throws {
         let directory = TemporaryDirectory()
-        let logger = EventLogger(storePath: directory.path, configuration: configuration())
-        let before = Timestamp.now()
+        let clock = TestClock()
+        let logger = EventLogger(
+            storePath: directory.path, configuration: configuration(), fileSystem: SystemFileSystem(), clock: clock.clock)
+        let logged = clock.now
         logger.log(record(0))
-        let after = Timestamp.now()
-        usleep(30_000)
+        clock.advance(by: 30_000)
         logger.flush()
         let records = try stored(directory.path)
         #expect(records.count == 1)
-        #expect(records[0].time >= before && records[0].time <= after)
+        #expect(records[0].time == logged)
         // A record's own time is kept.
         logger.log(#"{"ts":"2026-01-02T03:04:05Z","n":1}"#)
         logger.stop()
@@ -213,10 +214,16 @@ final class LoggerFileSystem: FileSystem, @unchecked Sendable {
 
     @Test func theIntervalFlushes() throws {
         let directory = TemporaryDirectory()
-        var configuration = configuration()
-        configuration.flushInterval = .milliseconds(20)
-        let logger = EventLogger(storePath: directory.path, configuration: configuration)
+        let clock = TestClock()
+        // An hour, by the clock the logger was given.
+        let logger = EventLogger(
+            storePath: directory.path, configuration: configuration(), fileSystem: SystemFileSystem(), clock: clock.clock)
         for n in 0..<3 { logger.log(record(n)) }
+        clock.advance(by: 3_600_000_000 - 1)
+        logger.wake()
+        #expect(logger.stats.flushed == 0)
+        clock.advance(by: 1)
+        logger.wake()
         #expect(eventually { logger.stats.flushed == 3 })
         #expect(try numbers(stored(directory.path)) == [0, 1, 2])
         logger.stop()
@@ -312,7 +319,7 @@ final class LoggerFileSystem: FileSystem, @unchecked Sendable {
         thread.start()
         // The logging thread is stuck in `log`, not dropping anything.
         #expect(eventually { logger.stats.waiting == 1 })
-        #expect(done.wait(timeout: .now() + .milliseconds(50)) == .timedOut)
+        #expect(done.wait(timeout: .now()) == .timedOut)
         var stats = logger.stats
         #expect(stats.logged == 8 && stats.dropped == 0)
 
@@ -360,12 +367,15 @@ final class LoggerFileSystem: FileSystem, @unchecked Sendable {
         let directory = TemporaryDirectory()
         let path = directory.appending("store")
         let fileSystem = LoggerFileSystem()
-        let logger = EventLogger(storePath: path, configuration: configuration(), fileSystem: fileSystem)
+        let clock = TestClock()
+        let logger = EventLogger(storePath: path, configuration: configuration(), fileSystem: fileSystem, clock: clock.clock)
         fileSystem.failWrites(endingWith: ".jsonl", errno: ENOSPC)
         for n in 0..<10 { logger.log(record(n)) }
         logger.flush()
         var stats = logger.stats
         #expect(stats.retried == 2)  // maxRetries
+        // Backing off 1 ms, then twice that (by the clock: no real wait).
+        #expect(clock.waits.withLock { $0 } == [1_000, 2_000])
         #expect(stats.fellBack == 10 && stats.fallbackFiles == 1)
         #expect(stats.flushed == 0 && stats.dropped == 0)
         #expect(stats.lastError?.code == .noSpace)

@@ -1,5 +1,6 @@
 import Foundation
 import StoaTestSupport
+import Synchronization
 import Testing
 
 @testable import Stoa
@@ -65,17 +66,25 @@ import Glibc
         let store = try Store(at: directory.path, creating: configuration)
         let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
         let total = 3000
+        // A failure fails the test (a `try!` here would end the whole run).
+        let failure = Mutex<StoaError?>(nil)
         let writer = Thread {
-            for n in 0..<total {
-                try! store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#)
-                if n % 250 == 0 { _ = try! store.applyTierPolicy(now: Timestamp.now() + 10_000_000) }
+            do throws(StoaError) {
+                for n in 0..<total {
+                    try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#)
+                    if n % 250 == 0 { _ = try store.applyTierPolicy(now: Timestamp.now() + 10_000_000) }
+                }
+            } catch {
+                failure.withLock { $0 = error }
             }
         }
         writer.start()
         var seen: [UInt64] = []
-        while seen.count < total, let record = try follower.next(waitingUpTo: 10_000_000) {
+        // The deadline only bounds a hang: a record comes as soon as it is appended.
+        while seen.count < total, let record = try follower.next(waitingUpTo: 60_000_000) {
             seen.append(record.seq)
         }
+        #expect(failure.withLock { $0 } == nil)
         #expect(seen == (0..<UInt64(total)).map { $0 })
         try store.close()
         let files = listDirectory(directory.appending("archive"))
@@ -103,21 +112,26 @@ import Glibc
         #expect(seen == (0..<300).map { UInt64($0) })
     }
 
-    @Test func anAsyncSequenceOfNewRecords() async throws {
+    @Test(.timeLimit(.minutes(1))) func anAsyncSequenceOfNewRecords() async throws {
         let directory = TemporaryDirectory()
         let store = try Store(at: directory.path)
         let sequence = try StoreReader(at: directory.path).followAsync()
+        let (arrivals, arrived) = AsyncStream.makeStream(of: Int.self)
         let reading = Task {
             var got: [String] = []
             for try await record in sequence {
                 got.append(record.json)
+                arrived.yield(got.count)
                 if got.count == 3 { break }
             }
             return got
         }
+        // Each record is appended once the one before has arrived: the
+        // sequence waits for every one of them.
+        var counts = arrivals.makeAsyncIterator()
         for n in 0..<3 {
             try store.append(#"{"ts":1,"n":\#(n)}"#)
-            try await Task.sleep(nanoseconds: 5_000_000)
+            #expect(await counts.next() == n + 1)
         }
         #expect(try await reading.value == [#"{"ts":1,"n":0}"#, #"{"ts":1,"n":1}"#, #"{"ts":1,"n":2}"#])
     }
@@ -141,36 +155,41 @@ import Glibc
         let directory = TemporaryDirectory()
         try makeStore(directory, gaps: [200_000, 200_000, 200_000])  // 0.6 s in all
         let reader = try StoreReader(at: directory.path)
+        let clock = TestClock()
+        let started = clock.now
         var order: [Int] = []
-        let started = Timestamp.now()
-        let count = try reader.replay(Query(), speed: .factor(2)) { record in
+        var times: [Int64] = []
+        let count = try reader.replay(Query(), speed: .factor(2), maxGap: nil, clock: clock.clock) { record in
             let object = try JSONSerialization.jsonObject(with: Data(record.bytes)) as! [String: Any]
             order.append(object["n"] as! Int)
+            times.append(clock.now - started)
             return true
         }
-        let elapsed = Timestamp.now() - started
         #expect(count == 4)
         #expect(order == [0, 1, 2, 3])
-        #expect(elapsed >= 300_000, "0.6 s at speed 2 takes at least 0.3 s, took \(elapsed) µs")
+        // 0.2 s gaps at speed 2: each record 0.1 s after the one before.
+        #expect(times == [0, 100_000, 200_000, 300_000])
+        #expect(clock.waits.withLock { $0 } == [100_000, 100_000, 100_000])
 
-        let fast = Timestamp.now()
-        #expect(try reader.replay(Query(), speed: .max) { _ in true } == 4)
-        #expect(Timestamp.now() - fast < 300_000)
+        // As fast as it can: no wait at all.
+        #expect(try reader.replay(Query(), speed: .max, maxGap: nil, clock: clock.clock) { _ in true } == 4)
+        #expect(clock.waits.withLock { $0 }.count == 3)
     }
 
     @Test func capsLongGapsAndReplaysOneConversation() throws {
         let directory = TemporaryDirectory()
         try makeStore(directory, gaps: [3_600_000_000, 50_000, 3_600_000_000])  // hours apart
         let reader = try StoreReader(at: directory.path)
-        let started = Timestamp.now()
+        let clock = TestClock()
         var sessions: [String?] = []
-        try reader.replay(Query(conversation: "a"), speed: .factor(1), maxGap: 100_000) { record in
+        let count = try reader.replay(Query(conversation: "a"), speed: .factor(1), maxGap: 100_000, clock: clock.clock) { record in
             sessions.append(record.conversation)
             return true
         }
+        #expect(count == 2)
         #expect(sessions == ["a", "a"])
-        let elapsed = Timestamp.now() - started
-        #expect(elapsed >= 100_000 && elapsed < 30_000_000)
+        // An hour and 50 ms apart, capped at 0.1 s.
+        #expect(clock.waits.withLock { $0 } == [100_000])
         // Stopping early.
         #expect(try reader.replay(Query(), speed: .max) { _ in false } == 1)
     }

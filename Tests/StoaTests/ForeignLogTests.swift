@@ -582,22 +582,18 @@ import Testing
 
         var order: [Int] = []
         var calls: [Int64] = []
-        let count = try reader.replay(Query(), speed: .factor(2)) { record in
-            calls.append(Timestamp.now())
+        let clock = TestClock()
+        let count = try reader.replay(Query(), speed: .factor(2), maxGap: nil, clock: clock.clock) { record in
+            calls.append(clock.now)
             let object = try JSONSerialization.jsonObject(with: Data(record.bytes)) as! [String: Any]
             order.append(object["n"] as! Int)
             return true
         }
         #expect(count == 4)
         #expect(order == [0, 1, 2, 3])
-        // Each gap is 100 ms of original time, 50 ms at speed 2. The schedule
-        // counts from the first record, and usleep never wakes early: record
-        // k comes no sooner than k × 50 ms after the first (a late one does
-        // not push the others back, so a single gap may be shorter).
-        for (k, call) in calls.enumerated() {
-            #expect(call - calls[0] >= Int64(k) * 50_000 - 500, "record \(k) at \(call - calls[0]) µs")
-        }
-        #expect(calls.last! - calls.first! < 5_000_000)
+        // Each gap is 100 ms of original time, 50 ms at speed 2, across the two files.
+        #expect(calls.map { $0 - calls[0] } == [0, 50_000, 100_000, 150_000])
+        #expect(clock.waits.withLock { $0 } == [50_000, 50_000, 50_000])
 
         let out = directory.appending("b.jsonl.gz")
         #expect(try reader.export(Query(types: ["b"]), to: out) == 2)

@@ -173,20 +173,6 @@ import Glibc
 
     // MARK: Replay
 
-    /// A clock that moves only when asked to sleep, and records the waits.
-    final class TestClock: Sendable {
-        let time = Protected<Int64>(1_000_000)
-        let waits = Protected<[Int64]>([])
-        var clock: ReplayClock {
-            ReplayClock(
-                now: { self.time.withLock { $0 } },
-                sleep: { micros in
-                    self.waits.withLock { $0.append(micros) }
-                    self.time.withLock { $0 = Timestamp.adding($0, micros) }
-                })
-        }
-    }
-
     @Test(arguments: [1e-300, 1e-18, .leastNonzeroMagnitude, 1e308, .greatestFiniteMagnitude, 1])
     func replayAtAnySpeedNeverTraps(factor: Double) throws {
         let directory = TemporaryDirectory()
@@ -199,7 +185,7 @@ import Glibc
         try store.close()
         let reader = try StoreReader(at: directory.path)
         for order in [Query.Order.oldestFirst, .newestFirst] {
-            let test = TestClock()
+            let test = TestClock(start: 1_000_000)
             var seen: [Int64] = []
             let count = try reader.replay(Query(order: order), speed: .factor(factor), maxGap: nil, clock: test.clock) {
                 seen.append($0.time)
@@ -208,7 +194,7 @@ import Glibc
             #expect(count == 4)
             #expect(seen == (order == .oldestFirst ? seen.sorted() : seen.sorted().reversed()))
             let waits = test.waits.withLock { $0 }
-            #expect(waits.allSatisfy { $0 > 0 && Double($0) <= ReplayClock.longestWait })
+            #expect(waits.allSatisfy { $0 > 0 && Double($0) <= StoaClock.longestWait })
             // One wait per gap (each is positive), none when the speed makes every gap vanish.
             #expect(waits.count == (factor > 1e300 ? 0 : 3), "\(waits)")
         }

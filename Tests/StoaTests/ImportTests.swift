@@ -106,7 +106,9 @@ import Testing
                 #"{"ts": "2026-11-20T10:00:01Z", "message": "c"}"#,
                 #"{"message": "d"}"#,
             ], in: directory)
-        let store = try Store(at: directory.appending("store"), creating: StoreConfiguration())
+        let clock = TestClock()
+        let store = try Store(
+            at: directory.appending("store"), creating: StoreConfiguration(), fileSystem: SystemFileSystem(), clock: clock.clock)
         defer { try? store.close() }
 
         // The store's fields (ts, timestamp, time, @timestamp): only line 3 has a time.
@@ -119,15 +121,15 @@ import Testing
         #expect(errors.allSatisfy { $0.code == .missingTime && $0.path == input })
         #expect(errors.first?.message == "record has no time field (ts, timestamp, time, @timestamp)")
 
-        // Stamping: each is stored with the time of the import, and counted.
-        let before = Timestamp.now()
+        // Stamping: each is stored with the time of the import (the store's
+        // clock's), and counted.
+        clock.advance(by: 1_234_567)
         let stamping = try StoreImporter(store: store, stampingMissingTimes: true)
         let stamped = try stamping.importFile(at: input) { Issue.record("refused: \($0)") }
-        let after = Timestamp.now()
         #expect(stamped.stored == 4)
         #expect(stamped.stamped == 3)
         let records = try StoreReader(at: store.path).query(Query()).all().filter { stamped.seqs.contains($0.seq) }
-        #expect(records.filter { $0.time >= before && $0.time <= after }.count == 3)
+        #expect(records.filter { $0.time == clock.now }.count == 3)
         #expect(records.filter { $0.json.hasPrefix(#"{"ts":""#) }.count == 4)
     }
 

@@ -280,7 +280,7 @@ public final class StoreImporter {
         /// Takes a chunk of the file and stores the records it completes.
         mutating func feed(_ chunk: [UInt8], onRejected: (StoaError) -> Void) throws(StoaError) {
             var batch = EncodedBatch()
-            let now = Timestamp.now()
+            let now = importer.store.clock.now()
             chunk.withUnsafeBufferPointer { bytes in
                 var start = 0
                 while let newline = SegmentContents.firstNewline(in: bytes, from: start) {
@@ -313,7 +313,7 @@ public final class StoreImporter {
         /// unfinished record refused.
         mutating func finish(onRejected: (StoaError) -> Void) throws(StoaError) {
             var batch = EncodedBatch()
-            let now = Timestamp.now()
+            let now = importer.store.clock.now()
             if !carry.isEmpty && !discarding {
                 let line = carry
                 line.withUnsafeBufferPointer { take($0, into: &batch, now: now, onRejected: onRejected) }

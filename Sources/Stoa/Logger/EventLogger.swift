@@ -50,6 +50,8 @@ public final class EventLogger: Sendable {
     /// Validates records and adds their time, with the store's field names.
     private let encoder: RecordEncoder
     private let typeField: String
+    /// The time records are stamped with (tests advance one by hand).
+    private let clock: StoaClock
 
     /// Creates a logger that opens (or creates) the store at `storePath` and
     /// closes it on ``stop()``.
@@ -77,10 +79,16 @@ public final class EventLogger: Sendable {
         self.init(store: store, configuration: configuration, fileSystem: SystemFileSystem())
     }
 
-    convenience init(storePath: String, configuration: Configuration, fileSystem: any FileSystem) {
+    /// - Parameter clock: the time of stamps, flushes and backoff, and of
+    ///   the store the logger opens (tests advance one by hand, then call
+    ///   ``wake()``).
+    convenience init(
+        storePath: String, configuration: Configuration, fileSystem: any FileSystem, clock: StoaClock = .system
+    ) {
         let sink = LoggerSink(
             destination: .owned(path: storePath, configuration: configuration.storeConfiguration),
-            fallbackDirectory: Self.fallbackDirectory(configuration, storePath: storePath), fileSystem: fileSystem)
+            fallbackDirectory: Self.fallbackDirectory(configuration, storePath: storePath), fileSystem: fileSystem,
+            clock: clock)
         var failure: StoaError?
         let fields: StoreConfiguration
         do {
@@ -91,26 +99,30 @@ public final class EventLogger: Sendable {
             let existing = try? StoreConfiguration.load(from: StoreLayout(root: storePath).configuration)
             fields = existing ?? configuration.storeConfiguration
         }
-        self.init(sink: sink, storeConfiguration: fields, configuration: configuration)
+        self.init(sink: sink, storeConfiguration: fields, configuration: configuration, clock: clock)
         if let failure { core.note(failure) }
     }
 
-    convenience init(store: Store, configuration: Configuration, fileSystem: any FileSystem) {
+    convenience init(
+        store: Store, configuration: Configuration, fileSystem: any FileSystem, clock: StoaClock = .system
+    ) {
         let sink = LoggerSink(
             destination: .borrowed(store),
-            fallbackDirectory: Self.fallbackDirectory(configuration, storePath: store.path), fileSystem: fileSystem)
-        self.init(sink: sink, storeConfiguration: store.configuration, configuration: configuration)
+            fallbackDirectory: Self.fallbackDirectory(configuration, storePath: store.path), fileSystem: fileSystem,
+            clock: clock)
+        self.init(sink: sink, storeConfiguration: store.configuration, configuration: configuration, clock: clock)
     }
 
-    private init(sink: LoggerSink, storeConfiguration: StoreConfiguration, configuration: Configuration) {
+    private init(sink: LoggerSink, storeConfiguration: StoreConfiguration, configuration: Configuration, clock: StoaClock) {
         configuration.check()
         self.configuration = configuration
+        self.clock = clock
         self.fallbackDirectory = sink.fallback.directory
         self.sink = sink
         self.encoder = RecordEncoder(
             fields: storeConfiguration.fields, maxRecordBytes: Int(storeConfiguration.maxRecordBytes))
         self.typeField = storeConfiguration.fields.type.first ?? "type"
-        self.core = LoggerCore(configuration: configuration, sink: sink)
+        self.core = LoggerCore(configuration: configuration, sink: sink, clock: clock)
         core.start()
     }
 
@@ -140,7 +152,7 @@ public final class EventLogger: Sendable {
     ///
     /// - Complexity: O(*n*) in the record's length (it is validated here).
     public func log<Bytes: Collection<UInt8>>(_ record: Bytes) {
-        let now = Timestamp.now()
+        let now = clock.now()
         let encoder = self.encoder
         core.enqueue(
             record.withContiguousStorageIfAvailable { Self.encode($0, encoder: encoder, now: now) }
@@ -154,7 +166,7 @@ public final class EventLogger: Sendable {
     /// ```
     public func log(_ json: String) {
         var json = json
-        let now = Timestamp.now()
+        let now = clock.now()
         let encoder = self.encoder
         core.enqueue(json.withUTF8 { Self.encode($0, encoder: encoder, now: now) })
     }
@@ -235,4 +247,8 @@ public final class EventLogger: Sendable {
 
     /// Whether ``stop()`` has begun.
     var isStopping: Bool { core.isStopping }
+
+    /// Has the flusher look at the clock again: a test calls it after
+    /// moving the logger's clock on (the flusher waits in real time).
+    func wake() { core.wake() }
 }

@@ -26,27 +26,33 @@ final class LoggerCore: @unchecked Sendable {
 
     let configuration: EventLogger.Configuration
     private let sink: LoggerSink
-    private let interval: Double
+    /// The flush interval (µs).
+    private let interval: Int64
     /// The longest single wait (µs): a day.
     static let longestWait: Int64 = 86_400_000_000
     private let initialBackoff: Int64
     private let maxBackoff: Int64
+    /// When the interval is up, and how long backoff waits.
+    private let clock: StoaClock
 
-    init(configuration: EventLogger.Configuration, sink: LoggerSink) {
+    init(configuration: EventLogger.Configuration, sink: LoggerSink, clock: StoaClock) {
         self.configuration = configuration
         self.sink = sink
+        self.clock = clock
         self.buffer = RecordRing(capacity: configuration.bufferSize)
         self.stats.bufferCapacity = configuration.bufferSize
-        // At most a day per wait: Foundation traps on a deadline past what it
-        // can convert (`.seconds(Int64.max)`); flushing sooner loses nothing.
-        self.interval = Double(min(configuration.flushInterval.loggerMicroseconds, Self.longestWait)) / 1_000_000
+        // At most a day: Foundation traps on a deadline past what it can
+        // convert (`.seconds(Int64.max)`); flushing sooner loses nothing.
+        self.interval = min(configuration.flushInterval.loggerMicroseconds, Self.longestWait)
         self.initialBackoff = configuration.initialBackoff.loggerMicroseconds
         self.maxBackoff = max(configuration.maxBackoff.loggerMicroseconds, 0)
     }
 
     /// Starts the flusher thread. It holds the core (not the logger) until it ends.
     func start() {
-        let thread = Thread { [self] in run() }
+        // The first interval counts from here, not from when the thread runs.
+        let deadline = Timestamp.adding(clock.now(), interval)
+        let thread = Thread { [self] in run(firstDeadline: deadline) }
         thread.name = "stoa-logger"
         thread.start()
     }
@@ -134,6 +140,13 @@ final class LoggerCore: @unchecked Sendable {
         return stopping
     }
 
+    /// Wakes the flusher, which looks at the clock again (for tests that move it).
+    func wake() {
+        condition.lock()
+        condition.broadcast()
+        condition.unlock()
+    }
+
     /// Keeps `error` as the last one (from outside the flusher: closing).
     func note(_ error: StoaError) {
         condition.lock()
@@ -144,13 +157,16 @@ final class LoggerCore: @unchecked Sendable {
     // MARK: The flusher
 
     /// The flusher thread's loop.
-    private func run() {
+    private func run(firstDeadline: Int64) {
         condition.lock()
-        var deadline = Date(timeIntervalSinceNow: interval)
+        var deadline = firstDeadline
         while true {
-            // Wait for a reason to write.
+            // Wait for a reason to write: the interval is up by the clock
+            // (looked at again on every wake-up).
             while !buffer.isFull && flushesDone == flushesAsked && !stopping {
-                if !condition.wait(until: deadline) { break }
+                let left = Timestamp.span(from: clock.now(), to: deadline)
+                if left <= 0 { break }
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Double(min(left, Self.longestWait)) / 1_000_000))
             }
             if stopping && buffer.isEmpty {
                 // Someone blocked before the stop still gets in: wait for it.
@@ -171,7 +187,7 @@ final class LoggerCore: @unchecked Sendable {
             }
             flushesDone = max(flushesDone, asked)
             condition.broadcast()
-            deadline = Date(timeIntervalSinceNow: interval)
+            deadline = Timestamp.adding(clock.now(), interval)
         }
         finished = true
         flushesDone = flushesAsked
@@ -216,12 +232,12 @@ final class LoggerCore: @unchecked Sendable {
             }
             guard retrying else { break }
             failures += 1
-            if backoff > 0 { Thread.sleep(forTimeInterval: Double(min(backoff, Self.longestWait)) / 1_000_000) }
+            if backoff > 0 { clock.sleep(min(backoff, Self.longestWait)) }
             backoff = min(backoff > Int64.max / 2 ? Int64.max : backoff * 2, maxBackoff)
         }
         guard !records.isEmpty else { return }
         do {
-            try sink.fallback.write(records)
+            try sink.fallback.write(records, now: clock.now())
             update {
                 $0.fellBack += UInt64(records.count)
                 $0.fallbackFiles += 1
@@ -267,10 +283,14 @@ final class LoggerSink: Sendable {
     /// uses it; `close()` takes it after the flusher has ended.
     private let store: Protected<Store?>
 
-    init(destination: Destination, fallbackDirectory: String, fileSystem: any FileSystem) {
+    /// The time of the store the logger opens.
+    private let clock: StoaClock
+
+    init(destination: Destination, fallbackDirectory: String, fileSystem: any FileSystem, clock: StoaClock) {
         self.destination = destination
         self.fallback = FallbackWriter(directory: fallbackDirectory, fileSystem: fileSystem)
         self.fileSystem = fileSystem
+        self.clock = clock
         if case .borrowed(let store) = destination {
             self.store = Protected(store)
         } else {
@@ -285,7 +305,7 @@ final class LoggerSink: Sendable {
         guard case .owned(let path, let configuration) = destination else {
             preconditionFailure("a borrowed store is always set")
         }
-        let opened = try Store(at: path, creating: configuration, fileSystem: fileSystem)
+        let opened = try Store(at: path, creating: configuration, fileSystem: fileSystem, clock: clock)
         store.withLock { $0 = opened }
         return opened
     }

@@ -94,12 +94,17 @@ extension StoreReader {
     /// Records come in seq order (append order), each once: rotation and
     /// tier moves never make it skip or repeat one.
     public func follow(from start: FollowStart = .end) throws(StoaError) -> Follower {
+        try follow(from: start, clock: .monotonic)
+    }
+
+    /// ``follow(from:)`` on a given clock (tests pass one they advance by hand).
+    func follow(from start: FollowStart, clock: StoaClock) throws(StoaError) -> Follower {
         let first: UInt64 =
             switch start {
             case .seq(let seq): seq
             case .end: try endSeq()
             }
-        return Follower(reader: self, next: first)
+        return Follower(reader: self, next: first, clock: clock)
     }
 
     /// The last `count` records, and a follower of every record after
@@ -152,18 +157,24 @@ public final class Follower: @unchecked Sendable {
     private var position = 0
     /// The lines passed over so far because they are not valid records.
     public private(set) var damaged: [DamagedLine] = []
-    /// Where seqs went missing between segments, and since when (monotonic ns).
+    /// Where seqs went missing between segments, and since when (µs of `clock`).
     private var gap: (seq: UInt64, since: Int64)?
     /// The seq to read from next.
     public private(set) var nextSeq: UInt64
     private let watch: Int32
+    /// How long to wait, and how long a gap has lasted.
+    private let clock: StoaClock
 
     /// How long to wait between looks when nothing signals a change (µs).
     static let pollInterval: Int64 = 50_000
+    /// How long seqs missing between segments are waited for before they
+    /// are passed over (µs): two full looks of the reader.
+    static let gapWait: Int64 = 2 * StoreReader.fullLookInterval / 1000
 
-    init(reader: StoreReader, next: UInt64) {
+    init(reader: StoreReader, next: UInt64, clock: StoaClock) {
         self.reader = reader
         self.nextSeq = next
+        self.clock = clock
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if fd >= 0 {
             let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
@@ -180,10 +191,10 @@ public final class Follower: @unchecked Sendable {
 
     /// The next record, waiting at most `timeout` µs for one; nil when none came.
     public func next(waitingUpTo timeout: Int64) throws(StoaError) -> Record? {
-        let deadline = Timestamp.now() + timeout
+        let deadline = Timestamp.adding(clock.now(), timeout)
         while true {
             if let record = try nextIfAvailable() { return record }
-            let left = deadline - Timestamp.now()
+            let left = deadline - clock.now()
             if left <= 0 { return nil }
             waitForChange(upTo: min(left, Self.pollInterval))
         }
@@ -198,8 +209,8 @@ public final class Follower: @unchecked Sendable {
         // Seqs missing between segments are passed over once they have been
         // missing for longer than a listing race lasts (a reader looks in
         // full at least once a second).
-        let now = Syscalls.monotonicNanoseconds()
-        let acrossGap = gap.flatMap { $0.seq == nextSeq && now - $0.since > 2 * StoreReader.fullLookInterval ? $0.seq : nil }
+        let now = clock.now()
+        let acrossGap = gap.flatMap { $0.seq == nextSeq && now - $0.since > Self.gapWait ? $0.seq : nil }
         let (records, passed, next) = try reader.records(fromSeq: nextSeq, limit: 4096, acrossGap: acrossGap)
         if records.isEmpty && passed.isEmpty && next == nextSeq && (try? reader.hasSeqs(after: next)) == true {
             if gap?.seq != next { gap = (next, now) }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// How fast to replay.
 public enum ReplaySpeed: Sendable, Equatable {
     /// As fast as records can be read.
@@ -41,7 +37,7 @@ extension RecordReader {
     /// ``replay(_:speed:maxGap:_:)`` on a given clock (tests pass one that
     /// advances when asked to sleep).
     func replay(
-        _ query: Query, speed: ReplaySpeed, maxGap: Int64?, clock: ReplayClock, _ body: (Record) throws -> Bool
+        _ query: Query, speed: ReplaySpeed, maxGap: Int64?, clock: StoaClock, _ body: (Record) throws -> Bool
     ) throws -> Int {
         let cursor = try self.query(query)
         // When the first record went out: the schedule counts from there, so
@@ -63,7 +59,7 @@ extension RecordReader {
                     if let maxGap { gap = min(gap, max(0, maxGap)) }
                     offset += Double(gap) / factor
                     let wait = Double(started) + offset - Double(clock.now())
-                    if wait >= 1 { clock.sleep(Int64(min(wait, ReplayClock.longestWait))) }
+                    if wait >= 1 { clock.sleep(Int64(min(wait, StoaClock.longestWait))) }
                 } else {
                     started = clock.now()
                 }
@@ -74,26 +70,4 @@ extension RecordReader {
         }
         return count
     }
-}
-
-/// The clock a replay keeps its schedule by: the time (µs since the
-/// epoch) and a sleep (µs).
-struct ReplayClock: Sendable {
-    var now: @Sendable () -> Int64
-    var sleep: @Sendable (Int64) -> Void
-
-    /// The longest single wait asked of `sleep` (µs, about 31,700 years):
-    /// below `Int64.max`, which a `Double` cannot hold exactly.
-    static let longestWait: Double = 1e18
-
-    static let system = ReplayClock(
-        now: { Timestamp.now() },
-        sleep: { micros in
-            var rest = micros
-            while rest > 0 {
-                let step = min(rest, 1_000_000_000)  // usleep takes a UInt32
-                usleep(UInt32(step))
-                rest -= step
-            }
-        })
 }

@@ -227,7 +227,7 @@ extension Store {
     func removeDuplicates(_ batch: EncodedBatch, state: inout WriterState) -> (EncodedBatch, UInt64?) {
         guard var window = state.dedup, let keyStarts = batch.keyStarts, let digests = batch.digests else { return (batch, nil) }
         state.dedup = nil  // so that `window` is the one copy: no copy-on-write of its tables
-        window.expire(now: Timestamp.now())
+        window.expire(now: clock.now())
         var dropped = Set<Int>()
         var firstOriginal: UInt64?
         // Positions in this batch by digest: the first, and any after it
@@ -275,13 +275,13 @@ extension Store {
     }
 
     /// Remembers the records of `batch` at `lines`, just written to the
-    /// active segment at `offset` from `firstSeq` on, for `dedup_window`.
+    /// active segment at `offset` from `firstSeq` on at `now` (µs), for
+    /// `dedup_window`.
     static func remember(
-        _ batch: EncodedBatch, lines: Range<Int>, firstSeq: UInt64, segment: UInt64, offset: Int,
+        _ batch: EncodedBatch, lines: Range<Int>, firstSeq: UInt64, segment: UInt64, offset: Int, now: Int64,
         in window: inout DedupWindow
     ) {
         guard let keyStarts = batch.keyStarts, let digests = batch.digests else { return }
-        let now = Timestamp.now()
         let batchStart = lines.lowerBound == 0 ? 0 : batch.lineEnds[lines.lowerBound - 1]
         for position in lines {
             let start = position == 0 ? 0 : batch.lineEnds[position - 1]

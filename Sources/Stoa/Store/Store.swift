@@ -51,6 +51,10 @@ public final class Store: Sendable {
     private let operations = OperationGate()
     /// Where tests order events without sleeping.
     let testHooks = StoreTestHooks()
+    /// The time of the store's decisions: stamps for records without one,
+    /// `segment_age`, `dedup_window`, the tier policy's "now" (tests pass
+    /// one they advance by hand).
+    let clock: StoaClock
 
     /// What background maintenance last did, shared with its jobs.
     private final class BackgroundOutcome: Sendable {
@@ -81,13 +85,15 @@ public final class Store: Sendable {
     ///     by their bytes).
     ///   - afterReadingConfiguration: called once `stoa.json` was read, before
     ///     the lock is taken (tests let another writer run there).
+    ///   - clock: the time the store goes by (tests advance one by hand).
     init(
         at path: String, creating newConfiguration: StoreConfiguration, fileSystem: any FileSystem,
         dedupDigest: @escaping DedupWindow.Digester = DedupWindow.sha256,
-        afterReadingConfiguration: () throws(StoaError) -> Void = {}
+        afterReadingConfiguration: () throws(StoaError) -> Void = {}, clock: StoaClock = .system
     ) throws(StoaError) {
         self.path = path
         self.fileSystem = fileSystem
+        self.clock = clock
         var configuration = try Self.loadOrCreate(StoreLayout(root: path), newConfiguration, fileSystem)
         try afterReadingConfiguration()
         self.lock = try StoreLock(directory: path, fileSystem: fileSystem)
@@ -139,16 +145,17 @@ public final class Store: Sendable {
             let acknowledged = mark.map { $0.nextSeq > last.base ? Int(clamping: $0.nextSeq - last.base) : 0 } ?? 0
             (count, size) = try recovery.recoverActiveSegment(at: last.path, acknowledged: acknowledged, report: &report)
             if let next = skipMissing(from: last.base + count) {
-                active = try ActiveSegment(creating: layout, base: next, fileSystem: fileSystem)
+                active = try ActiveSegment(creating: layout, base: next, fileSystem: fileSystem, now: clock.now())
                 (count, size) = (0, 0)
             } else {
-                active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem)
+                active = try ActiveSegment(opening: last.path, base: last.base, fileSystem: fileSystem, now: clock.now())
             }
         } else {
             // A new store, or the last segment went warm or cold (or was sealed): start the next one.
             let encoder = self.encoder
             let end = try segments.last.map { (last) throws(StoaError) in try Self.endSeq(of: last, encoder: encoder) } ?? 0
-            active = try ActiveSegment(creating: layout, base: skipMissing(from: end) ?? end, fileSystem: fileSystem)
+            active = try ActiveSegment(
+                creating: layout, base: skipMissing(from: end) ?? end, fileSystem: fileSystem, now: clock.now())
         }
         // The active segment's checkpoint .idx holds while its segment still
         // starts with what it indexed: not after a repair (this one, or one a
@@ -166,7 +173,7 @@ public final class Store: Sendable {
         if let window = configuration.dedupWindow {
             writer.dedup = try DedupWindow.rebuilt(
                 window: window, digest: dedupDigest, segments: segments, scanner: encoder.scanner,
-                now: Timestamp.now())
+                now: clock.now())
         }
         self.state = Protected(writer)
         self.timer = Protected(nil)
@@ -200,6 +207,7 @@ public final class Store: Sendable {
         // is not kept alive (and locked) by its background work.
         let (indexer, tiering, tiered, outcome) = (self.indexer, self.tiering, hasTierPolicy, self.outcome)
         let (checkpoint, encoder, layout, fileSystem) = (self.checkpoint, self.encoder, self.layout, self.fileSystem)
+        let clock = self.clock
         if sealed != nil { outcome.pendingSeals.add(1, ordering: .relaxed) }
         worker.submit {
             // Whether no later seal is queued behind this one.
@@ -237,7 +245,7 @@ public final class Store: Sendable {
                 }
                 if findingMark { try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem) }
                 if tiered {
-                    let report = try tiering.apply(now: Timestamp.now(), activeBase: base)
+                    let report = try tiering.apply(now: clock.now(), activeBase: base)
                     if !report.isEmpty { outcome.tierReport.withLock { $0 = report } }
                 }
             } catch {
@@ -254,7 +262,7 @@ public final class Store: Sendable {
     /// Applies the tier and retention policy now (`stoa tier`): compresses,
     /// archives and deletes sealed segments by their seal time, as of `now`.
     ///
-    /// - Parameter now: the time to judge ages by (µs); the clock by default.
+    /// - Parameter now: the time to judge ages by (µs); now by default.
     /// - Throws: `.closed` after ``close()``.
     public func applyTierPolicy(now: Int64? = nil) throws(StoaError) -> TierReport {
         try operations.run(path: path) { () throws(StoaError) -> TierReport in
@@ -266,7 +274,7 @@ public final class Store: Sendable {
                     let pass = try indexer.indexSealedSegments(below: base)
                     try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
                     if let problem = pass.skipped.first { throw problem }
-                    return try tiering.apply(now: now ?? Timestamp.now(), activeBase: base)
+                    return try tiering.apply(now: now ?? clock.now(), activeBase: base)
                 }
                 result.withLock { $0 = outcome }
             }
@@ -342,7 +350,7 @@ public final class Store: Sendable {
     func appendRecord(_ record: UnsafeBufferPointer<UInt8>, durability: Durability?) throws(StoaError) -> UInt64 {
         var batch = EncodedBatch(digest: dedupDigest)
         batch.reserve(records: 1, bytes: record.count + EncodedBatch.insertionRoom)
-        try batch.add(record, encoder: encoder, now: Timestamp.now())
+        try batch.add(record, encoder: encoder, now: clock.now())
         let (seqs, duplicateOf) = try write(batch, durability: durability)
         return duplicateOf ?? seqs.lowerBound
     }
@@ -390,7 +398,7 @@ public final class Store: Sendable {
     /// `count` records.
     @usableFromInline
     func beginBatch(expecting count: Int) -> BatchInProgress {
-        var batch = BatchInProgress(encoded: EncodedBatch(digest: dedupDigest), now: Timestamp.now())
+        var batch = BatchInProgress(encoded: EncodedBatch(digest: dedupDigest), now: clock.now())
         // Room for `count` lines as long as the last batch's: a batch that
         // outgrows its array is copied whole each time it doubles.
         let lineBytes = max(1, averageLineBytes.load(ordering: .relaxed) * 9 / 8)
@@ -478,7 +486,7 @@ public final class Store: Sendable {
         let first = state.active.base + state.count
         var written = 0  // records of this batch already in a segment
         var start = 0  // byte offset of the first unwritten record
-        let now = Timestamp.now()
+        let now = clock.now()
         while written < batch.lineEnds.count {
             let firstLength = batch.lineEnds[written] - start
             let tooOld = now - state.active.createdAt >= configuration.segmentAge
@@ -504,7 +512,7 @@ public final class Store: Sendable {
             if state.dedup != nil {
                 Self.remember(
                     batch, lines: written..<end, firstSeq: state.active.base + state.count, segment: state.active.base,
-                    offset: state.size, in: &state.dedup!)
+                    offset: state.size, now: now, in: &state.dedup!)
             }
             state.count += UInt64(end - written)
             state.size += stop - start
@@ -572,7 +580,7 @@ public final class Store: Sendable {
         let checkpointPath = layout.path(of: SegmentName(base: old.base, kind: .index))
         // (Left behind, it is harmless: no sealed-segment reader takes it.)
         if (try? Syscalls.status(checkpointPath)) != nil { try? fileSystem.unlink(checkpointPath) }
-        let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem)
+        let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem, now: clock.now())
         let sealed = (path: old.file.path, base: old.base, size: state.size, count: state.count)
         state.active = next
         state.count = 0
@@ -645,8 +653,10 @@ public final class Store: Sendable {
         }
     }
 
-    /// Seals the active segment when it has records and is `segment_age` old.
-    func sealIfOld(now: Int64 = Timestamp.now()) {
+    /// Seals the active segment when it has records and is `segment_age` old
+    /// as of `now` (µs; the store's clock by default).
+    func sealIfOld(now: Int64? = nil) {
+        let now = now ?? clock.now()
         try? state.withLock { (state) throws(StoaError) in
             guard !state.closed, state.failure == nil, state.count > 0,
                 now - state.active.createdAt >= configuration.segmentAge
@@ -823,17 +833,20 @@ final class ActiveSegment: Sendable {
     /// When the segment was created (µs), for `segment_age`.
     let createdAt: Int64
 
-    init(opening path: String, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
+    /// - Parameter now: the store's time (µs), taken as the creation time
+    ///   where the file system keeps none.
+    init(opening path: String, base: UInt64, fileSystem: any FileSystem, now: Int64) throws(StoaError) {
         self.file = try OpenFile(path: path, flags: O_RDWR | O_APPEND | O_NOFOLLOW, fileSystem: fileSystem)
         self.base = base
-        self.createdAt = Syscalls.birthTime(file.fd) ?? Timestamp.now()
+        self.createdAt = Syscalls.birthTime(file.fd) ?? now
     }
 
-    init(creating layout: StoreLayout, base: UInt64, fileSystem: any FileSystem) throws(StoaError) {
+    /// - Parameter now: the store's time (µs): the segment's creation time.
+    init(creating layout: StoreLayout, base: UInt64, fileSystem: any FileSystem, now: Int64) throws(StoaError) {
         let path = layout.path(of: SegmentName(base: base, kind: .plain))
         self.file = try OpenFile(path: path, flags: O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW, fileSystem: fileSystem)
         self.base = base
-        self.createdAt = Timestamp.now()
+        self.createdAt = now
         try fileSystem.syncDirectory(layout.segments)
     }
 }

@@ -103,7 +103,7 @@ extension Store {
                 try valueOrThrow("read", path: source) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
             }
             var batch = EncodedBatch(digest: dedupDigest)
-            let now = Timestamp.now()
+            let now = clock.now()
             if count == 0 {
                 if !carry.isEmpty && !discarding {
                     carry.withUnsafeBufferPointer { line in

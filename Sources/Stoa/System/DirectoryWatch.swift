@@ -27,20 +27,23 @@ struct DirectoryWatch {
     private var absentAt: Int64?
     /// The directory's device and inode.
     private var identity: (dev_t, ino_t)?
-    /// When the path was last looked up (monotonic ns).
+    /// When the path was last looked up (µs of `clock`).
     private var lookedUp: Int64 = .min
-    /// How long a descriptor is trusted before the path is looked up again (ns).
+    /// How long a descriptor is trusted before the path is looked up again (µs).
     private let lookUpInterval: Int64
+    /// When to look the path up again (tests advance one by hand).
+    private let clock: StoaClock
 
-    init(path: String, lookUpInterval: Int64 = 1_000_000_000) {
+    init(path: String, lookUpInterval: Int64 = 1_000_000, clock: StoaClock = .monotonic) {
         self.path = path
         self.lookUpInterval = lookUpInterval
+        self.clock = clock
     }
 
     /// The directory's modification time (ns since the epoch), or nil when
     /// it does not exist.
     mutating func modified() throws(StoaError) -> Int64? {
-        let now = Syscalls.monotonicNanoseconds()
+        let now = clock.now()
         if let file, now - lookedUp < lookUpInterval {
             let time = Self.time(try Syscalls.fstat(file.fd, path: file.path))
             if !watchingParent { return time }
