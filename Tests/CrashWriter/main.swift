@@ -8,9 +8,20 @@
 // from FIRST). The test
 // kills it with SIGKILL at a random moment and checks that every
 // acknowledged record is in the store exactly once.
+//
+//   stoa-crash-writer tier DIR NOW STOP
+//   stoa-crash-writer backup SOURCE DEST STOP
+//
+// Does what `stoa tier DIR --now @NOW` (NOW in µs) or `stoa backup SOURCE
+// DEST` does, stopping before its STOPth file system call (counted from 1,
+// from the start of the tier pass or the backup): there it prints
+// `stopped CALL PATH` and waits to be killed. A run that ends first prints
+// `done CALLS` (how many calls it made) and exits 0; STOP 0 never stops.
+// So a test kills it at a chosen point of its work, the same point on any
+// machine, instead of after a guessed time.
 
 import Foundation
-import Stoa
+@_spi(Testing) import Stoa
 import Synchronization
 
 #if canImport(Glibc)
@@ -48,7 +59,64 @@ final class Acknowledger: Sendable {
     }
 }
 
+/// Counts file system calls while on, and stops the process before the chosen one.
+final class Stopper: Sendable {
+    let target: Int
+    private let state = Mutex<(on: Bool, calls: Int)>((false, 0))
+
+    init(before target: Int) { self.target = target }
+
+    func count(_ on: Bool) { state.withLock { $0.on = on } }
+    var calls: Int { state.withLock { $0.calls } }
+
+    func before(_ call: String, _ path: String) {
+        let stop = state.withLock { (state) -> Bool in
+            guard state.on else { return false }
+            state.calls += 1
+            return state.calls == target
+        }
+        guard stop else { return }
+        say("stopped \(call) \(path)")
+        while true { pause() }
+    }
+}
+
+/// Writes `line` and a newline on stdout in one go, or exits.
+func say(_ line: String) {
+    let bytes = Array((line + "\n").utf8)
+    var done = 0
+    while done < bytes.count {
+        let written = bytes.withUnsafeBytes { write(1, $0.baseAddress! + done, $0.count - done) }
+        if written <= 0 { exit(1) }
+        done += written
+    }
+}
+
 let arguments = CommandLine.arguments
+if arguments.count == 5, arguments[1] == "tier" || arguments[1] == "backup" {
+    guard let target = Int(arguments[4]), target >= 0 else { fail("STOP must be a number") }
+    let stopper = Stopper(before: target)
+    do {
+        if arguments[1] == "tier" {
+            guard let now = Int64(arguments[3]) else { fail("NOW must be µs since the epoch") }
+            let store = try Store(at: arguments[2], beforeEachCall: stopper.before)
+            // What opening queued is done before counting starts: the count
+            // is the tier pass's alone.
+            try store.waitForIndexes()
+            stopper.count(true)
+            _ = try store.applyTierPolicy(now: now)
+            stopper.count(false)
+            try store.close()
+        } else {
+            stopper.count(true)
+            _ = try StoreReader(at: arguments[2]).backup(to: arguments[3], beforeEachCall: stopper.before)
+        }
+    } catch {
+        fail("\(arguments[1]) failed: \(error)")
+    }
+    say("done \(stopper.calls)")
+    exit(0)
+}
 guard arguments.count == 5, let threads = Int(arguments[2]), let seed = UInt64(arguments[3]),
     let first = Int(arguments[4])
 else {

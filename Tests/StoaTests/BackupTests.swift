@@ -48,13 +48,6 @@ final class BackupFileSystem: FileSystem {
     }
 }
 
-/// Lets a test thread stop another one.
-final class StopFlag: Sendable {
-    private let value = Protected(false)
-    func stop() { value.withLock { $0 = true } }
-    var isStopped: Bool { value.withLock { $0 } }
-}
-
 @Suite(.serialized) struct BackupTests {
     static let hour: Int64 = 3_600_000_000
 
@@ -115,6 +108,16 @@ final class StopFlag: Sendable {
 
     func names(_ directory: String, _ suffix: String) -> [String] {
         listDirectory(directory).filter { $0.hasSuffix(suffix) }
+    }
+
+    /// Runs `body` where it cannot throw (a file system's hook): an error
+    /// fails the test instead of ending the whole run, as `try!` would.
+    func expectNoError(_ body: () throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            try body()
+        } catch {
+            Issue.record(error, sourceLocation: sourceLocation)
+        }
     }
 
     /// Each segment of the backup is there in one form only.
@@ -337,7 +340,7 @@ final class StopFlag: Sendable {
         let expected = try all(source)
         let now = Timestamp.now()
         // Listed plain; warm by the time the backup links them.
-        let warming = BackupFileSystem(beforeFirstLink: (".jsonl", { _ = try! self.tier(source, at: now + 2 * Self.hour) }))
+        let warming = BackupFileSystem(beforeFirstLink: (".jsonl", { self.expectNoError { _ = try self.tier(source, at: now + 2 * Self.hour) } }))
         let warm = directory.appending("warm")
         let report = try StoreReader(at: source).backup(to: warm, fileSystem: warming)
         #expect(report.copied == plain.dropLast().map { "segments/" + $0 + ".gz" } + ["segments/" + plain.last!])
@@ -346,7 +349,8 @@ final class StopFlag: Sendable {
         #expect(try all(warm) == expected)
 
         // Listed warm; expired by the time the backup links them.
-        let expiring = BackupFileSystem(beforeFirstLink: (".gz", { _ = try! self.tier(source, at: now + 31 * 24 * Self.hour) }))
+        let expiring = BackupFileSystem(
+            beforeFirstLink: (".gz", { self.expectNoError { _ = try self.tier(source, at: now + 31 * 24 * Self.hour) } }))
         let gone = directory.appending("gone")
         let left = try StoreReader(at: source).backup(to: gone, fileSystem: expiring)
         #expect(left.copied == ["segments/" + plain.last!])
@@ -368,21 +372,32 @@ final class StopFlag: Sendable {
         configuration.warmFor = 0
         let store = try Store(at: source, creating: configuration)
         try append(store, count: 200)
-        let stop = StopFlag()
+        // The writer appends 10 records for each permit: each round lets it
+        // append 300 more while it backs up, so that the store grows between
+        // backups whatever the machine's speed (and stays small enough for a
+        // debug build, which indexes and moves every small segment).
+        let (rounds, batchesPerRound) = (4, 30)
+        let permits = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
+        // A failure fails the test (a `try!` here would end the whole run).
+        let failure = Mutex<String?>(nil)
         let writer = Thread {
-            // Paced and bounded: a debug build indexes every small segment.
-            var n = 200
-            while !stop.isStopped && n < 3000 {
-                try! self.append(store, count: 10, first: n)
-                n += 10
-                usleep(1000)
+            defer { finished.signal() }
+            for batch in 0..<(rounds * batchesPerRound) {
+                permits.wait()
+                do {
+                    try self.append(store, count: 10, first: 200 + batch * 10)
+                } catch {
+                    failure.withLock { $0 = "\(error)" }
+                    return
+                }
             }
         }
         writer.start()
         let incremental = directory.appending("incremental")
         var snapshots: [[Record]] = []
-        for round in 0..<4 {
-            usleep(useconds_t(20_000 + round * 10_000))
+        for round in 0..<rounds {
+            for _ in 0..<batchesPerRound { permits.signal() }
             let fresh = directory.appending("fresh\(round)")
             let report = try backup(from: source, to: fresh)
             snapshots.append(try all(fresh))
@@ -391,12 +406,13 @@ final class StopFlag: Sendable {
             snapshots.append(try all(incremental))
             expectOneFormEach(incremental)
         }
-        stop.stop()
-        while !writer.isFinished { usleep(1000) }
+        finished.wait()
+        #expect(failure.withLock { $0 } == nil)
         try store.close()
         let final = try bySeq(source)
-        #expect(final.count > 500)
-        #expect(snapshots.first!.count < final.count, "the writer was still appending")
+        #expect(final.count == 200 + rounds * batchesPerRound * 10)
+        // The first backup saw at most the first round's records.
+        #expect(snapshots.first!.count <= 200 + batchesPerRound * 10)
         for (number, snapshot) in snapshots.enumerated() {
             #expect(!snapshot.isEmpty)
             expectPrefix(snapshot, of: final, "snapshot \(number)")
@@ -412,34 +428,51 @@ final class StopFlag: Sendable {
         #expect(try bySeq(incremental) == final)
     }
 
-    /// Starts the crash writer on `directory`; returns it once it has acknowledged `acks` appends.
-    func startCrashWriter(_ directory: String, seed: UInt64, acks: Int) throws -> (Process, Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
-        process.arguments = [directory, "4", String(seed), "0"]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle.standardError
-        try process.run()
-        var lines = 0
-        while lines < acks {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            lines += chunk.filter { $0 == 0x0A }.count
+    /// The crash writer appending to a store from 4 threads in another
+    /// process, and how many appends it has acknowledged so far.
+    final class AppendingProcess {
+        private let process = Process()
+        private let stdout = Pipe()
+        /// Acknowledgements read so far (each record is in the store before).
+        private(set) var acks = 0
+
+        init(_ directory: String, seed: UInt64) throws {
+            process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
+            process.arguments = [directory, "4", String(seed), "0"]
+            process.standardOutput = stdout
+            process.standardError = FileHandle.standardError
+            try process.run()
         }
-        return (process, stdout)
+
+        /// Reads acknowledgements until `count` have come; false if the writer ended first.
+        @discardableResult
+        func waitForAcks(_ count: Int) -> Bool {
+            while acks < count {
+                let chunk = stdout.fileHandleForReading.availableData
+                if chunk.isEmpty { return false }
+                acks += chunk.filter { $0 == 0x0A }.count
+            }
+            return true
+        }
+
+        func kill() {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            _ = stdout.fileHandleForReading.readDataToEndOfFile()
+        }
     }
 
-    func kill(_ process: Process, _ stdout: Pipe) {
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        _ = stdout.fileHandleForReading.readDataToEndOfFile()
+    /// Starts the crash writer on `directory`; returns it once it has acknowledged `acks` appends.
+    func startCrashWriter(_ directory: String, seed: UInt64, acks: Int) throws -> AppendingProcess {
+        let writer = try AppendingProcess(directory, seed: seed)
+        #expect(writer.waitForAcks(acks), "the crash writer ended")
+        return writer
     }
 
     @Test func aBackupWhileAnotherProcessAppendsIsAPrefix() throws {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")
-        let (writer, pipe) = try startCrashWriter(source, seed: 7, acks: 300)
+        let writer = try startCrashWriter(source, seed: 7, acks: 300)
         let incremental = directory.appending("incremental")
         var snapshots: [[Record]] = []
         for round in 0..<4 {
@@ -448,9 +481,11 @@ final class StopFlag: Sendable {
             snapshots.append(try all(fresh))
             _ = try backup(from: source, to: incremental)
             snapshots.append(try all(incremental))
-            usleep(30_000)
+            // More records acknowledged than the last backup holds: the next
+            // one must hold more.
+            #expect(writer.waitForAcks(max(writer.acks, snapshots.last!.count) + 100), "the crash writer ended")
         }
-        kill(writer, pipe)
+        writer.kill()
         let final = try bySeq(source)
         for (number, snapshot) in snapshots.enumerated() {
             #expect(!snapshot.isEmpty)
@@ -468,10 +503,10 @@ final class StopFlag: Sendable {
         for round in 0..<3 {
             let directory = TemporaryDirectory()
             let source = directory.appending("store")
-            let (writer, pipe) = try startCrashWriter(source, seed: UInt64(round) + 11, acks: 200 + round * 300)
+            let writer = try startCrashWriter(source, seed: UInt64(round) + 11, acks: 200 + round * 300)
             let copy = directory.appending("copy")
             let result = try run("/bin/cp", ["-r", source, copy])
-            kill(writer, pipe)
+            writer.kill()
             // cp complains about files that vanish while it copies (a .tmp
             // renamed into place); it copies the rest, and that is harmless.
             let complaints = result.stderr.split(separator: "\n").filter { !$0.contains("No such file or directory") }
@@ -519,26 +554,26 @@ final class StopFlag: Sendable {
         let expected = try bySeq(source)
         #expect(names(source + "/segments", ".jsonl").count > 150)
 
-        // How long a whole backup takes, to kill the others all along it.
-        let stoa = builtProduct("stoa")
-        let started = Timestamp.now()
-        let whole = try run(stoa, ["backup", source, directory.appending("timing")])
-        #expect(whole.status == 0, "\(whole.stderr)")
-        let duration = max(Timestamp.now() - started, 20_000)
+        // How many file system calls a whole backup makes, to kill the
+        // others all along it: the crash writer does what `stoa backup`
+        // does, and stops before a chosen call (see Tests/CrashWriter).
+        let whole = try StoppedChild.run(["backup", source, directory.appending("counting"), "0"])
+        guard case .done(let calls) = whole else {
+            Issue.record("a whole backup: \(whole)")
+            return
+        }
+        #expect(calls > 300)
 
         var random = SeededGenerator(seed: 99)
         let reused = directory.appending("reused")
-        var opened = 0
+        var (opened, killed) = (0, 0)
         for round in 0..<8 {
             let destination = round % 2 == 0 ? reused : directory.appending("fresh\(round)")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: stoa)
-            process.arguments = ["backup", source, destination]
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            usleep(useconds_t(Int64.random(in: 0...duration, using: &random)))
-            Glibc.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            // A backup into `reused` makes fewer calls once it holds some:
+            // then a late stop may come after its end.
+            let child = try StoppedChild.run(["backup", source, destination, String(Int.random(in: 1...calls, using: &random))])
+            if case .failed(let what) = child { Issue.record("round \(round): the backup failed: \(what)") }
+            if child.wasKilled { killed += 1 }
             guard FileManager.default.fileExists(atPath: destination + "/stoa.json") else { continue }
             opened += 1
             expectPrefix(try bySeq(destination), of: expected, "round \(round)")
@@ -548,8 +583,9 @@ final class StopFlag: Sendable {
             expectPrefix(try bySeq(destination), of: expected, "round \(round), reopened")
         }
         #expect(opened > 0)
-        // A backup run to the end completes what the killed ones began.
-        let last = try run(stoa, ["backup", source, reused])
+        #expect(killed > 0)
+        // `stoa backup` run to the end completes what the killed ones began.
+        let last = try run(builtProduct("stoa"), ["backup", source, reused])
         #expect(last.status == 0, "\(last.stderr)")
         #expect(try bySeq(reused) == expected)
         expectOneFormEach(reused)
@@ -898,11 +934,13 @@ final class StopFlag: Sendable {
         // the store's active segment gets its last line rewritten in place.
         _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
         let rewrite: @Sendable () -> Void = {
-            var bytes = try! readBytes(source + "/segments/" + active)
-            let lastLine = bytes.dropLast().lastIndex(of: UInt8(ascii: "\n"))! + 1
-            let n = bytes[lastLine...].firstRange(of: Array(#""n":"#.utf8))!.upperBound
-            bytes[n] = bytes[n] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
-            try! writeBytes(bytes, to: source + "/segments/" + active)
+            self.expectNoError {
+                var bytes = try readBytes(source + "/segments/" + active)
+                let lastLine = bytes.dropLast().lastIndex(of: UInt8(ascii: "\n"))! + 1
+                let n = bytes[lastLine...].firstRange(of: Array(#""n":"#.utf8))!.upperBound
+                bytes[n] = bytes[n] == UInt8(ascii: "1") ? UInt8(ascii: "2") : UInt8(ascii: "1")
+                try writeBytes(bytes, to: source + "/segments/" + active)
+            }
         }
         do {
             _ = try StoreReader(at: source).backup(
