@@ -96,11 +96,15 @@ public func run(_ executable: String, _ arguments: [String], input: String = "",
     }
     writer.start()
     let errorData = LockedData()
-    let errorReader = Thread { errorData.set(stderr.fileHandleForReading.readDataToEndOfFile()) }
+    let errorRead = DispatchSemaphore(value: 0)
+    let errorReader = Thread {
+        errorData.set(stderr.fileHandleForReading.readDataToEndOfFile())
+        errorRead.signal()
+    }
     errorReader.start()
     let outputData = stdout.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    while errorData.get() == nil { usleep(1000) }
+    errorRead.wait()
     let killed = process.terminationReason == .uncaughtSignal
     return ProcessResult(
         status: process.terminationStatus, stdout: String(decoding: outputData, as: UTF8.self),

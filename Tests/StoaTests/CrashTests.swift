@@ -1,5 +1,6 @@
 import Foundation
 import StoaTestSupport
+import Synchronization
 import Testing
 
 @testable import Stoa
@@ -173,16 +174,23 @@ import Glibc
         let perThread = 100
         // Real threads: Dispatch would run only as many at once as there are cores.
         let done = DispatchGroup()
+        // A failure fails the test (a `try!` here would end the whole run).
+        let failure = Mutex<StoaError?>(nil)
         for thread in 0..<threads {
             done.enter()
             Thread {
-                for n in 0..<perThread {
-                    try! store.append(#"{"ts":1,"thread":\#(thread),"n":\#(n)}"#)
+                defer { done.leave() }
+                do throws(StoaError) {
+                    for n in 0..<perThread {
+                        try store.append(#"{"ts":1,"thread":\#(thread),"n":\#(n)}"#)
+                    }
+                } catch {
+                    failure.withLock { $0 = error }
                 }
-                done.leave()
             }.start()
         }
         done.wait()
+        #expect(failure.withLock { $0 } == nil)
         let stats = store.writeStats
         #expect(stats.nextSeq == UInt64(threads * perThread))
         // Every append waited for a sync; with 16 waiting at once they share them.
@@ -207,11 +215,9 @@ import Glibc
         configuration.fsyncInterval = 10_000
         let store = try Store(at: directory.path, creating: configuration)
         try store.append(#"{"n":1}"#)
-        var waited = 0
-        while store.writeStats.syncs == 0 && waited < 200 {
-            usleep(10_000)
-            waited += 1
-        }
+        // The timer syncs within 10 ms; the deadline only bounds a hang.
+        let deadline = Timestamp.now() + 60_000_000
+        while store.writeStats.syncs == 0 && Timestamp.now() < deadline { usleep(1_000) }
         #expect(store.writeStats.syncs >= 1)
         try store.close()
     }
