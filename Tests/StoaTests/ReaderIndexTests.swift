@@ -82,7 +82,10 @@ import Glibc
         let indexes = ReaderIndexes(storePath: directory.path, writesInStore: false, cacheRoot: cache)
         #expect(try StoreReader(at: directory.path, indexes: indexes).query(Query()).all().count == 300)
         for (path, _) in removed { #expect(!FileManager.default.fileExists(atPath: path)) }
-        let cached = removed.map { indexes.cachedIndexPath(of: try! #require(segmentFile(forIndex: $0.path)))! }
+        let cached = try removed.map { (index, _) in
+            let segment = try #require(segmentFile(forIndex: index))
+            return try #require(indexes.cachedIndexPath(of: segment))
+        }
         var inodes: [UInt64] = []
         for path in cached {
             let info = try #require(try Syscalls.status(path), "\(path)")
