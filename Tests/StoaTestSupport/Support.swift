@@ -90,8 +90,12 @@ public func run(_ executable: String, _ arguments: [String], input: String = "",
     process.standardError = stderr
     try process.run()
     // Write and read on separate threads so that large outputs cannot deadlock.
+    // A child that exits before reading all its input (a usage error) closes
+    // the pipe: the write then fails with EPIPE instead of SIGPIPE ending
+    // the whole test run.
+    _ = ignoreBrokenPipes
     let writer = Thread {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
         try? stdin.fileHandleForWriting.close()
     }
     writer.start()
@@ -166,3 +170,6 @@ public func setModified(_ path: String, toSecondsAgo seconds: Int) throws {
     }
     if result != 0 { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
 }
+
+/// Set once: a write to a pipe whose reader is gone fails with EPIPE.
+private let ignoreBrokenPipes: Void = { signal(SIGPIPE, SIG_IGN) }()

@@ -380,7 +380,7 @@ final class BackupFileSystem: FileSystem {
         let permits = DispatchSemaphore(value: 0)
         let finished = DispatchSemaphore(value: 0)
         // A failure fails the test (a `try!` here would end the whole run).
-        let failure = Mutex<String?>(nil)
+        let failure = Protected<String?>(nil)
         let writer = Thread {
             defer { finished.signal() }
             for batch in 0..<(rounds * batchesPerRound) {

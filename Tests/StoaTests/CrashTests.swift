@@ -175,7 +175,7 @@ import Glibc
         // Real threads: Dispatch would run only as many at once as there are cores.
         let done = DispatchGroup()
         // A failure fails the test (a `try!` here would end the whole run).
-        let failure = Mutex<StoaError?>(nil)
+        let failure = Protected<StoaError?>(nil)
         for thread in 0..<threads {
             done.enter()
             Thread {

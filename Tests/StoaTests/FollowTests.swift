@@ -67,7 +67,7 @@ import Glibc
         let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
         let total = 3000
         // A failure fails the test (a `try!` here would end the whole run).
-        let failure = Mutex<StoaError?>(nil)
+        let failure = Protected<StoaError?>(nil)
         let writer = Thread {
             do throws(StoaError) {
                 for n in 0..<total {

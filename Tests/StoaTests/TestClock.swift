@@ -7,13 +7,13 @@ import Synchronization
 /// records the waits: handed to a store, a logger, a follower or a replay
 /// through their internal initializers, so that tests never sleep.
 final class TestClock: Sendable {
-    let time: Mutex<Int64>
-    let waits = Mutex<[Int64]>([])
+    let time: Protected<Int64>
+    let waits = Protected<[Int64]>([])
 
     /// - Parameter start: the time to start at (µs); the real time by default,
     ///   so that file times the code compares with are near.
     init(start: Int64 = Timestamp.now()) {
-        time = Mutex(start)
+        time = Protected(start)
     }
 
     var now: Int64 { time.withLock { $0 } }

@@ -13,7 +13,7 @@ import Glibc
 /// set by hand and whose `sleep` only moves it on.
 ///
 /// ```swift
-/// let time = Mutex<Int64>(1_795_000_000_000_000)
+/// let time = Protected<Int64>(1_795_000_000_000_000)
 /// let clock = StoaClock(now: { time.withLock { $0 } }, sleep: { micros in time.withLock { $0 += micros } })
 /// ```
 struct StoaClock: Sendable {
