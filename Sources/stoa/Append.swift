@@ -1,6 +1,10 @@
 import ArgumentParser
 import Stoa
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct Append: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append JSON records read from stdin (JSON lines, or pretty-printed objects).",
@@ -26,12 +30,14 @@ struct Append: ParsableCommand {
     var printSeqs = false
 
     func run() throws {
-        let (report, repeats) = try running {
+        let (report, repeats, unprinted) = try running {
             let store = try Store(at: directory)
             printRecovery(store.recovery)
             defer { try? store.close() }
             var rejected: [StoaError] = []
-            var out = printSeqs ? Output() : nil
+            // Stdout closed under --print-seqs: the records are still all
+            // stored, and the command then fails, saying so.
+            var out = printSeqs ? Output(exitsWhenClosed: false) : nil
             let result = try store.appendLines(
                 fromFileDescriptor: 0, source: "stdin", durability: durability, defaultType: type,
                 onRejected: { error in
@@ -44,7 +50,7 @@ struct Append: ParsableCommand {
                     out!.flush()
                 })
             try store.close()
-            return (result, store.writeStats.deduplicated)
+            return (result, store.writeStats.deduplicated, out?.closed)
         }
         if report.stored > 0 {
             printError("stoa: stored \(report.stored) records (seq \(report.seqs.lowerBound)-\(report.seqs.upperBound - 1))")
@@ -57,6 +63,12 @@ struct Append: ParsableCommand {
         if report.rejected > 0 {
             printError("stoa: refused \(report.rejected) records")
             throw ExitCode(65)
+        }
+        if let unprinted {
+            printError(
+                "stoa: --print-seqs: stdout was closed (\(String(cString: strerror(unprinted)))); "
+                    + "the records were stored, but not every seq was printed")
+            throw ExitCode(1)
         }
     }
 }

@@ -23,8 +23,14 @@ func printError(_ text: String) {
 /// Ctrl-C stops the process between lines (``Interruption``).
 struct Output {
     private var buffer: [UInt8] = []
+    /// Whether a closed stdout ends the process (exit 0 on EPIPE, as cat
+    /// does), or is kept in ``closed`` for the command to decide.
+    private let exitsWhenClosed: Bool
+    /// The errno of the write that failed, once stdout took no more.
+    private(set) var closed: Int32?
 
-    init() {
+    init(exitsWhenClosed: Bool = true) {
+        self.exitsWhenClosed = exitsWhenClosed
         buffer.reserveCapacity(1 << 16)
         Interruption.install()
     }
@@ -39,21 +45,33 @@ struct Output {
     mutating func write(_ text: String) { write(text.utf8) }
 
     /// Writes everything buffered, in full, even if a signal comes meanwhile.
+    /// When stdout is closed (a pipe into `head`), stops quietly, as cat does.
+    /// (Unless made with `exitsWhenClosed: false`: then see ``closed``.)
     mutating func flush() {
-        guard !buffer.isEmpty else { return }
+        if let error = writeBuffered(), exitsWhenClosed { exit(error == EPIPE ? 0 : 1) }
+    }
+
+    /// Writes everything buffered; the errno when stdout takes no more
+    /// (what was not written is dropped, and so is all that comes later).
+    private mutating func writeBuffered() -> Int32? {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        if let closed { return closed }
+        guard !buffer.isEmpty else { return nil }
+        var failure: Int32?
         Interruption.whileWriting {
             var done = 0
             while done < buffer.count {
                 let written = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
                 if written < 0 {
                     if errno == EINTR { continue }
-                    // stdout closed (a pipe into `head`): stop quietly, as cat does.
-                    exit(errno == EPIPE ? 0 : 1)
+                    failure = errno
+                    return
                 }
                 done += written
             }
         }
-        buffer.removeAll(keepingCapacity: true)
+        closed = failure
+        return failure
     }
 }
 

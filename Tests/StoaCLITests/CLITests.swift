@@ -89,6 +89,23 @@ import Glibc
 
     /// `--print-seqs` says which seq each input line got, around refused and
     /// blank lines, and seqs go on from one run to the next.
+    /// With SIGPIPE ignored (as some parents leave it), a closed stdout made
+    /// `stoa append --print-seqs` exit 0 at once, as `tail` does: the rest
+    /// of its input was never stored, and the caller was told all was well.
+    @Test func appendWithPrintSeqsIntoAClosedPipeStoresEverythingAndFails() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.appending("store")
+        let input = directory.appending("input.jsonl")
+        try (0..<20_000).map { #"{"ts":"2026-12-07T10:00:00Z","n":\#($0)}"# }.joined(separator: "\n")
+            .appending("\n").write(toFile: input, atomically: true, encoding: .utf8)
+        let script = "trap '' PIPE; '\(stoa)' append '\(store)' --print-seqs < '\(input)' | head -n 1 > /dev/null; echo ${PIPESTATUS[0]}"
+        let result = try run("/bin/bash", ["-c", script])
+        #expect(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(result.stderr)")
+        #expect(result.stderr.contains("stdout was closed"), "\(result.stderr)")
+        #expect(result.stderr.contains("stored 20000 records"), "\(result.stderr)")
+        #expect(try run(stoa, ["query", store]).stdout.split(separator: "\n").count == 20_000)
+    }
+
     @Test func appendPrintsTheSeqOfEachStoredLine() throws {
         let directory = TemporaryDirectory()
         let store = directory.appending("store")

@@ -369,7 +369,6 @@ struct PowerLossCheck {
         var tally = PowerLossCheck.Tally()
         for point in Self.crashPoints(recording, random: &random, extra: 40) {
             let cut: PowerCut = point % 5 == 0 ? .syncedOnly : point % 11 == 0 ? .everything : .random
-            if tally.trials % 50 == 0 { print("power loss, \(label): \(tally.trials) trials, \(Date().timeIntervalSince(started)) s") }
             for trial in 0..<Self.trialsScale {
                 var check = check
                 check.recoveryCrashes = recoveryEvery > 0 && tally.trials % recoveryEvery == 0 && cut == .random

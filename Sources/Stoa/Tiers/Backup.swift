@@ -335,7 +335,12 @@ struct BackupJob {
         // What is copied is on the store's disk first: a power cut must not
         // take from the store records its backup holds (the store would
         // hand their seqs out again, and the backup would have diverged).
-        try fileSystem.fdatasync(input.fd, path: file.path)
+        do {
+            try fileSystem.fdatasync(input.fd, path: file.path)
+        } catch where error.errno == EINVAL || error.errno == EROFS {
+            // A file system that cannot sync (read-only media): nothing of
+            // it can be lost to a power cut either.
+        }
         let target = destinationFile(for: file)
         // The backup's earlier copy of this segment, if any: what is copied
         // now must start with it (the store may have been cut back since the
