@@ -112,4 +112,40 @@ import Testing
         let report = try StoreReader(at: path).verify()
         #expect(report.isClean, "\(report.problems)")
     }
+
+    /// A reader that writes the `.idx` of the oldest segment left after
+    /// expiry (the writer killed before it could) chains it as the writer
+    /// does, from the sealed segment the high-water mark records: it
+    /// started from zeros (found by review, after the writer's fix above).
+    @Test func aReaderIndexesTheOldestSegmentAfterExpiryAsTheWriterDoes() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.appending("store")
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 4096
+        configuration.retainFor = 3_600_000_000
+        let store = try Store(at: path, creating: configuration)
+        func append(_ range: Range<Int>) throws {
+            for n in range { try store.append(#"{"ts":"2026-12-07T10:00:00Z","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+        }
+        try append(0..<300)
+        #expect(try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000).expired.count > 2)
+        let mark = try Data(contentsOf: URL(fileURLWithPath: path + "/HIGHWATER"))
+        try append(300..<600)
+        try store.waitForIndexes()
+        try store.close()
+        let segments = path + "/segments/"
+        let oldest = try #require(listDirectory(segments).filter { $0.hasSuffix(".jsonl") }.min())
+        let index = segments + String(oldest.dropLast(".jsonl".count)) + ".idx"
+        let written = try #require(IndexFile.read(index))
+        #expect(written.chain != SHA256.chain(previous: SHA256.zero, digest: written.digest), "the writer chains it on")
+        // As a writer killed before the .idx left it: the mark still names
+        // the expired segment, no .idx, the segment settled.
+        try mark.write(to: URL(fileURLWithPath: path + "/HIGHWATER"))
+        try FileManager.default.removeItem(atPath: index)
+        let old = Date(timeIntervalSinceNow: -3600)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: segments + oldest)
+        _ = try StoreReader(at: path).query(Query()).all()
+        let published = try #require(IndexFile.read(index), "the reader writes the .idx")
+        #expect(published.chain == written.chain)
+    }
 }

@@ -41,8 +41,12 @@ struct ReaderIndexes: Sendable {
     /// Distinguishes the temporary names of concurrent writes in one process.
     private static let counter = Protected(0)
 
+    /// The store's layout, for the high-water mark's chain (``publish``).
+    let layout: StoreLayout
+
     init(storePath: String, writesInStore: Bool = true, cacheRoot: String? = ForeignIndexCache.automaticRoot) {
         self.writesInStore = writesInStore
+        self.layout = StoreLayout(root: storePath)
         self.cacheDirectory = cacheRoot.map { root in
             let identity = ForeignCacheStore.canonicalPath(storePath)
             let digest = Array(SHA256.hash(Array(identity.utf8)).prefix(16)).hexString
@@ -117,7 +121,7 @@ struct ReaderIndexes: Sendable {
             guard let chain = chain(of: previous) else { return nil }
             previousChain = chain
         } else {
-            previousChain = SHA256.zero
+            previousChain = SidecarIndexer.chain(before: file, layout: layout)
         }
         let indexFile = SidecarIndexer.indexFile(
             of: file, built: built, fileBytes: fileSize, previousChain: previousChain, existing: nil, modified: modified)

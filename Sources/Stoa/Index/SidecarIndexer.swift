@@ -44,15 +44,7 @@ struct SidecarIndexer: Sendable {
         var pass = Pass()
         let files = try facts.listAllSegments(layout)
         facts.keepOnly(files)
-        // The oldest segment left starts where the newest sealed segment the
-        // high-water mark records ended (the ones before it expired): its
-        // chain goes on from that one's, so that a backup which kept the
-        // expired segments still has one unbroken chain.
-        if let first = files.first, first.base > 0, let mark = try? HighWaterMark.load(layout),
-            mark.sealedNext == first.base, let chain = mark.chain.flatMap({ [UInt8](hexString: $0) }), chain.count == 32
-        {
-            previousChain = chain
-        }
+        if let first = files.first { previousChain = Self.chain(before: first, layout: layout) }
         for file in files where file.base < activeBase {
             if rebuild { facts.forget(file.path) }
             guard let known = try facts.facts(of: file) else { continue }  // moved or expired meanwhile
@@ -93,6 +85,17 @@ struct SidecarIndexer: Sendable {
             pass.written += 1
         }
         return pass
+    }
+
+    /// The chain digest the oldest segment listed goes on from: zeros,
+    /// unless it starts where the newest sealed segment the high-water mark
+    /// records ended (the ones before it expired): then that one's, so that
+    /// a backup which kept the expired segments still has one unbroken chain.
+    static func chain(before oldest: SegmentFile, layout: StoreLayout) -> [UInt8] {
+        guard oldest.base > 0, let mark = try? HighWaterMark.load(layout), mark.sealedNext == oldest.base,
+            let chain = mark.chain.flatMap({ [UInt8](hexString: $0) }), chain.count == 32
+        else { return SHA256.zero }
+        return chain
     }
 
     /// What ``indexSealedSegments(below:rebuild:prepared:)`` did.
