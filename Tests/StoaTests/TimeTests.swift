@@ -1,3 +1,4 @@
+import StoaTestSupport
 import Testing
 
 @testable import Stoa
@@ -328,7 +329,7 @@ struct TimeTests {
                 low, high, 0, 1, -1, 999_999, -999_999, 1_000_000, -1_000_000, reference,
                 86_400_000_000, -86_400_000_000, 951_782_400_000_000, -2_208_988_800_000_000,
             ]
-            var generator = SplitMix64(seed: 0x5104)
+            var generator = SeededGenerator(seed: 0x5104)
             for _ in 0..<20_000 {
                 values.append(Int64.random(in: low...high, using: &generator))
             }
@@ -593,7 +594,7 @@ struct TimeTests {
         @Test("parseDuration(formatDuration(x)) == x")
         func roundTrips() throws {
             var values: [Int64] = [0, 1, 999, 1_000, 59_999_999, 60_000_000, Int64.max]
-            var generator = SplitMix64(seed: 0xD0)
+            var generator = SeededGenerator(seed: 0xD0)
             for _ in 0..<2_000 {
                 values.append(Int64.random(in: 0...Int64.max, using: &generator))
                 values.append(Int64.random(in: 0...1_000_000_000_000, using: &generator))
@@ -701,21 +702,6 @@ struct TimeTests {
             ] as [(Int64, String)])
         func approximates(bytes: Int64, text: String) {
             #expect(Units.formatSizeApproximate(bytes) == text)
-        }
-    }
-
-    // MARK: - Support
-
-    /// A small seeded generator, so the random cases are the same on every run.
-    struct SplitMix64: RandomNumberGenerator {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }
