@@ -7,6 +7,11 @@ import Testing
 
 /// What the power-loss model found, each shown without it.
 @Suite struct PowerLossFindingsTests {
+    /// Appends records `range`, about 90 bytes each (45 to a 4 KiB segment).
+    static func append(_ range: Range<Int>, to store: Store) throws {
+        for n in range { try store.append(#"{"ts":"2026-12-07T10:00:00Z","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
+    }
+
     /// An active segment cut to nothing (a power cut before its first sync)
     /// stays as an empty segment once the next writer starts at the
     /// high-water mark. A backup took the empty segment for one its listing
@@ -56,14 +61,11 @@ import Testing
         configuration.segmentBytes = 4096
         configuration.retainFor = 3_600_000_000
         let store = try Store(at: source, creating: configuration)
-        func append(_ range: Range<Int>) throws {
-            for n in range { try store.append(#"{"ts":"2026-12-07T10:00:00Z","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
-        }
-        try append(0..<300)
+        try Self.append(0..<300, to: store)
         _ = try StoreReader(at: source).backup(to: backup)
         let report = try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000)
         #expect(report.expired.count > 2)
-        try append(300..<600)
+        try Self.append(300..<600, to: store)
         try store.waitForIndexes()
         _ = try StoreReader(at: source).backup(to: backup)
         try store.close()
@@ -88,12 +90,9 @@ import Testing
         configuration.hotFor = 3_600_000_000
         configuration.retainFor = 3 * 3_600_000_000
         var store = try Store(at: path, creating: configuration)
-        func append(_ range: Range<Int>) throws {
-            for n in range { try store.append(#"{"ts":"2026-12-07T10:00:00Z","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
-        }
-        try append(0..<300)
+        try Self.append(0..<300, to: store)
         #expect(try store.applyTierPolicy(now: Timestamp.now() + 4 * 3_600_000_000).expired.count > 2)
-        try append(300..<600)
+        try Self.append(300..<600, to: store)
         try store.waitForIndexes()
         let segments = path + "/segments/"
         let oldest = try #require(listDirectory(segments).filter { $0.hasSuffix(".jsonl") }.min())
@@ -124,13 +123,10 @@ import Testing
         configuration.segmentBytes = 4096
         configuration.retainFor = 3_600_000_000
         let store = try Store(at: path, creating: configuration)
-        func append(_ range: Range<Int>) throws {
-            for n in range { try store.append(#"{"ts":"2026-12-07T10:00:00Z","n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#) }
-        }
-        try append(0..<300)
+        try Self.append(0..<300, to: store)
         #expect(try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000).expired.count > 2)
         let mark = try Data(contentsOf: URL(fileURLWithPath: path + "/HIGHWATER"))
-        try append(300..<600)
+        try Self.append(300..<600, to: store)
         try store.waitForIndexes()
         try store.close()
         let segments = path + "/segments/"
