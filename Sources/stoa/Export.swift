@@ -33,7 +33,7 @@ struct Export: ParsableCommand {
                 printError("stoa: exported \(count) records to standard output")
                 return
             }
-            let count = try logs.reader.export(query, to: output, replacing: force)
+            let count = try logs.export(query, to: output, replacing: force)
             printError("stoa: exported \(count) records to \(output)")
             try logs.reportSkippedLines()
         }

@@ -97,14 +97,13 @@ struct ForeignOptions: ParsableArguments {
 }
 
 /// What a reading command reads: a store, or a directory of JSONL logs
-/// Stoa does not own (§7, read only).
+/// Stoa does not own (§7, read only). Both are a `RecordReader`; what only
+/// a foreign directory has (lines that are not records, files it could not
+/// read) is reported by the extension below.
 enum LogReader {
-    case store(StoreReader)
-    case foreign(ForeignLogReader)
-
     /// The store at `directory`; else, when it has no `stoa.json` but holds
     /// `*.jsonl` or `*.jsonl.gz` files, those.
-    static func open(_ directory: String, foreign: ForeignOptions) throws(StoaError) -> LogReader {
+    static func open(_ directory: String, foreign: ForeignOptions) throws(StoaError) -> any RecordReader {
         var info = stat()
         if stat(directory, &info) != 0 {
             throw StoaError(.io, "no such directory", path: directory)
@@ -126,7 +125,7 @@ enum LogReader {
                         + "a store reads the fields its stoa.json names",
                     path: directory)
             }
-            return .store(store)
+            return store
         } catch where error.code == .notAStore {
             guard let names = try? ForeignLogReader.logFileNames(in: directory), !names.isEmpty else {
                 var refusal = error
@@ -139,29 +138,19 @@ enum LogReader {
                 }
                 throw refusal
             }
-            return .foreign(
-                try ForeignLogReader(at: directory, fields: fields, cache: foreign.cacheInPlace ? .inPlace : .automatic))
+            return try ForeignLogReader(at: directory, fields: fields, cache: foreign.cacheInPlace ? .inPlace : .automatic)
         }
     }
+}
 
-    var isForeign: Bool {
-        if case .foreign = self { return true }
-        return false
-    }
-
-    /// The reader, for what both kinds do alike (replay, export).
-    var reader: any RecordReader {
-        switch self {
-        case .store(let reader): reader
-        case .foreign(let reader): reader
-        }
-    }
+extension RecordReader {
+    var isForeign: Bool { self is ForeignLogReader }
 
     /// For a foreign directory, reports on stderr the lines that are not
     /// records (how many, the first few); a store's damage is reported by
     /// the commands that meet it.
     func reportSkippedLines() throws(StoaError) {
-        if case .foreign(let reader) = self { printSkippedLines(try reader.skippedLines()) }
+        if let reader = self as? ForeignLogReader { printSkippedLines(try reader.skippedLines()) }
         reportUnreadableFiles()
     }
 
@@ -169,29 +158,8 @@ enum LogReader {
     /// passed over because it cannot be read (the rest was read: the exit
     /// status stays 0, as for lines that are not records).
     func reportUnreadableFiles() {
-        guard case .foreign(let reader) = self else { return }
+        guard let reader = self as? ForeignLogReader else { return }
         for file in reader.unreadableFiles { printError("stoa: skipped unreadable file \(file)") }
-    }
-
-    func query(_ query: Stoa.Query) throws(StoaError) -> RecordCursor {
-        switch self {
-        case .store(let reader): try reader.query(query)
-        case .foreign(let reader): try reader.query(query)
-        }
-    }
-
-    func last(_ count: Int) throws(StoaError) -> RecordCursor {
-        switch self {
-        case .store(let reader): try reader.last(count)
-        case .foreign(let reader): try reader.last(count)
-        }
-    }
-
-    func stats() throws(StoaError) -> StoreStats {
-        switch self {
-        case .store(let reader): try reader.stats()
-        case .foreign(let reader): try reader.stats()
-        }
     }
 }
 

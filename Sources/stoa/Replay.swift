@@ -42,7 +42,7 @@ struct Replay: ParsableCommand {
             let logs = try LogReader.open(directory, foreign: foreign)
             let pace: ReplaySpeed = speed == "max" ? .max : .factor(Double(speed)!)
             var out = Output()
-            try logs.reader.replay(query, speed: pace, maxGap: maxGap?.micros) { record in
+            try logs.replay(query, speed: pace, maxGap: maxGap?.micros) { record in
                 out.write(record.bytes)
                 out.write("\n")
                 if pace != .max { out.flush() }

@@ -21,7 +21,7 @@ struct Stats: ParsableCommand {
             let logs = try LogReader.open(directory, foreign: foreign)
             var out = Output()
             if skipped {
-                guard case .foreign(let reader) = logs else {
+                guard let reader = logs as? ForeignLogReader else {
                     throw StoaError(
                         .invalidArgument, "--skipped lists the lines of a directory of logs; in a store, stoa verify finds damage",
                         path: directory)

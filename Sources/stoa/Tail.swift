@@ -25,21 +25,17 @@ struct Tail: ParsableCommand {
 
     func run() throws {
         try running {
-            switch try LogReader.open(directory, foreign: foreign) {
-            case .store(let reader):
-                if follow {
-                    try followRecords(reader, last: n, format: output)
-                } else {
-                    try printRecords(try reader.last(n), format: output)
-                }
-            case .foreign(let reader):
-                if follow {
+            let reader = try LogReader.open(directory, foreign: foreign)
+            if follow {
+                guard let store = reader as? StoreReader else {
                     throw StoaError(
                         .invalidArgument, "-f follows a store; this is a directory of logs Stoa does not own",
                         path: directory)
                 }
-                try printRecords(try reader.last(n), format: output, foreign: true)
-                for file in reader.unreadableFiles { printError("stoa: skipped unreadable file \(file)") }
+                try followRecords(store, last: n, format: output)
+            } else {
+                try printRecords(try reader.last(n), format: output, foreign: reader.isForeign)
+                reader.reportUnreadableFiles()
             }
         }
     }

@@ -11,7 +11,7 @@
 /// try Units.parseSize("64MiB")       // 67_108_864
 /// Units.formatSizeApproximate(1_500_000_000) // "1.4 GiB"
 /// ```
-public enum Units {
+package enum Units {
     // MARK: Durations
 
     static let durationForms =
@@ -31,7 +31,7 @@ public enum Units {
     /// - Returns: The duration in microseconds.
     /// - Throws: ``StoaError/Code/invalidArgument`` if the text is negative,
     ///   not a duration, or too long to count in microseconds.
-    public static func parseDuration(_ text: String) throws(StoaError) -> Int64 {
+    package static func parseDuration(_ text: String) throws(StoaError) -> Int64 {
         let bytes = trimmed(Array(text.utf8))
         if bytes.first == UInt8(ascii: "-") {
             throw StoaError(
@@ -62,7 +62,7 @@ public enum Units {
     /// Units.formatDuration(604_800_000_000) // "7d"
     /// Units.formatDuration(1_500)           // "1ms500us"
     /// ```
-    public static func formatDuration(_ micros: Int64) -> String {
+    package static func formatDuration(_ micros: Int64) -> String {
         if micros == 0 { return "0s" }
         var rest = micros.magnitude
         var text = micros < 0 ? "-" : ""
@@ -152,7 +152,7 @@ public enum Units {
     /// - Returns: The size in bytes.
     /// - Throws: ``StoaError/Code/invalidArgument`` if the text is negative,
     ///   not a size, or larger than `Int64.max` bytes.
-    public static func parseSize(_ text: String) throws(StoaError) -> Int64 {
+    package static func parseSize(_ text: String) throws(StoaError) -> Int64 {
         let bytes = trimmed(Array(text.utf8))
         var index = 0
         if let number = readDecimal(bytes, &index) {
@@ -199,7 +199,7 @@ public enum Units {
     /// Units.formatSize(67_108_864) // "64MiB"
     /// Units.formatSize(1_000)      // "1000"
     /// ```
-    public static func formatSize(_ bytes: Int64) -> String {
+    package static func formatSize(_ bytes: Int64) -> String {
         if bytes != 0 {
             for (unit, name) in binaryUnits where bytes % unit == 0 {
                 return "\(bytes / unit)\(name)"
@@ -212,7 +212,7 @@ public enum Units {
     ///
     /// Below 1 KiB the exact count of bytes; above, the largest fitting
     /// 1024-based unit with one decimal below 10 and none from 10 up.
-    public static func formatSizeApproximate(_ bytes: Int64) -> String {
+    package static func formatSizeApproximate(_ bytes: Int64) -> String {
         let sign = bytes < 0 ? "-" : ""
         let magnitude = bytes.magnitude
         if magnitude < 1024 { return "\(bytes) B" }

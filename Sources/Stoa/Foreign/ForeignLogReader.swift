@@ -234,7 +234,7 @@ public final class ForeignLogReader: Sendable {
 
     /// What this reader did so far: how many files it parsed, how many
     /// indexes it took from the cache.
-    public var counters: ForeignReadCounters { state.withLock { $0.counters } }
+    package var counters: ForeignReadCounters { state.withLock { $0.counters } }
 
     // MARK: Reading the directory
 
@@ -460,13 +460,13 @@ public struct UnreadableLogFile: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// What a ``ForeignLogReader`` did, for tests and diagnostics.
-public struct ForeignReadCounters: Sendable, Equatable {
+package struct ForeignReadCounters: Sendable, Equatable {
     /// Files parsed and indexed (new, changed, or not in the cache).
-    public var scans = 0
+    package var scans = 0
     /// Indexes taken from the cache on disk instead of parsing a file.
-    public var cacheHits = 0
+    package var cacheHits = 0
     /// Files read again whole (not parsed) for the records a query needed.
-    public var loads = 0
+    package var loads = 0
     /// Files of which only the lines of some blocks were read, for a query.
-    public var blockReads = 0
+    package var blockReads = 0
 }

@@ -5,7 +5,7 @@
 /// let now = Timestamp.now()
 /// let since = try TimeExpression.parse("2h ago", now: now) // now - 7_200_000_000
 /// ```
-public enum TimeExpression {
+package enum TimeExpression {
     static func error(_ text: String) -> StoaError {
         StoaError(
             .invalidArgument,
@@ -37,7 +37,7 @@ public enum TimeExpression {
     /// - Returns: The time in microseconds since the epoch, UTC.
     /// - Throws: ``StoaError/Code/invalidArgument`` if the text is none of the
     ///   forms, or the time does not fit an `Int64` of microseconds.
-    public static func parse(_ text: String, now: Int64) throws(StoaError) -> Int64 {
+    package static func parse(_ text: String, now: Int64) throws(StoaError) -> Int64 {
         let bytes = Units.trimmed(Array(text.utf8))
         guard let first = bytes.first else { throw error(text) }
 

@@ -1,9 +1,9 @@
 /// Formatting of JSON text that is already valid (stored records).
-public enum JSONFormatting {
+package enum JSONFormatting {
     /// `bytes` indented by two spaces per level, `": "` after keys: for people.
     ///
     /// - Precondition: `bytes` is valid JSON (every stored record is).
-    public static func pretty(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    package static func pretty(_ bytes: some Collection<UInt8>) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count * 2)
         var depth = 0
@@ -55,7 +55,7 @@ public enum JSONFormatting {
     }
 
     /// `text` as a JSON string, with its quotes.
-    public static func quoted(_ text: String) -> String {
+    package static func quoted(_ text: String) -> String {
         var bytes: [UInt8] = []
         JSONString.appendQuoted(text, to: &bytes)
         return String(decoding: bytes, as: UTF8.self)

@@ -56,7 +56,7 @@ public struct RecoveryReport: Sendable, Equatable {
     }
 
     /// One line per repair, for people.
-    public var lines: [String] {
+    package var lines: [String] {
         replaced.map {
             "recovered \($0.segment): line \($0.line) (\($0.length) bytes at offset \($0.offset)) was damaged (\($0.reason)); "
                 + "replaced by a stoa.damaged tombstone, the lines after it kept; its bytes are in \($0.quarantined)"

@@ -30,7 +30,7 @@ public struct BackupReport: Sendable, Equatable {
     public init() {}
 
     /// One line of summary, then a line per removed form and one for kept segments.
-    public var lines: [String] {
+    package var lines: [String] {
         let total = copied.count + skipped.count
         var summary = "backed up \(total) segment\(total == 1 ? "" : "s"): \(copied.count) copied"
         if linked > 0 { summary += " (\(linked) as hard links)" }
@@ -51,7 +51,7 @@ public struct BackupReport: Sendable, Equatable {
 ///
 /// The same as `try StoreReader(at: source).backup(to: destination)`; see
 /// ``StoreReader/backup(to:)``.
-public func backup(from source: String, to destination: String) throws(StoaError) -> BackupReport {
+package func backup(from source: String, to destination: String) throws(StoaError) -> BackupReport {
     try StoreReader(at: source).backup(to: destination)
 }
 

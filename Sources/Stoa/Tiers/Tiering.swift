@@ -15,7 +15,7 @@ public struct TierReport: Sendable, Equatable {
 
     public var isEmpty: Bool { warmed.isEmpty && cooled.isEmpty && expired.isEmpty && skipped.isEmpty }
 
-    public var lines: [String] {
+    package var lines: [String] {
         warmed.map { "warm: compressed \($0)" } + cooled.map { "cold: archived \($0)" }
             + expired.map { "expired \($0.name): \($0.reason)" } + skipped.map { "skipped \($0.name): \($0.reason)" }
     }

@@ -167,7 +167,7 @@ func runVerifyBench(_ options: VerifyBenchOptions) throws {
     print(machineDescription(directory: store))
     if let report {
         print(
-            "store:     \(report.segments) segments, \(report.records) records, \(Units.formatSizeApproximate(report.bytes)) plain"
+            "store:     \(report.segments) segments, \(report.records) records, \(String(format: "%.1f", Double(report.bytes) / 1_048_576)) MiB plain"
                 + (compressed ? " (some compressed: the floors read the compressed files)" : "")
                 + (report.isClean ? ", clean" : ", \(report.problems.count) problems"))
     }
