@@ -17,6 +17,7 @@ import Glibc
 public struct StoaError: Error, Sendable, CustomStringConvertible {
     /// What kind of error this is. New codes may be added; match the ones you handle.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
+        /// The code's name, as ``description`` and the CLI print it (`locked`, `corrupt`…).
         public let name: String
         init(_ name: String) { self.name = name }
         /// A symbolic link where a store keeps its own files: Stoa does not
@@ -60,6 +61,7 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
         public static let diverged = Code("diverged")
     }
 
+    /// What kind of error: match on it (``Code/locked``, ``Code/corrupt``…).
     public var code: Code
     /// What went wrong, in a sentence; ``description`` adds where.
     public var message: String
@@ -74,6 +76,7 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
     /// The `errno` of the failed system call, if any.
     public var errno: Int32?
 
+    /// An error of kind `code` saying `message`, with where it happened when known.
     public init(
         _ code: Code, _ message: String, path: String? = nil, offset: Int? = nil,
         line: Int? = nil, call: String? = nil, errno: Int32? = nil

@@ -67,6 +67,7 @@ public final class ForeignLogReader: Sendable {
     public let path: String
     /// The fields time, type and conversation are read from.
     public let fields: FieldNames
+    /// Where the reader keeps its indexes of the directory's files.
     public let cache: ForeignIndexCache
     let encoder: RecordEncoder
     private let cacheStore: ForeignCacheStore?
@@ -452,6 +453,7 @@ public final class ForeignLogReader: Sendable {
 /// An entry of a foreign directory, named as a log file, that could not be
 /// read; see ``ForeignLogReader/unreadableFiles``.
 public struct UnreadableLogFile: Sendable, Equatable, CustomStringConvertible {
+    /// The entry's path.
     public var path: String
     /// Why, in a few words ("a symbolic link in a loop", "permission denied").
     public var reason: String

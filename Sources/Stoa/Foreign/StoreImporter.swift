@@ -61,7 +61,10 @@ public struct ImportReport: Sendable, Equatable {
 public final class StoreImporter {
     // Not Sendable: one importer belongs to one task (its digest set changes
     // with every record).
+    /// The store records are imported into.
     public let store: Store
+    /// Whether a record whose content is already in the store (or was
+    /// imported before by this importer) is skipped and counted as a duplicate.
     public let deduplicates: Bool
     /// Where each record's time, type and conversation are read.
     public let fields: FieldNames

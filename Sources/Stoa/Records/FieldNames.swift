@@ -11,6 +11,8 @@ public struct FieldNames: Sendable, Equatable, Codable {
     /// Default: `session`, `session_id`, `conversation_id`, `thread_id`.
     public var conversation: [String]
 
+    /// The field names to look for, in order of preference; each list's
+    /// default is the one above.
     public init(
         time: [String] = ["ts", "timestamp", "time", "@timestamp"],
         type: [String] = ["type", "event_type", "event", "kind"],
@@ -21,6 +23,7 @@ public struct FieldNames: Sendable, Equatable, Codable {
         self.conversation = conversation
     }
 
+    /// The default names, as a new store's `stoa.json` lists them.
     public static let `default` = FieldNames()
 
     /// The name used when Stoa inserts a time into a record that has none.

@@ -4,18 +4,29 @@
 /// try store.append(type: "tool_call", ["tool": "grep", "ms": 12, "ok": true])
 /// ```
 public enum JSONValue: Sendable, Hashable {
+    /// `null`.
     case null
+    /// `true` or `false`.
     case bool(Bool)
+    /// A whole number, written without a fraction or exponent.
     case int(Int64)
+    /// A number written as Swift prints it: the shortest text that reads back the same.
     case double(Double)
+    /// A string, escaped as JSON needs (quotes, backslashes, control characters).
     case string(String)
+    /// An array, in order.
     case array([JSONValue])
     /// Members in the order given.
     case object([Member])
 
+    /// One member of an object: a key and its value. An object is a list of
+    /// them, not a dictionary, so that a record keeps the order it was given.
     public struct Member: Sendable, Hashable {
+        /// The member's name.
         public var key: String
+        /// The member's value.
         public var value: JSONValue
+        /// A member named `key` holding `value`.
         public init(_ key: String, _ value: JSONValue) {
             self.key = key
             self.value = value

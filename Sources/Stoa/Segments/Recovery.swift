@@ -37,9 +37,11 @@ public struct RecoveryReport: Sendable, Equatable {
         public var quarantined: String
     }
 
+    /// Torn or invalid tails cut from segments, oldest segment first.
     public var cuts: [Cut] = []
+    /// Damaged lines inside segments, replaced by tombstones.
     public var replaced: [Replacement] = []
-    /// Seqs the high-water mark (``HighWaterMark``) covers that no segment
+    /// Seqs the high-water mark (the `HIGHWATER` file) covers that no segment
     /// holds: the newest segments were removed. New records start after them.
     public var missing: Range<UInt64>?
     /// The newest segments were removed: what was found, for people.
@@ -51,6 +53,8 @@ public struct RecoveryReport: Sendable, Equatable {
 
     package init() {}
 
+    /// Opening repaired nothing. (``missing`` seqs alone do not count: they are
+    /// gone, not repaired, and are reported by ``missingDescription``.)
     public var isClean: Bool {
         cuts.isEmpty && replaced.isEmpty && removedTemporaryFiles.isEmpty && finishedMoves.isEmpty && missingDescription == nil
     }

@@ -27,7 +27,7 @@ public struct BackupReport: Sendable, Equatable {
     /// records up to `nextSeq - 1`.
     public var nextSeq: UInt64 = 0
 
-    public init() {}
+    package init() {}
 
     /// One line of summary, then a line per removed form and one for kept segments.
     package var lines: [String] {

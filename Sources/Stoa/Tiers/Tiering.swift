@@ -13,6 +13,7 @@ public struct TierReport: Sendable, Equatable {
     /// Segments left as they were because something is wrong with them.
     public var skipped: [(name: String, reason: String)] = []
 
+    /// Nothing was moved, deleted or skipped.
     public var isEmpty: Bool { warmed.isEmpty && cooled.isEmpty && expired.isEmpty && skipped.isEmpty }
 
     package var lines: [String] {

@@ -8,9 +8,13 @@ import Glibc
 public struct VerifyReport: Sendable {
     /// One thing wrong, and where.
     public struct Problem: Sendable, CustomStringConvertible {
+        /// The file concerned.
         public var path: String
+        /// The 1-based line in the file (plain text, after inflating a warm segment), if known.
         public var line: Int?
+        /// The byte offset in the file, if known.
         public var offset: Int?
+        /// What is wrong, in a sentence.
         public var message: String
 
         public var description: String {
@@ -21,15 +25,19 @@ public struct VerifyReport: Sendable {
         }
     }
 
+    /// Damage: anything that is not as the format says (§5). Empty when the store is sound.
     public var problems: [Problem] = []
     /// Things worth knowing that are not damage (an unfinished last line of
     /// the active segment, which a live writer may be completing).
     public var notes: [Problem] = []
+    /// Segment files read, every tier.
     public var segments = 0
+    /// Lines read that are valid records.
     public var records = 0
     /// Plain (uncompressed) bytes read.
     public var bytes: Int64 = 0
 
+    /// No problems (notes are not damage).
     public var isClean: Bool { problems.isEmpty }
 }
 
