@@ -17,7 +17,7 @@ import Glibc
 public struct StoaError: Error, Sendable, CustomStringConvertible {
     /// What kind of error this is. New codes may be added; match the ones you handle.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
-        /// The code's name, as ``description`` and the CLI print it (`locked`, `corrupt`…).
+        /// The code's name, as ``description`` and the CLI print it (`locked`, `damaged`…).
         public let name: String
         init(_ name: String) { self.name = name }
         /// A symbolic link where a store keeps its own files: Stoa does not
@@ -61,7 +61,7 @@ public struct StoaError: Error, Sendable, CustomStringConvertible {
         public static let diverged = Code("diverged")
     }
 
-    /// What kind of error: match on it (``Code/locked``, ``Code/corrupt``…).
+    /// What kind of error: match on it (``Code/locked``, ``Code/damaged``…).
     public var code: Code
     /// What went wrong, in a sentence; ``description`` adds where.
     public var message: String

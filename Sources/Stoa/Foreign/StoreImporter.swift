@@ -34,7 +34,7 @@ public struct ImportReport: Sendable, Equatable {
 /// ``ForeignLogReader`` reads them: python-json-logger's `asctime`, for
 /// example); when those are not the store's, the values read are inserted
 /// as the record's first members under the store's names, so that the store
-/// reads the same (see ``RecordEncoder/encodeForStore(_:into:now:defaultType:store:)``).
+/// reads the same.
 /// A record in which none of the time fields holds a time is refused
 /// (`.missingTime`, reported with its line), unless the importer stamps such
 /// records with the time of the import, and counts them.

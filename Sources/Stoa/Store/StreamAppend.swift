@@ -49,7 +49,7 @@ extension Store {
     /// Appends every JSON record read from `fd` until end of input: JSON
     /// lines, or pretty-printed objects spanning several lines (as `jq .`
     /// prints them), told apart once, by the first non-blank line
-    /// (``RecordSplitter``).
+    /// (the record splitter).
     ///
     /// A bad record is reported to `onRejected` with its line number and
     /// the byte offset in that line where it goes wrong, and skipped; the
