@@ -185,13 +185,15 @@ public final class EventLogger: Sendable {
         log(JSONValue.object(members).jsonBytes)
     }
 
-    /// Logs a value encoded with `JSONEncoder` (as ``Store/append(encoding:durability:)``
-    /// does: `Date`s become RFC 3339 text with microseconds). A value that
-    /// does not encode to a JSON object is counted in ``Stats/rejected``.
-    public func log(encoding value: some Encodable) {
+    /// Logs a value encoded with `encoder`: by default as
+    /// ``Store/append(encoding:encoder:durability:)`` encodes it (`Date`s
+    /// become RFC 3339 text with microseconds, which ``Record/decode(_:decoder:)``
+    /// reads back). A value that does not encode to a JSON object is counted
+    /// in ``Stats/rejected``.
+    public func log(encoding value: some Encodable, encoder: JSONEncoder = .forStoaRecords()) {
         let bytes: [UInt8]
         do {
-            bytes = try Store.encodeRecord(value)
+            bytes = try Store.encodeRecord(value, encoder: encoder)
         } catch {
             core.enqueue(.failure(error))
             return

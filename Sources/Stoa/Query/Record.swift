@@ -1,7 +1,7 @@
 import Foundation
 
 /// One stored record: where it is, its time and type, and its raw bytes. The
-/// JSON is parsed only when asked (``decode(_:)``).
+/// JSON is parsed only when asked (``decode(_:decoder:)``).
 public struct Record: Sendable, Hashable {
     /// Its position in the store, never reused.
     public let seq: UInt64
@@ -44,9 +44,18 @@ public struct Record: Sendable, Hashable {
     /// The time as RFC 3339 text with microseconds, in UTC.
     public var timeText: String { Timestamp.format(time) }
 
-    /// Decodes the record.
-    public func decode<T: Decodable>(_ type: T.Type = T.self) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(bytes))
+    /// Decodes the record with `decoder`: by default one that reads back
+    /// what ``Store/append(encoding:encoder:durability:)`` wrote, `Date`s
+    /// included (``JSONDecoder/forStoaRecords()``).
+    ///
+    /// ```swift
+    /// struct ToolCall: Codable { var ts: Date; var type: String; var tool: String }
+    /// let call = try record.decode(ToolCall.self)
+    /// ```
+    ///
+    /// - Throws: the decoder's `DecodingError`.
+    public func decode<T: Decodable>(_ type: T.Type = T.self, decoder: JSONDecoder = .forStoaRecords()) throws -> T {
+        try decoder.decode(T.self, from: Data(bytes))
     }
 }
 

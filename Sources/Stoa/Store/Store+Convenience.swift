@@ -19,35 +19,35 @@ extension Store {
         return try append(json: JSONValue.object(members).jsonBytes, durability: durability)
     }
 
-    /// Appends a value encoded with `JSONEncoder`. `Date`s become RFC 3339
-    /// text with microseconds, so a `Date` in a time field is read exactly.
+    /// Appends a value encoded with `encoder`. By default `Date`s become
+    /// RFC 3339 text with microseconds (``JSONEncoder/forStoaRecords()``), so
+    /// a `Date` in a time field is read exactly, and ``Record/decode(_:decoder:)``
+    /// reads them back.
     ///
     /// ```swift
-    /// struct ToolCall: Encodable { var ts = Date(); var type = "tool_call"; var tool: String }
+    /// struct ToolCall: Codable { var ts = Date(); var type = "tool_call"; var tool: String }
     /// try store.append(encoding: ToolCall(tool: "grep"))
     /// ```
     ///
+    /// - Parameters:
+    ///   - value: a value that encodes to a JSON object.
+    ///   - encoder: the encoder; one made by ``JSONEncoder/forStoaRecords()``
+    ///     unless given (decode with a decoder of the same date strategy).
+    ///   - durability: as for ``append(json:durability:)``.
     /// - Throws: `.invalidRecord` when the value does not encode to a JSON
     ///   object (or cannot be encoded at all).
     @discardableResult
-    public func append<Value: Encodable>(encoding value: Value, durability: Durability? = nil) throws(StoaError) -> UInt64 {
-        try append(json: try Self.encodeRecord(value), durability: durability)
+    public func append<Value: Encodable>(
+        encoding value: Value, encoder: JSONEncoder = .forStoaRecords(), durability: Durability? = nil
+    ) throws(StoaError) -> UInt64 {
+        try append(json: try Self.encodeRecord(value, encoder: encoder), durability: durability)
     }
 
-    /// `value` as `JSONEncoder` writes it for a record: `Date`s as RFC 3339
-    /// text with microseconds (so a `Date` in a time field is read exactly),
-    /// slashes unescaped. Shared by ``append(encoding:durability:)`` and
-    /// ``EventLogger/log(encoding:)``.
+    /// `value` as `encoder` writes it, for a record. Shared by
+    /// ``append(encoding:encoder:durability:)`` and ``EventLogger/log(encoding:encoder:)``.
     ///
     /// - Throws: `.invalidRecord` naming the type when it cannot be encoded.
-    static func encodeRecord<Value: Encodable>(_ value: Value) throws(StoaError) -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
-            try container.encode(Timestamp.format(micros))
-        }
+    static func encodeRecord<Value: Encodable>(_ value: Value, encoder: JSONEncoder) throws(StoaError) -> [UInt8] {
         do {
             return Array(try encoder.encode(value))
         } catch {
