@@ -513,11 +513,23 @@ private func settledModificationTime(_ file: SegmentFile) -> Int64? {
 
 /// Records read from a store, one at a time, in the order the query asked.
 ///
-/// A cursor belongs to the one task that reads it; it keeps the segments it
-/// reads open until it goes away. `damaged` lists lines skipped because they
-/// are not valid records.
-public final class RecordCursor: @unchecked Sendable {
-    // Not safe to share between threads while iterating (see above).
+/// Read it with ``next()``, ``forEach(_:)`` (the fastest: records are lent
+/// in place) or ``all()``, or in a `for try await` loop:
+///
+/// ```swift
+/// for try await record in try reader.query(Query(types: ["error"])) {
+///     print(record.json)
+/// }
+/// ```
+///
+/// A cursor is read once: a loop takes the records the cursor has not yet
+/// handed out, and a second loop goes on where the first stopped. It keeps
+/// the segments it reads open until it goes away. ``damaged`` lists lines
+/// skipped because they are not valid records.
+///
+/// A cursor is not thread-safe, and not `Sendable`: it belongs to the task
+/// or thread that made it.
+public final class RecordCursor {
     // Either an engine, which lends records in place for ``forEach(_:)``, or
     // a source of records. (A query's cursor holds its engine itself: the two
     // closures it took instead cost an allocation each, a query.)
@@ -572,6 +584,10 @@ public final class RecordCursor: @unchecked Sendable {
         return result
     }
 }
+
+// Not thread-safe: it must not cross threads (as GRDB's cursors).
+@available(*, unavailable)
+extension RecordCursor: Sendable {}
 
 /// Counts of what a store holds.
 public struct StoreStats: Sendable, Equatable {
