@@ -135,6 +135,51 @@ import Glibc
         }
         #expect(try await reading.value == [#"{"ts":1,"n":0}"#, #"{"ts":1,"n":1}"#, #"{"ts":1,"n":2}"#])
     }
+
+    /// Each loop over one `FollowSequence` reads every record from where the
+    /// sequence starts: the loops shared one follower, so a second loop went
+    /// on where the first stopped.
+    @Test(.timeLimit(.minutes(1))) func eachLoopOverOneFollowSequenceStartsAtItsStart() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        for n in 0..<6 { try store.append(#"{"ts":1,"n":\#(n)}"#) }
+        let sequence = try StoreReader(at: directory.path).followAsync(from: .seq(0))
+        var first: [UInt64] = []
+        for try await record in sequence {
+            first.append(record.seq)
+            if first.count == 3 { break }
+        }
+        var second: [UInt64] = []
+        for try await record in sequence {
+            second.append(record.seq)
+            if second.count == 3 { break }
+        }
+        #expect(first == [0, 1, 2])
+        #expect(second == [0, 1, 2])
+    }
+
+    /// Two loops over one `FollowSequence` at once each get every record, in
+    /// order (they raced for one follower: each got some, and they used it
+    /// from two threads at once).
+    @Test(.timeLimit(.minutes(1))) func twoLoopsAtOnceEachGetEveryRecord() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        let sequence = try StoreReader(at: directory.path).followAsync(from: .seq(0))
+        @Sendable func read(_ count: Int) async throws -> [UInt64] {
+            var seqs: [UInt64] = []
+            for try await record in sequence {
+                seqs.append(record.seq)
+                if seqs.count == count { break }
+            }
+            return seqs
+        }
+        async let a = read(200)
+        async let b = read(200)
+        for n in 0..<200 { try store.append(#"{"ts":1,"n":\#(n)}"#) }
+        let expected = (0..<200).map { UInt64($0) }
+        #expect(try await a == expected)
+        #expect(try await b == expected)
+    }
 }
 
 @Suite struct ReplayTests {

@@ -140,8 +140,17 @@ extension StoreReader {
     /// ```swift
     /// for try await record in try reader.followAsync() { print(record.json) }
     /// ```
+    ///
+    /// Each loop over the sequence follows on its own, from the same first
+    /// seq (`.end` is taken when this is called): two loops each get every
+    /// record.
     public func followAsync(from start: FollowStart = .end) throws(StoaError) -> FollowSequence {
-        FollowSequence(follower: try follow(from: start))
+        let first: UInt64 =
+            switch start {
+            case .seq(let seq): seq
+            case .end: try endSeq()
+            }
+        return FollowSequence(reader: self, first: first, clock: .monotonic)
     }
 }
 
@@ -149,9 +158,11 @@ extension StoreReader {
 ///
 /// It watches `segments/` with inotify, so a record appended by another
 /// process arrives within milliseconds; where inotify is not available it
-/// polls every 50 ms. A follower belongs to one thread or task at a time.
-public final class Follower: @unchecked Sendable {
-    // Not safe to share between threads at once (see above).
+/// polls every 50 ms.
+///
+/// A follower is not thread-safe, and not `Sendable`: it belongs to the
+/// thread or task that made it.
+public final class Follower {
     private let reader: StoreReader
     private var buffer: [Record] = []
     private var position = 0
@@ -240,11 +251,24 @@ public final class Follower: @unchecked Sendable {
     }
 }
 
+// Not thread-safe: it must not cross threads.
+@available(*, unavailable)
+extension Follower: Sendable {}
+
 /// New records of a store as an `AsyncSequence`; see ``StoreReader/followAsync(from:)``.
+///
+/// Each iterator (each `for try await` loop) follows with a ``Follower`` of
+/// its own, from the sequence's first seq: two loops over one sequence each
+/// get every record, and none shares a follower with another.
 public struct FollowSequence: AsyncSequence, Sendable {
     public typealias Element = Record
-    let follower: Follower
+    let reader: StoreReader
+    /// The seq every iterator starts at.
+    let first: UInt64
+    let clock: StoaClock
 
+    /// Hands out the records of one loop. Like its follower, it is not
+    /// `Sendable`: an async iterator is used by one task at a time.
     public struct AsyncIterator: AsyncIteratorProtocol {
         let follower: Follower
 
@@ -252,7 +276,10 @@ public struct FollowSequence: AsyncSequence, Sendable {
             while !Task.isCancelled {
                 if let record = try follower.nextIfAvailable() { return record }
                 // Wait off the cooperative pool: the wait blocks its thread.
-                let follower = self.follower
+                // The follower goes to that thread and back: this task is
+                // suspended until `done` resumes it, and no other task has
+                // the iterator, so one thread at a time uses the follower.
+                nonisolated(unsafe) let follower = self.follower
                 await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                     DispatchQueue.global().async {
                         follower.waitForChange(upTo: Follower.pollInterval)
@@ -264,7 +291,13 @@ public struct FollowSequence: AsyncSequence, Sendable {
         }
     }
 
-    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(follower: follower) }
+    /// A new iterator with a follower of its own.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(follower: Follower(reader: reader, next: first, clock: clock))
+    }
 }
+
+@available(*, unavailable)
+extension FollowSequence.AsyncIterator: Sendable {}
 
 import Foundation
