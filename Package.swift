@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "Stoa", targets: ["Stoa"]),
         .executable(name: "stoa", targets: ["stoa"]),
+        // A swift-log backend that writes each log call as a record (the core library keeps no swift-log dependency).
+        .library(name: "StoaLogging", targets: ["StoaLogging"]),
         // Realistic agent events, for benchmarks and tests of programs built on Stoa.
         .library(name: "StoaWorkload", targets: ["StoaWorkload"]),
     ],
@@ -13,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         // `swift package generate-documentation` (Tools/docs.sh); not linked into anything.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // zlib, for the warm tier's gzip members.
@@ -33,6 +36,11 @@ let package = Package(
         .target(
             name: "Stoa",
             dependencies: ["CZlib", "CCrypto", "CStoaSystem"]
+        ),
+        // swift-log's LogHandler over an EventLogger: one record per log call.
+        .target(
+            name: "StoaLogging",
+            dependencies: ["Stoa", .product(name: "Logging", package: "swift-log")]
         ),
         // Realistic agent events, for the demo, the tests and the benchmarks.
         .target(
@@ -75,6 +83,10 @@ let package = Package(
         .testTarget(
             name: "StoaTests",
             dependencies: ["Stoa", "StoaWorkload", "StoaTestSupport", "StoaFuzzTargets", "stoa-crash-writer"]
+        ),
+        .testTarget(
+            name: "StoaLoggingTests",
+            dependencies: ["StoaLogging", "StoaTestSupport", "stoa", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "StoaCLITests",
