@@ -96,6 +96,8 @@ public struct StoaLogHandler: LogHandler {
     /// The handler's metadata, then the provider's, then the call's (later
     /// ones win), then the event's error.
     private func mergedMetadata(_ event: LogEvent) -> Logger.Metadata {
+        // The common case: only the call's metadata (no dictionary to merge into).
+        if metadata.isEmpty && metadataProvider == nil && event.error == nil { return event.metadata ?? [:] }
         var merged = metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty {
             merged.merge(provided) { _, provided in provided }
