@@ -14,6 +14,7 @@ let package = Package(
     name: "StoaBenchmarks",
     dependencies: [
         .package(name: "Stoa", path: "../.."),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // SQLite's C API and zlib, for the SQLite event store `query` races
@@ -29,6 +30,8 @@ let package = Package(
                 "CSQLite",
                 .product(name: "Stoa", package: "Stoa"),
                 .product(name: "StoaWorkload", package: "Stoa"),
+                .product(name: "StoaLogging", package: "Stoa"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ]

@@ -6,6 +6,7 @@
 //     stoa-bench query [--records N] [--dir D] [--keep] [--skip-python]   # see QueryBench.swift
 //     stoa-bench tier [--rate MB/s] [--seconds S] [--dir D]               # see TierBench.swift
 //     stoa-bench verify DIR [--segments N] [--repeat K]                    # see VerifyBench.swift
+//     stoa-bench log [--records N] [--repeat K] [--dir D]                  # see LogHandlerBench.swift
 //
 // Timing never gates anything: this is for people reading the numbers.
 
@@ -44,6 +45,7 @@ func usage(_ message: String? = nil) -> Never {
                stoa-bench query [--records N] [--dir D] [--keep] [--skip-python] (--help for more)
                stoa-bench tier [--rate MB/s] [--seconds S] [--dir D] [--seed X]
                stoa-bench verify DIR [--segments N] [--repeat K] (--help for more)
+               stoa-bench log [--records N] [--repeat K] [--dir D]
 
           append   measures, in one run: the floor (a plain file, 64 KiB buffer, write(2)),
                    Stoa's append(contentsOf:) in batches of 1000 and append(json:) with
@@ -513,6 +515,7 @@ switch leadingArgument {
 case "tier": runThenExit { try runTierBench(parseTierOptions(rest)) }
 case "verify": runThenExit { try runVerifyBench(parseVerifyOptions(rest)) }
 case "query": runThenExit { try runQueryBench(parseQueryOptions(rest)) }
+case "log": runThenExit { try runLogHandlerBench(parseLogHandlerOptions(rest)) }
 case _ where leadingArgument.hasPrefix("_"): runThenExit { try runHiddenCommand(Array(CommandLine.arguments.dropFirst())) }
 default: break
 }
