@@ -2,7 +2,7 @@ import Logging
 import Stoa
 
 /// A swift-log backend that writes each log call as a record of a Stoa
-/// store, through an ``Stoa/EventLogger``.
+/// store, through an `EventLogger`.
 ///
 /// The record's type is the level (`trace`, `debug`, `info`, `notice`,
 /// `warning`, `error`, `critical`), so `stoa query DIR --type error` finds
@@ -34,7 +34,7 @@ import Stoa
 /// ```
 ///
 /// A log call never blocks on the disk and never fails: the event logger
-/// buffers the record and writes it in the background (see ``Stoa/EventLogger``
+/// buffers the record and writes it in the background (see `EventLogger`
 /// for its overflow strategy and fallback files). Stop the event logger
 /// before the program exits, so that the last records are flushed.
 public struct StoaLogHandler: LogHandler {
@@ -71,6 +71,7 @@ public struct StoaLogHandler: LogHandler {
         self.metadataProvider = metadataProvider
     }
 
+    /// One value of ``metadata``, by key (what `logger[metadataKey:]` sets).
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }

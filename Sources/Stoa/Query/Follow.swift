@@ -261,6 +261,7 @@ extension Follower: Sendable {}
 /// its own, from the sequence's first seq: two loops over one sequence each
 /// get every record, and none shares a follower with another.
 public struct FollowSequence: AsyncSequence, Sendable {
+    /// A new record, in seq order.
     public typealias Element = Record
     let reader: StoreReader
     /// The seq every iterator starts at.
@@ -272,6 +273,7 @@ public struct FollowSequence: AsyncSequence, Sendable {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let follower: Follower
 
+        /// The next record, once one is stored; nil when the task is cancelled.
         public mutating func next() async throws -> Record? {
             while !Task.isCancelled {
                 if let record = try follower.nextIfAvailable() { return record }

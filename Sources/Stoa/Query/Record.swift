@@ -46,7 +46,7 @@ public struct Record: Sendable, Hashable {
 
     /// Decodes the record with `decoder`: by default one that reads back
     /// what ``Store/append(encoding:encoder:durability:)`` wrote, `Date`s
-    /// included (``JSONDecoder/forStoaRecords()``).
+    /// included (`JSONDecoder.forStoaRecords()`).
     ///
     /// ```swift
     /// struct ToolCall: Codable { var ts: Date; var type: String; var tool: String }

@@ -1,5 +1,7 @@
 extension RecordCursor: AsyncSequence {
+    /// A record, copied out of the segment (as ``RecordCursor/next()`` gives it).
     public typealias Element = Record
+    /// What a read throws: a file that cannot be read, say.
     public typealias Failure = StoaError
 
     /// The cursor's remaining records, for `for try await`.
@@ -22,10 +24,12 @@ extension RecordCursor: AsyncSequence {
     public struct AsyncIterator: AsyncIteratorProtocol {
         let cursor: RecordCursor
 
+        /// The next record, or nil at the end, read in the caller's isolation.
         public mutating func next(isolation actor: isolated (any Actor)? = #isolation) async throws(StoaError) -> Record? {
             try cursor.next()
         }
 
+        /// The next record, or nil at the end.
         public mutating func next() async throws(StoaError) -> Record? {
             try cursor.next()
         }

@@ -7,7 +7,7 @@ import Foundation
 
 extension JSONEncoder {
     /// A new encoder as Stoa writes records with: `Date`s as
-    /// ``JSONEncoder/DateEncodingStrategy/stoaTime`` (RFC 3339 text in UTC
+    /// `.stoaTime` (RFC 3339 text in UTC
     /// with microseconds, the form of a record's time field), slashes not
     /// escaped.
     ///
@@ -25,8 +25,8 @@ extension JSONEncoder {
 }
 
 extension JSONDecoder {
-    /// A new decoder that reads what ``JSONEncoder/forStoaRecords()`` writes:
-    /// `Date`s as ``JSONDecoder/DateDecodingStrategy/stoaTime``.
+    /// A new decoder that reads what `JSONEncoder.forStoaRecords()` writes:
+    /// `Date`s as `.stoaTime`.
     ///
     /// ```swift
     /// let decoder = JSONDecoder.forStoaRecords()
@@ -54,8 +54,8 @@ extension JSONEncoder.DateEncodingStrategy {
 
 extension JSONDecoder.DateDecodingStrategy {
     /// A `Date` read as the store reads a record's time (so that a decoded
-    /// time field is the record's ``Record/time``): RFC 3339 / ISO 8601
-    /// text (``Timestamp/format(_:)``'s form, other zones, fewer or no
+    /// time field is the record's `time`): RFC 3339 / ISO 8601
+    /// text (the form `.stoaTime` writes, other zones, fewer or no
     /// fraction digits), or an epoch number whose unit its magnitude tells
     /// (seconds, milliseconds, microseconds or nanoseconds).
     ///
@@ -107,7 +107,7 @@ enum RecordDates {
     }
 
     /// An epoch number in seconds, its unit told by its magnitude as
-    /// ``Timestamp/parseNumber(_:)`` tells it.
+    /// `Timestamp.parseNumber` tells it.
     static func seconds(ofEpochNumber number: Double) -> Double {
         switch number.magnitude {
         case ..<1e11: number

@@ -20,7 +20,7 @@ extension Store {
     }
 
     /// Appends a value encoded with `encoder`. By default `Date`s become
-    /// RFC 3339 text with microseconds (``JSONEncoder/forStoaRecords()``), so
+    /// RFC 3339 text with microseconds (`JSONEncoder.forStoaRecords()`), so
     /// a `Date` in a time field is read exactly, and ``Record/decode(_:decoder:)``
     /// reads them back.
     ///
@@ -31,7 +31,7 @@ extension Store {
     ///
     /// - Parameters:
     ///   - value: a value that encodes to a JSON object.
-    ///   - encoder: the encoder; one made by ``JSONEncoder/forStoaRecords()``
+    ///   - encoder: the encoder; one made by `JSONEncoder.forStoaRecords()`
     ///     unless given (decode with a decoder of the same date strategy).
     ///   - durability: as for ``append(json:durability:)``.
     /// - Throws: `.invalidRecord` when the value does not encode to a JSON
