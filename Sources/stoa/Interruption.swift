@@ -1,3 +1,4 @@
+import Stoa
 import Synchronization
 
 #if canImport(Glibc)
@@ -33,23 +34,8 @@ enum Interruption {
         // Initialise the statics now: the handler must not be the first to touch them.
         _ = pending.load(ordering: .relaxed)
         _ = writing.load(ordering: .relaxed)
-        var unblocked = sigset_t()
-        sigemptyset(&unblocked)
-        for signal in [SIGINT, SIGTERM] {
-            var current = sigaction()
-            sigaction(signal, nil, &current)
-            let ignored = unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self)
-                == unsafeBitCast(SIG_IGN, to: Int.self)
-            if ignored { continue }
-            var action = sigaction()
-            action.__sigaction_handler.sa_handler = interrupted
-            sigemptyset(&action.sa_mask)
-            // Back to the default at the first signal: a second one ends the process.
-            action.sa_flags = SA_RESTART | Int32(bitPattern: UInt32(SA_RESETHAND))
-            sigaction(signal, &action, nil)
-            sigaddset(&unblocked, signal)
-        }
-        pthread_sigmask(SIG_UNBLOCK, &unblocked, nil)
+        // Back to the default at the first signal: a second one ends the process.
+        Signals.handleOnce([SIGINT, SIGTERM], with: interrupted)
     }
 
     /// Runs `write` (which writes whole lines) to its end even when a signal
@@ -60,7 +46,7 @@ enum Interruption {
         writing.store(false, ordering: .sequentiallyConsistent)
         let signal = pending.load(ordering: .sequentiallyConsistent)
         // The handler has put the default action back: this ends the process.
-        if signal != 0 { raise(signal) }
+        if signal != 0 { Signals.raise(signal) }
         return result
     }
 }
@@ -71,6 +57,6 @@ private func interrupted(_ signal: Int32) {
         Interruption.pending.store(signal, ordering: .sequentiallyConsistent)
     } else {
         // The action is the default again (SA_RESETHAND): delivered as the handler returns.
-        raise(signal)
+        Signals.raise(signal)
     }
 }

@@ -104,8 +104,7 @@ enum LogReader {
     /// The store at `directory`; else, when it has no `stoa.json` but holds
     /// `*.jsonl` or `*.jsonl.gz` files, those.
     static func open(_ directory: String, foreign: ForeignOptions) throws(StoaError) -> any RecordReader {
-        var info = stat()
-        if stat(directory, &info) != 0 {
+        guard let info = (try? Syscalls.status(directory)) ?? nil else {
             throw StoaError(.io, "no such directory", path: directory)
         }
         if info.st_mode & S_IFMT != S_IFDIR {

@@ -11,8 +11,9 @@ func printError(_ text: String) {
     if line.last != 0x0A { line.append(0x0A) }
     var done = 0
     while done < line.count {
-        let written = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
-        if written < 0 && errno == EINTR { continue }
+        let written = line.withUnsafeBytes { bytes in
+            (try? Syscalls.write(2, UnsafeRawBufferPointer(rebasing: bytes[done...]), path: "stderr")) ?? 0
+        }
         if written <= 0 { return }
         done += written
     }
@@ -61,13 +62,17 @@ struct Output {
         Interruption.whileWriting {
             var done = 0
             while done < buffer.count {
-                let written = buffer.withUnsafeBytes { Glibc.write(1, $0.baseAddress! + done, $0.count - done) }
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
+                let written = buffer.withUnsafeBytes { bytes in
+                    Result { () throws(StoaError) in
+                        try Syscalls.write(1, UnsafeRawBufferPointer(rebasing: bytes[done...]), path: "stdout")
+                    }
+                }
+                switch written {
+                case .success(let count): done += count
+                case .failure(let error):
+                    failure = error.errno ?? EIO
                     return
                 }
-                done += written
             }
         }
         closed = failure

@@ -184,7 +184,7 @@ final class PowerLossRecorder: FileSystem {
 
     private static func identity(of fd: Int32) -> (Identity, isDirectory: Bool)? {
         var info = stat()
-        guard fstat(fd, &info) == 0 else { return nil }
+        guard Glibc.fstat(fd, &info) == 0 else { return nil }
         return (Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)), info.st_mode & S_IFMT == S_IFDIR)
     }
 

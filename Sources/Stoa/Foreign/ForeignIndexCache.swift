@@ -21,11 +21,7 @@ public enum ForeignIndexCache: Sendable, Equatable {
 
     /// The cache root ``automatic`` stands for now, if the environment names one.
     public static var automaticRoot: String? {
-        func variable(_ name: String) -> String? {
-            guard let value = getenv(name) else { return nil }
-            let text = String(cString: value)
-            return text.isEmpty ? nil : text
-        }
+        func variable(_ name: String) -> String? { Syscalls.environment(name) }
         if let directory = variable("STOA_CACHE_DIR") { return directory }
         if let directory = variable("XDG_CACHE_HOME") { return Path.join(directory, "stoa") }
         if let home = variable("HOME") { return Path.join(home, ".cache/stoa") }
@@ -157,14 +153,14 @@ final class ForeignCacheStore: Sendable {
     /// Removes the entries of log files that are gone (names not in
     /// `names`), and temporary files older than a minute. Best effort.
     func prune(keeping names: Set<String>) {
-        guard let present = try? Syscalls.listDirectory(directory) else { return }
+        guard let present = try? FileReads.fileSystem.listDirectory(directory) else { return }
         let wanted = Set(names.map { Path.lastComponent(of: entryPath(for: $0)) })
         let now = Timestamp.now() / 1_000_000
         for file in present {
             let path = Path.join(directory, file)
             if file.hasSuffix(".idx") && !wanted.contains(file) {
                 try? Syscalls.unlink(path)
-            } else if file.hasSuffix(".tmp"), let info = try? Syscalls.status(path), Int64(info.st_mtim.tv_sec) < now - 60 {
+            } else if file.hasSuffix(".tmp"), let info = try? FileReads.fileSystem.status(path), Int64(info.st_mtim.tv_sec) < now - 60 {
                 try? Syscalls.unlink(path)
             }
         }
@@ -239,8 +235,6 @@ final class ForeignCacheStore: Sendable {
     /// two spellings of one directory share a cache; `path` when it cannot
     /// be resolved.
     static func canonicalPath(_ path: String) -> String {
-        guard let resolved = realpath(path, nil) else { return path }
-        defer { free(resolved) }
-        return String(cString: resolved)
+        (try? Syscalls.realPath(path)).flatMap { $0 } ?? path
     }
 }

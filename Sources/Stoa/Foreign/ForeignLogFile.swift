@@ -96,7 +96,7 @@ package enum ForeignLogFile {
     /// until something writes to it. Throws for anything but a regular file.
     static func openRegularFile(_ path: String) throws(StoaError) -> OpenFile {
         let file = try OpenFile(path: path, flags: O_RDONLY | O_NONBLOCK, fileSystem: SystemFileSystem())
-        guard try Syscalls.fstat(file.fd, path: path).st_mode & S_IFMT == S_IFREG else {
+        guard try file.status().st_mode & S_IFMT == S_IFREG else {
             throw StoaError(.io, "not a regular file", path: path)
         }
         return file
@@ -111,7 +111,7 @@ package enum ForeignLogFile {
     /// - Throws: `.io` when the file cannot be opened or read.
     static func read(_ path: String) throws(StoaError) -> Contents {
         let file = try openRegularFile(path)
-        let info = try Syscalls.fstat(file.fd, path: path)
+        let info = try file.status()
         let key = ForeignFileKey(info)
         let bytes = try file.read(fromAbsoluteOffset: 0, count: Int(info.st_size))
         let isComplete = bytes.count == Int(info.st_size)
@@ -249,7 +249,7 @@ package enum ForeignLogFile {
         _ numbers: [Int], of fileIndex: ForeignFileIndex, path: String, key: ForeignFileKey
     ) throws(StoaError) -> (index: SegmentIndex, bytes: [UInt8])? {
         let file = try openRegularFile(path)
-        guard ForeignFileKey(try Syscalls.fstat(file.fd, path: path)) == key else { return nil }
+        guard ForeignFileKey(try file.status()) == key else { return nil }
         var index = fileIndex.index
         index.blocks = []
         var bytes: [UInt8] = []

@@ -116,13 +116,13 @@ public final class ForeignLogReader: Sendable {
     ///   `.invalidArgument` when it is not a directory, or is a store (it
     ///   has a `stoa.json`: read it with ``StoreReader``).
     public init(at path: String, fields: FieldNames = .default, cache: ForeignIndexCache = .automatic) throws(StoaError) {
-        guard let info = try Syscalls.status(path) else {
+        guard let info = try FileReads.fileSystem.status(path) else {
             throw StoaError.syscall("stat", errno: ENOENT, path: path)
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
             throw StoaError(.invalidArgument, "not a directory", path: path)
         }
-        if try Syscalls.status(Path.join(path, "stoa.json")) != nil {
+        if try FileReads.fileSystem.status(Path.join(path, "stoa.json")) != nil {
             throw StoaError(.invalidArgument, "this is a store (it has a stoa.json): read it as a store", path: path)
         }
         self.path = path
@@ -138,7 +138,7 @@ public final class ForeignLogReader: Sendable {
     /// - Throws: `.io` when the directory cannot be listed (nil-free: a
     ///   missing directory gives the error `opendir` gave).
     public static func logFileNames(in directory: String) throws(StoaError) -> [String] {
-        guard let names = try Syscalls.listDirectory(directory) else {
+        guard let names = try FileReads.fileSystem.listDirectory(directory) else {
             throw StoaError.syscall("opendir", errno: ENOENT, path: directory)
         }
         return names.filter(ForeignLogFile.isLogFileName).sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
@@ -149,11 +149,11 @@ public final class ForeignLogReader: Sendable {
     /// `directory` is a folder of folders (`~/.claude/projects`), since
     /// subdirectories are not read. Empty when it cannot be listed.
     public static func subdirectoriesHoldingLogs(in directory: String) -> [String] {
-        guard let names = try? Syscalls.listDirectory(directory) else { return [] }
+        guard let names = try? FileReads.fileSystem.listDirectory(directory) else { return [] }
         return names.filter { !$0.hasPrefix(".") }.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             .map { Path.join(directory, $0) }
             .filter { path in
-                guard let info = try? Syscalls.status(path), info.st_mode & S_IFMT == S_IFDIR else { return false }
+                guard let info = try? FileReads.fileSystem.status(path), info.st_mode & S_IFMT == S_IFDIR else { return false }
                 return !((try? logFileNames(in: path)) ?? []).isEmpty
             }
     }
@@ -320,8 +320,8 @@ public final class ForeignLogReader: Sendable {
     ) throws(StoaError) -> stat? {
         let info: stat
         do throws(StoaError) {
-            guard let found = try Syscalls.status(path) else {
-                if let link = try? Syscalls.linkStatus(path), link.st_mode & S_IFMT == S_IFLNK {
+            guard let found = try FileReads.fileSystem.status(path) else {
+                if let link = try? FileReads.fileSystem.linkStatus(path), link.st_mode & S_IFMT == S_IFLNK {
                     unreadable.append(UnreadableLogFile(path: path, reason: "a symbolic link to nothing"))
                 }
                 return nil

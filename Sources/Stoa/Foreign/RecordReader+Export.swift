@@ -79,10 +79,10 @@ extension RecordReader {
                 path: path)
         }
         let directory = Path.directory(of: path)
-        guard let parent = try Syscalls.status(directory), parent.st_mode & S_IFMT == S_IFDIR else {
+        guard let parent = try FileReads.fileSystem.status(directory), parent.st_mode & S_IFMT == S_IFDIR else {
             throw StoaError(.io, "no such directory: \(directory)", path: path)
         }
-        guard let existing = try Syscalls.status(path) else { return }
+        guard let existing = try FileReads.fileSystem.status(path) else { return }
         if existing.st_mode & S_IFMT == S_IFDIR {
             throw StoaError(.invalidArgument, "is a directory: give the name of the file to write", path: path)
         }
@@ -125,7 +125,7 @@ extension RecordReader {
                 .invalidArgument, "already exists (it appeared during the export); nothing was replaced", path: path)
         } catch where error.errno == EINVAL || error.errno == ENOSYS {
             // A file system that cannot rename without replacing: look, then rename.
-            if try Syscalls.status(path) != nil {
+            if try FileReads.fileSystem.status(path) != nil {
                 throw StoaError(
                     .invalidArgument, "already exists (it appeared during the export); nothing was replaced", path: path)
             }

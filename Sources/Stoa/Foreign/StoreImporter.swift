@@ -145,7 +145,7 @@ public final class StoreImporter {
             // What a file holds now: one that grows meanwhile is imported up to
             // here. Anything else is read to its end (a pipe cannot be: pread
             // fails, naming it).
-            let info = try Syscalls.fstat(file.fd, path: path)
+            let info = try file.status()
             let size = info.st_mode & S_IFMT == S_IFREG ? Int(info.st_size) : Int.max
             var offset = 0
             while offset < size {
@@ -177,9 +177,9 @@ public final class StoreImporter {
                     + "into: a store's own files are never imported (to copy a store, use stoa backup)",
                 path: path)
         }
-        guard let info = try Syscalls.status(path), info.st_nlink > 1 else { return }
+        guard let info = try FileReads.fileSystem.status(path), info.st_nlink > 1 else { return }
         for segment in try store.layout.listAllSegments() {
-            guard let other = try Syscalls.status(segment.path) else { continue }
+            guard let other = try FileReads.fileSystem.status(segment.path) else { continue }
             if other.st_dev == info.st_dev && other.st_ino == info.st_ino {
                 throw StoaError(
                     .invalidArgument,

@@ -66,7 +66,7 @@ struct HighWaterMark: Sendable, Equatable, Codable {
     ///   never guessed past, since it is what keeps seqs from being used twice.
     static func load(_ layout: StoreLayout) throws(StoaError) -> HighWaterMark? {
         let path = path(in: layout)
-        guard try Syscalls.linkStatus(path) != nil else { return nil }
+        guard try FileReads.fileSystem.linkStatus(path) != nil else { return nil }
         let bytes = try OpenFile(readingAt: path, followingLinks: false).readAll()
         guard let mark = try? JSONDecoder().decode(HighWaterMark.self, from: Data(bytes)), mark.format == Self.format,
             (mark.sealedBase == nil) == (mark.sealedNext == nil), mark.sealedNext ?? 0 <= mark.nextSeq
@@ -113,7 +113,7 @@ struct HighWaterMark: Sendable, Equatable, Codable {
     /// valid `.idx`; nil when there is none.
     static func ofNewestSealed(_ layout: StoreLayout, below activeBase: UInt64) throws(StoaError) -> HighWaterMark? {
         for file in try layout.listAllSegments().reversed() where file.base < activeBase {
-            guard let info = try Syscalls.status(file.path),
+            guard let info = try FileReads.fileSystem.status(file.path),
                 let index = IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
             else { return nil }
             let end = file.base + UInt64(index.index.lineCount)

@@ -483,7 +483,7 @@ struct IndexHeader: Sendable, Equatable {
     /// file times tick coarsely, and a change within the same tick would
     /// otherwise go unseen.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexHeader? {
-        guard let info = try? Syscalls.status(path) else { return nil }
+        guard let info = try? FileReads.fileSystem.status(path) else { return nil }
         let modified = Timestamp.nanos(info.st_mtim)
         let identity = [Int64(info.st_ino), Int64(info.st_size), modified]
         let header: IndexHeader

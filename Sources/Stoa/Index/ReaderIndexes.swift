@@ -62,7 +62,7 @@ struct ReaderIndexes: Sendable {
     /// `<base>.<device>-<inode>-<mtime ns>-<size>.idx`; nil without a cache
     /// or when the file is gone.
     func cachedIndexPath(of file: SegmentFile) -> String? {
-        guard let cacheDirectory, let info = try? Syscalls.status(file.path) else { return nil }
+        guard let cacheDirectory, let info = try? FileReads.fileSystem.status(file.path) else { return nil }
         return Path.join(cacheDirectory, Self.cachedName(of: file, info))
     }
 
@@ -94,7 +94,7 @@ struct ReaderIndexes: Sendable {
 
     /// The chain digest of `file`'s valid `.idx` (beside it or cached).
     func chain(of file: SegmentFile) -> [UInt8]? {
-        guard let info = try? Syscalls.status(file.path) else { return nil }
+        guard let info = try? FileReads.fileSystem.status(file.path) else { return nil }
         return load(file, fileSize: Int(info.st_size))?.chain
     }
 
@@ -128,9 +128,9 @@ struct ReaderIndexes: Sendable {
         let bytes = indexFile.encoded()
         // The file indexed, as it is now: if a tier move or a rewrite
         // replaces it before the rename, the .idx built is not its.
-        guard let indexed = try? Syscalls.status(file.path), Int(indexed.st_size) == fileSize else { return indexFile }
+        guard let indexed = try? FileReads.fileSystem.status(file.path), Int(indexed.st_size) == fileSize else { return indexFile }
         let isStillIndexed = { () -> Bool in
-            guard let now = try? Syscalls.status(file.path) else { return false }
+            guard let now = try? FileReads.fileSystem.status(file.path) else { return false }
             return now.st_dev == indexed.st_dev && now.st_ino == indexed.st_ino && now.st_size == indexed.st_size
                 && Timestamp.nanos(now.st_mtim) == Timestamp.nanos(indexed.st_mtim)
         }
@@ -142,7 +142,7 @@ struct ReaderIndexes: Sendable {
                 // Entries of this base for the file as it was (or another
                 // store's) are of no use any more.
                 let prefix = Self.cachedPrefix(of: file)
-                for other in (try? Syscalls.listDirectory(cacheDirectory)) ?? []
+                for other in (try? FileReads.fileSystem.listDirectory(cacheDirectory)) ?? []
                 where other != name && other.hasPrefix(prefix) && other.hasSuffix(".idx") {
                     try? SystemFileSystem().unlink(Path.join(cacheDirectory, other))
                 }

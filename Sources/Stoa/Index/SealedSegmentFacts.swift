@@ -79,7 +79,7 @@ final class SealedSegmentFacts: Sendable {
         if let remembered = archive.withLock({ $0 }), remembered.modified == modified {
             return try layout.listAllSegments(cold: remembered.cold)
         }
-        let cold = StoreLayout.coldNames(try Syscalls.listDirectory(layout.archive) ?? [])
+        let cold = StoreLayout.coldNames(try FileReads.fileSystem.listDirectory(layout.archive) ?? [])
         archive.withLock { $0 = (modified, cold) }
         return try layout.listAllSegments(cold: cold)
     }

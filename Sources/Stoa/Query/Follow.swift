@@ -172,7 +172,9 @@ public final class Follower {
     private var gap: (seq: UInt64, since: Int64)?
     /// The seq to read from next.
     public private(set) var nextSeq: UInt64
-    private let watch: Int32
+    /// Reports changes in `segments/`; nil where inotify is not available
+    /// (then the follower looks every ``pollInterval``).
+    private let changes: ChangeFeed?
     /// How long to wait, and how long a gap has lasted.
     private let clock: StoaClock
 
@@ -186,19 +188,9 @@ public final class Follower {
         self.reader = reader
         self.nextSeq = next
         self.clock = clock
-        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if fd >= 0 {
-            let mask = UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE)
-            if inotify_add_watch(fd, reader.layout.segments, mask) < 0 {
-                close(fd)
-                watch = -1
-                return
-            }
-        }
-        watch = fd
+        let feed = ChangeFeed(watching: [reader.layout.segments], closes: true)
+        changes = feed?.rewatch() == true ? feed : nil
     }
-
-    deinit { if watch >= 0 { close(watch) } }
 
     /// The next record, waiting at most `timeout` µs for one; nil when none came.
     public func next(waitingUpTo timeout: Int64) throws(StoaError) -> Record? {
@@ -239,15 +231,12 @@ public final class Follower {
 
     /// Blocks until the segments directory changes or `timeout` µs pass.
     func waitForChange(upTo timeout: Int64) {
-        guard watch >= 0 else {
-            usleep(UInt32(max(1_000, timeout)))
+        guard let changes else {
+            Syscalls.sleep(micros: max(1_000, timeout))
             return
         }
-        var descriptor = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
-        _ = poll(&descriptor, 1, Int32(max(1, timeout / 1000)))
-        // Drain the events: only "something changed" matters.
-        var scratch = [UInt8](repeating: 0, count: 4096)
-        while scratch.withUnsafeMutableBytes({ read(watch, $0.baseAddress, $0.count) }) > 0 {}
+        // Only "something changed" matters: the next look finds what.
+        _ = changes.wait(upTo: timeout)
     }
 }
 

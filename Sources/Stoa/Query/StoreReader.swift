@@ -91,7 +91,7 @@ public final class StoreReader: Sendable {
         self.path = path
         self.indexes = indexes ?? ReaderIndexes(storePath: path)
         let root = StoreLayout(root: path)
-        guard try Syscalls.status(root.configuration) != nil else {
+        guard try FileReads.fileSystem.status(root.configuration) != nil else {
             throw StoaError(.notAStore, "not a store (no stoa.json)", path: path)
         }
         self.configuration = try StoreConfiguration.load(from: root.configuration)
@@ -302,7 +302,7 @@ public final class StoreReader: Sendable {
             }
             if let cached = cache.withLock({ $0[file.base] }), cached.name == file.name, cached.path == file.path {
                 // Read while it was the last segment, it may have grown since.
-                let size = cached.isSealed ? cached.fileSize : Int(try Syscalls.status(file.path)?.st_size ?? 0)
+                let size = cached.isSealed ? cached.fileSize : Int(try FileReads.fileSystem.status(file.path)?.st_size ?? 0)
                 if size == cached.fileSize {
                     result.append(cached)
                     continue
@@ -352,9 +352,9 @@ public final class StoreReader: Sendable {
         try growing.withLock { (state) throws(StoaError) -> IndexedSegment in
             var size: Int
             if unchanged, let known = state, known.file == file {
-                size = Int(try Syscalls.fstat(known.handle.fd, path: known.handle.path).st_size)
+                size = Int(try known.handle.status().st_size)
             } else {
-                guard let info = try Syscalls.status(file.path) else {
+                guard let info = try FileReads.fileSystem.status(file.path) else {
                     throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
                 }
                 size = Int(info.st_size)
@@ -362,7 +362,7 @@ public final class StoreReader: Sendable {
                     // The same file.
                 } else {
                     let handle = try OpenFile(readingAt: file.path)
-                    let opened = try Syscalls.fstat(handle.fd, path: file.path)
+                    let opened = try handle.status()
                     size = Int(opened.st_size)
                     state = GrowingSegment(
                         file: file, handle: handle, inode: UInt64(opened.st_ino), builder: SegmentIndexBuilder(base: file.base))
@@ -506,7 +506,7 @@ public final class StoreReader: Sendable {
 /// enough ago for the writer to have indexed it (see
 /// ``ReaderIndexes/settleTime``); nil for one sealed just now.
 private func settledModificationTime(_ file: SegmentFile) -> Int64? {
-    guard let info = try? Syscalls.status(file.path) else { return nil }
+    guard let info = try? FileReads.fileSystem.status(file.path) else { return nil }
     let modified = Timestamp.micros(info.st_mtim)
     return ReaderIndexes.isSettled(modified: modified) ? modified : nil
 }

@@ -317,10 +317,7 @@ public enum Timestamp {
 
     /// The current time, from `clock_gettime(CLOCK_REALTIME)`.
     public static func now() -> Int64 {
-        var spec = timespec()
-        let result = clock_gettime(CLOCK_REALTIME, &spec)
-        precondition(result == 0, "clock_gettime(CLOCK_REALTIME) failed")
-        return Int64(spec.tv_sec) * microsPerSecond + Int64(spec.tv_nsec) / 1000
+        Syscalls.realtimeMicroseconds()
     }
 
     // MARK: Checked arithmetic

@@ -96,13 +96,13 @@ package struct Recovery {
         var directories = [layout.segments, layout.quarantine]
         if layout.archiveIsInside { directories.append(layout.archive) }
         for path in directories {
-            guard let info = try Syscalls.linkStatus(path) else { continue }
+            guard let info = try FileReads.fileSystem.linkStatus(path) else { continue }
             if info.st_mode & S_IFMT == S_IFLNK { throw StoaError.symbolicLink(path) }
             if info.st_mode & S_IFMT != S_IFDIR {
                 throw StoaError(.io, "is not a directory: a store keeps its files in it", path: path)
             }
         }
-        if let info = try Syscalls.linkStatus(Path.join(layout.root, "LOCK")), info.st_mode & S_IFMT == S_IFLNK {
+        if let info = try FileReads.fileSystem.linkStatus(Path.join(layout.root, "LOCK")), info.st_mode & S_IFMT == S_IFLNK {
             throw StoaError.symbolicLink(Path.join(layout.root, "LOCK"))
         }
     }
@@ -307,13 +307,13 @@ struct Quarantine {
         var path: String
         while true {
             path = Path.join(layout.quarantine, "\(segment).\(offset)" + (number == 1 ? "" : ".\(number)") + ".bad")
-            let info = try Syscalls.linkStatus(path)
-            if info == nil, try Syscalls.linkStatus(path + ".json") == nil { break }
+            let info = try FileReads.fileSystem.linkStatus(path)
+            if info == nil, try FileReads.fileSystem.linkStatus(path + ".json") == nil { break }
             // The same bytes, kept by a recovery that a crash stopped before it changed the segment.
             if let info, info.st_mode & S_IFMT == S_IFREG, Int(info.st_size) == bytes.count,
                 (try? OpenFile(readingAt: path, followingLinks: false).readAll()) == bytes
             {
-                if try Syscalls.linkStatus(path + ".json") == nil {
+                if try FileReads.fileSystem.linkStatus(path + ".json") == nil {
                     try writeNote(for: path, segment: segment, offset: offset, length: bytes.count, reason: reason)
                 }
                 return path

@@ -86,7 +86,7 @@ package struct StoreLayout: Sendable {
 
     /// The segment files (plain and gzip) in `segments/` now, by base seq.
     func listSegments() throws(StoaError) -> [SegmentName] {
-        let names = try Syscalls.listDirectory(segments) ?? []
+        let names = try FileReads.fileSystem.listDirectory(segments) ?? []
         return names.compactMap(SegmentName.init(fileName:)).filter { $0.kind != .index }.sorted()
     }
 
@@ -95,7 +95,7 @@ package struct StoreLayout: Sendable {
     /// (in two forms or two places) is listed in the form the move started
     /// from, which is whole until the move's last step removes it.
     func listAllSegments() throws(StoaError) -> [SegmentFile] {
-        try listAllSegments(cold: Self.coldNames(try Syscalls.listDirectory(archive) ?? []))
+        try listAllSegments(cold: Self.coldNames(try FileReads.fileSystem.listDirectory(archive) ?? []))
     }
 
     /// The gzip segments among the names of the archive's files.

@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -10,7 +8,7 @@ import Glibc
 /// Stoa writes a file it publishes under one of two temporary names, beside
 /// the name it will get:
 ///
-/// - `<name>.<pid>-w<n>.tmp`: the writer's, unique to its process and
+/// - `<name>.<pid>-w<n>.tmp`: the writer's (``TemporaryName``), unique to its process and
 ///   write (two of its threads may publish one name at once: a seal's
 ///   background pass and `reindex`); it holds the store's lock, so a stale
 ///   one is never another live writer's. (`<name>.tmp`, the name before
@@ -64,15 +62,6 @@ enum TemporaryFile {
         return isWriter ? .writer : .reader
     }
 
-    private static let written = Atomic<UInt64>(0)
-
-    /// A new temporary name for the writer's publishing of `path`:
-    /// `<path>.<pid>-w<n>.tmp`, `n` counting this process's writes.
-    static func writerName(for path: String) -> String {
-        let number = written.add(1, ordering: .relaxed).newValue
-        return "\(path).\(Syscalls.processID())-w\(number).tmp"
-    }
-
     /// A reader's unique temporary file younger than this may still be
     /// being written: it is left for a later opening.
     static let readerGrace: Int64 = 60_000_000
@@ -81,7 +70,7 @@ enum TemporaryFile {
     /// one of Stoa's temporary names, a regular file (not a directory nor a
     /// symbolic link), and, for a reader's, older than ``readerGrace``.
     static func isStale(_ name: String, at path: String, in directory: Directory, now: Int64) throws(StoaError) -> Bool {
-        guard let writer = writer(of: name, in: directory), let info = try Syscalls.linkStatus(path),
+        guard let writer = writer(of: name, in: directory), let info = try FileReads.fileSystem.linkStatus(path),
             info.st_mode & S_IFMT == S_IFREG
         else { return false }
         if writer == .reader {
@@ -101,7 +90,7 @@ enum TemporaryFile {
         var removed: [String] = []
         for (directory, kind) in directories {
             let before = removed.count
-            for name in try Syscalls.listDirectory(directory) ?? [] {
+            for name in try FileReads.fileSystem.listDirectory(directory) ?? [] {
                 let path = Path.join(directory, name)
                 guard try isStale(name, at: path, in: kind, now: now) else { continue }
                 try fileSystem.unlink(path)

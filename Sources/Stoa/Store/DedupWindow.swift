@@ -182,7 +182,7 @@ struct DedupWindow {
         var result = DedupWindow(window: window, digest: digest)
         var recent: [(file: SegmentFile, time: Int64, size: Int)] = []
         for file in segments.reversed() where file.name.kind == .plain && !file.isCold {
-            guard let info = try Syscalls.status(file.path) else { continue }
+            guard let info = try FileReads.fileSystem.status(file.path) else { continue }
             let modified = Timestamp.micros(info.st_mtim)
             if Timestamp.span(from: modified, to: now) > window { break }
             recent.append((file, modified, Int(info.st_size)))

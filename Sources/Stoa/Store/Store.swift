@@ -125,7 +125,7 @@ public final class Store: Sendable {
         // A last segment with other names (a hard link from a backup, `cp -al`,
         // `rsync --link-dest`) is another store's file too: never append to it.
         let lastIsShared = try segments.last.map { (last) throws(StoaError) in
-            (try Syscalls.linkStatus(last.path)?.st_nlink ?? 1) > 1
+            (try FileReads.fileSystem.linkStatus(last.path)?.st_nlink ?? 1) > 1
         } ?? false
         // A last segment the high-water mark says was sealed is never
         // appended to again: the segments after it were removed.
@@ -166,7 +166,7 @@ public final class Store: Sendable {
             report.cuts.contains(where: { $0.segment == active.file.path })
             || report.replaced.contains(where: { $0.segment == active.file.path })
         if repaired || !checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base) {
-            if try Syscalls.linkStatus(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
+            if try FileReads.fileSystem.linkStatus(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
         }
         self.recovery = report
         var writer = WriterState(active: active, count: count, size: size)
@@ -579,7 +579,7 @@ public final class Store: Sendable {
         // Its checkpoint .idx is not a sealed segment's: the indexer writes that.
         let checkpointPath = layout.path(of: SegmentName(base: old.base, kind: .index))
         // (Left behind, it is harmless: no sealed-segment reader takes it.)
-        if (try? Syscalls.status(checkpointPath)) != nil { try? fileSystem.unlink(checkpointPath) }
+        if (try? FileReads.fileSystem.status(checkpointPath)) != nil { try? fileSystem.unlink(checkpointPath) }
         let next = try ActiveSegment(creating: layout, base: old.base + state.count, fileSystem: fileSystem, now: clock.now())
         let sealed = (path: old.file.path, base: old.base, size: state.size, count: state.count)
         state.active = next
@@ -751,7 +751,7 @@ public final class Store: Sendable {
     private static func loadOrCreate(
         _ layout: StoreLayout, _ configuration: StoreConfiguration, _ fileSystem: any FileSystem
     ) throws(StoaError) -> StoreConfiguration {
-        if try Syscalls.status(layout.configuration) != nil {
+        if try FileReads.fileSystem.status(layout.configuration) != nil {
             return try StoreConfiguration.load(from: layout.configuration)
         }
         // Checked before anything is created: a refused store leaves no directory behind.
@@ -762,7 +762,7 @@ public final class Store: Sendable {
         } catch {
             throw StoaError(.badConfig, error.message, path: layout.configuration)
         }
-        if let names = try Syscalls.listDirectory(layout.root) {
+        if let names = try FileReads.fileSystem.listDirectory(layout.root) {
             let foreign = names.filter { $0 != "LOCK" && !$0.hasSuffix(".tmp") }
             if !foreign.isEmpty {
                 throw StoaError(
@@ -789,7 +789,7 @@ public final class Store: Sendable {
 
     /// The seq after the last record of a sealed segment.
     private static func endSeq(of file: SegmentFile, encoder: RecordEncoder) throws(StoaError) -> UInt64 {
-        let size = Int(try Syscalls.status(file.path)?.st_size ?? 0)
+        let size = Int(try FileReads.fileSystem.status(file.path)?.st_size ?? 0)
         if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: size) {
             return file.base + UInt64(index.index.lineCount)
         }

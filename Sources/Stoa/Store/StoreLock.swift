@@ -1,4 +1,3 @@
-import CStoaSystem
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -29,14 +28,13 @@ final class StoreLock: Sendable {
         let pid = Array("\(Syscalls.processID())\n".utf8)
         try fileSystem.ftruncate(file.fd, to: 0, path: path)
         try pid.withUnsafeBufferPointer { (buffer) throws(StoaError) in
-            let (result, error) = retryingOnInterrupt { pwrite(file.fd, buffer.baseAddress, buffer.count, 0) }
-            if result == -1 { throw StoaError.syscall("pwrite", errno: error, path: path) }
+            try Syscalls.writeAll(file.fd, UnsafeRawBufferPointer(buffer), at: 0, path: path)
         }
         self.file = file
     }
 
     /// Lets another writer in. (Closing the descriptor, in `deinit`, would too.)
     func release() {
-        _ = stoa_flock(file.fd, LOCK_UN)
+        Syscalls.unlock(file.fd)
     }
 }

@@ -100,7 +100,7 @@ extension Store {
 
         while true {
             let count = try chunk.withUnsafeMutableBufferPointer { (buffer) throws(StoaError) in
-                try valueOrThrow("read", path: source) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+                try Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(buffer), path: source)
             }
             var batch = EncodedBatch(digest: dedupDigest)
             let now = clock.now()

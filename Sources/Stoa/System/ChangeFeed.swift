@@ -26,6 +26,7 @@ final class ChangeFeed: @unchecked Sendable {
     private var watches: [Int32] = []
     private var parentWatches: [Int32] = []
     private var events = [UInt8](repeating: 0, count: 4096)
+    private let mask: UInt32
     /// A watch may no longer stand for its path (a directory was moved,
     /// removed or created, or events were lost): watch again before looking.
     private(set) var needsRewatch = true
@@ -36,13 +37,19 @@ final class ChangeFeed: @unchecked Sendable {
 
     /// Nil where inotify is not available (or the process has no more
     /// instances): its reader then looks in full before every query.
-    init?(watching directories: [String]) {
+    ///
+    /// - Parameter closes: also report a file closed after writing
+    ///   (`IN_CLOSE_WRITE`), as a follower's feed does: the tests that
+    ///   wait for a follower in another process to be watching tell its
+    ///   watch from its reader's by this.
+    init?(watching directories: [String], closes: Bool = false) {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
         self.directories = directories
+        self.mask = Self.mask | (closes ? UInt32(IN_CLOSE_WRITE) : 0)
     }
 
-    deinit { close(fd) }
+    deinit { Syscalls.close(fd) }
 
     /// Watches each directory, or its parent while it is absent. Call it
     /// before looking at what they hold, so that a change after the look is
@@ -52,18 +59,31 @@ final class ChangeFeed: @unchecked Sendable {
         watches = []
         parentWatches = []
         for directory in directories {
-            let watch = inotify_add_watch(fd, directory, Self.mask)
+            let watch = inotify_add_watch(fd, directory, mask)
             if watch >= 0 {
                 watches.append(watch)
                 continue
             }
             guard errno == ENOENT else { return false }
-            let parent = inotify_add_watch(fd, Path.directory(of: directory), Self.mask)
+            let parent = inotify_add_watch(fd, Path.directory(of: directory), mask)
             guard parent >= 0 else { return false }
             parentWatches.append(parent)
         }
         needsRewatch = false
         return true
+    }
+
+    /// Waits until a change is reported or `micros` µs pass (at least a
+    /// millisecond); whether one was. Takes every report off the queue. For
+    /// a follower, which waits for records to arrive.
+    func wait(upTo micros: Int64) -> Bool {
+        if needsRewatch && !rewatch() {
+            // A watch cannot be added now: wait the time out, try again next time.
+            Syscalls.sleep(micros: max(1_000, micros))
+            return true
+        }
+        _ = Syscalls.waitUntilReadable(fd, milliseconds: Int32(clamping: max(1, micros / 1000)))
+        return changed()
     }
 
     /// Whether any change was reported since the last call; takes every

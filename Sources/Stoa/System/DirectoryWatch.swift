@@ -33,11 +33,17 @@ struct DirectoryWatch {
     private let lookUpInterval: Int64
     /// When to look the path up again (tests advance one by hand).
     private let clock: StoaClock
+    /// The time of day, to tell a directory time over a second old.
+    private let wallClock: StoaClock
 
-    init(path: String, lookUpInterval: Int64 = 1_000_000, clock: StoaClock = .monotonic) {
+    init(
+        path: String, lookUpInterval: Int64 = 1_000_000, clock: StoaClock = .monotonic,
+        wallClock: StoaClock = .system
+    ) {
         self.path = path
         self.lookUpInterval = lookUpInterval
         self.clock = clock
+        self.wallClock = wallClock
     }
 
     /// The directory's modification time (ns since the epoch), or nil when
@@ -47,7 +53,7 @@ struct DirectoryWatch {
         if let file, now - lookedUp < lookUpInterval {
             let time = Self.time(try Syscalls.fstat(file.fd, path: file.path))
             if !watchingParent { return time }
-            if let absentAt, time == absentAt, time < (Timestamp.now() - 1_000_000) * 1000 { return nil }
+            if let absentAt, time == absentAt, time < (wallClock.now() - 1_000_000) * 1000 { return nil }
         }
         return try lookUp(now: now)
     }
@@ -76,7 +82,12 @@ struct DirectoryWatch {
         return nil
     }
 
+    /// `st_mtim` in ns since the epoch, held at `Int64`'s limits (a
+    /// directory's time is set by whoever touched it last).
     private static func time(_ info: stat) -> Int64 {
-        Timestamp.nanos(info.st_mtim)
+        let (whole, overflow) = Int64(info.st_mtim.tv_sec).multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return info.st_mtim.tv_sec < 0 ? .min : .max }
+        let (sum, carry) = whole.addingReportingOverflow(Int64(info.st_mtim.tv_nsec))
+        return carry ? .max : sum
     }
 }

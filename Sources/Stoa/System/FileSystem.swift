@@ -1,13 +1,22 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// The store's door to the disk: every call that creates, writes, syncs,
-/// truncates, renames or removes a file goes through one of these.
+/// truncates, renames or removes a file goes through one of these, and so
+/// does every read (open, `pread`, `fstat`, `mmap`, `stat`, a directory's
+/// listing).
 ///
 /// The store uses ``SystemFileSystem``; tests hand it a file system that fails
 /// a chosen call with a chosen errno (ENOSPC, EIO, a short write), to prove
-/// that acknowledged records survive every failure.
+/// that acknowledged records survive every failure. Readers (and the
+/// writer's reads) use ``FileReads/fileSystem``, which tests bind to one
+/// that fails reads (EIO on a `pread` of one file), to prove that such a
+/// failure is reported with the file, never a crash or a wrong record.
+///
+/// The read calls have default implementations (the real calls): a test
+/// file system overrides those it fails.
 protocol FileSystem: Sendable {
     func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32
     /// One `write(2)`: it may write fewer bytes than asked.
@@ -22,6 +31,29 @@ protocol FileSystem: Sendable {
     /// `stat`, or nil when the path does not exist. (Reading changes
     /// nothing; it is here so that tests can count lookups.)
     func status(_ path: String) throws(StoaError) -> stat?
+    /// `lstat`, or nil when the path does not exist.
+    func linkStatus(_ path: String) throws(StoaError) -> stat?
+    /// The names in a directory (not `.` and `..`), or nil when it does not exist.
+    func listDirectory(_ path: String) throws(StoaError) -> [String]?
+    /// Up to `buffer.count` bytes at `offset`: fewer only at the end of the
+    /// file or when interrupted part-way (``OpenFile`` loops).
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(StoaError) -> Int
+    func fstat(_ fd: Int32, path: String) throws(StoaError) -> stat
+    /// Maps `count` (> 0) bytes of `fd` read-only; ``MappedFile`` unmaps them.
+    func mapReadOnly(_ fd: Int32, count: Int, path: String) throws(StoaError) -> UnsafeRawPointer
+}
+
+/// The file system that reads go through: ``SystemFileSystem`` unless a
+/// test binds another for what it runs (`FileReads.$fileSystem.withValue`),
+/// to fail a read. Read where a file is opened, stat'ed or listed, not per
+/// record: an open file keeps the one it was opened with.
+///
+/// A task-local value rather than a parameter of every reader: a store's
+/// files are read from dozens of places (segments, `.idx` files, the
+/// checkpoint, `HIGHWATER`, the configuration, backups, verification),
+/// and each test binds its own, so tests running at once do not meet.
+enum FileReads {
+    @TaskLocal static var fileSystem: any FileSystem = SystemFileSystem()
 }
 
 /// The real file system.
@@ -45,6 +77,17 @@ struct SystemFileSystem: FileSystem {
 
 extension FileSystem {
     func status(_ path: String) throws(StoaError) -> stat? { try Syscalls.status(path) }
+    func linkStatus(_ path: String) throws(StoaError) -> stat? { try Syscalls.linkStatus(path) }
+    func listDirectory(_ path: String) throws(StoaError) -> [String]? { try Syscalls.listDirectory(path) }
+    func pread(
+        _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String
+    ) throws(StoaError) -> Int {
+        try Syscalls.pread(fd, into: buffer, at: offset, path: path)
+    }
+    func fstat(_ fd: Int32, path: String) throws(StoaError) -> stat { try Syscalls.fstat(fd, path: path) }
+    func mapReadOnly(_ fd: Int32, count: Int, path: String) throws(StoaError) -> UnsafeRawPointer {
+        try Syscalls.mapReadOnly(fd, count: count, path: path)
+    }
 
     /// Writes every byte of `buffer`, looping over short writes.
     ///
@@ -115,7 +158,7 @@ extension FileSystem {
     }
 
     /// Publishes `bytes` at `path` atomically: a new temporary file beside
-    /// it (``TemporaryFile/writerName(for:)``, unique to the call, so that
+    /// it (``TemporaryName/writer(for:)``, unique to the call, so that
     /// two writes to one path at once never write into the same file),
     /// write, fsync, rename, fsync the directory. A crash leaves the old
     /// file or the new one, never a mix (and maybe a stale `.tmp`, which
@@ -135,7 +178,7 @@ extension FileSystem {
     func writeFileAtomically(
         _ path: String, mode: mode_t = 0o640, _ body: (Int32, String) throws(StoaError) -> Void
     ) throws(StoaError) {
-        let temporary = TemporaryFile.writerName(for: path)
+        let temporary = TemporaryName.writer(for: path)
         // A new file (O_EXCL): never another write's, never through a link
         // planted at the name (it would truncate what it points to).
         let fd = try open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode: mode)
@@ -150,5 +193,19 @@ extension FileSystem {
         Syscalls.close(fd)
         try rename(temporary, to: path)
         try syncDirectory(Path.directory(of: path))
+    }
+}
+
+/// The temporary names of the writer's atomic publishing
+/// (``FileSystem/writeFileAtomically(_:bytes:mode:)``):
+/// `<path>.<pid>-w<n>.tmp`, `n` counting this process's writes, so that two
+/// writes to one path at once never write into the same file.
+/// `TemporaryFile` (Segments) recognises them, to remove stale ones.
+enum TemporaryName {
+    private static let written = Atomic<UInt64>(0)
+
+    static func writer(for path: String) -> String {
+        let number = written.add(1, ordering: .relaxed).newValue
+        return "\(path).\(Syscalls.processID())-w\(number).tmp"
     }
 }

@@ -14,8 +14,9 @@ final class MappedFile: @unchecked Sendable {
     let count: Int
     let path: String
 
-    init(path: String) throws(StoaError) {
-        let file = try OpenFile(readingAt: path)
+    /// Maps the file at `path`, opened through `fileSystem`.
+    init(path: String, fileSystem: any FileSystem = FileReads.fileSystem) throws(StoaError) {
+        let file = try OpenFile(readingAt: path, fileSystem: fileSystem)
         let size = try file.size
         self.path = path
         self.count = size
@@ -23,16 +24,11 @@ final class MappedFile: @unchecked Sendable {
             self.base = nil
             return
         }
-        let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, file.fd, 0)
-        guard let address, address != MAP_FAILED else {
-            throw StoaError.syscall("mmap", errno: errno, path: path)
-        }
-        _ = madvise(address, size, MADV_SEQUENTIAL)
-        self.base = UnsafeRawPointer(address)
+        self.base = try fileSystem.mapReadOnly(file.fd, count: size, path: path)
     }
 
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), count) }
+        if let base { Syscalls.unmap(base, count: count) }
     }
 
     /// Calls `body` with the mapped bytes, which must not escape it.

@@ -9,31 +9,42 @@ import Glibc
 final class OpenFile: Sendable {
     let fd: Int32
     let path: String
+    /// What its reads (`pread`, `fstat`) go through.
+    let fileSystem: any FileSystem
 
     init(path: String, flags: Int32, mode: mode_t = 0o640, fileSystem: any FileSystem) throws(StoaError) {
         self.fd = try fileSystem.open(path, flags: flags, mode: mode)
         self.path = path
+        self.fileSystem = fileSystem
     }
 
-    /// Opens for reading, without the fault-injecting layer (reading changes nothing).
+    /// Opens for reading, through ``FileReads/fileSystem`` unless told
+    /// another (reading changes nothing: no write fault applies).
     ///
     /// - Parameter followingLinks: false for a store's own files: a symbolic
     ///   link is then refused (``StoaError/symbolicLink(_:call:)``).
-    init(readingAt path: String, followingLinks: Bool = true) throws(StoaError) {
-        self.fd = try Syscalls.open(path, flags: O_RDONLY | (followingLinks ? 0 : O_NOFOLLOW))
+    init(
+        readingAt path: String, followingLinks: Bool = true, fileSystem: any FileSystem = FileReads.fileSystem
+    ) throws(StoaError) {
+        self.fd = try fileSystem.open(path, flags: O_RDONLY | (followingLinks ? 0 : O_NOFOLLOW), mode: 0)
         self.path = path
+        self.fileSystem = fileSystem
     }
 
     /// Opens a directory, to watch it.
     init(directoryAt path: String) throws(StoaError) {
         self.fd = try Syscalls.open(path, flags: O_RDONLY | O_DIRECTORY)
         self.path = path
+        self.fileSystem = SystemFileSystem()
     }
 
     deinit { Syscalls.close(fd) }
 
+    /// `fstat` of the open file.
+    func status() throws(StoaError) -> stat { try fileSystem.fstat(fd, path: path) }
+
     var size: Int {
-        get throws(StoaError) { Int(try Syscalls.fstat(fd, path: path).st_size) }
+        get throws(StoaError) { Int(try status().st_size) }
     }
 
     /// Reads up to `buffer.count` bytes at `offset`; fewer only at the end of the file.
@@ -41,7 +52,7 @@ final class OpenFile: Sendable {
         var done = 0
         while done < buffer.count {
             let rest = UnsafeMutableRawBufferPointer(rebasing: buffer[done...])
-            let count = try Syscalls.pread(fd, into: rest, at: offset + done, path: path)
+            let count = try fileSystem.pread(fd, into: rest, at: offset + done, path: path)
             if count == 0 { break }
             done += count
         }

@@ -28,18 +28,11 @@ struct StoaClock: Sendable {
     static let longestWait: Double = 1e18
 
     /// The real time (`CLOCK_REALTIME`), and real waits.
-    static let system = StoaClock(now: { Timestamp.now() }, sleep: realSleep)
+    static let system = StoaClock(now: { Syscalls.realtimeMicroseconds() }, sleep: realSleep)
 
     /// The monotonic clock (`CLOCK_MONOTONIC`): for spans that a change of
     /// the system's time must not stretch or cut.
     static let monotonic = StoaClock(now: { Syscalls.monotonicNanoseconds() / 1000 }, sleep: realSleep)
 
-    private static let realSleep: @Sendable (Int64) -> Void = { micros in
-        var rest = micros
-        while rest > 0 {
-            let step = min(rest, 1_000_000_000)  // usleep takes a UInt32
-            usleep(UInt32(step))
-            rest -= step
-        }
-    }
+    private static let realSleep: @Sendable (Int64) -> Void = { micros in Syscalls.sleep(micros: micros) }
 }

@@ -36,7 +36,7 @@ func valueOrThrow<T: BinaryInteger>(
     return result
 }
 
-enum Syscalls {
+package enum Syscalls {
     /// Opens `path`. With `O_NOFOLLOW`, a symbolic link is refused with an
     /// error that says so (the kernel's ELOOP reads "too many levels of
     /// symbolic links").
@@ -54,8 +54,32 @@ enum Syscalls {
         _ = Glibc.close(fd)
     }
 
-    static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+    /// One `read(2)` into `buffer`: it may read fewer bytes than asked; 0 at
+    /// the end of the input.
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try valueOrThrow("read", path: path) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// One `write(2)`: it may write fewer bytes than asked. What the store
+    /// writes goes through ``FileSystem``; the command line writes its
+    /// output with this.
+    package static func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
         try valueOrThrow("write", path: path) { Glibc.write(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Writes every byte of `buffer` at `offset` (`pwrite`, looping over
+    /// short writes). For the lock file's hint only: what the store keeps
+    /// goes through ``FileSystem``.
+    static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoaError) {
+        var done = 0
+        while done < buffer.count {
+            let rest = UnsafeRawBufferPointer(rebasing: buffer[done...])
+            let written = try valueOrThrow("pwrite", path: path) {
+                Glibc.pwrite(fd, rest.baseAddress, rest.count, off_t(offset + done))
+            }
+            if written == 0 { throw StoaError(.io, "write made no progress", path: path, call: "pwrite") }
+            done += written
+        }
     }
 
     static func pread(
@@ -86,6 +110,55 @@ enum Syscalls {
         return info
     }
 
+    /// Maps the first `count` bytes (> 0) of the open file `fd` read-only,
+    /// for reading in order (`madvise(MADV_SEQUENTIAL)`). Undo with ``unmap(_:count:)``.
+    static func mapReadOnly(_ fd: Int32, count: Int, path: String) throws(StoaError) -> UnsafeRawPointer {
+        let address = Glibc.mmap(nil, count, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let address, address != MAP_FAILED else {
+            throw StoaError.syscall("mmap", errno: Glibc.errno, path: path)
+        }
+        _ = Glibc.madvise(address, count, MADV_SEQUENTIAL)
+        return UnsafeRawPointer(address)
+    }
+
+    static func unmap(_ address: UnsafeRawPointer, count: Int) {
+        _ = Glibc.munmap(UnsafeMutableRawPointer(mutating: address), count)
+    }
+
+    /// Microseconds since the epoch (`CLOCK_REALTIME`, a vDSO call).
+    static func realtimeMicroseconds() -> Int64 {
+        var spec = timespec()
+        let result = clock_gettime(CLOCK_REALTIME, &spec)
+        precondition(result == 0, "clock_gettime(CLOCK_REALTIME) failed")
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
+    }
+
+    /// Waits `micros` µs (any length; nothing for 0 or less). A signal may
+    /// end a step early: the waits are for pacing, never for correctness.
+    static func sleep(micros: Int64) {
+        var rest = micros
+        while rest > 0 {
+            let step = min(rest, 1_000_000_000)  // usleep takes a UInt32
+            _ = usleep(UInt32(step))
+            rest -= step
+        }
+    }
+
+    /// Waits until `fd` has something to read or `milliseconds` pass;
+    /// whether it has. A signal ends the wait early (false): the callers
+    /// loop until their own deadline.
+    static func waitUntilReadable(_ fd: Int32, milliseconds: Int32) -> Bool {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&descriptor, 1, max(0, milliseconds)) > 0
+    }
+
+    /// The value of the environment variable `name`; nil when it is unset or empty.
+    static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        let text = String(cString: value)
+        return text.isEmpty ? nil : text
+    }
+
     /// Nanoseconds of the monotonic clock (for intervals; a vDSO call, no
     /// trap into the kernel).
     static func monotonicNanoseconds() -> Int64 {
@@ -95,7 +168,7 @@ enum Syscalls {
     }
 
     /// `stat`, or nil when the path does not exist.
-    static func status(_ path: String) throws(StoaError) -> Glibc.stat? {
+    package static func status(_ path: String) throws(StoaError) -> Glibc.stat? {
         var info = Glibc.stat()
         let (result, error) = retryingOnInterrupt { stoa_stat(path, &info) }
         if result == -1 {
@@ -154,6 +227,11 @@ enum Syscalls {
             throw StoaError.syscall("flock", errno: error, path: path)
         }
         return true
+    }
+
+    /// Gives up the `flock` on `fd`. (Closing the descriptor would too.)
+    static func unlock(_ fd: Int32) {
+        _ = retryingOnInterrupt { stoa_flock(fd, LOCK_UN) }
     }
 
     /// The names in a directory, without `.` and `..`; nil when it does not exist.

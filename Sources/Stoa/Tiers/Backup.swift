@@ -317,7 +317,7 @@ struct BackupJob {
                 return try placeSealed(file, recopy: recopy)
             } catch {
                 // Moved or expired since it was listed: look for it again.
-                guard error.errno == ENOENT, try Syscalls.status(file.path) == nil else { throw error }
+                guard error.errno == ENOENT, try FileReads.fileSystem.status(file.path) == nil else { throw error }
                 guard let moved = try source.listAllSegments().first(where: { $0.base == file.base }) else {
                     return .expired
                 }
@@ -345,7 +345,7 @@ struct BackupJob {
         // The backup's earlier copy of this segment, if any: what is copied
         // now must start with it (the store may have been cut back since the
         // history was checked), else it is kept and the backup stops.
-        let earlier = try Syscalls.status(target.path) != nil ? try OpenFile(readingAt: target.path) : nil
+        let earlier = try FileReads.fileSystem.status(target.path) != nil ? try OpenFile(readingAt: target.path) : nil
         let earlierSize = try earlier?.size ?? 0
         let old = UnsafeMutableRawBufferPointer.allocate(byteCount: earlier == nil ? 0 : 1 << 20, alignment: 16)
         defer { old.deallocate() }  // one buffer for the whole copy: see checkExtends
@@ -388,7 +388,7 @@ struct BackupJob {
             }
         }
         // Not sealed: an .idx left by a Store opened on the backup is stale.
-        if try Syscalls.status(target.indexPath) != nil {
+        if try FileReads.fileSystem.status(target.indexPath) != nil {
             try fileSystem.unlink(target.indexPath)
             try fileSystem.syncDirectory(target.directory)
         }
@@ -401,13 +401,13 @@ struct BackupJob {
     /// Places a sealed segment (hard link or copy), unless the backup holds
     /// it already, then its `.idx`, then removes its other forms.
     private mutating func placeSealed(_ file: SegmentFile, recopy: UInt64?) throws(StoaError) -> Outcome {
-        guard let info = try Syscalls.status(file.path) else {
+        guard let info = try FileReads.fileSystem.status(file.path) else {
             throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
         }
         let size = Int(info.st_size)
         let target = destinationFile(for: file)
         if target.isCold { try fileSystem.makeDirectory(destination.archive) }
-        let present = try Syscalls.status(target.path)
+        let present = try FileReads.fileSystem.status(target.path)
         let sameFile = present.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
         let skip = present.map { sameFile || (Int($0.st_size) == size && file.base != recopy) } ?? false
         // The backup's forms of this segment that placing it replaces or
@@ -416,7 +416,7 @@ struct BackupJob {
         // cut back, or a tier move may have given it a form not checked).
         var replaced: [SegmentFile] = []
         for form in try destinationSegments()[file.base] ?? [] {
-            guard let status = try Syscalls.status(form.path) else { continue }
+            guard let status = try FileReads.fileSystem.status(form.path) else { continue }
             let isSource = status.st_dev == info.st_dev && status.st_ino == info.st_ino
             if !isSource && (form.path != target.path || !skip) { replaced.append(form) }
         }
@@ -435,7 +435,7 @@ struct BackupJob {
             report.skipped.append(relativePath(target))
         } else {
             try fileSystem.placeCopy(of: file.path, at: target.path)
-            let placed = try Syscalls.status(target.path)
+            let placed = try FileReads.fileSystem.status(target.path)
             let linked = placed.map { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino } ?? false
             report.copied.append(relativePath(target))
             if linked {
@@ -447,7 +447,7 @@ struct BackupJob {
         }
         let index = try placeIndex(of: file, at: target, size: size)
         try removeOtherForms(of: file.base, keeping: target)
-        let now = try Syscalls.status(target.path)
+        let now = try FileReads.fileSystem.status(target.path)
         let isLinkedPlain = file.name.kind == .plain && now?.st_dev == info.st_dev && now?.st_ino == info.st_ino
         return .placed(file: target, end: index.map { file.base + UInt64($0.index.lineCount) }, isLinkedPlain: isLinkedPlain)
     }
@@ -468,7 +468,7 @@ struct BackupJob {
             try fileSystem.writeFileAtomically(target.indexPath, bytes: bytes)
             return index
         }
-        if try Syscalls.status(target.indexPath) != nil {
+        if try FileReads.fileSystem.status(target.indexPath) != nil {
             try fileSystem.unlink(target.indexPath)
             try fileSystem.syncDirectory(target.directory)
         }
@@ -487,7 +487,7 @@ struct BackupJob {
         ]
         var touched: [String] = []
         for form in forms where form.path != target.path {
-            guard try Syscalls.status(form.path) != nil else { continue }
+            guard try FileReads.fileSystem.status(form.path) != nil else { continue }
             try fileSystem.unlink(form.path)
             // The .idx beside the new form is the new form's.
             if form.directory != target.directory { try fileSystem.unlink(form.indexPath) }
@@ -515,17 +515,17 @@ struct BackupJob {
     private func checkDestinationIsOutsideSource() throws(StoaError) {
         var roots: [stat] = []
         for root in [source.root, source.archive] {
-            if let info = try Syscalls.status(root) { roots.append(info) }
+            if let info = try FileReads.fileSystem.status(root) { roots.append(info) }
         }
         // The nearest part of the destination's path that exists, then up through "..".
         var path = destination.root
-        while try Syscalls.status(path).map({ $0.st_mode & S_IFMT != S_IFDIR }) ?? true {
+        while try FileReads.fileSystem.status(path).map({ $0.st_mode & S_IFMT != S_IFDIR }) ?? true {
             let parent = Path.directory(of: path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path)
             if parent == path { break }
             path = parent
         }
         for _ in 0..<1024 {
-            guard let info = try Syscalls.status(path) else { return }
+            guard let info = try FileReads.fileSystem.status(path) else { return }
             if roots.contains(where: { $0.st_dev == info.st_dev && $0.st_ino == info.st_ino }) {
                 throw StoaError(
                     .invalidArgument,
@@ -533,7 +533,7 @@ struct BackupJob {
                     path: destination.root)
             }
             let parentPath = Path.join(path, "..")
-            guard let parent = try Syscalls.status(parentPath),
+            guard let parent = try FileReads.fileSystem.status(parentPath),
                 parent.st_dev != info.st_dev || parent.st_ino != info.st_ino
             else { return }  // reached /
             path = parentPath
@@ -543,17 +543,17 @@ struct BackupJob {
     /// Creates the destination, or checks it is empty or a store (an
     /// earlier backup); returns the store's configuration.
     private func prepareDestination() throws(StoaError) -> StoreConfiguration? {
-        if let info = try Syscalls.status(destination.root) {
+        if let info = try FileReads.fileSystem.status(destination.root) {
             guard info.st_mode & S_IFMT == S_IFDIR else {
                 throw StoaError(.invalidArgument, "the backup destination exists and is not a directory", path: destination.root)
             }
         } else {
             try fileSystem.makeDirectory(destination.root)
         }
-        if try Syscalls.status(destination.configuration) != nil {
+        if try FileReads.fileSystem.status(destination.configuration) != nil {
             return try StoreConfiguration.load(from: destination.configuration)
         }
-        let foreign = (try Syscalls.listDirectory(destination.root) ?? []).filter { $0 != "LOCK" && !$0.hasSuffix(".tmp") }
+        let foreign = (try FileReads.fileSystem.listDirectory(destination.root) ?? []).filter { $0 != "LOCK" && !$0.hasSuffix(".tmp") }
         if !foreign.isEmpty {
             throw StoaError(
                 .notAStore,
@@ -589,7 +589,7 @@ struct BackupJob {
         for name in try destination.listSegments() {
             forms[name.base, default: []].append(SegmentFile(name: name, directory: destination.segments, isCold: false))
         }
-        for name in (try Syscalls.listDirectory(destination.archive) ?? []).compactMap(SegmentName.init(fileName:))
+        for name in (try FileReads.fileSystem.listDirectory(destination.archive) ?? []).compactMap(SegmentName.init(fileName:))
         where name.kind == .gzip {
             forms[name.base, default: []].append(SegmentFile(name: name, directory: destination.archive, isCold: true))
         }
@@ -666,7 +666,7 @@ struct BackupJob {
     private mutating func checkSame(
         _ form: SegmentFile, as file: SegmentFile, readingWhole: Bool = false
     ) throws(StoaError) -> String? {
-        guard let theirs = try Syscalls.status(form.path), let ours = try Syscalls.status(file.path) else { return nil }
+        guard let theirs = try FileReads.fileSystem.status(form.path), let ours = try FileReads.fileSystem.status(file.path) else { return nil }
         if theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino { return nil }
         let a: [UInt8]
         let b: [UInt8]
@@ -700,7 +700,7 @@ struct BackupJob {
     /// Nil when the store's segment `file` starts with the bytes of the
     /// backup's copy `form` of what was then the active segment, else what differs.
     private mutating func checkExtends(_ form: SegmentFile, by file: SegmentFile) throws(StoaError) -> String? {
-        guard let theirs = try Syscalls.status(form.path), let ours = try Syscalls.status(file.path) else { return nil }
+        guard let theirs = try FileReads.fileSystem.status(form.path), let ours = try FileReads.fileSystem.status(file.path) else { return nil }
         if theirs.st_dev == ours.st_dev && theirs.st_ino == ours.st_ino { return nil }
         let earlier = try OpenFile(readingAt: form.path)
         let size = try earlier.size
@@ -775,7 +775,7 @@ struct BackupJob {
 
     /// The seq after the last record of a segment in the backup.
     private func endSeq(of file: SegmentFile) throws(StoaError) -> UInt64 {
-        let size = Int(try Syscalls.status(file.path)?.st_size ?? 0)
+        let size = Int(try FileReads.fileSystem.status(file.path)?.st_size ?? 0)
         if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: size) {
             return file.base + UInt64(index.index.lineCount)
         }

@@ -115,7 +115,7 @@ struct Tiering: Sendable {
 
     private func activeSize() -> Int64 {
         guard let names = try? layout.listSegments(), let last = names.last, last.kind == .plain,
-            let info = try? Syscalls.status(layout.path(of: last))
+            let info = try? FileReads.fileSystem.status(layout.path(of: last))
         else { return 0 }
         return Int64(info.st_size)
     }
@@ -170,7 +170,7 @@ struct Tiering: Sendable {
         try fileSystem.makeDirectory(layout.archive)
         let target = SegmentFile(name: file.name, directory: layout.archive, isCold: true)
         let known = try facts.facts(of: file)
-        if try Syscalls.status(file.indexPath) != nil {
+        if try FileReads.fileSystem.status(file.indexPath) != nil {
             try fileSystem.placeCopy(of: file.indexPath, at: target.indexPath)
         }
         try fileSystem.placeCopy(of: file.path, at: target.path)
@@ -200,7 +200,7 @@ struct Tiering: Sendable {
     func finishInterruptedMoves(report: inout RecoveryReport) throws(StoaError) {
         let hot = try layout.listSegments()
         let cold = Set(
-            (try Syscalls.listDirectory(layout.archive) ?? []).compactMap(SegmentName.init(fileName:))
+            (try FileReads.fileSystem.listDirectory(layout.archive) ?? []).compactMap(SegmentName.init(fileName:))
                 .filter { $0.kind == .gzip }.map(\.base))
         let gzip = Set(hot.filter { $0.kind == .gzip }.map(\.base))
         for name in hot {

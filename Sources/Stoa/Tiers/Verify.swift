@@ -211,16 +211,16 @@ extension StoreReader {
         let cold = SegmentFile(name: SegmentName(base: file.base, kind: .gzip), directory: layout.archive, isCold: true)
         if file.name.kind == .plain {
             let warm = SegmentFile(name: SegmentName(base: file.base, kind: .gzip), directory: file.directory, isCold: false)
-            if (try? Syscalls.status(warm.path)) != nil { return UnfinishedMove(newForm: warm.path, what: "compressed (warm)") }
+            if (try? FileReads.fileSystem.status(warm.path)) != nil { return UnfinishedMove(newForm: warm.path, what: "compressed (warm)") }
         }
-        if (try? Syscalls.status(cold.path)) != nil { return UnfinishedMove(newForm: cold.path, what: "archived (cold)") }
+        if (try? FileReads.fileSystem.status(cold.path)) != nil { return UnfinishedMove(newForm: cold.path, what: "archived (cold)") }
         return nil
     }
 
     /// Checks one segment: its gzip members, every line, and its `.idx`
     /// against what the lines give.
     private func checkSegment(_ file: SegmentFile, isActive: Bool, buffer: inout SegmentBuffer) throws(StoaError) -> SegmentCheck? {
-        guard let info = try Syscalls.status(file.path) else { return nil }
+        guard let info = try FileReads.fileSystem.status(file.path) else { return nil }
         var check = SegmentCheck()
 
         // The plain bytes.
@@ -259,7 +259,7 @@ extension StoreReader {
             let index =
                 IndexFile.load(file.indexPath, base: file.base, fileSize: Int(info.st_size))
                 ?? move.flatMap { move in
-                    (try? Syscalls.status(move.newForm)).flatMap {
+                    (try? FileReads.fileSystem.status(move.newForm)).flatMap {
                         IndexFile.load(file.indexPath, base: file.base, fileSize: Int($0.st_size))
                     }
                 }
@@ -277,7 +277,7 @@ extension StoreReader {
                     check.indexProblems.append(.init(path: file.indexPath, message: "the index does not match the segment (run stoa reindex)"))
                 }
                 check.index = (index.digest, index.chain)
-            } else if try Syscalls.status(file.indexPath) != nil {
+            } else if try FileReads.fileSystem.status(file.indexPath) != nil {
                 check.indexProblems.append(.init(path: file.indexPath, message: "the .idx is damaged or belongs to another file (run stoa reindex)"))
             } else {
                 check.indexNotes.append(.init(path: file.path, message: "no .idx (the writer writes it in the background; stoa reindex does it now)"))
