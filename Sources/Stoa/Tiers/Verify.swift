@@ -175,22 +175,33 @@ extension StoreReader {
     private func checkSegments(_ files: [SegmentFile], threads: Int) -> [Result<SegmentCheck?, StoaError>] {
         let results = Protected([Result<SegmentCheck?, StoaError>?](repeating: nil, count: files.count))
         let next = Protected(0)
-        let lastPosition = files.count - 1
+        // The workers read through the caller's file system (a task-local
+        // value, which threads do not inherit).
+        let reads = FileReads.fileSystem
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, files.count))) { _ in
-            var buffer = SegmentBuffer()
-            while true {
-                let position = next.withLock { (next: inout Int) -> Int in
-                    defer { next += 1 }
-                    return next
-                }
-                guard position < files.count else { break }
-                let file = files[position]
-                let isActive = position == lastPosition && file.name.kind == .plain && !file.isCold
-                let result = Result { () throws(StoaError) in try checkSegment(file, isActive: isActive, buffer: &buffer) }
-                results.withLock { $0[position] = result }
-            }
+            FileReads.$fileSystem.withValue(reads) { checkSegments(files, into: results, next: next) }
         }
         return results.withLock { $0.map { $0! } }
+    }
+
+    /// One worker of ``checkSegments(_:threads:)``: checks the next file
+    /// no worker took yet, until none is left.
+    private func checkSegments(
+        _ files: [SegmentFile], into results: Protected<[Result<SegmentCheck?, StoaError>?]>, next: Protected<Int>
+    ) {
+        let lastPosition = files.count - 1
+        var buffer = SegmentBuffer()
+        while true {
+            let position = next.withLock { (next: inout Int) -> Int in
+                defer { next += 1 }
+                return next
+            }
+            guard position < files.count else { break }
+            let file = files[position]
+            let isActive = position == lastPosition && file.name.kind == .plain && !file.isCold
+            let result = Result { () throws(StoaError) in try checkSegment(file, isActive: isActive, buffer: &buffer) }
+            results.withLock { $0[position] = result }
+        }
     }
 
     /// A segment found in two forms: a tier move that a crash (or a killed
@@ -278,7 +289,17 @@ extension StoreReader {
                 }
                 check.index = (index.digest, index.chain)
             } else if try FileReads.fileSystem.status(file.indexPath) != nil {
-                check.indexProblems.append(.init(path: file.indexPath, message: "the .idx is damaged or belongs to another file (run stoa reindex)"))
+                // Not loaded: unreadable (an I/O error, not damage: say which), damaged or another file's.
+                let unreadable: StoaError?
+                do throws(StoaError) {
+                    _ = try OpenFile(readingAt: file.indexPath).readAll()
+                    unreadable = nil
+                } catch {
+                    unreadable = error
+                }
+                let message = unreadable.map { "the .idx cannot be read: \($0.message)" }
+                    ?? "the .idx is damaged or belongs to another file (run stoa reindex)"
+                check.indexProblems.append(.init(path: file.indexPath, message: message))
             } else {
                 check.indexNotes.append(.init(path: file.path, message: "no .idx (the writer writes it in the background; stoa reindex does it now)"))
             }

@@ -1,0 +1,222 @@
+import Foundation
+import StoaTestSupport
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file system, except that one kind of read of the files whose
+/// path ends with `pathSuffix` fails with `errno`, every time.
+final class ReadFailingFileSystem: FileSystem {
+    enum Call: String, Sendable, CaseIterable { case open, pread, fstat, mmap, stat }
+
+    let call: Call
+    let pathSuffix: String
+    let errno: Int32
+    /// How many reads failed.
+    let failures = Protected(0)
+    private let real = SystemFileSystem()
+
+    init(_ call: Call, of pathSuffix: String, errno: Int32 = EIO) {
+        self.call = call
+        self.pathSuffix = pathSuffix
+        self.errno = errno
+    }
+
+    private func fail(_ call: Call, _ path: String, as name: String? = nil) throws(StoaError) {
+        guard call == self.call, path.hasSuffix(pathSuffix) else { return }
+        failures.withLock { $0 += 1 }
+        throw StoaError.syscall(name ?? call.rawValue, errno: errno, path: path)
+    }
+
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 {
+        if flags & O_ACCMODE == O_RDONLY && flags & O_DIRECTORY == 0 { try fail(.open, path) }
+        return try real.open(path, flags: flags, mode: mode)
+    }
+    func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at offset: Int, path: String) throws(StoaError) -> Int {
+        try fail(.pread, path)
+        return try real.pread(fd, into: buffer, at: offset, path: path)
+    }
+    func fstat(_ fd: Int32, path: String) throws(StoaError) -> stat {
+        try fail(.fstat, path)
+        return try real.fstat(fd, path: path)
+    }
+    func mapReadOnly(_ fd: Int32, count: Int, path: String) throws(StoaError) -> UnsafeRawPointer {
+        try fail(.mmap, path)
+        return try real.mapReadOnly(fd, count: count, path: path)
+    }
+    func status(_ path: String) throws(StoaError) -> stat? {
+        try fail(.stat, path)
+        return try real.status(path)
+    }
+    func linkStatus(_ path: String) throws(StoaError) -> stat? {
+        try fail(.stat, path, as: "lstat")
+        return try real.linkStatus(path)
+    }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try real.write(fd, buffer, path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
+    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
+    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
+}
+
+/// EIO (or another errno) on a read: reported with the file and the call,
+/// never a crash, never a record that is not the one stored, never one
+/// left out unsaid.
+@Suite struct ReadFaultTests {
+    /// A store of sealed segments (with their `.idx`), the first ones
+    /// compressed (warm) when `warm`, and the active one. Returns each
+    /// record's line by seq.
+    func makeStore(_ directory: TemporaryDirectory, warm: Bool = false) throws -> [String] {
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 64 << 10
+        configuration.memberBytes = 64 << 10
+        configuration.hotFor = warm ? 1 : nil
+        let store = try Store(at: directory.path, creating: configuration)
+        var lines: [String] = []
+        for n in 0..<2000 {
+            let line = #"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","n":\#(n),"pad":"\#(String(repeating: "y", count: 100))"}"#
+            lines.append(line)
+            try store.append(line)
+        }
+        try store.waitForIndexes()
+        if warm { _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000_000) }
+        try store.close()
+        return lines
+    }
+
+    func segments(_ directory: TemporaryDirectory, _ suffix: String) -> [String] {
+        listDirectory(directory.appending("segments")).filter { $0.hasSuffix(suffix) }.sorted()
+            .map { directory.appending("segments/" + $0) }
+    }
+
+    /// Runs `body` with every read going through `fileSystem`.
+    @discardableResult
+    func reading<T>(through fileSystem: ReadFailingFileSystem, _ body: () throws -> T) rethrows -> T {
+        try FileReads.$fileSystem.withValue(fileSystem, operation: body)
+    }
+
+    /// Every record's line is the one stored at its seq.
+    func expectRight(_ records: [Record], _ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(records.allSatisfy { $0.json == lines[Int($0.seq)] }, sourceLocation: sourceLocation)
+        #expect(records.map(\.seq) == records.map(\.seq).sorted(), sourceLocation: sourceLocation)
+    }
+
+    func expectError(
+        _ error: StoaError, call: String, path: String, errno: Int32 = EIO, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        #expect(error.path == path, sourceLocation: sourceLocation)
+        #expect(error.call == call, sourceLocation: sourceLocation)
+        #expect(error.errno == errno, sourceLocation: sourceLocation)
+        #expect(error.code == .io, sourceLocation: sourceLocation)
+    }
+
+    /// EIO on reading the active segment: the query, `verify` and `backup`
+    /// each fail with an error naming the segment and the call, and return
+    /// no record.
+    @Test(arguments: [ReadFailingFileSystem.Call.pread, .open, .fstat])
+    func eioOnTheActiveSegmentNamesIt(call: ReadFailingFileSystem.Call) throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory, warm: true)
+        let backup = TemporaryDirectory()
+        let active = try #require(segments(directory, ".jsonl").last)
+        let fileSystem = ReadFailingFileSystem(call, of: active)
+        reading(through: fileSystem) {
+            #expect { try StoreReader(at: directory.path).query(Query()).all() } throws: { error in
+                expectError(try #require(error as? StoaError), call: call.rawValue, path: active)
+                return true
+            }
+            #expect { try StoreReader(at: directory.path).verify() } throws: { error in
+                expectError(try #require(error as? StoaError), call: call.rawValue, path: active)
+                return true
+            }
+            #expect { try StoreReader(at: directory.path).backup(to: backup.appending("copy")) } throws: { error in
+                expectError(try #require(error as? StoaError), call: call.rawValue, path: active)
+                return true
+            }
+        }
+        #expect(fileSystem.failures.withLock { $0 } >= 3)
+    }
+
+    /// EIO on `stat` of the active segment: reported with the segment, by a
+    /// reader and by a writer opening the store.
+    @Test func eioOnStatOfTheActiveSegmentNamesIt() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory)
+        let active = try #require(segments(directory, ".jsonl").last)
+        let fileSystem = ReadFailingFileSystem(.stat, of: active)
+        reading(through: fileSystem) {
+            #expect { try StoreReader(at: directory.path).query(Query()).all() } throws: { error in
+                expectError(try #require(error as? StoaError), call: "stat", path: active)
+                return true
+            }
+            #expect { try Store(at: directory.path) } throws: { error in
+                expectError(try #require(error as? StoaError), call: "lstat", path: active)
+                return true
+            }
+        }
+        #expect(fileSystem.failures.withLock { $0 } >= 2)
+    }
+
+    /// EIO on reading an `.idx`: the query rebuilds what it needs from the
+    /// segment and serves every record right; `verify` names the `.idx` as
+    /// unreadable, with the error (before, it called it "damaged or belongs
+    /// to another file").
+    @Test(arguments: [ReadFailingFileSystem.Call.pread, .open, .fstat])
+    func eioOnAnIndexIsNamedAndCostsNoRecord(call: ReadFailingFileSystem.Call) throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeStore(directory)
+        let index = try #require(segments(directory, ".idx").first)
+        let fileSystem = ReadFailingFileSystem(call, of: index)
+        let (records, damaged, report) = try reading(through: fileSystem) {
+            let cursor = try StoreReader(at: directory.path).query(Query())
+            return (try cursor.all(), cursor.damaged, try StoreReader(at: directory.path).verify())
+        }
+        #expect(fileSystem.failures.withLock { $0 } >= 2)
+        #expect(records.count == lines.count)
+        expectRight(records, lines)
+        #expect(damaged.isEmpty)
+        let problem = try #require(report.problems.first { $0.path == index }, "\(report.problems)")
+        #expect(problem.message == "the .idx cannot be read: \(call.rawValue) failed: Input/output error")
+        #expect(report.problems.count == 1, "\(report.problems)")
+        #expect(report.records == lines.count)
+    }
+
+    /// EIO on reading a warm segment's gzip members: the query serves every
+    /// other record right and names the segment's records as lost, with the
+    /// file and the error; `verify` fails naming it. (A backup on the same
+    /// file system hard-links a sealed segment without reading it.)
+    @Test(arguments: [ReadFailingFileSystem.Call.mmap, .open, .fstat])
+    func eioOnAWarmSegmentIsNamed(call: ReadFailingFileSystem.Call) throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeStore(directory, warm: true)
+        let warm = try #require(segments(directory, ".jsonl.gz").dropFirst().first)
+        let fileSystem = ReadFailingFileSystem(call, of: warm)
+        let (records, damaged) = try reading(through: fileSystem) {
+            let cursor = try StoreReader(at: directory.path).query(Query())
+            return (try cursor.all(), cursor.damaged)
+        }
+        expectRight(records, lines)
+        let served = Set(records.map(\.seq))
+        let lost = (0..<UInt64(lines.count)).filter { !served.contains($0) }
+        #expect(!lost.isEmpty && lost == Array(lost.first!...lost.last!), "one segment's records, and only those")
+        #expect(damaged.count == 1)
+        #expect(damaged.first?.path == warm)
+        #expect(damaged.first?.reason.contains("\(call.rawValue) failed: Input/output error") == true)
+        reading(through: fileSystem) {
+            #expect { try StoreReader(at: directory.path).verify() } throws: { error in
+                expectError(try #require(error as? StoaError), call: call.rawValue, path: warm)
+                return true
+            }
+        }
+        #expect(fileSystem.failures.withLock { $0 } >= 2)
+    }
+}
