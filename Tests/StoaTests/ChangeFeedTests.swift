@@ -33,6 +33,29 @@ import Testing
         #expect(!feed.needsRewatch)
     }
 
+    /// A follower's wait: it ends with a change made before or during it
+    /// (and takes it off the queue), and without one once its time is up.
+    /// Follow waits on this instead of an inotify descriptor of its own.
+    @Test func aWaitEndsWithAChangeAndTakesItOffTheQueue() throws {
+        let directory = TemporaryDirectory()
+        let segments = directory.appending("segments")
+        try Syscalls.mkdir(segments)
+        let feed = try #require(ChangeFeed(watching: [segments], closes: true))
+        #expect(feed.rewatch())
+        #expect(!feed.wait(upTo: 1_000))
+        _ = FileManager.default.createFile(atPath: segments + "/00000000000000000000.jsonl", contents: Data())
+        // Far longer than any test runs: it returns because of the change.
+        #expect(feed.wait(upTo: 3_600_000_000))
+        #expect(!feed.changed())
+        // A directory created where an absent one was watched through its parent.
+        let archive = directory.appending("archive")
+        let absent = try #require(ChangeFeed(watching: [archive]))
+        #expect(absent.rewatch())
+        try Syscalls.mkdir(archive)
+        #expect(absent.wait(upTo: 3_600_000_000))
+        #expect(absent.needsRewatch)  // the next wait watches the directory itself
+    }
+
     @Test func anAbsentDirectoryIsWatchedThroughItsParentUntilItExists() throws {
         let directory = TemporaryDirectory()
         let archive = directory.appending("archive")
