@@ -146,6 +146,32 @@ final class ReadFailingFileSystem: FileSystem {
         #expect(fileSystem.failures.withLock { $0 } >= 3)
     }
 
+    /// EIO on reading the active segment when a writer opens the store
+    /// (its recovery reads the segment's tail): the open fails naming the
+    /// segment and the call, and changes nothing; the store opens once the
+    /// segment reads again, with every record.
+    @Test func eioOnTheActiveSegmentFailsAWritersOpen() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeStore(directory)
+        let active = try #require(segments(directory, ".jsonl").last)
+        let before = try Data(contentsOf: URL(fileURLWithPath: active))
+        let fileSystem = ReadFailingFileSystem(.pread, of: active)
+        reading(through: fileSystem) {
+            #expect { try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: fileSystem) } throws: { error in
+                expectError(try #require(error as? StoaError), call: "pread", path: active)
+                return true
+            }
+        }
+        #expect(fileSystem.failures.withLock { $0 } >= 1)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: active)) == before)
+        let store = try Store(at: directory.path)
+        #expect(store.recovery.isClean)
+        try store.close()
+        let records = try StoreReader(at: directory.path).query(Query()).all()
+        #expect(records.count == lines.count)
+        expectRight(records, lines)
+    }
+
     /// EIO on `stat` of the active segment: reported with the segment, by a
     /// reader and by a writer opening the store.
     @Test func eioOnStatOfTheActiveSegmentNamesIt() throws {
