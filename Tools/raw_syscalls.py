@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Lists raw system calls made outside Sources/Stoa/System/, and fails if any.
+"""Lists raw system calls made outside Sources/Stoa/System/ (in Sources/Stoa,
+Sources/stoa and Sources/StoaLogging), and fails if there is one.
 
     python3 Tools/raw_syscalls.py            # exit 0 when there is none, 1 otherwise
 
@@ -25,7 +26,7 @@ import os
 import re
 import sys
 
-ROOTS = ["Sources/Stoa", "Sources/stoa"]
+ROOTS = ["Sources/Stoa", "Sources/stoa", "Sources/StoaLogging"]
 ALLOWED = "Sources/Stoa/System/"
 
 UNAMBIGUOUS = """
