@@ -351,8 +351,10 @@ public final class StoreReader: Sendable {
     private func refreshGrowing(_ file: SegmentFile, unchanged: Bool) throws(StoaError) -> IndexedSegment {
         try growing.withLock { (state) throws(StoaError) -> IndexedSegment in
             var size: Int
+            var current: GrowingSegment
             if unchanged, let known = state, known.file == file {
                 size = Int(try known.handle.status().st_size)
+                current = known
             } else {
                 guard let info = try FileReads.fileSystem.status(file.path) else {
                     throw StoaError.syscall("stat", errno: ENOENT, path: file.path)
@@ -360,44 +362,49 @@ public final class StoreReader: Sendable {
                 size = Int(info.st_size)
                 if let known = state, known.file == file, known.inode == UInt64(info.st_ino) {
                     // The same file.
+                    current = known
                 } else {
                     let handle = try OpenFile(readingAt: file.path)
                     let opened = try handle.status()
                     size = Int(opened.st_size)
-                    state = GrowingSegment(
+                    current = GrowingSegment(
                         file: file, handle: handle, inode: UInt64(opened.st_ino), builder: SegmentIndexBuilder(base: file.base))
                 }
             }
-            if size < state!.bytes.count || (state!.settled < state!.bytes.count && !state!.stillHoldsUnsettledBytes()) {
+            // Taken out, so that its bytes have one owner and grow in place;
+            // put back however this ends.
+            state = nil
+            defer { state = current }
+            if size < current.bytes.count || (current.settled < current.bytes.count && !current.stillHoldsUnsettledBytes()) {
                 // Cut back by a writer's recovery (and maybe grown again since): start over.
-                state = GrowingSegment(
-                    file: file, handle: state!.handle, inode: state!.inode, builder: SegmentIndexBuilder(base: file.base))
+                current = GrowingSegment(
+                    file: file, handle: current.handle, inode: current.inode, builder: SegmentIndexBuilder(base: file.base))
             }
-            if let segment = state!.segment, size == state!.bytes.count { return segment }
-            let added = try state!.handle.read(fromAbsoluteOffset: state!.bytes.count, count: size - state!.bytes.count)
-            state!.bytes += added
-            if state!.indexed == 0,
-                let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: state!.bytes)
+            if let segment = current.segment, size == current.bytes.count { return segment }
+            let added = try current.handle.read(fromAbsoluteOffset: current.bytes.count, count: size - current.bytes.count)
+            current.bytes += added
+            if current.indexed == 0,
+                let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: current.bytes)
             {
                 // The writer's index of the segment's start: index only what follows.
-                state!.builder = SegmentIndexBuilder(resuming: checkpoint.index)
-                state!.indexed = Int(checkpoint.plainBytes)
-                state!.settled = state!.indexed
+                current.builder = SegmentIndexBuilder(resuming: checkpoint.index)
+                current.indexed = Int(checkpoint.plainBytes)
+                current.settled = current.indexed
             }
             let encoder = self.encoder
-            state!.bytes.withUnsafeBufferPointer { all in
-                let fresh = UnsafeBufferPointer(rebasing: all[state!.indexed...])
+            current.bytes.withUnsafeBufferPointer { all in
+                let fresh = UnsafeBufferPointer(rebasing: all[current.indexed...])
                 guard let last = fresh.lastIndex(of: 0x0A) else { return }
-                if let end = state!.builder.addLines(UnsafeBufferPointer(rebasing: fresh[...last]), encoder: encoder) {
-                    state!.settled = state!.indexed + end
+                if let end = current.builder.addLines(UnsafeBufferPointer(rebasing: fresh[...last]), encoder: encoder) {
+                    current.settled = current.indexed + end
                 }
-                state!.indexed += last + 1
+                current.indexed += last + 1
             }
-            let contents = SegmentContents(path: file.path, bytes: state!.bytes, count: state!.indexed)
+            let contents = SegmentContents(path: file.path, bytes: current.bytes, count: current.indexed)
             // Its blocks' checks so far are kept: the bytes read before are these bytes' start.
             let segment = IndexedSegment(
-                name: file.name, index: state!.builder.snapshot(), contents: contents, isSealed: false, previous: state!.segment)
-            state!.segment = segment
+                name: file.name, index: current.builder.snapshot(), contents: contents, isSealed: false, previous: current.segment)
+            current.segment = segment
             return segment
         }
     }
