@@ -20,13 +20,7 @@ public enum ForeignIndexCache: Sendable, Equatable {
     case disabled
 
     /// The cache root ``automatic`` stands for now, if the environment names one.
-    public static var automaticRoot: String? {
-        func variable(_ name: String) -> String? { Syscalls.environment(name) }
-        if let directory = variable("STOA_CACHE_DIR") { return directory }
-        if let directory = variable("XDG_CACHE_HOME") { return Path.join(directory, "stoa") }
-        if let home = variable("HOME") { return Path.join(home, ".cache/stoa") }
-        return nil
-    }
+    public static var automaticRoot: String? { CacheRoot.automatic }
 }
 
 /// The cache entries of one log directory: one file per log file, named
@@ -90,7 +84,7 @@ final class ForeignCacheStore: Sendable {
             guard let directory = ForeignIndexCache.automaticRoot else { return nil }
             root = directory
         }
-        var identity = canonicalPath(logDirectory)
+        var identity = CacheRoot.identity(of: logDirectory)
         if let fieldsDigest { identity += "\u{0}" + fieldsDigest }
         return ForeignCacheStore(directory: Path.join(Path.join(root, "foreign"), digest(identity)))
     }
@@ -153,14 +147,14 @@ final class ForeignCacheStore: Sendable {
     /// Removes the entries of log files that are gone (names not in
     /// `names`), and temporary files older than a minute. Best effort.
     func prune(keeping names: Set<String>) {
-        guard let present = try? FileReads.fileSystem.listDirectory(directory) else { return }
+        guard let present = try? Syscalls.listDirectory(directory) else { return }
         let wanted = Set(names.map { Path.lastComponent(of: entryPath(for: $0)) })
         let now = Timestamp.now() / 1_000_000
         for file in present {
             let path = Path.join(directory, file)
             if file.hasSuffix(".idx") && !wanted.contains(file) {
                 try? Syscalls.unlink(path)
-            } else if file.hasSuffix(".tmp"), let info = try? FileReads.fileSystem.status(path), Int64(info.st_mtim.tv_sec) < now - 60 {
+            } else if file.hasSuffix(".tmp"), let info = try? Syscalls.status(path), Int64(info.st_mtim.tv_sec) < now - 60 {
                 try? Syscalls.unlink(path)
             }
         }
@@ -229,12 +223,5 @@ final class ForeignCacheStore: Sendable {
             file.index.blocks.count == sources.count
         else { return nil }
         return ForeignFileIndex(index: file.index, sources: sources)
-    }
-
-    /// The absolute path of `path` with symbolic links resolved, so that
-    /// two spellings of one directory share a cache; `path` when it cannot
-    /// be resolved.
-    static func canonicalPath(_ path: String) -> String {
-        (try? Syscalls.realPath(path)).flatMap { $0 } ?? path
     }
 }

@@ -472,3 +472,7 @@ package struct ForeignReadCounters: Sendable, Equatable {
     /// Files of which only the lines of some blocks were read, for a query.
     package var blockReads = 0
 }
+
+extension ForeignLogReader: RecordReader {
+    public var sourceDirectories: [String] { [path] }
+}

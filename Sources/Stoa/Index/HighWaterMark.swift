@@ -31,7 +31,7 @@ import Foundation
 /// the oldest segments, which is not loss. A store without the file (made
 /// before it existed) opens as before and gets one at its next seal or close.
 struct HighWaterMark: Sendable, Equatable, Codable {
-    static let fileName = "HIGHWATER"
+    static let fileName = StoreLayout.highWaterMarkName
     static let format = 1
 
     var format = Self.format

@@ -11,8 +11,8 @@ import Glibc
 /// invalid writes the `.idx` it built, the one the writer would have
 /// written (same index, SHA-256 and chain digest, sealed at the file's
 /// modification time): beside the segment when this process may write
-/// there, else in a cache outside the store (``ForeignIndexCache/automatic``'s
-/// root, `stores/<digest of the store's path>/<base>.<device>-<inode>-<mtime
+/// there, else in a cache outside the store (under ``CacheRoot/automatic``,
+/// `stores/<digest of the store's path>/<base>.<device>-<inode>-<mtime
 /// ns>-<size>.idx`: an entry is taken only for the very file it was built
 /// of), where the next reader looks for it. Failing to write is not an
 /// error: the index is in memory for this reader either way.
@@ -44,11 +44,11 @@ struct ReaderIndexes: Sendable {
     /// The store's layout, for the high-water mark's chain (``publish``).
     let layout: StoreLayout
 
-    init(storePath: String, writesInStore: Bool = true, cacheRoot: String? = ForeignIndexCache.automaticRoot) {
+    init(storePath: String, writesInStore: Bool = true, cacheRoot: String? = CacheRoot.automatic) {
         self.writesInStore = writesInStore
         self.layout = StoreLayout(root: storePath)
         self.cacheDirectory = cacheRoot.map { root in
-            let identity = ForeignCacheStore.canonicalPath(storePath)
+            let identity = CacheRoot.identity(of: storePath)
             let digest = Array(SHA256.hash(Array(identity.utf8)).prefix(16)).hexString
             return Path.join(Path.join(root, "stores"), digest)
         }

@@ -25,7 +25,3 @@ public protocol RecordReader: AnyObject, Sendable {
 extension StoreReader: RecordReader {
     public var sourceDirectories: [String] { [path, layout.archive] }
 }
-
-extension ForeignLogReader: RecordReader {
-    public var sourceDirectories: [String] { [path] }
-}

@@ -78,6 +78,9 @@ package struct StoreLayout: Sendable {
         self.archive = archivePath.map { $0.hasPrefix("/") ? $0 : Path.join(root, $0) } ?? Path.join(root, "archive")
     }
 
+    /// The name of the high-water mark's file at the root (``HighWaterMark``).
+    static let highWaterMarkName = "HIGHWATER"
+
     var configuration: String { Path.join(root, "stoa.json") }
     var segments: String { Path.join(root, "segments") }
     var quarantine: String { Path.join(root, "quarantine") }

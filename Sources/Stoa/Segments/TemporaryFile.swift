@@ -30,7 +30,7 @@ enum TemporaryFile {
         /// Whether Stoa gives files in this directory the name `name`.
         func owns(_ name: String) -> Bool {
             switch self {
-            case .root: return name == "stoa.json" || name == HighWaterMark.fileName
+            case .root: return name == "stoa.json" || name == StoreLayout.highWaterMarkName
             case .segments, .archive: return SegmentName(fileName: name) != nil
             case .quarantine: return Quarantine.isOwnName(name)
             }

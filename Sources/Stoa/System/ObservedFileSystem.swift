@@ -49,34 +49,3 @@ struct ObservedFileSystem: FileSystem {
         try real.link(from, to: to)
     }
 }
-
-// Entry points for the crash tests' child process, which imports Stoa
-// without `@testable` (it is built in release too) and so reaches only
-// what is public: `@_spi(Testing) import Stoa`. Not for use outside tests.
-
-extension Store {
-    /// Opens the store at `path` for writing as ``init(at:creating:)`` does,
-    /// with every file system call of the writer (but `stat`) first reported
-    /// to `beforeEachCall`: its name (`open`, `write`, `fsync`, `rename`,
-    /// `link`, `unlink`…) and path.
-    @_spi(Testing)
-    public convenience init(
-        at path: String, beforeEachCall: @escaping @Sendable (_ call: String, _ path: String) -> Void
-    ) throws(StoaError) {
-        try self.init(
-            at: path, creating: StoreConfiguration(),
-            fileSystem: ObservedFileSystem(real: SystemFileSystem(), before: beforeEachCall))
-    }
-}
-
-extension StoreReader {
-    /// ``backup(to:)`` with every file system call of the backup (but
-    /// `stat`) first reported to `beforeEachCall`, as
-    /// ``Store/init(at:beforeEachCall:)`` does.
-    @_spi(Testing)
-    public func backup(
-        to destination: String, beforeEachCall: @escaping @Sendable (_ call: String, _ path: String) -> Void
-    ) throws(StoaError) -> BackupReport {
-        try backup(to: destination, fileSystem: ObservedFileSystem(real: SystemFileSystem(), before: beforeEachCall))
-    }
-}
