@@ -4,8 +4,7 @@ import Glibc
 
 /// Where a ``StoreReader`` finds and puts the `.idx` of sealed segments that
 /// lack a valid one: without it, every query by every new reader reads such
-/// segments whole again (130 ms instead of 30 ms at 200k records; seconds at
-/// 10M).
+/// segments whole again.
 ///
 /// A reader that indexes a sealed segment because its `.idx` is missing or
 /// invalid writes the `.idx` it built, the one the writer would have

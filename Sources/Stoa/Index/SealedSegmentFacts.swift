@@ -9,9 +9,9 @@ import Glibc
 /// A sealed segment never changes, so once a pass has looked a file up it
 /// need not look again: a pass costs a listing of the segment directories
 /// and a lookup of each file that is new since the last one, not a `stat` of
-/// every file (with 4 KiB segments moved at once, 60k records cost 2.25M
-/// `stat` calls, quadratic in the number of segments, and appends stalled
-/// behind them).
+/// every file (a number of `stat` calls quadratic in the number of
+/// segments, which appends stalled behind when tiny segments were moved at
+/// once).
 ///
 /// What a pass changes itself (an `.idx` written, a segment moved or
 /// deleted) it tells this, so the next pass needs no lookup for it either.

@@ -3,11 +3,10 @@
 /// reader: the hashes of every sealed segment's conversation names in one
 /// table, so that a conversation query finds the segments holding it with
 /// one lookup instead of asking each segment's Bloom filter (a cache miss a
-/// segment: with the segments' briefs, 0.4 µs a query over the 96 segments
-/// of 10M records).
+/// segment).
 ///
 /// It is built by the reader's second conversation query, from the tables
-/// already in memory (about 4 ms and 2 MB for 10M records), and extended as
+/// already in memory, and extended as
 /// segments are sealed. A segment it does not cover (the growing one, a
 /// cold one) is asked as before. It only narrows the search: a segment it
 /// names is still looked up in its own table, so a hash shared by two names

@@ -16,8 +16,8 @@ final class IndexedSegment: Sendable {
     private let parts: Parts?
     /// The Bloom filter of its conversations' names, if its index has one:
     /// a copy of the index's, held here because a conversation query asks
-    /// it of every segment (reaching it through the index costs 0.15 µs more
-    /// a query over 96 segments).
+    /// it of every segment (reaching it through the index is one more
+    /// pointer followed, a cache miss, for each).
     private let nameFilter: NameFilter?
     private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
 
@@ -190,7 +190,7 @@ struct Snapshot: Sendable {
     private(set) var segments: [IndexedSegment]
     /// What a query's set-up reads of every segment, in one array: read from
     /// the segment objects, scattered in memory, it was a cache miss a
-    /// segment (0.3 µs a query over the 96 segments of 10M records).
+    /// segment.
     private(set) var briefs: [SegmentBrief]
     /// The positions of the segments with damaged lines or notes.
     private(set) var damaged: [Int]

@@ -22,7 +22,7 @@ final class QueryEngine {
     private let conversationKey: ConversationTable.Key?
     // The engine belongs to one thread at a time (a cursor is read by one
     // task), and no access to these properties overlaps another: the
-    // dynamic exclusivity checks, which cost about 6% of a full scan, are
+    // dynamic exclusivity checks, a measurable part of a full scan, are
     // turned off for the ones used once per record.
     @exclusivity(unchecked) private var pending: Heap<Candidate>
     /// The matches of opened blocks, each block's sorted, by their next record.

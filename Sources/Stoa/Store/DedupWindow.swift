@@ -42,7 +42,7 @@ struct DedupWindow {
 
         /// A digest's bits are already spread evenly: the tables use them
         /// as they are, mixed with the table's seed, instead of hashing them
-        /// again (a third of the cost of remembering a record, measured).
+        /// again (hashing them was a large part of remembering a record).
         /// A digest that collides on purpose (in tests) only makes the
         /// tables slower.
         func _rawHashValue(seed: Int) -> Int {

@@ -10,7 +10,7 @@ import Foundation
 /// before) and wakes the others.
 ///
 /// Before it syncs, the leader lets the other appenders run while they keep
-/// arriving (a few `sched_yield`s, about 50 µs at most): the appenders the
+/// arriving (a few `sched_yield`s): the appenders the
 /// last sync woke are writing again, and one sync can then cover them all
 /// instead of half of them. A lone appender costs one yield. This is the
 /// commit delay of PostgreSQL (`commit_delay`) and MySQL

@@ -3,9 +3,8 @@ import Glibc
 #endif
 
 /// Whether anything changed in a store's segment directories since the last
-/// look, from inotify: one `read` that finds nothing (0.2 µs here) instead of
-/// an `fstat` of each directory and of the growing segment (1.1 µs), before
-/// every query. systemd's journal readers learn of new entries the same way.
+/// look, from inotify: one `read` that finds nothing instead of an `fstat`
+/// of each directory and of the growing segment, before every query. systemd's journal readers learn of new entries the same way.
 ///
 /// The kernel queues an event inside the `write`, `rename` or `unlink` that
 /// causes it, so a change a writer made before it acknowledged a record is

@@ -3,11 +3,11 @@ import Glibc
 #endif
 
 /// The modification time of the directory at a path, read through an open
-/// descriptor: `fstat` on it costs about a third of a `stat` on the path
-/// (0.37 against 1.2 µs here), which walks every component of the path.
+/// descriptor: `fstat` on it is cheaper than a `stat` on the path, which
+/// walks every component of the path.
 ///
 /// A reader asks this before every query, to see whether a writer added or
-/// moved segment files, so the difference is a third of a one-record query.
+/// moved segment files, so the difference counts in a one-record query.
 ///
 /// A descriptor keeps naming the directory it was opened on, even after that
 /// directory is renamed or removed. So the path is looked up again at least
