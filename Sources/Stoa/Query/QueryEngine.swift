@@ -165,14 +165,7 @@ final class QueryEngine {
             let gap = DamagedLine(gapAfter: segments[number - 1], before: segments[number])
             if !damaged.contains(where: { $0.seq == gap.seq }) { damaged.append(gap) }  // not named already
         }
-        // Written as zeros, the null reference that nil is: `Array(repeating:
-        // nil, count:)` retains nil once for each of the store's segments,
-        // which cost 0.25 µs a query at 10M records. (A dictionary of the
-        // planned segments cost 0.1 µs a one-record query to write and read.)
-        self.planned = Array(unsafeUninitializedCapacity: segments.count) { buffer, initialized in
-            UnsafeMutableRawBufferPointer(buffer).initializeMemory(as: UInt8.self, repeating: 0)
-            initialized = segments.count
-        }
+        self.planned = Array(repeating: nil, count: segments.count)
         let descending = query.order == .newestFirst
         runs = Heap(descending: descending)
         var candidates: [Candidate] = []
