@@ -217,6 +217,27 @@ import Testing
         #expect(follower.damaged.map(\.seq) == [3])
     }
 
+    /// `last` and a follower read blocks through one walker
+    /// (``IndexedSegment/lines(ofBlock:from:encoder:)``): over a damaged
+    /// line and a torn tail they serve the same records and name the same
+    /// line, and the torn tail is neither.
+    @Test func lastAndAFollowerAgreeOverADamagedLineAndATornTail() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeStore(directory, tail: "{\"damaged\": tru\n{\"ts\":1795000004,\"n\":4}\n{\"ts\":1795000005,\"n\":\"tor")
+        let reader = try StoreReader(at: directory.path)
+        let follower = try reader.follow(from: .seq(0))
+        var seqs: [UInt64] = []
+        while let record = try follower.nextIfAvailable() { seqs.append(record.seq) }
+        #expect(seqs == [0, 1, 2, 4])
+        #expect(follower.damaged.map(\.seq) == [3])
+        #expect(follower.nextSeq == 5)
+
+        let all = try reader.last(10)
+        #expect(try all.all().map(\.seq) == seqs)
+        #expect(all.damaged.map(\.seq) == [3])
+        #expect(try reader.last(2).all().map(\.seq) == [2, 4])
+    }
+
     @Test func aReaderThatHeldATornTailServesTheRecordWrittenInItsPlace() throws {
         let directory = TemporaryDirectory()
         _ = try makeStore(directory, tail: #"{"ts":1795000003,"n":"tor"#)
