@@ -109,6 +109,7 @@ public final class ForeignLogReader: Sendable {
     /// Opens the directory at `path` for reading. Reads nothing yet.
     ///
     /// - Parameters:
+    ///   - path: the directory; its `*.jsonl` and `*.jsonl.gz` files are read.
     ///   - fields: where time, type and conversation are (default: Stoa's).
     ///   - cache: where indexes are cached (default: outside the directory;
     ///     apart for each set of `fields`).

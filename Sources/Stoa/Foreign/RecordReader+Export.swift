@@ -26,7 +26,10 @@ extension RecordReader {
     /// let count = try logs.export(Query(types: ["error"]), to: "errors.jsonl.gz")
     /// ```
     ///
-    /// - Parameter replacing: replace `path` when it is an existing file.
+    /// - Parameters:
+    ///   - query: the records to write, in its order.
+    ///   - path: the file to write (`.gz`: gzipped).
+    ///   - replacing: replace `path` when it is an existing file.
     /// - Returns: how many records were written.
     /// - Throws: `.invalidArgument` naming `path` when it is inside what is
     ///   read, is a directory or another file than a regular one, or exists

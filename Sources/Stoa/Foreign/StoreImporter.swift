@@ -79,6 +79,7 @@ public final class StoreImporter {
     /// Prepares imports into `store`.
     ///
     /// - Parameters:
+    ///   - store: the store to import into; the importer writes through it.
     ///   - deduplicating: skip records already in the store (or imported
     ///     before by this importer). Reads the whole store now.
     ///   - fields: where to read each record's time, type and conversation
@@ -112,7 +113,9 @@ public final class StoreImporter {
     /// the name ends in `.gz`).
     ///
     /// - Parameters:
+    ///   - path: the file to read.
     ///   - defaultType: a type given to records that have none.
+    ///   - durability: how the records are synced (default: the store's).
     ///   - onRejected: called for each refused line; the error's `path` is
     ///     `path` and its `line` the 1-based line number in the (inflated)
     ///     file; its code `.missingTime` for a record without a time.

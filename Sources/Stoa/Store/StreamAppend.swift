@@ -61,6 +61,7 @@ extension Store {
     /// - Parameters:
     ///   - fd: where to read (standard input: 0). Not closed.
     ///   - source: the name used in errors (a file name, or "stdin").
+    ///   - durability: how the records are synced (default: the store's).
     ///   - defaultType: a type given to records that have none.
     ///   - onRejected: called for each refused record; the error carries the
     ///     1-based `line` where it goes wrong, the byte `offset` in that line
