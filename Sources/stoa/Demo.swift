@@ -20,7 +20,7 @@ struct Demo: ParsableCommand {
     func run() throws {
         try running {
             var out = Output()
-            let now = Timestamp.now()
+            let now = Timestamp.now().microsecondsSinceEpoch
             // The burst spans the last 30 minutes, ending now.
             let span: Int64 = 30 * 60 * 1_000_000
             var generator = EventGenerator(seed: UInt64(now), start: now - span, meanGap: span / Int64(events))
@@ -30,7 +30,7 @@ struct Demo: ParsableCommand {
             out.flush()
             let store = try Store(at: directory)
             printRecovery(store.recovery)
-            let started = Timestamp.now()
+            let started = Timestamp.now().microsecondsSinceEpoch
             var lines: [[UInt8]] = []
             lines.reserveCapacity(10_000)
             var written = 0
@@ -43,7 +43,7 @@ struct Demo: ParsableCommand {
                 written += lines.count
             }
             try store.close()
-            let seconds = Double(Timestamp.now() - started) / 1_000_000
+            let seconds = Double(Timestamp.now().microsecondsSinceEpoch - started) / 1_000_000
             out.write(
                 "Stored seq \(firstSeq!)–\(firstSeq! + UInt64(events) - 1) in \(format(seconds)) s "
                     + "(\(Int(Double(events) / max(seconds, 1e-6))) records/s, validated and synced)\n\n")

@@ -55,8 +55,8 @@ struct QueryOptions: ParsableArguments {
         if let start, let end, start > end {
             throw StoaError(
                 .invalidArgument,
-                "--since \(since!.text) (\(Timestamp.format(start))) is after --until \(until!.text) "
-                    + "(\(Timestamp.format(end))): records are read from --since up to, not including, --until")
+                "--since \(since!.text) (\(RecordTime.format(start))) is after --until \(until!.text) "
+                    + "(\(RecordTime.format(end))): records are read from --since up to, not including, --until")
         }
         return Stoa.Query(
             since: start, until: end, types: Set(types),
@@ -183,7 +183,7 @@ struct Query: ParsableCommand {
 
     func run() throws {
         try running {
-            let query = try options.makeQuery(now: Timestamp.now())
+            let query = try options.makeQuery(now: Timestamp.now().microsecondsSinceEpoch)
             let reader = try LogReader.open(directory, foreign: foreign)
             let cursor = try reader.query(query)
             try printRecords(cursor, format: output, foreign: reader.isForeign)

@@ -38,7 +38,7 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         try running {
-            let query = try options.makeQuery(now: Timestamp.now())
+            let query = try options.makeQuery(now: Timestamp.now().microsecondsSinceEpoch)
             let logs = try LogReader.open(directory, foreign: foreign)
             let pace: ReplaySpeed = speed == "max" ? .max : .factor(Double(speed)!)
             var out = Output()

@@ -12,7 +12,7 @@ import Testing
         for n in 0..<count {
             let time = 1_795_000_000_000_000 + Int64(generator.next() % 1_000_000_000)
             let type = ["call", "error", "message"][n % 3]
-            try store.append(#"{"ts":"\#(Timestamp.format(time))","type":"\#(type)","n":\#(n)}"#)
+            try store.append(#"{"ts":"\#(RecordTime.format(time))","type":"\#(type)","n":\#(n)}"#)
         }
         try store.close()
     }

@@ -150,7 +150,7 @@ final class BackupFileSystem: FileSystem {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")
         let coldDisk = directory.appending("cold")
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
         // Cold, then warm, then hot segments, and the active one.
         try makeStore(source, archive: coldDisk)
         #expect(try tier(source, at: now + 26 * Self.hour).cooled.count > 2)
@@ -220,7 +220,7 @@ final class BackupFileSystem: FileSystem {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")
         try makeStore(source)
-        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let expected = try all(source)
         let backupPath = directory.appending("backup")
         let report = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
@@ -275,7 +275,7 @@ final class BackupFileSystem: FileSystem {
         let backupPath = directory.appending("backup")
         _ = try backup(from: source, to: backupPath)
         let plain = names(source + "/segments", ".jsonl")
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
 
         // Hot → warm in the source: the backup ends with the .gz only.
         _ = try tier(source, at: now + 2 * Self.hour)
@@ -318,7 +318,7 @@ final class BackupFileSystem: FileSystem {
         let backupPath = directory.appending("backup")
         _ = try backup(from: source, to: backupPath)
 
-        let gone = try tier(source, at: Timestamp.now() + 31 * 24 * Self.hour)
+        let gone = try tier(source, at: Syscalls.realtimeMicroseconds() + 31 * 24 * Self.hour)
         #expect(!gone.expired.isEmpty)
         try appendMore(source, count: 1000, first: 3000)
         let report = try backup(from: source, to: backupPath)
@@ -338,7 +338,7 @@ final class BackupFileSystem: FileSystem {
         try makeStore(source) { $0.retainFor = 30 * 24 * Self.hour }
         let plain = names(source + "/segments", ".jsonl")
         let expected = try all(source)
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
         // Listed plain; warm by the time the backup links them.
         let warming = BackupFileSystem(beforeFirstLink: (".jsonl", { self.expectNoError { _ = try self.tier(source, at: now + 2 * Self.hour) } }))
         let warm = directory.appending("warm")
@@ -850,7 +850,7 @@ final class BackupFileSystem: FileSystem {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")
         try makeStore(source)
-        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         // Copies, not hard links (which would share the damage done below).
         let backupPath = directory.appending("backup")
         _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
@@ -883,7 +883,7 @@ final class BackupFileSystem: FileSystem {
         let expected = try bySeq(source)
 
         // The store moves it to warm, then its .jsonl.gz is cut short.
-        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let warm = hot + ".gz"
         let whole = try readBytes(source + "/segments/" + warm)
         try writeBytes(Array(whole.prefix(whole.count - 100)), to: source + "/segments/" + warm)
@@ -909,7 +909,7 @@ final class BackupFileSystem: FileSystem {
         let kept = try readBytes(backupPath + "/segments/" + hot)
         try appendMore(source, count: 1000, first: 3000)
         let expected = try bySeq(source)
-        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let warm = hot + ".gz"
         let whole = try readBytes(source + "/segments/" + warm)
         try writeBytes(Array(whole.prefix(whole.count - 100)), to: source + "/segments/" + warm)
@@ -932,7 +932,7 @@ final class BackupFileSystem: FileSystem {
         // The sealed segments go warm, so the next backup links their new
         // forms first; before the first link (after the history was checked),
         // the store's active segment gets its last line rewritten in place.
-        _ = try tier(source, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let rewrite: @Sendable () -> Void = {
             self.expectNoError {
                 var bytes = try readBytes(source + "/segments/" + active)

@@ -26,7 +26,7 @@ import CStoaSystem
             try store.append(line)
         }
         try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000_000) }
+        if warm { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000_000) }
         try store.close()
         return lines
     }

@@ -140,7 +140,7 @@ import Testing
 
         let window = try DedupWindow.rebuilt(
             window: hour, segments: try StoreLayout(root: directory.path).listAllSegments(),
-            scanner: RecordScanner(fields: FieldNames()), now: Timestamp.now())
+            scanner: RecordScanner(fields: FieldNames()), now: Syscalls.realtimeMicroseconds())
         #expect(window.count == 2, "seqs 0 and 2, not the damaged 1")
     }
 
@@ -149,15 +149,15 @@ import Testing
     /// stamp's form, keeps it.
     @Test func aGivenTimeEqualToTheStampIsPartOfTheKey() throws {
         let encoder = RecordEncoder(fields: FieldNames(), maxRecordBytes: 1 << 20)
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
         var text: [UInt8] = []
-        Timestamp.append(now, to: &text)
+        RecordTime.append(now, to: &text)
         var batch = EncodedBatch(digest: DedupWindow.sha256)
         for record in [#"{"msg":"hb"}"#, #"{"ts":"\#(String(decoding: text, as: UTF8.self))","msg":"hb"}"#] {
             try Array(record.utf8).withUnsafeBufferPointer { try batch.add($0, encoder: encoder, now: now) }
         }
         #expect(batch.bytes.split(separator: UInt8(ascii: "\n")).map { Array($0) }.allSatisfy { $0 == batch.bytes.prefix(batch.lineEnds[0] - 1).map { $0 } })
-        #expect(batch.keyStarts == [1 + 5 + Timestamp.formattedCount + 3, 1], "the stamp left out of the first key only")
+        #expect(batch.keyStarts == [1 + 5 + RecordTime.formattedCount + 3, 1], "the stamp left out of the first key only")
         #expect(batch.digests?[0] != batch.digests?[1])
     }
 

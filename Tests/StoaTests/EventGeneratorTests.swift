@@ -65,7 +65,7 @@ struct EventGeneratorTests {
         for event in events {
             let ts = try #require(event["ts"] as? String)
             #expect(ts.utf8.count == 27 && ts.hasSuffix("Z"))
-            #expect(Timestamp.parseText(ts) != nil)
+            #expect(RecordTime.parseText(ts) != nil)
             let type = try #require(event["type"] as? String)
             #expect(EventGenerator.eventTypes.contains(type))
             let agent = try #require(event["agent"] as? String)
@@ -124,7 +124,7 @@ struct EventGeneratorTests {
         for index in 0..<count {
             let event = try #require(
                 JSONSerialization.jsonObject(with: Data(generator.next()!)) as? [String: Any])
-            let time = try #require(Timestamp.parseText(event["ts"] as! String))
+            let time = try #require(RecordTime.parseText(event["ts"] as! String))
             if index == 0 { #expect(time == start) }
             if time < previous {
                 late += 1

@@ -72,7 +72,7 @@ import Glibc
             do throws(StoaError) {
                 for n in 0..<total {
                     try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#)
-                    if n % 250 == 0 { _ = try store.applyTierPolicy(now: Timestamp.now() + 10_000_000) }
+                    if n % 250 == 0 { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 10_000_000) }
                 }
             } catch {
                 failure.withLock { $0 = error }
@@ -190,7 +190,7 @@ import Glibc
         var lines: [String] = []
         for (n, gap) in ([0] + gaps).enumerated() {
             time += gap
-            lines.append(#"{"ts":"\#(Timestamp.format(time))","n":\#(n),"session":"\#(n % 2 == 0 ? "a" : "b")"}"#)
+            lines.append(#"{"ts":"\#(RecordTime.format(time))","n":\#(n),"session":"\#(n % 2 == 0 ? "a" : "b")"}"#)
         }
         try store.append(contentsOf: lines.reversed())
         try store.close()

@@ -118,7 +118,7 @@ import Testing
         try cursor.all().map { Reference.Row(seq: $0.seq, time: $0.time, line: $0.json, type: $0.type) }
     }
 
-    static func time(_ text: String) -> Int64 { Timestamp.parseText(text)! }
+    static func time(_ text: String) -> Int64 { RecordTime.parseText(text)! }
 
     /// Names, sizes and mtimes (to the nanosecond) of a directory and its files.
     static func fingerprint(_ directory: String) -> [String] {
@@ -155,7 +155,7 @@ import Testing
         for (since, until) in windows {
             let expected = try Self.reference(logs, since: since, until: until).records
             let found = try Self.rows(reader.query(Query(since: since, until: until)))
-            #expect(found == expected, "window \(since.map(Timestamp.format) ?? "-") … \(until.map(Timestamp.format) ?? "-")")
+            #expect(found == expected, "window \(since.map(RecordTime.format) ?? "-") … \(until.map(RecordTime.format) ?? "-")")
             let limited = try Self.rows(reader.query(Query(since: since, until: until, limit: 2, order: .newestFirst)))
             #expect(limited == Array(expected.reversed().prefix(2)))
         }
@@ -294,7 +294,7 @@ import Testing
             for number in 0..<20_000 {
                 var micros = Int64(number) * 10_000 + Int64.random(in: 0..<30_000, using: &generator)
                 if number % 50 == 7 { micros -= 2_000_000 }  // late: kept apart by the index
-                let time = Timestamp.format(Self.time("2026-11-21T08:00:00Z") + micros)
+                let time = RecordTime.format(Self.time("2026-11-21T08:00:00Z") + micros)
                 if number % 997 == 0 { text += "{\"broken\": " + lineEnd }
                 if number % 1999 == 0 { text += lineEnd }
                 let type = ["message", "tool_call", "tool_result"][Int.random(in: 0..<3, using: &generator)]

@@ -157,18 +157,18 @@ import Glibc
     }
 
     @Test func checkedArithmeticHoldsAtTheLimits() {
-        #expect(Timestamp.micros(timespec(tv_sec: .max, tv_nsec: 999_999_999)) == .max)
-        #expect(Timestamp.micros(timespec(tv_sec: .min, tv_nsec: 0)) == .min)
-        #expect(Timestamp.micros(timespec(tv_sec: 1, tv_nsec: 999_999_999)) == 1_999_999)
-        #expect(Timestamp.nanos(timespec(tv_sec: 15_032_385_535, tv_nsec: 0)) == .max)
-        #expect(Timestamp.nanos(timespec(tv_sec: 9_223_372_036, tv_nsec: 854_775_807)) == .max)
-        #expect(Timestamp.nanos(timespec(tv_sec: 9_223_372_036, tv_nsec: 854_775_808)) == .max)
-        #expect(Timestamp.span(from: .min, to: .max) == .max)
-        #expect(Timestamp.span(from: .max, to: .min) == .min)
-        #expect(Timestamp.span(from: 5, to: 3) == -2)
-        #expect(Timestamp.adding(.max, 1) == .max)
-        #expect(Timestamp.adding(.min, -1) == .min)
-        #expect(Timestamp.adding(-3, 1) == -2)
+        #expect(RecordTime.micros(timespec(tv_sec: .max, tv_nsec: 999_999_999)) == .max)
+        #expect(RecordTime.micros(timespec(tv_sec: .min, tv_nsec: 0)) == .min)
+        #expect(RecordTime.micros(timespec(tv_sec: 1, tv_nsec: 999_999_999)) == 1_999_999)
+        #expect(RecordTime.nanos(timespec(tv_sec: 15_032_385_535, tv_nsec: 0)) == .max)
+        #expect(RecordTime.nanos(timespec(tv_sec: 9_223_372_036, tv_nsec: 854_775_807)) == .max)
+        #expect(RecordTime.nanos(timespec(tv_sec: 9_223_372_036, tv_nsec: 854_775_808)) == .max)
+        #expect(RecordTime.span(from: .min, to: .max) == .max)
+        #expect(RecordTime.span(from: .max, to: .min) == .min)
+        #expect(RecordTime.span(from: 5, to: 3) == -2)
+        #expect(RecordTime.adding(.max, 1) == .max)
+        #expect(RecordTime.adding(.min, -1) == .min)
+        #expect(RecordTime.adding(-3, 1) == -2)
     }
 
     // MARK: Replay

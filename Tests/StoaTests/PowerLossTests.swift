@@ -87,7 +87,7 @@ struct PowerLossRecording {
             }
             if step % 23 == 11 {
                 let index = recorder.count
-                let report = try store.applyTierPolicy(now: Timestamp.now() + passes[pass % passes.count])
+                let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + passes[pass % passes.count])
                 pass += 1
                 let expired = Set(report.expired.compactMap { SegmentName(fileName: $0.0)?.base })
                 events.withLock { $0.append((index, .tierPass(expired: expired))) }

@@ -40,7 +40,7 @@ import Testing
             if Int.random(in: 0..<50, using: &random) == 0, let previous = rows.last { time = previous.time }
             let type = types.randomElement(using: &random)!
             let conversation = Int.random(in: 0..<10, using: &random) == 0 ? nil : "c\(Int.random(in: 0..<40, using: &random))"
-            var fields = [#""ts":"\#(Timestamp.format(time))""#]
+            var fields = [#""ts":"\#(RecordTime.format(time))""#]
             if !type.isEmpty { fields.append(#""type":"\#(type)""#) }
             if let conversation { fields.append(#""session":"\#(conversation)""#) }
             fields.append(#""n":\#(n)"#)
@@ -82,7 +82,7 @@ import Testing
         let rows = try makeStore(directory, records: 6000, seed: 7, tiered: compressed)
         if compressed {
             let store = try Store(at: directory.path)
-            let report = try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000)
+            let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)
             try store.close()
             #expect(!report.warmed.isEmpty)
         }
@@ -141,7 +141,7 @@ import Testing
         let rows = try makeStore(directory, records: 12_000, seed: 21, segmentBytes: segmentBytes, tiered: compressed)
         if compressed {
             let store = try Store(at: directory.path)
-            let report = try store.applyTierPolicy(now: Timestamp.now() + 2 * 3_600_000_000)
+            let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)
             try store.close()
             #expect(!report.warmed.isEmpty)
         }

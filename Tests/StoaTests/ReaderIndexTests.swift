@@ -283,7 +283,7 @@ import Glibc
             ReaderIndexes(storePath: directory.path, cacheRoot: nil),
             ReaderIndexes(storePath: directory.path, writesInStore: false, cacheRoot: cache),
         ] {
-            _ = indexes.publish(file, built: built, fileSize: contents.fileSize, modified: Timestamp.now() - 60_000_000, previous: nil)
+            _ = indexes.publish(file, built: built, fileSize: contents.fileSize, modified: Syscalls.realtimeMicroseconds() - 60_000_000, previous: nil)
             #expect(try readBytes(file.indexPath) == warm)
         }
         #expect(!FileManager.default.fileExists(atPath: cache))

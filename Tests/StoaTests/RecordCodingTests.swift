@@ -124,7 +124,7 @@ import Testing
             let record = Record(seq: 0, time: 0, bytes: Array(#"{"tool":"x","at":\#(number)}"#.utf8))
             let at = try #require(try record.decode(Step.self).at)
             #expect(RecordDates.micros(of: at) == micros, "\(number)")
-            #expect(Timestamp.parseNumber(number) == micros)
+            #expect(RecordTime.parseNumber(number) == micros)
         }
     }
 }

@@ -544,7 +544,7 @@ private let active = "segments/00000000000000000000.jsonl"
         configuration.hotFor = 0
         try writeBytes(configuration.encoded(), to: directory.appending("stoa.json"))
         let store = try Store(at: directory.path)
-        _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000)
+        _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000)
         try store.close()
         #expect(FileManager.default.fileExists(atPath: plain + ".gz"))
         try writeBytes(bytes, to: plain)
@@ -569,7 +569,7 @@ extension UnfinishedMoveTests {
         configuration.hotFor = 0
         try writeBytes(configuration.encoded(), to: directory.appending("stoa.json"))
         let store = try Store(at: directory.path)
-        _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000)
+        _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000)
         try store.close()
         // As a move to the archive killed after both copies, before removing the warm form.
         let warm = directory.appending("segments/00000000000000000000.jsonl.gz")

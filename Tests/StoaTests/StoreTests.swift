@@ -26,14 +26,14 @@ import Testing
         let records = try allRecords(directory.path)
         #expect(records.map(\.seq) == [0, 1, 2, 3])
         #expect(records[0].json == #"{"ts":"2026-11-23T10:00:00Z","type":"message","text":"hi"}"#)
-        #expect(records[0].time == Timestamp.parseText("2026-11-23T10:00:00Z"))
+        #expect(records[0].time == RecordTime.parseText("2026-11-23T10:00:00Z"))
         #expect(records[0].type == "message")
         // A record without a time gets one, first.
         #expect(records[1].json.hasPrefix(#"{"ts":""#))
         #expect(records[1].json.hasSuffix(#"Z","type":"tool_call"}"#))
         #expect(records[1].type == "tool_call")
         #expect(records[2].time == 1_795_000_000_000_000)
-        #expect(records[3].time == Timestamp.parseText("2026-11-23T09:00:01.5Z"))
+        #expect(records[3].time == RecordTime.parseText("2026-11-23T09:00:01.5Z"))
     }
 
     @Test func compactsPrettyPrintedRecords() throws {
@@ -378,7 +378,7 @@ import Testing
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let text = try decoder.singleValueContainer().decode(String.self)
-            return Date(timeIntervalSince1970: Double(Timestamp.parseText(text)!) / 1_000_000)
+            return Date(timeIntervalSince1970: Double(RecordTime.parseText(text)!) / 1_000_000)
         }
         let back = try decoder.decode(Call.self, from: Data(record.bytes))
         #expect(back.tool == "grep")

@@ -12,14 +12,14 @@ final class TestClock: Sendable {
 
     /// - Parameter start: the time to start at (µs); the real time by default,
     ///   so that file times the code compares with are near.
-    init(start: Int64 = Timestamp.now()) {
+    init(start: Int64 = Syscalls.realtimeMicroseconds()) {
         time = Protected(start)
     }
 
     var now: Int64 { time.withLock { $0 } }
 
     func advance(by micros: Int64) {
-        time.withLock { $0 = Timestamp.adding($0, micros) }
+        time.withLock { $0 = RecordTime.adding($0, micros) }
     }
 
     var clock: StoaClock {

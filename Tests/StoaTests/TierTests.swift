@@ -56,7 +56,7 @@ import Glibc
         let plain = files(segments, ".jsonl")
         #expect(plain.count > 5)
         let originals = try plain.dropLast().map { try readBytes(segments + "/" + $0) }
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
 
         // Not old enough: nothing moves.
         #expect(try tier(directory.path, at: now).isEmpty)
@@ -113,7 +113,7 @@ import Glibc
     @Test func aNarrowQueryInflatesFewMembers() throws {
         let directory = TemporaryDirectory()
         let expected = try makeStore(directory, records: 6000)
-        _ = try tier(directory.path, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(directory.path, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let reader = try StoreReader(at: directory.path)
         let middle = expected[expected.count / 3].time
         let window = Query(since: middle, until: middle + 2_000_000)
@@ -127,7 +127,7 @@ import Glibc
         let directory = TemporaryDirectory()
         // The writer applies the policy in the background as segments are sealed.
         let expected = try makeStore(directory) { $0.maxBytes = 300 << 10; $0.hotFor = nil; $0.retainFor = nil }
-        _ = try tier(directory.path, at: Timestamp.now())
+        _ = try tier(directory.path, at: Syscalls.realtimeMicroseconds())
         let names = listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }
         let sizes = try names.map { try readBytes(directory.appending("segments/" + $0)).count }
         #expect(sizes.reduce(0, +) <= 300 << 10)
@@ -141,7 +141,7 @@ import Glibc
         let directory = TemporaryDirectory()
         // Records stamped in 1990: a policy by record time would drop them at once.
         _ = try makeStore(directory)
-        #expect(try tier(directory.path, at: Timestamp.now() + Self.hour / 2).isEmpty)
+        #expect(try tier(directory.path, at: Syscalls.realtimeMicroseconds() + Self.hour / 2).isEmpty)
     }
 
     @Test func opensAfterACrashInTheMiddleOfAnyMove() throws {
@@ -155,7 +155,7 @@ import Glibc
         let scratch = TemporaryDirectory()
         try FileManager.default.removeItem(atPath: scratch.path)
         try FileManager.default.copyItem(atPath: directory.path, toPath: scratch.path)
-        _ = try tier(scratch.path, at: Timestamp.now() + 2 * Self.hour)
+        _ = try tier(scratch.path, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         // Crash after the rename of the .gz, before its .idx (both forms, the plain .idx).
         try FileManager.default.copyItem(atPath: scratch.appending("segments/" + plain[0] + ".gz"), toPath: first + ".gz")
         // Crash after the new .idx, before the plain file was removed.
@@ -184,7 +184,7 @@ import Glibc
         let directory = TemporaryDirectory()
         _ = try makeStore(directory)
         let reader = try StoreReader(at: directory.path)
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
         func check(_ step: String) throws {
             let all = try reader.query(Query()).all()
             for conversation in (0..<13).map({ "c\($0)" }) + ["new-0", "new-1", "new-2", "absent"] {
@@ -233,7 +233,7 @@ import Glibc
         let cursor = try StoreReader(at: directory.path).query(Query())
         var got: [Record] = []
         for _ in 0..<10 { got.append(try cursor.next()!) }
-        _ = try tier(directory.path, at: Timestamp.now() + 26 * Self.hour)
+        _ = try tier(directory.path, at: Syscalls.realtimeMicroseconds() + 26 * Self.hour)
         got += try cursor.all()
         #expect(got == expected)
     }
@@ -263,7 +263,7 @@ import Glibc
         #expect(listDirectory(directory.appending("segments")).filter { $0.hasSuffix(".jsonl") }.count > 20)
 
         var random = SeededGenerator(seed: 8)
-        let now = Timestamp.now()
+        let now = Syscalls.realtimeMicroseconds()
         var stoppedAt: [String] = []
         for round in 0..<8 {
             // Alternately to warm and to cold, so that both kinds of move get

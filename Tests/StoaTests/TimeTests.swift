@@ -14,9 +14,9 @@ struct TimeTests {
     static let referenceSeconds: Int64 = 1_795_438_042
     static let reference: Int64 = referenceSeconds * 1_000_000
 
-    // MARK: - Timestamp.parseText
+    // MARK: - RecordTime.parseText
 
-    @Suite("Timestamp.parseText")
+    @Suite("RecordTime.parseText")
     struct TimestampTextTests {
         @Test(
             "reads known times",
@@ -54,7 +54,7 @@ struct TimeTests {
                 ("2024-01-01T00:30:00+01:00", 1_704_067_200_000_000 - 1_800_000_000),
             ] as [(String, Int64)])
         func knownTimes(text: String, micros: Int64) {
-            #expect(Timestamp.parseText(text) == micros)
+            #expect(RecordTime.parseText(text) == micros)
         }
 
         @Test(
@@ -78,13 +78,13 @@ struct TimeTests {
                 (".12345678901234567890", 123_456),
             ] as [(String, Int64)])
         func fractions(fraction: String, micros: Int64) {
-            #expect(Timestamp.parseText("2026-11-23T12:47:22\(fraction)Z") == reference + micros)
-            #expect(Timestamp.parseText("2026-11-23T12:47:22\(fraction)") == reference + micros)
+            #expect(RecordTime.parseText("2026-11-23T12:47:22\(fraction)Z") == reference + micros)
+            #expect(RecordTime.parseText("2026-11-23T12:47:22\(fraction)") == reference + micros)
             #expect(
-                Timestamp.parseText("2026-11-23T12:47:22\(fraction)+05:30")
+                RecordTime.parseText("2026-11-23T12:47:22\(fraction)+05:30")
                     == 1_795_418_242_000_000 + micros)
             // Before 1970 the fraction still counts forward from the second.
-            #expect(Timestamp.parseText("1969-12-31T23:59:59\(fraction)Z") == -1_000_000 + micros)
+            #expect(RecordTime.parseText("1969-12-31T23:59:59\(fraction)Z") == -1_000_000 + micros)
         }
 
         @Test(
@@ -100,7 +100,7 @@ struct TimeTests {
                 ("2023-02-28", 1_677_542_400_000_000),
             ] as [(String, Int64?)])
         func leapYears(text: String, micros: Int64?) {
-            #expect(Timestamp.parseText(text) == micros)
+            #expect(RecordTime.parseText(text) == micros)
         }
 
         @Test("the last day of every month, and the day after it", arguments: [2023, 2024, 1900, 2000])
@@ -110,23 +110,23 @@ struct TimeTests {
             for (index, length) in lengths.enumerated() {
                 let month = index + 1
                 let prefix = "\(year)-\(month < 10 ? "0" : "")\(month)-"
-                let last = Timestamp.parseText("\(prefix)\(length)")
+                let last = RecordTime.parseText("\(prefix)\(length)")
                 #expect(last != nil, "\(prefix)\(length)")
-                #expect(Timestamp.parseText("\(prefix)\(length + 1)") == nil, "\(prefix)\(length + 1)")
+                #expect(RecordTime.parseText("\(prefix)\(length + 1)") == nil, "\(prefix)\(length + 1)")
                 // The day after the last is the first of the next month.
                 let next =
                     month == 12
                     ? "\(year + 1)-01-01" : "\(year)-\(month + 1 < 10 ? "0" : "")\(month + 1)-01"
-                #expect(last.map { $0 + 86_400_000_000 } == Timestamp.parseText(next), "\(next)")
+                #expect(last.map { $0 + 86_400_000_000 } == RecordTime.parseText(next), "\(next)")
             }
         }
 
         @Test("a leap second is one more second")
         func leapSecond() {
             // 2016-12-31 ended with a leap second; 2017-01-01T00:00:00Z is 1483228800.
-            #expect(Timestamp.parseText("2016-12-31T23:59:60Z") == 1_483_228_800_000_000)
-            #expect(Timestamp.parseText("2016-12-31T23:59:60.5Z") == 1_483_228_800_500_000)
-            #expect(Timestamp.parseText("2016-12-31T23:59:59Z") == 1_483_228_799_000_000)
+            #expect(RecordTime.parseText("2016-12-31T23:59:60Z") == 1_483_228_800_000_000)
+            #expect(RecordTime.parseText("2016-12-31T23:59:60.5Z") == 1_483_228_800_500_000)
+            #expect(RecordTime.parseText("2016-12-31T23:59:59Z") == 1_483_228_799_000_000)
         }
 
         @Test(
@@ -153,7 +153,7 @@ struct TimeTests {
                 "2026-11-23T12:47:22.\u{0663}Z",
             ])
         func refuses(text: String) {
-            #expect(Timestamp.parseText(text) == nil)
+            #expect(RecordTime.parseText(text) == nil)
         }
 
         @Test(
@@ -175,25 +175,25 @@ struct TimeTests {
                 ("2026-11-23T12:47:22,123456789+00:00", 123_456),
             ])
         func pythonLogging(text: String, micros: Int64) {
-            #expect(Timestamp.parseText(text) == reference + micros, "\(text)")
+            #expect(RecordTime.parseText(text) == reference + micros, "\(text)")
         }
 
         @Test("the byte and string overloads agree")
         func overloads() {
             let text = "2026-11-23T12:47:22.123456Z"
-            #expect(Timestamp.parseText(Array(text.utf8)) == reference + 123_456)
-            #expect(Timestamp.parseText(text[...]) == reference + 123_456)
+            #expect(RecordTime.parseText(Array(text.utf8)) == reference + 123_456)
+            #expect(RecordTime.parseText(text[...]) == reference + 123_456)
             let bytes = Array("\"\(text)\"".utf8)
             let inner = bytes.withUnsafeBufferPointer {
-                Timestamp.parseText(UnsafeBufferPointer(rebasing: $0[1..<($0.count - 1)]))
+                RecordTime.parseText(UnsafeBufferPointer(rebasing: $0[1..<($0.count - 1)]))
             }
             #expect(inner == reference + 123_456)
         }
     }
 
-    // MARK: - Timestamp.parseNumber
+    // MARK: - RecordTime.parseNumber
 
-    @Suite("Timestamp.parseNumber")
+    @Suite("RecordTime.parseNumber")
     struct TimestampNumberTests {
         @Test(
             "chooses the unit by magnitude and keeps fraction digits exactly",
@@ -255,7 +255,7 @@ struct TimeTests {
                 ("0.00017e4", 1_700_000),
             ] as [(String, Int64)])
         func magnitudes(text: String, micros: Int64) {
-            #expect(Timestamp.parseNumber(text) == micros)
+            #expect(RecordTime.parseNumber(text) == micros)
         }
 
         @Test(
@@ -269,21 +269,21 @@ struct TimeTests {
                 "9223372036854775808000",
             ])
         func refuses(text: String) {
-            #expect(Timestamp.parseNumber(text) == nil)
+            #expect(RecordTime.parseNumber(text) == nil)
         }
 
         @Test("the largest times in each direction")
         func limits() {
             // 9223372036854775807999 ns = Int64.max µs.
-            #expect(Timestamp.parseNumber("9223372036854775807999") == Int64.max)
-            #expect(Timestamp.parseNumber("9223372036854775808000") == nil)
-            #expect(Timestamp.parseNumber("-9223372036854775807999") == -Int64.max)
+            #expect(RecordTime.parseNumber("9223372036854775807999") == Int64.max)
+            #expect(RecordTime.parseNumber("9223372036854775808000") == nil)
+            #expect(RecordTime.parseNumber("-9223372036854775807999") == -Int64.max)
         }
     }
 
-    // MARK: - Timestamp.format
+    // MARK: - RecordTime.format
 
-    @Suite("Timestamp.format")
+    @Suite("RecordTime.format")
     struct TimestampFormatTests {
         @Test(
             "writes known times",
@@ -305,17 +305,17 @@ struct TimeTests {
                 (Int64.min, "-290308-12-21T19:59:05.224192Z"),
             ] as [(Int64, String)])
         func knownTimes(micros: Int64, text: String) {
-            #expect(Timestamp.format(micros) == text)
+            #expect(RecordTime.format(micros) == text)
         }
 
         @Test("is always 27 bytes in years 0000...9999, and append adds to the buffer")
         func length() {
             for micros: Int64 in [0, -1, reference, -62_167_219_200_000_000, 253_402_300_799_999_999] {
-                #expect(Timestamp.format(micros).utf8.count == Timestamp.formattedCount)
+                #expect(RecordTime.format(micros).utf8.count == RecordTime.formattedCount)
             }
             var output = Array("ts=".utf8)
-            Timestamp.append(reference, to: &output)
-            Timestamp.append(-1, to: &output)
+            RecordTime.append(reference, to: &output)
+            RecordTime.append(-1, to: &output)
             #expect(
                 String(decoding: output, as: UTF8.self)
                     == "ts=2026-11-23T12:47:22.000000Z1969-12-31T23:59:59.999999Z")
@@ -334,28 +334,28 @@ struct TimeTests {
                 values.append(Int64.random(in: low...high, using: &generator))
             }
             for micros in values {
-                let text = Timestamp.format(micros)
-                #expect(Timestamp.parseText(text) == micros, "\(micros) → \(text)")
+                let text = RecordTime.format(micros)
+                #expect(RecordTime.parseText(text) == micros, "\(micros) → \(text)")
             }
         }
 
         @Test("days and dates agree: every day of two 400-year eras, every month of 0000...9999")
         func calendar() {
-            #expect(Timestamp.daysFromCivil(year: 0, month: 1, day: 1) == -719_528)
-            #expect(Timestamp.daysFromCivil(year: 9999, month: 12, day: 31) == 2_932_896)
-            #expect(Timestamp.daysFromCivil(year: 1970, month: 1, day: 1) == 0)
+            #expect(RecordTime.daysFromCivil(year: 0, month: 1, day: 1) == -719_528)
+            #expect(RecordTime.daysFromCivil(year: 9999, month: 12, day: 31) == 2_932_896)
+            #expect(RecordTime.daysFromCivil(year: 1970, month: 1, day: 1) == 0)
 
             // Day by day, stepping the date by counting, independently of the algorithm.
             // The algorithm repeats every 400 years, so two whole eras cover it.
             var (year, month, day): (Int64, Int64, Int64) = (1600, 1, 1)
             var mismatches = 0
-            let first = Timestamp.daysFromCivil(year: 1600, month: 1, day: 1)
-            let last = Timestamp.daysFromCivil(year: 2399, month: 12, day: 31)
+            let first = RecordTime.daysFromCivil(year: 1600, month: 1, day: 1)
+            let last = RecordTime.daysFromCivil(year: 2399, month: 12, day: 31)
             for days in first...last {
-                let civil = Timestamp.civilFromDays(days)
+                let civil = RecordTime.civilFromDays(days)
                 if civil.year != year || civil.month != month || civil.day != day { mismatches += 1 }
                 day += 1
-                if day > Int64(Timestamp.daysInMonth(year: Int(year), month: Int(month))) {
+                if day > Int64(RecordTime.daysInMonth(year: Int(year), month: Int(month))) {
                     day = 1
                     month += 1
                     if month > 12 {
@@ -368,30 +368,30 @@ struct TimeTests {
             #expect((year, month, day) == (2400, 1, 1))
 
             // Month by month across every supported year.
-            var expected = Timestamp.daysFromCivil(year: 0, month: 1, day: 1)
+            var expected = RecordTime.daysFromCivil(year: 0, month: 1, day: 1)
             for year in 0...9999 {
                 for month in 1...12 {
-                    let days = Timestamp.daysFromCivil(year: Int64(year), month: Int64(month), day: 1)
-                    let civil = Timestamp.civilFromDays(days)
+                    let days = RecordTime.daysFromCivil(year: Int64(year), month: Int64(month), day: 1)
+                    let civil = RecordTime.civilFromDays(days)
                     if days != expected || civil.year != Int64(year) || civil.month != Int64(month)
                         || civil.day != 1
                     {
                         mismatches += 1
                     }
-                    expected = days + Int64(Timestamp.daysInMonth(year: year, month: month))
+                    expected = days + Int64(RecordTime.daysInMonth(year: year, month: month))
                 }
             }
             #expect(mismatches == 0)
-            #expect(expected == Timestamp.daysFromCivil(year: 10000, month: 1, day: 1))
+            #expect(expected == RecordTime.daysFromCivil(year: 10000, month: 1, day: 1))
         }
 
         @Test("now is the current time")
         func now() {
-            let now = Timestamp.now()
+            let now = Syscalls.realtimeMicroseconds()
             // After 2025-01-01 and before 2100-01-01.
             #expect(now > 1_735_689_600_000_000)
             #expect(now < 4_102_444_800_000_000)
-            #expect(Timestamp.now() >= now)
+            #expect(Syscalls.realtimeMicroseconds() >= now)
         }
     }
 

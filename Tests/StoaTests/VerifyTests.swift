@@ -16,7 +16,7 @@ import Testing
             try store.append(#"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 5)","n":\#(n),"text":"some words here"}"#)
         }
         try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Timestamp.now() + 1_000_000_000) }
+        if warm { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000_000) }
         try store.close()
         return try StoreReader(at: directory.path).query(Query()).all()
     }

@@ -149,7 +149,7 @@ final class ForeignCacheStore: Sendable {
     func prune(keeping names: Set<String>) {
         guard let present = try? Syscalls.listDirectory(directory) else { return }
         let wanted = Set(names.map { Path.lastComponent(of: entryPath(for: $0)) })
-        let now = Timestamp.now() / 1_000_000
+        let now = Syscalls.realtimeMicroseconds() / 1_000_000
         for file in present {
             let path = Path.join(directory, file)
             if file.hasSuffix(".idx") && !wanted.contains(file) {

@@ -83,7 +83,7 @@ extension RecordEncoder {
         }
         if seen.time != time {
             var value = [quote]
-            Timestamp.append(time, to: &value)
+            RecordTime.append(time, to: &value)
             value.append(quote)
             try insert(.time, value, from: summary.time)
         }

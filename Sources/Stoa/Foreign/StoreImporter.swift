@@ -236,18 +236,18 @@ public final class StoreImporter {
     /// time `exactly` when given.
     private func withoutInsertedTime(_ line: UnsafeBufferPointer<UInt8>, exactly: Int64?) -> [UInt8]? {
         let timeStart = timePrefix.count
-        let timeEnd = timeStart + Timestamp.formattedCount
+        let timeEnd = timeStart + RecordTime.formattedCount
         guard line.count > timeEnd + 1, line.starts(with: timePrefix), line[timeEnd] == UInt8(ascii: "\""),
             line[timeEnd + 1] == UInt8(ascii: ",") || line[timeEnd + 1] == UInt8(ascii: "}")
         else { return nil }
         let time = UnsafeBufferPointer(rebasing: line[timeStart..<timeEnd])
         if let exactly {
             var expected: [UInt8] = []
-            Timestamp.append(exactly, to: &expected)
+            RecordTime.append(exactly, to: &expected)
             guard time.elementsEqual(expected) else { return nil }
         } else {
             guard time[10] == UInt8(ascii: "T"), time[19] == UInt8(ascii: "."), time[26] == UInt8(ascii: "Z"),
-                Timestamp.parseText(time) != nil
+                RecordTime.parseText(time) != nil
             else { return nil }
         }
         var stripped: [UInt8] = [UInt8(ascii: "{")]

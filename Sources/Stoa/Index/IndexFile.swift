@@ -484,7 +484,7 @@ struct IndexHeader: Sendable, Equatable {
     /// otherwise go unseen.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexHeader? {
         guard let info = try? FileReads.fileSystem.status(path) else { return nil }
-        let modified = Timestamp.nanos(info.st_mtim)
+        let modified = RecordTime.nanos(info.st_mtim)
         let identity = [Int64(info.st_ino), Int64(info.st_size), modified]
         let header: IndexHeader
         if let remembered = known.withLock({ $0[path] }), remembered.identity == identity {
@@ -495,7 +495,7 @@ struct IndexHeader: Sendable, Equatable {
                 return nil
             }
             header = IndexHeader(file)
-            if modified < (Timestamp.now() - 1_000_000) * 1000 {
+            if modified < (Syscalls.realtimeMicroseconds() - 1_000_000) * 1000 {
                 known.withLock { known in
                     if known.count > 100_000 { known.removeAll() }  // paths of segments long gone
                     known[path] = (identity, header)

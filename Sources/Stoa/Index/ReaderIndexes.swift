@@ -67,7 +67,7 @@ struct ReaderIndexes: Sendable {
 
     /// The cache entry's name of `file`, whose status is `info`.
     static func cachedName(of file: SegmentFile, _ info: stat) -> String {
-        let identity = "\(UInt64(info.st_dev))-\(UInt64(info.st_ino))-\(Timestamp.nanos(info.st_mtim))-\(Int64(info.st_size))"
+        let identity = "\(UInt64(info.st_dev))-\(UInt64(info.st_ino))-\(RecordTime.nanos(info.st_mtim))-\(Int64(info.st_size))"
         return "\(cachedPrefix(of: file))\(identity).idx"
     }
 
@@ -99,7 +99,7 @@ struct ReaderIndexes: Sendable {
 
     /// Whether `file` (of modification time `modified`, µs) was sealed long
     /// enough ago that the writer has had its chance to index it.
-    static func isSettled(modified: Int64, now: Int64 = Timestamp.now()) -> Bool {
+    static func isSettled(modified: Int64, now: Int64 = Syscalls.realtimeMicroseconds()) -> Bool {
         now - modified > settleTime
     }
 
@@ -131,7 +131,7 @@ struct ReaderIndexes: Sendable {
         let isStillIndexed = { () -> Bool in
             guard let now = try? FileReads.fileSystem.status(file.path) else { return false }
             return now.st_dev == indexed.st_dev && now.st_ino == indexed.st_ino && now.st_size == indexed.st_size
-                && Timestamp.nanos(now.st_mtim) == Timestamp.nanos(indexed.st_mtim)
+                && RecordTime.nanos(now.st_mtim) == RecordTime.nanos(indexed.st_mtim)
         }
         if writesInStore, Self.write(bytes, to: file.indexPath, if: isStillIndexed) { return indexFile }
         if let cacheDirectory {

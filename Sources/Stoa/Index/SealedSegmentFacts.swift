@@ -47,7 +47,7 @@ final class SealedSegmentFacts: Sendable {
         if let facts = known.withLock({ $0[file.path] }) { return facts }
         guard let info = try fileSystem.status(file.path) else { return nil }
         let size = Int(info.st_size)
-        let modified = Timestamp.micros(info.st_mtim)
+        let modified = RecordTime.micros(info.st_mtim)
         let facts = Facts(
             size: size, modified: modified, header: IndexHeader.load(file.indexPath, base: file.base, fileSize: size))
         known.withLock { $0[file.path] = facts }
@@ -75,7 +75,7 @@ final class SealedSegmentFacts: Sendable {
     /// holds most segments of an old store) is listed again only when its
     /// time says something else changed it; `segments/` every time.
     func listAllSegments(_ layout: StoreLayout) throws(StoaError) -> [SegmentFile] {
-        let modified = try fileSystem.status(layout.archive).map { Timestamp.nanos($0.st_mtim) }
+        let modified = try fileSystem.status(layout.archive).map { RecordTime.nanos($0.st_mtim) }
         if let remembered = archive.withLock({ $0 }), remembered.modified == modified {
             return try layout.listAllSegments(cold: remembered.cold)
         }
@@ -90,7 +90,7 @@ final class SealedSegmentFacts: Sendable {
     func archiveChanged(_ layout: StoreLayout, added: SegmentName? = nil, removed: SegmentName? = nil) {
         archive.withLock { remembered in
             guard var current = remembered,
-                let modified = try? fileSystem.status(layout.archive).map({ Timestamp.nanos($0.st_mtim) })
+                let modified = try? fileSystem.status(layout.archive).map({ RecordTime.nanos($0.st_mtim) })
             else {
                 remembered = nil
                 return

@@ -33,7 +33,7 @@ final class FallbackWriter: Sendable {
     /// - Returns: the file's path.
     /// - Throws: `.io` or `.noSpace`; nothing is left behind but maybe a `.tmp`.
     @discardableResult
-    func write(_ records: [[UInt8]], now: Int64 = Timestamp.now()) throws(StoaError) -> String {
+    func write(_ records: [[UInt8]], now: Int64 = Syscalls.realtimeMicroseconds()) throws(StoaError) -> String {
         try fileSystem.makeDirectories(directory)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(records.reduce(0) { $0 + $1.count + 1 })
@@ -41,7 +41,7 @@ final class FallbackWriter: Sendable {
             bytes += record
             bytes.append(UInt8(ascii: "\n"))
         }
-        let stamp = String(Timestamp.format(now).map { $0 == ":" ? "-" : $0 })
+        let stamp = String(RecordTime.format(now).map { $0 == ":" ? "-" : $0 })
 
         // The temporary file, created exclusively under a name no one else uses.
         var temporary = ""

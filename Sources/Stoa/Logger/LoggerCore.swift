@@ -51,7 +51,7 @@ final class LoggerCore: @unchecked Sendable {
     /// Starts the flusher thread. It holds the core (not the logger) until it ends.
     func start() {
         // The first interval counts from here, not from when the thread runs.
-        let deadline = Timestamp.adding(clock.now(), interval)
+        let deadline = RecordTime.adding(clock.now(), interval)
         let thread = Thread { [self] in run(firstDeadline: deadline) }
         thread.name = "stoa-logger"
         thread.start()
@@ -164,7 +164,7 @@ final class LoggerCore: @unchecked Sendable {
             // Wait for a reason to write: the interval is up by the clock
             // (looked at again on every wake-up).
             while !buffer.isFull && flushesDone == flushesAsked && !stopping {
-                let left = Timestamp.span(from: clock.now(), to: deadline)
+                let left = RecordTime.span(from: clock.now(), to: deadline)
                 if left <= 0 { break }
                 _ = condition.wait(until: Date(timeIntervalSinceNow: Double(min(left, Self.longestWait)) / 1_000_000))
             }
@@ -187,7 +187,7 @@ final class LoggerCore: @unchecked Sendable {
             }
             flushesDone = max(flushesDone, asked)
             condition.broadcast()
-            deadline = Timestamp.adding(clock.now(), interval)
+            deadline = RecordTime.adding(clock.now(), interval)
         }
         finished = true
         flushesDone = flushesAsked

@@ -182,7 +182,7 @@ public final class Follower {
     static let pollInterval: Int64 = 50_000
     /// How long seqs missing between segments are waited for before they
     /// are passed over (µs): two full looks of the reader.
-    static let gapWait: Int64 = 2 * StoreReader.fullLookInterval / 1000
+    static let gapWait: Int64 = 2 * StoreReader.fullLookInterval
 
     init(reader: StoreReader, next: UInt64, clock: StoaClock) {
         self.reader = reader
@@ -194,7 +194,7 @@ public final class Follower {
 
     /// The next record, waiting at most `timeout` µs for one; nil when none came.
     public func next(waitingUpTo timeout: Int64) throws(StoaError) -> Record? {
-        let deadline = Timestamp.adding(clock.now(), timeout)
+        let deadline = RecordTime.adding(clock.now(), timeout)
         while true {
             if let record = try nextIfAvailable() { return record }
             let left = deadline - clock.now()

@@ -42,7 +42,7 @@ public struct Record: Sendable, Hashable {
     public var json: String { String(decoding: bytes, as: UTF8.self) }
 
     /// The time as RFC 3339 text with microseconds, in UTC.
-    public var timeText: String { Timestamp.format(time) }
+    public var timeText: String { RecordTime.format(time) }
 
     /// Decodes the record with `decoder`: by default one that reads back
     /// what ``Store/append(encoding:encoder:durability:)`` wrote, `Date`s

@@ -54,8 +54,8 @@ extension RecordReader {
             if case .factor(let factor) = speed, factor > 0 {
                 if let previousTime {
                     // Times from records may lie far apart: the span is held at Int64's limits.
-                    var gap = max(0, Timestamp.span(from: previousTime, to: record.time))
-                    if query.order == .newestFirst { gap = max(0, Timestamp.span(from: record.time, to: previousTime)) }
+                    var gap = max(0, RecordTime.span(from: previousTime, to: record.time))
+                    if query.order == .newestFirst { gap = max(0, RecordTime.span(from: record.time, to: previousTime)) }
                     if let maxGap { gap = min(gap, max(0, maxGap)) }
                     offset += Double(gap) / factor
                     let wait = Double(started) + offset - Double(clock.now())

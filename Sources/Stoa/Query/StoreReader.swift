@@ -34,13 +34,13 @@ public final class StoreReader: Sendable {
     /// conversation query.
     private let conversations = ConversationDirectory()
     /// What reports changes to the segment directories, and when the reader
-    /// last looked in full (monotonic ns; `.min` when that look failed).
+    /// last looked in full (monotonic µs; `.min` when that look failed).
     /// Held through each snapshot: a query that finds no change reported
     /// must not return while another that took the reports is still looking.
     private let watching: Protected<(feed: ChangeFeed?, lookedAt: Int64)>
 
-    /// How long a snapshot is reused while no change is reported (ns).
-    static let fullLookInterval: Int64 = 1_000_000_000
+    /// How long a snapshot is reused while no change is reported (µs).
+    static let fullLookInterval: Int64 = 1_000_000
 
     private struct Listing {
         var segmentsDirectory: DirectoryWatch
@@ -188,7 +188,7 @@ public final class StoreReader: Sendable {
     /// reads of each.
     func view() throws(StoaError) -> Snapshot {
         try watching.withLock { (watching) throws(StoaError) -> Snapshot in
-            let now = Syscalls.monotonicNanoseconds()
+            let now = Syscalls.monotonicMicroseconds()
             let fresh = watching.lookedAt != .min && now - watching.lookedAt < Self.fullLookInterval
             if let feed = watching.feed {
                 if !feed.changed() && !feed.needsRewatch && fresh, let last = loaded.withLock({ $0 }) {
@@ -253,7 +253,7 @@ public final class StoreReader: Sendable {
                 return (last.files, true)
             }
             let files = try layout.listAllSegments()
-            let settled = (Timestamp.now() - 1_000_000) * 1000
+            let settled = (Syscalls.realtimeMicroseconds() - 1_000_000) * 1000
             listing.last = segments < settled && (archive ?? .min) < settled ? (segments, archive, files) : nil
             return (files, false)
         }
@@ -514,7 +514,7 @@ public final class StoreReader: Sendable {
 /// ``ReaderIndexes/settleTime``); nil for one sealed just now.
 private func settledModificationTime(_ file: SegmentFile) -> Int64? {
     guard let info = try? FileReads.fileSystem.status(file.path) else { return nil }
-    let modified = Timestamp.micros(info.st_mtim)
+    let modified = RecordTime.micros(info.st_mtim)
     return ReaderIndexes.isSettled(modified: modified) ? modified : nil
 }
 

@@ -2,7 +2,7 @@
 /// `2h ago`, `@1700000000`, `yesterday`.
 ///
 /// ```swift
-/// let now = Timestamp.now()
+/// let now = Syscalls.realtimeMicroseconds()
 /// let since = try TimeExpression.parse("2h ago", now: now) // now - 7_200_000_000
 /// ```
 package enum TimeExpression {
@@ -45,16 +45,16 @@ package enum TimeExpression {
         case "now":
             return now
         case "today":
-            return Timestamp.floorDivide(now, Timestamp.microsPerDay).quotient * Timestamp.microsPerDay
+            return RecordTime.floorDivide(now, RecordTime.microsPerDay).quotient * RecordTime.microsPerDay
         case "yesterday":
-            let today = Timestamp.floorDivide(now, Timestamp.microsPerDay).quotient
-            return (today - 1) * Timestamp.microsPerDay
+            let today = RecordTime.floorDivide(now, RecordTime.microsPerDay).quotient
+            return (today - 1) * RecordTime.microsPerDay
         default:
             break
         }
 
         if first == UInt8(ascii: "@") {
-            guard let time = Timestamp.parseNumber(Array(bytes.dropFirst())) else { throw error(text) }
+            guard let time = RecordTime.parseNumber(Array(bytes.dropFirst())) else { throw error(text) }
             return time
         }
 
@@ -78,7 +78,7 @@ package enum TimeExpression {
             return time
         }
 
-        guard let time = Timestamp.parseText(bytes) else { throw error(text) }
+        guard let time = RecordTime.parseText(bytes) else { throw error(text) }
         return time
     }
 }

@@ -47,7 +47,7 @@ extension JSONEncoder.DateEncodingStrategy {
     public static var stoaTime: Self {
         .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(Timestamp.format(RecordDates.micros(of: date)))
+            try container.encode(RecordTime.format(RecordDates.micros(of: date)))
         }
     }
 }
@@ -65,7 +65,7 @@ extension JSONDecoder.DateDecodingStrategy {
         .custom { decoder in
             let container = try decoder.singleValueContainer()
             if let text = try? container.decode(String.self) {
-                guard let micros = Timestamp.parseText(text) else {
+                guard let micros = RecordTime.parseText(text) else {
                     throw DecodingError.dataCorruptedError(
                         in: container,
                         debugDescription:
@@ -107,7 +107,7 @@ enum RecordDates {
     }
 
     /// An epoch number in seconds, its unit told by its magnitude as
-    /// `Timestamp.parseNumber` tells it.
+    /// `RecordTime.parseNumber` tells it.
     static func seconds(ofEpochNumber number: Double) -> Double {
         switch number.magnitude {
         case ..<1e11: number

@@ -150,7 +150,7 @@ package struct RecordEncoder: Sendable {
         if summary.time == nil {
             inserted += insertedTimeMember
             inserted.append(UInt8(ascii: "\""))
-            Timestamp.append(now, to: &inserted)
+            RecordTime.append(now, to: &inserted)
             inserted.append(UInt8(ascii: "\""))
         }
         if !summary.hasTypeKey, let defaultType {
@@ -232,12 +232,12 @@ package struct RecordEncoder: Sendable {
         let parsed: Int64?
         switch value.kind {
         case .number:
-            parsed = Timestamp.parseNumber(body)
+            parsed = RecordTime.parseNumber(body)
         case .string:
             if value.escaped {
-                parsed = JSONString.decode(body).withUnsafeBufferPointer { Timestamp.parseText($0) }
+                parsed = JSONString.decode(body).withUnsafeBufferPointer { RecordTime.parseText($0) }
             } else {
-                parsed = Timestamp.parseText(body)
+                parsed = RecordTime.parseText(body)
             }
         case .other:
             parsed = nil  // null, true, false, an object or an array

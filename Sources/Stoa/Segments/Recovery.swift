@@ -111,7 +111,7 @@ package struct Recovery {
     /// ``TemporaryFile``): only Stoa's own names, only regular files; a
     /// reader's only once it is a minute old. The file each was to become
     /// is still whole.
-    func removeTemporaryFiles(report: inout RecoveryReport, now: Int64 = Timestamp.now()) throws(StoaError) {
+    func removeTemporaryFiles(report: inout RecoveryReport, now: Int64 = Syscalls.realtimeMicroseconds()) throws(StoaError) {
         report.removedTemporaryFiles += try TemporaryFile.removeStale(
             in: [(layout.root, .root), (layout.segments, .segments), (layout.quarantine, .quarantine), (layout.archive, .archive)],
             fileSystem: fileSystem, now: now)
@@ -222,7 +222,7 @@ package struct Recovery {
         /// it, else (no valid line at all) the time now.
         func nearestTime(to position: Int) -> Int64 {
             if let before = lines[..<position].last(where: { $0.time != nil }) { return before.time! }
-            return lines[(position + 1)...].first(where: { $0.time != nil })?.time ?? Timestamp.now()
+            return lines[(position + 1)...].first(where: { $0.time != nil })?.time ?? Syscalls.realtimeMicroseconds()
         }
     }
 
@@ -269,7 +269,7 @@ package struct Recovery {
         var line: [UInt8] = [UInt8(ascii: "{")]
         JSONString.appendQuoted(encoder.fields.insertedTimeName, to: &line)
         line += Array(":\"".utf8)
-        Timestamp.append(time, to: &line)
+        RecordTime.append(time, to: &line)
         line += Array("\",".utf8)
         JSONString.appendQuoted(encoder.fields.type.first ?? "type", to: &line)
         line += Array(":\"stoa.damaged\",\"quarantine\":".utf8)
@@ -332,7 +332,7 @@ struct Quarantine {
         note += Array(",\"offset\":\(offset),\"length\":\(length),\"reason\":".utf8)
         JSONString.appendQuoted(reason, to: &note)
         note += Array(",\"quarantined_at\":\"".utf8)
-        Timestamp.append(Timestamp.now(), to: &note)
+        RecordTime.append(Syscalls.realtimeMicroseconds(), to: &note)
         note += Array("\"}\n".utf8)
         try fileSystem.writeFileAtomically(path + ".json", bytes: note)
     }

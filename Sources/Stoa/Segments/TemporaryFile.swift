@@ -74,8 +74,8 @@ enum TemporaryFile {
             info.st_mode & S_IFMT == S_IFREG
         else { return false }
         if writer == .reader {
-            let modified = Timestamp.micros(info.st_mtim)
-            return Timestamp.span(from: modified, to: now) >= readerGrace
+            let modified = RecordTime.micros(info.st_mtim)
+            return RecordTime.span(from: modified, to: now) >= readerGrace
         }
         return true
     }

@@ -99,11 +99,11 @@ struct DedupWindow {
 
     /// Where the key of `line` (a stored line without its newline, whose
     /// time Stoa inserted) starts: past its first member when that is the
-    /// time stamp `stamp` (as ``Timestamp/append(_:to:)`` writes it) under
+    /// time stamp `stamp` (as ``RecordTime/append(_:to:)`` writes it) under
     /// the name `member` (`"ts":`), else 1 (all but the opening brace).
     static func keyStart(of line: UnsafeBufferPointer<UInt8>, member: [UInt8], stamp: [UInt8]) -> Int {
         let timeStart = 1 + member.count + 1
-        let timeEnd = timeStart + Timestamp.formattedCount
+        let timeEnd = timeStart + RecordTime.formattedCount
         guard line.count > timeEnd + 1, line[timeEnd] == UInt8(ascii: "\""),
             line[timeEnd + 1] == UInt8(ascii: ",") || line[timeEnd + 1] == UInt8(ascii: "}"),
             line[timeStart - 1] == UInt8(ascii: "\""),
@@ -183,8 +183,8 @@ struct DedupWindow {
         var recent: [(file: SegmentFile, time: Int64, size: Int)] = []
         for file in segments.reversed() where file.name.kind == .plain && !file.isCold {
             guard let info = try FileReads.fileSystem.status(file.path) else { continue }
-            let modified = Timestamp.micros(info.st_mtim)
-            if Timestamp.span(from: modified, to: now) > window { break }
+            let modified = RecordTime.micros(info.st_mtim)
+            if RecordTime.span(from: modified, to: now) > window { break }
             recent.append((file, modified, Int(info.st_size)))
         }
         for (file, time, size) in recent.reversed() where size > 0 {

@@ -70,7 +70,7 @@ struct EncodedBatch {
             // that came with the same time keeps it (``DedupWindow``).
             if facts.last!.timeInserted && stamp?.time != now {
                 var text: [UInt8] = []
-                Timestamp.append(now, to: &text)
+                RecordTime.append(now, to: &text)
                 stamp = (now, text)
             }
             let keyStart = bytes.withUnsafeBufferPointer { all in

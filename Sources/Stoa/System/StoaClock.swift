@@ -32,7 +32,15 @@ struct StoaClock: Sendable {
 
     /// The monotonic clock (`CLOCK_MONOTONIC`): for spans that a change of
     /// the system's time must not stretch or cut.
-    static let monotonic = StoaClock(now: { Syscalls.monotonicNanoseconds() / 1000 }, sleep: realSleep)
+    static let monotonic = StoaClock(now: { Syscalls.monotonicMicroseconds() }, sleep: realSleep)
 
     private static let realSleep: @Sendable (Int64) -> Void = { micros in Syscalls.sleep(micros: micros) }
+}
+
+extension Timestamp {
+    /// The current time, from the system's real-time clock
+    /// (`CLOCK_REALTIME`), to the microsecond.
+    public static func now() -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds())
+    }
 }

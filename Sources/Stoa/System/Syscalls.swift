@@ -159,12 +159,12 @@ package enum Syscalls {
         return text.isEmpty ? nil : text
     }
 
-    /// Nanoseconds of the monotonic clock (for intervals; a vDSO call, no
+    /// Microseconds of the monotonic clock (for intervals; a vDSO call, no
     /// trap into the kernel).
-    static func monotonicNanoseconds() -> Int64 {
+    static func monotonicMicroseconds() -> Int64 {
         var spec = timespec()
         clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+        return Int64(spec.tv_sec) * 1_000_000 + Int64(spec.tv_nsec) / 1000
     }
 
     /// `stat`, or nil when the path does not exist.

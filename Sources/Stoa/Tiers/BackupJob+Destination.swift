@@ -75,7 +75,7 @@ extension BackupJob {
     func removeTemporaryFiles() throws(StoaError) {
         _ = try TemporaryFile.removeStale(
             in: [(destination.root, .root), (destination.segments, .segments), (destination.archive, .archive)],
-            fileSystem: fileSystem, now: Timestamp.now())
+            fileSystem: fileSystem, now: Syscalls.realtimeMicroseconds())
     }
 
     /// The segments in the destination, each with every form it has there.

@@ -60,9 +60,9 @@ struct Tiering: Sendable {
         // Retention: by age, by total size, by free disk space; oldest first.
         var expire = Set<UInt64>()
         if let retainFor = configuration.retainFor {
-            for segment in sealed where Timestamp.span(from: segment.sealedAt, to: now) > retainFor {
+            for segment in sealed where RecordTime.span(from: segment.sealedAt, to: now) > retainFor {
                 expire.insert(segment.file.base)
-                report.expired.append((segment.file.name.fileName, "sealed \(Units.formatDuration(Timestamp.span(from: segment.sealedAt, to: now))) ago, retain_for is \(Units.formatDuration(retainFor))"))
+                report.expired.append((segment.file.name.fileName, "sealed \(Units.formatDuration(RecordTime.span(from: segment.sealedAt, to: now))) ago, retain_for is \(Units.formatDuration(retainFor))"))
             }
         }
         if let maxBytes = configuration.maxBytes {
@@ -87,7 +87,7 @@ struct Tiering: Sendable {
 
         // Tiers, for what remains.
         for segment in sealed where !expire.contains(segment.file.base) {
-            let age = Timestamp.span(from: segment.sealedAt, to: now)
+            let age = RecordTime.span(from: segment.sealedAt, to: now)
             let name = segment.file.name.fileName
             if segment.file.name.kind == .plain, let hotFor = configuration.hotFor, age > hotFor {
                 guard let header = segment.index, !header.isCompressed, header.plainBytes == UInt64(segment.size),
@@ -99,12 +99,12 @@ struct Tiering: Sendable {
                 }
                 try makeWarm(segment.file, index: index)
                 report.warmed.append(name)
-                if let warmFor = configuration.warmFor, age > Timestamp.adding(hotFor, warmFor) {
+                if let warmFor = configuration.warmFor, age > RecordTime.adding(hotFor, warmFor) {
                     try makeCold(SegmentFile(name: SegmentName(base: segment.file.base, kind: .gzip), directory: layout.segments, isCold: false))
                     report.cooled.append(name + ".gz")
                 }
             } else if segment.file.name.kind == .gzip, !segment.file.isCold, let hotFor = configuration.hotFor,
-                let warmFor = configuration.warmFor, age > Timestamp.adding(hotFor, warmFor)
+                let warmFor = configuration.warmFor, age > RecordTime.adding(hotFor, warmFor)
             {
                 try makeCold(segment.file)
                 report.cooled.append(name)
@@ -159,7 +159,7 @@ struct Tiering: Sendable {
         warm.isCompressed = true
         warm.fileBytes = UInt64(compressedSize)
         try fileSystem.writeFileAtomically(target.indexPath, bytes: warm.encoded())
-        facts.placed(target.path, size: compressedSize, modified: Timestamp.now(), header: IndexHeader(warm))
+        facts.placed(target.path, size: compressedSize, modified: Syscalls.realtimeMicroseconds(), header: IndexHeader(warm))
         try fileSystem.unlink(file.path)
         facts.forget(file.path)
         try fileSystem.syncDirectory(file.directory)

@@ -14,7 +14,7 @@ import Stoa
 /// - a document Stoa accepts is a JSON object to Foundation;
 /// - the time, type and conversation Stoa finds are those of Foundation's
 ///   object (the first configured name present; the time read with Stoa's
-///   rules: RFC 3339 text through `Timestamp.parseText`, an epoch number
+///   rules: RFC 3339 text through `RecordTime.parseText`, an epoch number
 ///   by magnitude — exact for integers, within a double's precision for
 ///   the rest);
 /// - the stored line is the same JSON object (compact, a time inserted if
@@ -164,7 +164,7 @@ enum ScannerTarget {
     }
 
     static func expectedTime(_ value: Any) -> ExpectedTime? {
-        if let text = value as? String { return .exact(Timestamp.parseText(Array(text.utf8))) }
+        if let text = value as? String { return .exact(RecordTime.parseText(Array(text.utf8))) }
         guard let number = Number(value) else { return .exact(nil) }
         switch number {
         case .integer(let value):
@@ -342,7 +342,7 @@ enum ScannerTarget {
         }
         if facts.timeInserted, let name = fields.time.first {
             try expect(
-                storedObject[name] as? String == Timestamp.format(now), "the inserted time is not \(Timestamp.format(now))")
+                storedObject[name] as? String == RecordTime.format(now), "the inserted time is not \(RecordTime.format(now))")
             storedObject[name] = nil
         }
         try expect(

@@ -9,7 +9,7 @@ import Stoa
 ///
 /// - Text Stoa reads is checked against glibc's `timegm` on the fields at
 ///   their fixed places (the calendar arithmetic is Stoa's own), and the
-///   time written back (``Timestamp/format(_:)``) reads back the same.
+///   time written back (``RecordTime/format(_:)``) reads back the same.
 /// - A number is read as JSON grammar and `Double` read it, within a
 ///   double's precision, its unit chosen by magnitude.
 /// - Durations and sizes read back from the form Stoa writes them in; no
@@ -34,15 +34,15 @@ enum TimeTarget {
         // Any time formats, and a time in years 0…9999 reads back.
         if input.count >= 8 {
             let micros = input.withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
-            let written = Timestamp.format(micros)
+            let written = RecordTime.format(micros)
             if written.utf8.count == 27 {
-                try expect(Timestamp.parseText(written) == micros, "\(micros) µs is written \(written), which reads back otherwise")
+                try expect(RecordTime.parseText(written) == micros, "\(micros) µs is written \(written), which reads back otherwise")
             }
         }
     }
 
     static func checkText(_ input: [UInt8]) throws(FuzzFinding) {
-        guard let micros = Timestamp.parseText(input) else { return }
+        guard let micros = RecordTime.parseText(input) else { return }
         let text = String(decoding: input, as: UTF8.self).debugDescription
         // What Stoa read, from the fields at their places in the forms it
         // accepts: YYYY-MM-DD[(T|t| )HH:MM[:SS[(.|,)f…]]][Z|z|±HH[[:]MM]]
@@ -97,13 +97,13 @@ enum TimeTarget {
             "Stoa read \(text) as \(micros) µs, but its fields are out of range")
         let expected = (seconds + Int64(second == 60 ? 1 : 0) - Int64(offset)) * 1_000_000 + fraction
         try expect(micros == expected, "Stoa read \(text) as \(micros) µs, timegm gives \(expected)")
-        if (0...9999).contains(year), let back = Timestamp.parseText(Timestamp.format(micros)) {
-            try expect(back == micros, "\(text) → \(micros) → \(Timestamp.format(micros)) reads back as \(back)")
+        if (0...9999).contains(year), let back = RecordTime.parseText(RecordTime.format(micros)) {
+            try expect(back == micros, "\(text) → \(micros) → \(RecordTime.format(micros)) reads back as \(back)")
         }
     }
 
     static func checkNumber(_ input: [UInt8]) throws(FuzzFinding) {
-        let parsed = Timestamp.parseNumber(input)
+        let parsed = RecordTime.parseNumber(input)
         let text = String(decoding: input, as: UTF8.self)
         // The JSON number grammar, as the scanner reads `{"ts":…}`.
         let isJSONNumber =

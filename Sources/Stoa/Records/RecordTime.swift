@@ -4,8 +4,9 @@ import Glibc
 
 /// Record times: reading them from JSON values and writing them back.
 ///
-/// Every time in Stoa is an `Int64` count of microseconds since the Unix epoch,
-/// UTC. This type turns the two forms a record's time field may take (an
+/// Inside Stoa every instant is an `Int64` count of microseconds since the Unix
+/// epoch, UTC (``Timestamp`` in the API, that count and nothing more). This
+/// namespace turns the two forms a record's time field may take (an
 /// RFC 3339 string or an epoch number) into that count, and writes the count
 /// back as `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 ///
@@ -14,11 +15,11 @@ import Glibc
 /// (proleptic Gregorian calendar).
 ///
 /// ```swift
-/// Timestamp.parseText("2026-11-23T12:47:22Z")   // 1_795_438_042_000_000
-/// Timestamp.parseNumber("1700000000.123456")    // 1_700_000_000_123_456
-/// Timestamp.format(0)                           // "1970-01-01T00:00:00.000000Z"
+/// RecordTime.parseText("2026-11-23T12:47:22Z")   // 1_795_438_042_000_000
+/// RecordTime.parseNumber("1700000000.123456")    // 1_700_000_000_123_456
+/// RecordTime.format(0)                           // "1970-01-01T00:00:00.000000Z"
 /// ```
-public enum Timestamp {
+package enum RecordTime {
     static let microsPerSecond: Int64 = 1_000_000
     static let microsPerMinute: Int64 = 60 * microsPerSecond
     static let microsPerHour: Int64 = 60 * microsPerMinute
@@ -277,9 +278,9 @@ public enum Timestamp {
     /// back to the same value.
     ///
     /// ```swift
-    /// Timestamp.format(-1)   // "1969-12-31T23:59:59.999999Z"
+    /// RecordTime.format(-1)   // "1969-12-31T23:59:59.999999Z"
     /// ```
-    public static func format(_ micros: Int64) -> String {
+    package static func format(_ micros: Int64) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(formattedCount)
         append(micros, to: &output)
@@ -311,13 +312,6 @@ public enum Timestamp {
         output.append(UInt8(ascii: "."))
         appendDigits(fraction, count: 6, to: &output)
         output.append(UInt8(ascii: "Z"))
-    }
-
-    // MARK: The clock
-
-    /// The current time, from `clock_gettime(CLOCK_REALTIME)`.
-    public static func now() -> Int64 {
-        Syscalls.realtimeMicroseconds()
     }
 
     // MARK: Checked arithmetic
