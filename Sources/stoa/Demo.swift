@@ -20,17 +20,18 @@ struct Demo: ParsableCommand {
     func run() throws {
         try running {
             var out = Output()
-            let now = Timestamp.now().microsecondsSinceEpoch
-            // The burst spans the last 30 minutes, ending now.
+            let now = Timestamp.now()
+            // The burst spans the last 30 minutes, ending now (the generator counts in µs).
             let span: Int64 = 30 * 60 * 1_000_000
-            var generator = EventGenerator(seed: UInt64(now), start: now - span, meanGap: span / Int64(events))
+            let nowMicros = now.microsecondsSinceEpoch
+            var generator = EventGenerator(seed: UInt64(nowMicros), start: nowMicros - span, meanGap: span / Int64(events))
 
             out.write("Writing \(events) agent events (50 agents, ~12 event types) into \(directory)\n")
             out.write("  $ stoa append \(directory) < events.jsonl   does the same from a pipe\n\n")
             out.flush()
             let store = try Store(at: directory)
             printRecovery(store.recovery)
-            let started = Timestamp.now().microsecondsSinceEpoch
+            let started = ContinuousClock.now
             var lines: [[UInt8]] = []
             lines.reserveCapacity(10_000)
             var written = 0
@@ -43,7 +44,8 @@ struct Demo: ParsableCommand {
                 written += lines.count
             }
             try store.close()
-            let seconds = Double(Timestamp.now().microsecondsSinceEpoch - started) / 1_000_000
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
             out.write(
                 "Stored seq \(firstSeq!)–\(firstSeq! + UInt64(events) - 1) in \(format(seconds)) s "
                     + "(\(Int(Double(events) / max(seconds, 1e-6))) records/s, validated and synced)\n\n")
@@ -52,7 +54,7 @@ struct Demo: ParsableCommand {
             out.write("Errors in the last 5 minutes, newest first (first 5):\n")
             out.write("  $ stoa query \(directory) --since '5m ago' --type error --reverse --limit 5\n")
             let errors = try reader.query(
-                Stoa.Query(since: now - 5 * 60 * 1_000_000, types: ["error"], limit: 5, order: .newestFirst))
+                Stoa.Query(since: now - .seconds(5 * 60), types: ["error"], limit: 5, order: .newestFirst))
             while let record = try errors.next() {
                 out.write("  \(record.timeText)  seq \(record.seq)  \(String(record.json.prefix(110)))…\n")
             }

@@ -27,7 +27,7 @@ struct Export: ParsableCommand {
     func run() throws {
         try running {
             let logs = try LogReader.open(directory, foreign: foreign)
-            let query = try options.makeQuery(now: Timestamp.now().microsecondsSinceEpoch)
+            let query = try options.makeQuery(now: Timestamp.now())
             if output == "-" {
                 let count = try printRecords(try logs.query(query), format: .jsonl, foreign: logs.isForeign)
                 printError("stoa: exported \(count) records to standard output")
@@ -73,7 +73,7 @@ struct Tier: ParsableCommand {
         try running {
             let store = try Store(at: directory)
             printRecovery(store.recovery)
-            let report = try store.applyTierPolicy(now: try now?.resolve(now: Timestamp.now().microsecondsSinceEpoch))
+            let report = try store.applyTierPolicy(now: try now?.resolve(now: Timestamp.now()))
             try store.close()
             for line in report.lines { printError("stoa: \(line)") }
             if report.isEmpty { printError("stoa: nothing to do") }

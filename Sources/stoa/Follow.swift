@@ -28,7 +28,7 @@ func followRecords(_ reader: StoreReader, last count: Int, format: OutputFormat)
     for record in recent { write(record) }
     out.flush()
     while true {
-        let record = try follower.next(waitingUpTo: 1_000_000)
+        let record = try follower.next(waitingUpTo: .seconds(1))
         reportDamage()
         guard let record else { continue }
         write(record)

@@ -59,13 +59,13 @@ struct Init: ParsableCommand {
     func makeConfiguration() -> StoreConfiguration {
         var configuration = StoreConfiguration()
         if let segmentBytes { configuration.segmentBytes = segmentBytes.bytes }
-        if let segmentAge { configuration.segmentAge = segmentAge.micros }
+        if let segmentAge { configuration.segmentAge = segmentAge.duration }
         if let maxRecordBytes { configuration.maxRecordBytes = maxRecordBytes.bytes }
         if let durability { configuration.durability = durability }
-        if let fsyncInterval { configuration.fsyncInterval = fsyncInterval.micros }
-        configuration.hotFor = hotFor?.micros
-        configuration.warmFor = warmFor?.micros
-        configuration.retainFor = retainFor?.micros
+        if let fsyncInterval { configuration.fsyncInterval = fsyncInterval.duration }
+        configuration.hotFor = hotFor?.duration
+        configuration.warmFor = warmFor?.duration
+        configuration.retainFor = retainFor?.duration
         configuration.maxBytes = maxBytes?.bytes
         configuration.keepFree = keepFree?.bytes
         configuration.archivePath = archivePath

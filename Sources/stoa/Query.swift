@@ -49,14 +49,14 @@ struct QueryOptions: ParsableArguments {
     ///   read, or `--since` after `--until`: the two swapped are a mistake
     ///   to report, not a query that quietly finds nothing. (Equal times
     ///   are the empty range [t, t), as a script's zero-length window.)
-    func makeQuery(now: Int64) throws(StoaError) -> Stoa.Query {
+    func makeQuery(now: Timestamp) throws(StoaError) -> Stoa.Query {
         let start = try since?.resolve(now: now)
         let end = try until?.resolve(now: now)
         if let start, let end, start > end {
             throw StoaError(
                 .invalidArgument,
-                "--since \(since!.text) (\(RecordTime.format(start))) is after --until \(until!.text) "
-                    + "(\(RecordTime.format(end))): records are read from --since up to, not including, --until")
+                "--since \(since!.text) (\(start)) is after --until \(until!.text) "
+                    + "(\(end)): records are read from --since up to, not including, --until")
         }
         return Stoa.Query(
             since: start, until: end, types: Set(types),
@@ -183,7 +183,7 @@ struct Query: ParsableCommand {
 
     func run() throws {
         try running {
-            let query = try options.makeQuery(now: Timestamp.now().microsecondsSinceEpoch)
+            let query = try options.makeQuery(now: Timestamp.now())
             let reader = try LogReader.open(directory, foreign: foreign)
             let cursor = try reader.query(query)
             try printRecords(cursor, format: output, foreign: reader.isForeign)

@@ -38,11 +38,11 @@ struct Replay: ParsableCommand {
 
     func run() throws {
         try running {
-            let query = try options.makeQuery(now: Timestamp.now().microsecondsSinceEpoch)
+            let query = try options.makeQuery(now: Timestamp.now())
             let logs = try LogReader.open(directory, foreign: foreign)
             let pace: ReplaySpeed = speed == "max" ? .max : .factor(Double(speed)!)
             var out = Output()
-            try logs.replay(query, speed: pace, maxGap: maxGap?.micros) { record in
+            try logs.replay(query, speed: pace, maxGap: maxGap?.duration) { record in
                 out.write(record.bytes)
                 out.write("\n")
                 if pace != .max { out.flush() }

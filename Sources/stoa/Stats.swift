@@ -45,8 +45,8 @@ struct Stats: ParsableCommand {
         text += "bytes     \(stats.bytes) (\(Units.formatSizeApproximate(stats.bytes)))\n"
         text += "next seq  \(stats.nextSeq)\n"
         if let oldest = stats.oldest, let newest = stats.newest {
-            text += "oldest    \(RecordTime.format(oldest))\n"
-            text += "newest    \(RecordTime.format(newest))\n"
+            text += "oldest    \(oldest)\n"
+            text += "newest    \(newest)\n"
         }
         if stats.damagedLines > 0 {
             if foreign {
@@ -71,8 +71,8 @@ struct Stats: ParsableCommand {
             "\"next_seq\":\(stats.nextSeq)", "\"damaged_lines\":\(stats.damagedLines)",
         ]
         if let oldest = stats.oldest, let newest = stats.newest {
-            fields.append("\"oldest\":\"\(RecordTime.format(oldest))\"")
-            fields.append("\"newest\":\"\(RecordTime.format(newest))\"")
+            fields.append("\"oldest\":\"\(oldest)\"")
+            fields.append("\"newest\":\"\(newest)\"")
         }
         let types = stats.types.sorted { $0.key < $1.key }.map { "\(JSONFormatting.quoted($0.key)):\($0.value)" }
         fields.append("\"types\":{\(types.joined(separator: ","))}")

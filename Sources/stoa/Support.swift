@@ -112,17 +112,17 @@ struct TimeArgument: ExpressibleByArgument {
     let text: String
     init?(argument: String) { text = argument }
 
-    func resolve(now: Int64) throws(StoaError) -> Int64 {
+    func resolve(now: Timestamp) throws(StoaError) -> Timestamp {
         try TimeExpression.parse(text, now: now)
     }
 }
 
 /// A duration option (`90s`, `15m`, `1h`, `7d`).
 struct DurationArgument: ExpressibleByArgument {
-    let micros: Int64
+    let duration: Duration
     init?(argument: String) {
         guard let value = try? Units.parseDuration(argument) else { return nil }
-        micros = value
+        duration = value
     }
 }
 

@@ -104,7 +104,7 @@ if arguments.count == 5, arguments[1] == "tier" || arguments[1] == "backup" {
             // is the tier pass's alone.
             try store.waitForIndexes()
             stopper.count(true)
-            _ = try store.applyTierPolicy(now: now)
+            _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: now))
             stopper.count(false)
             try store.close()
         } else {

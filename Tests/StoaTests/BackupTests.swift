@@ -74,8 +74,8 @@ final class BackupFileSystem: FileSystem {
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 32 << 10
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = Self.hour
-        configuration.warmFor = 24 * Self.hour
+        configuration.hotFor = .microseconds(Self.hour)
+        configuration.warmFor = .microseconds(24 * Self.hour)
         configuration.archivePath = archive
         configure(&configuration)
         let store = try Store(at: path, creating: configuration)
@@ -86,7 +86,7 @@ final class BackupFileSystem: FileSystem {
 
     func tier(_ path: String, at now: Int64) throws -> TierReport {
         let store = try Store(at: path)
-        let report = try store.applyTierPolicy(now: now)
+        let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: now))
         try store.close()
         return report
     }
@@ -175,7 +175,7 @@ final class BackupFileSystem: FileSystem {
         #expect(names(backupPath + "/segments", ".idx") == names(source + "/segments", ".idx").filter { $0 != active })
         let configuration = try String(contentsOfFile: backupPath + "/stoa.json", encoding: .utf8)
         #expect(!configuration.contains("archive_path"))
-        #expect(try StoreReader(at: backupPath).configuration.hotFor == Self.hour)
+        #expect(try StoreReader(at: backupPath).configuration.hotFor == .microseconds(Self.hour))
 
         // The same answers.
         let reader = try StoreReader(at: backupPath)
@@ -183,8 +183,8 @@ final class BackupFileSystem: FileSystem {
         #expect(try reader.query(Query(types: ["error"], limit: 9, order: .newestFirst)).all()
             == Array(expected.filter { $0.type == "error" }.reversed().prefix(9)))
         let middle = expected[expected.count / 2].time
-        #expect(try reader.query(Query(since: middle, until: middle + 500_000_000, conversation: "c3")).all()
-            == expected.filter { $0.time >= middle && $0.time < middle + 500_000_000 && $0.conversation == "c3" })
+        #expect(try reader.query(Query(since: middle, until: middle + .seconds(500), conversation: "c3")).all()
+            == expected.filter { $0.time >= middle && $0.time < middle + .seconds(500) && $0.conversation == "c3" })
         #expect(try reader.stats().records == expected.count)
 
         // Every segment placed; the sealed ones as hard links (one file system).
@@ -313,7 +313,7 @@ final class BackupFileSystem: FileSystem {
     @Test func keepsSegmentsThatExpiredInTheSource() throws {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")
-        try makeStore(source) { $0.retainFor = 30 * 24 * Self.hour }
+        try makeStore(source) { $0.retainFor = .microseconds(30 * 24 * Self.hour) }
         let original = try all(source)
         let backupPath = directory.appending("backup")
         _ = try backup(from: source, to: backupPath)
@@ -335,7 +335,7 @@ final class BackupFileSystem: FileSystem {
     @Test func followsASegmentThatMovesOrExpiresBetweenTheListingAndTheCopy() throws {
         let directory = TemporaryDirectory()
         let source = directory.appending("store")
-        try makeStore(source) { $0.retainFor = 30 * 24 * Self.hour }
+        try makeStore(source) { $0.retainFor = .microseconds(30 * 24 * Self.hour) }
         let plain = names(source + "/segments", ".jsonl")
         let expected = try all(source)
         let now = Syscalls.realtimeMicroseconds()
@@ -368,8 +368,8 @@ final class BackupFileSystem: FileSystem {
         configuration.memberBytes = 64 << 10
         configuration.durability = .buffered
         // Every sealed segment goes warm, then cold, at once, in the background.
-        configuration.hotFor = 0
-        configuration.warmFor = 0
+        configuration.hotFor = .microseconds(0)
+        configuration.warmFor = .microseconds(0)
         let store = try Store(at: source, creating: configuration)
         try append(store, count: 200)
         // The writer appends 10 records for each permit: each round lets it

@@ -212,7 +212,7 @@ import Glibc
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
         configuration.durability = .interval
-        configuration.fsyncInterval = 10_000
+        configuration.fsyncInterval = .microseconds(10_000)
         let store = try Store(at: directory.path, creating: configuration)
         try store.append(#"{"n":1}"#)
         // The timer syncs within 10 ms; the deadline only bounds a hang.

@@ -17,7 +17,7 @@ import CStoaSystem
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 64 << 10
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = warm ? 1 : nil
+        configuration.hotFor = warm ? .microseconds(1) : nil
         let store = try Store(at: directory.path, creating: configuration)
         var lines: [String] = []
         for n in 0..<3000 {
@@ -26,7 +26,7 @@ import CStoaSystem
             try store.append(line)
         }
         try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000_000) }
+        if warm { _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000_000)) }
         try store.close()
         return lines
     }
@@ -146,7 +146,7 @@ import CStoaSystem
         let origin = 1_795_000_000 * second
         for query in [
             Query(), Query(order: .newestFirst), Query(types: ["t2", "t0"]), Query(conversation: "c3"),
-            Query(since: origin + 870 * second, until: origin + 890 * second, limit: 15),
+            Query(since: Timestamp(microsecondsSinceEpoch: origin + 870 * second), until: Timestamp(microsecondsSinceEpoch: origin + 890 * second), limit: 15),
         ] {
             // Named when the query reads their block, wanted or not.
             try expectServed(directory, lines, lost: changed, named: seqs, query: query)

@@ -11,7 +11,7 @@ import Testing
 
     func configuration() -> StoreConfiguration {
         var configuration = StoreConfiguration()
-        configuration.dedupWindow = hour
+        configuration.dedupWindow = .microseconds(hour)
         return configuration
     }
 
@@ -189,7 +189,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: root) }
         let path = root + "/store"
         var configuration = StoreConfiguration()
-        configuration.dedupWindow = 3_600_000_000
+        configuration.dedupWindow = .microseconds(3_600_000_000)
         let first = try Store(at: path, creating: configuration)
         #expect(try first.append(#"{"ts":1,"n":1}"#) == 0)
         try first.close()

@@ -177,7 +177,7 @@ final class LoggerFileSystem: FileSystem, @unchecked Sendable {
         logger.flush()
         let records = try stored(directory.path)
         #expect(records.count == 1)
-        #expect(records[0].time == logged)
+        #expect(records[0].time.microsecondsSinceEpoch == logged)
         // A record's own time is kept.
         logger.log(#"{"ts":"2026-01-02T03:04:05Z","n":1}"#)
         logger.stop()

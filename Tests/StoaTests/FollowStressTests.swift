@@ -35,8 +35,8 @@ import Glibc
     static func tinyImmediatelyTiered() -> StoreConfiguration {
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
-        configuration.hotFor = 0
-        configuration.warmFor = 0
+        configuration.hotFor = .microseconds(0)
+        configuration.warmFor = .microseconds(0)
         return configuration
     }
 
@@ -59,7 +59,7 @@ import Glibc
             writer.start()
             var seen: [UInt64] = []
             seen.reserveCapacity(total)
-            while seen.count < total, let record = try follower.next(waitingUpTo: 30_000_000) {
+            while seen.count < total, let record = try follower.next(waitingUpTo: .microseconds(30_000_000)) {
                 seen.append(record.seq)
             }
             #expect(failure.withLock { $0 } == nil)

@@ -18,9 +18,9 @@ import Glibc
         #expect(try follower.nextIfAvailable() == nil)
         try store.append(#"{"n":1}"#)
         try store.append(#"{"n":2}"#)
-        #expect(try follower.next(waitingUpTo: 1_000_000)?.seq == 1)
-        #expect(try follower.next(waitingUpTo: 1_000_000)?.seq == 2)
-        #expect(try follower.next(waitingUpTo: 10_000) == nil)
+        #expect(try follower.next(waitingUpTo: .microseconds(1_000_000))?.seq == 1)
+        #expect(try follower.next(waitingUpTo: .microseconds(1_000_000))?.seq == 2)
+        #expect(try follower.next(waitingUpTo: .microseconds(10_000)) == nil)
         let fromStart = try StoreReader(at: directory.path).follow(from: .seq(0))
         #expect(try fromStart.nextIfAvailable()?.json.contains("before") == true)
     }
@@ -51,7 +51,7 @@ import Glibc
         (recent, _, follower) = try reader.lastThenFollow(1, betweenReads: appendTwo)
         seqs = recent.map(\.seq)
         appendTwo()
-        while seqs.last != 5, let record = try follower.next(waitingUpTo: 10_000_000) { seqs.append(record.seq) }
+        while seqs.last != 5, let record = try follower.next(waitingUpTo: .microseconds(10_000_000)) { seqs.append(record.seq) }
         #expect(seqs == [3, 4, 5], "the last record, then each new one once, in order, none passed over")
         try store.close()
     }
@@ -61,8 +61,8 @@ import Glibc
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = 1
-        configuration.warmFor = 1
+        configuration.hotFor = .microseconds(1)
+        configuration.warmFor = .microseconds(1)
         let store = try Store(at: directory.path, creating: configuration)
         let follower = try StoreReader(at: directory.path).follow(from: .seq(0))
         let total = 3000
@@ -72,7 +72,7 @@ import Glibc
             do throws(StoaError) {
                 for n in 0..<total {
                     try store.append(#"{"ts":\#(1_795_000_000 + n),"n":\#(n),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#)
-                    if n % 250 == 0 { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 10_000_000) }
+                    if n % 250 == 0 { _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 10_000_000)) }
                 }
             } catch {
                 failure.withLock { $0 = error }
@@ -81,7 +81,7 @@ import Glibc
         writer.start()
         var seen: [UInt64] = []
         // The deadline only bounds a hang: a record comes as soon as it is appended.
-        while seen.count < total, let record = try follower.next(waitingUpTo: 60_000_000) {
+        while seen.count < total, let record = try follower.next(waitingUpTo: .microseconds(60_000_000)) {
             seen.append(record.seq)
         }
         #expect(failure.withLock { $0 } == nil)
@@ -106,7 +106,7 @@ import Glibc
             process.waitUntilExit()
         }
         var seen: [UInt64] = []
-        while seen.count < 300, let record = try follower.next(waitingUpTo: 10_000_000) {
+        while seen.count < 300, let record = try follower.next(waitingUpTo: .microseconds(10_000_000)) {
             seen.append(record.seq)
         }
         #expect(seen == (0..<300).map { UInt64($0) })
@@ -227,7 +227,7 @@ import Glibc
         let reader = try StoreReader(at: directory.path)
         let clock = TestClock()
         var sessions: [String?] = []
-        let count = try reader.replay(Query(conversation: "a"), speed: .factor(1), maxGap: 100_000, clock: clock.clock) { record in
+        let count = try reader.replay(Query(conversation: "a"), speed: .factor(1), maxGap: .microseconds(100_000), clock: clock.clock) { record in
             sessions.append(record.conversation)
             return true
         }

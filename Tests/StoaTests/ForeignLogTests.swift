@@ -115,7 +115,7 @@ import Testing
     }
 
     static func rows(_ cursor: RecordCursor) throws -> [Reference.Row] {
-        try cursor.all().map { Reference.Row(seq: $0.seq, time: $0.time, line: $0.json, type: $0.type) }
+        try cursor.all().map { Reference.Row(seq: $0.seq, time: $0.time.microsecondsSinceEpoch, line: $0.json, type: $0.type) }
     }
 
     static func time(_ text: String) -> Int64 { RecordTime.parseText(text)! }
@@ -154,9 +154,9 @@ import Testing
         ]
         for (since, until) in windows {
             let expected = try Self.reference(logs, since: since, until: until).records
-            let found = try Self.rows(reader.query(Query(since: since, until: until)))
+            let found = try Self.rows(reader.query(Query(since: since.map(Timestamp.init(microsecondsSinceEpoch:)), until: until.map(Timestamp.init(microsecondsSinceEpoch:)))))
             #expect(found == expected, "window \(since.map(RecordTime.format) ?? "-") … \(until.map(RecordTime.format) ?? "-")")
-            let limited = try Self.rows(reader.query(Query(since: since, until: until, limit: 2, order: .newestFirst)))
+            let limited = try Self.rows(reader.query(Query(since: since.map(Timestamp.init(microsecondsSinceEpoch:)), until: until.map(Timestamp.init(microsecondsSinceEpoch:)), limit: 2, order: .newestFirst)))
             #expect(limited == Array(expected.reversed().prefix(2)))
         }
 
@@ -184,7 +184,7 @@ import Testing
         // No zone is UTC; +01:00 is converted; epoch seconds are read.
         #expect(try record("retry_scheduled").timeText == "2026-11-20T10:00:03.250000Z")
         #expect(try record("retry_scheduled").type == "retry_scheduled")
-        #expect(try record(#""text":"flaky test""#).time == Self.time("2026-11-20T10:00:02Z"))
+        #expect(try record(#""text":"flaky test""#).time.microsecondsSinceEpoch == Self.time("2026-11-20T10:00:02Z"))
         #expect(try record("vad_end").timeText == "2026-11-20T10:00:04.750000Z")
         // CRLF is gone, and the records are compact; escapes are kept as written.
         #expect(!records.contains { $0.bytes.contains(0x0D) || $0.json.contains(", \"") })
@@ -196,7 +196,7 @@ import Testing
         // The half-written last line of decisions_ is not.
         #expect(!records.contains { $0.json.contains("budget_check") })
         // Ties in time go by position: conversations_ sorts before decisions_.
-        let tie = records.filter { $0.time == Self.time("2026-11-20T10:00:06.25Z") }
+        let tie = records.filter { $0.time.microsecondsSinceEpoch == Self.time("2026-11-20T10:00:06.25Z") }
         #expect(tie.map(\.type) == ["assistant_message", "answer_committed"])
     }
 
@@ -219,7 +219,7 @@ import Testing
         #expect(skipped.first { $0.path.hasSuffix("/realtime_2026-11-20.jsonl") }?.seq == 4 + 10 + 5 + 3)
 
         // Every cursor reports them all, whatever its window.
-        let cursor = try reader.query(Query(since: Self.time("2026-11-21T00:00:00Z")))
+        let cursor = try reader.query(Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T00:00:00Z"))))
         #expect(try cursor.all().isEmpty)
         #expect(cursor.damaged == skipped)
 
@@ -228,8 +228,8 @@ import Testing
         #expect(stats.damagedLines == 8)
         #expect(stats.segments == 4)
         #expect(stats.nextSeq == 4 + 10 + 5 + 6)
-        #expect(stats.oldest == Self.time("2026-11-19T22:15:00Z"))
-        #expect(stats.newest == Self.time("2026-11-20T10:00:06.25Z"))
+        #expect(stats.oldest?.microsecondsSinceEpoch == Self.time("2026-11-19T22:15:00Z"))
+        #expect(stats.newest?.microsecondsSinceEpoch == Self.time("2026-11-20T10:00:06.25Z"))
         #expect(stats.types["transcript_delta"] == 2)
         #expect(stats.types["route_selected"] == 1)
     }
@@ -262,8 +262,8 @@ import Testing
         // Stats and a query whose window holds no file read nothing but the cache.
         let third = try ForeignLogReader(at: logs, cache: .directory(cache))
         _ = try third.stats()
-        #expect(try third.query(Query(since: Self.time("2026-11-21T00:00:00Z"))).all().isEmpty)
-        #expect(try third.query(Query(until: Self.time("2026-11-20T00:00:00Z"))).all().count == 2)
+        #expect(try third.query(Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T00:00:00Z")))).all().isEmpty)
+        #expect(try third.query(Query(until: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-20T00:00:00Z")))).all().count == 2)
         #expect(third.counters == ForeignReadCounters(scans: 0, cacheHits: 4, loads: 1))
         // The cache is outside the log directory, one entry per file.
         let entries = try #require(listDirectory(cache + "/foreign").first.map { listDirectory(cache + "/foreign/" + $0) })
@@ -305,18 +305,18 @@ import Testing
         let cache = directory.appending("cache")
         let full = try ForeignLogReader(at: logs, cache: .directory(cache))
         let queries = [
-            Query(since: Self.time("2026-11-21T08:01:00Z"), until: Self.time("2026-11-21T08:01:03Z")),
-            Query(since: Self.time("2026-11-21T08:02:00Z"), until: Self.time("2026-11-21T08:02:10Z"), types: ["tool_call"]),
-            Query(since: Self.time("2026-11-21T08:00:30Z"), until: Self.time("2026-11-21T08:00:40Z"), conversation: "c5"),
-            Query(until: Self.time("2026-11-21T08:00:01Z"), order: .newestFirst),
+            Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:01:00Z")), until: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:01:03Z"))),
+            Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:02:00Z")), until: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:02:10Z")), types: ["tool_call"]),
+            Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:00:30Z")), until: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:00:40Z")), conversation: "c5"),
+            Query(until: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:00:01Z")), order: .newestFirst),
             // Records that came late, whose blocks' spans are past the window.
-            Query(since: Self.time("2026-11-21T08:03:00Z"), until: Self.time("2026-11-21T08:03:05Z")),
+            Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:03:00Z")), until: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-21T08:03:05Z"))),
         ]
         #expect(try full.snapshot { _ in [] }.allSatisfy { $0.index.late.count > 300 })
         #expect(try full.query(queries[4]).all().contains { $0.json.contains(#""n":18607,"#) })
         for query in queries {
             let fresh = try ForeignLogReader(at: logs, cache: .directory(cache))
-            let expected = try Self.reference(logs, since: query.since, until: query.until).records.filter { row in
+            let expected = try Self.reference(logs, since: query.since?.microsecondsSinceEpoch, until: query.until?.microsecondsSinceEpoch).records.filter { row in
                 (query.types.isEmpty || query.types.contains(row.type))
                     && (query.conversation.map { row.line.contains("\"session_id\":\"\($0)\"") } ?? true)
             }.reversed(if: query.order == .newestFirst)
@@ -355,7 +355,7 @@ import Testing
             for _ in 0..<2 {
                 let reader = try ForeignLogReader(at: logs, cache: cache)
                 _ = try reader.query(Query()).all()
-                _ = try reader.query(Query(since: Self.time("2026-11-20T10:00:03Z"), types: ["audio_chunk"])).all()
+                _ = try reader.query(Query(since: Timestamp(microsecondsSinceEpoch: Self.time("2026-11-20T10:00:03Z")), types: ["audio_chunk"])).all()
                 _ = try reader.last(5).all()
                 _ = try reader.stats()
                 _ = try reader.skippedLines()

@@ -80,18 +80,18 @@ import Glibc
             case "warm_for": configuration.warmFor
             default: configuration.dedupWindow
             }
-        #expect(value == micros)
+        #expect(value == .microseconds(micros))
     }
 
     @Test func aConfigurationWrittenByThisVersionReadsBackTheSame() throws {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
-        configuration.hotFor = 15_000_000 * 604_800_000_000
-        configuration.warmFor = 15_000_000 * 604_800_000_000
-        configuration.retainFor = 1
+        configuration.hotFor = .microseconds(15_000_000 * 604_800_000_000)
+        configuration.warmFor = .microseconds(15_000_000 * 604_800_000_000)
+        configuration.retainFor = .microseconds(1)
         configuration.maxBytes = .max
         configuration.keepFree = 0
-        configuration.dedupWindow = 1_000
+        configuration.dedupWindow = .microseconds(1_000)
         configuration.archivePath = "/elsewhere"
         configuration.fields.conversation = ["sessionId"]
         configuration.storeID = StoreConfiguration.newStoreID()
@@ -101,7 +101,7 @@ import Glibc
         // A stoa.json of a store made before store ids (numbers for durations, no fields) still opens.
         try writeBytes(Array(#"{"format_version":1,"segment_bytes":"64MiB","hot_for":86400,"durability":"always"}"#.utf8), to: path)
         let old = try StoreConfiguration.load(from: path)
-        #expect(old.hotFor == 86_400_000_000 && old.segmentBytes == 64 << 20 && old.storeID == nil)
+        #expect(old.hotFor == .seconds(86_400) && old.segmentBytes == 64 << 20 && old.storeID == nil)
     }
 
     @Test func theNearestKeyIsSuggestedOnlyWhenItIsNear() {
@@ -136,9 +136,9 @@ import Glibc
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
         // Sums past Int64 (hot_for + warm_for) are held, not trapped on.
-        configuration.hotFor = 15_000_000 * 604_800_000_000
-        configuration.warmFor = 15_000_000 * 604_800_000_000
-        configuration.retainFor = .max
+        configuration.hotFor = .microseconds(15_000_000 * 604_800_000_000)
+        configuration.warmFor = .microseconds(15_000_000 * 604_800_000_000)
+        configuration.retainFor = .microseconds(Int64.max)
         let store = try Store(at: directory.path, creating: configuration)
         try store.append(contentsOf: (0..<200).map { #"{"ts":\#($0),"n":\#($0),"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"# })
         try store.waitForIndexes()
@@ -149,9 +149,9 @@ import Glibc
             setTime(directory.appending("segments/" + name), seconds: position % 2 == 0 ? 15_032_385_535 : -15_032_385_535)
         }
         #expect(try StoreReader(at: directory.path).query(Query()).all().count == 200)
-        let report = try store.applyTierPolicy(now: .max)
+        let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: .max))
         #expect(report.expired.isEmpty && report.cooled.isEmpty)
-        _ = try store.applyTierPolicy(now: .min)
+        _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: .min))
         try store.close()
         #expect(try StoreReader(at: directory.path).query(Query()).all().count == 200)
     }
@@ -188,7 +188,7 @@ import Glibc
             let test = TestClock(start: 1_000_000)
             var seen: [Int64] = []
             let count = try reader.replay(Query(order: order), speed: .factor(factor), maxGap: nil, clock: test.clock) {
-                seen.append($0.time)
+                seen.append($0.time.microsecondsSinceEpoch)
                 return true
             }
             #expect(count == 4)

@@ -80,7 +80,7 @@ import Testing
         let records = try StoreReader(at: directory.appending("store")).query(Query()).all().sorted { $0.seq < $1.seq }
         #expect(records.count == expected.records.count)
         for (record, reference) in zip(records, expected.records) {
-            #expect(record.time == reference.time, "\(name) seq \(reference.seq): \(record.json)")
+            #expect(record.time.microsecondsSinceEpoch == reference.time, "\(name) seq \(reference.seq): \(record.json)")
             #expect(record.type == reference.type, "\(name) seq \(reference.seq): \(record.json)")
             #expect(record.conversation == reference.conversation, "\(name) seq \(reference.seq): \(record.json)")
         }
@@ -129,7 +129,7 @@ import Testing
         #expect(stamped.stored == 4)
         #expect(stamped.stamped == 3)
         let records = try StoreReader(at: store.path).query(Query()).all().filter { stamped.seqs.contains($0.seq) }
-        #expect(records.filter { $0.time == clock.now }.count == 3)
+        #expect(records.filter { $0.time.microsecondsSinceEpoch == clock.now }.count == 3)
         #expect(records.filter { $0.json.hasPrefix(#"{"ts":""#) }.count == 4)
     }
 
@@ -173,7 +173,7 @@ import Testing
                 #"{"ts":"2026-11-20T10:00:04.000000Z","event_type":"DEBUG","asctime":"2026-11-20 10:00:04,000","levelname":"DEBUG","type":3}"#,
             ])
         let reader = try StoreReader(at: directory.appending("store"))
-        #expect(try reader.query(Query(types: ["ERROR"])).all().map(\.time) == [1_795_168_801_500_000])
-        #expect(try reader.query(Query(types: ["DEBUG"])).all().map(\.time) == [1_795_168_804_000_000])
+        #expect(try reader.query(Query(types: ["ERROR"])).all().map(\.time.microsecondsSinceEpoch) == [1_795_168_801_500_000])
+        #expect(try reader.query(Query(types: ["DEBUG"])).all().map(\.time.microsecondsSinceEpoch) == [1_795_168_804_000_000])
     }
 }

@@ -269,7 +269,7 @@ import Testing
 
         let changed: Set<UInt64> = [base + 3, base + 8]
         for query in [Query(), Query(order: .newestFirst), Query(types: ["a", "b", "c", "error"]),
-                      Query(since: expected[0].time, until: expected.last!.time + 1)] {
+                      Query(since: expected[0].time, until: expected.last!.time + .microseconds(1))] {
             let cursor = try StoreReader(at: directory.path).query(query)
             let records = try cursor.all()
             let want = expected.filter { !changed.contains($0.seq) }

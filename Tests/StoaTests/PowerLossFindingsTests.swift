@@ -59,11 +59,11 @@ import Testing
         let backup = directory.appending("backup")
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
-        configuration.retainFor = 3_600_000_000
+        configuration.retainFor = .microseconds(3_600_000_000)
         let store = try Store(at: source, creating: configuration)
         try Self.append(0..<300, to: store)
         _ = try StoreReader(at: source).backup(to: backup)
-        let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)
+        let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000))
         #expect(report.expired.count > 2)
         try Self.append(300..<600, to: store)
         try store.waitForIndexes()
@@ -87,11 +87,11 @@ import Testing
         let path = directory.appending("store")
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
-        configuration.hotFor = 3_600_000_000
-        configuration.retainFor = 3 * 3_600_000_000
+        configuration.hotFor = .microseconds(3_600_000_000)
+        configuration.retainFor = .microseconds(3 * 3_600_000_000)
         var store = try Store(at: path, creating: configuration)
         try Self.append(0..<300, to: store)
-        #expect(try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 4 * 3_600_000_000).expired.count > 2)
+        #expect(try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 4 * 3_600_000_000)).expired.count > 2)
         try Self.append(300..<600, to: store)
         try store.waitForIndexes()
         let segments = path + "/segments/"
@@ -99,7 +99,7 @@ import Testing
         let index = String(oldest.dropLast(".jsonl".count)) + ".idx"
         let plain = try Data(contentsOf: URL(fileURLWithPath: segments + oldest))
         let plainIndex = try Data(contentsOf: URL(fileURLWithPath: segments + index))
-        #expect(try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000).warmed.count > 0)
+        #expect(try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)).warmed.count > 0)
         try store.close()
         // The state the cut left: both forms, and the plain form's .idx.
         try plain.write(to: URL(fileURLWithPath: segments + oldest))
@@ -121,10 +121,10 @@ import Testing
         let path = directory.appending("store")
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
-        configuration.retainFor = 3_600_000_000
+        configuration.retainFor = .microseconds(3_600_000_000)
         let store = try Store(at: path, creating: configuration)
         try Self.append(0..<300, to: store)
-        #expect(try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000).expired.count > 2)
+        #expect(try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)).expired.count > 2)
         let mark = try Data(contentsOf: URL(fileURLWithPath: path + "/HIGHWATER"))
         try Self.append(300..<600, to: store)
         try store.waitForIndexes()

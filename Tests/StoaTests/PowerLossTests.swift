@@ -44,10 +44,10 @@ struct PowerLossRecording {
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
         // Never ticks by itself: the workload ticks it (``Event/tickBegan``).
-        configuration.fsyncInterval = 86_400_000_000
-        configuration.hotFor = hour
-        configuration.warmFor = hour
-        configuration.retainFor = 3 * hour
+        configuration.fsyncInterval = .microseconds(86_400_000_000)
+        configuration.hotFor = .microseconds(hour)
+        configuration.warmFor = .microseconds(hour)
+        configuration.retainFor = .microseconds(3 * hour)
         return configuration
     }
 
@@ -87,7 +87,7 @@ struct PowerLossRecording {
             }
             if step % 23 == 11 {
                 let index = recorder.count
-                let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + passes[pass % passes.count])
+                let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + passes[pass % passes.count]))
                 pass += 1
                 let expired = Set(report.expired.compactMap { SegmentName(fileName: $0.0)?.base })
                 events.withLock { $0.append((index, .tierPass(expired: expired))) }

@@ -23,8 +23,8 @@ import Testing
         var configuration = StoreConfiguration()
         configuration.segmentBytes = segmentBytes
         if tiered {
-            configuration.hotFor = 3_600_000_000  // 1 h
-            configuration.warmFor = 86_400_000_000  // 1 day
+            configuration.hotFor = .microseconds(3_600_000_000)  // 1 h
+            configuration.warmFor = .microseconds(86_400_000_000)  // 1 day
             configuration.memberBytes = 64 << 10
         }
         let store = try Store(at: directory.path, creating: configuration)
@@ -82,7 +82,7 @@ import Testing
         let rows = try makeStore(directory, records: 6000, seed: 7, tiered: compressed)
         if compressed {
             let store = try Store(at: directory.path)
-            let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)
+            let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000))
             try store.close()
             #expect(!report.warmed.isEmpty)
         }
@@ -98,12 +98,12 @@ import Testing
                 // Window edges on exact record times, so that [since, until) is tested where it matters.
                 if combination & 1 != 0 {
                     switch Int.random(in: 0..<3, using: &random) {
-                    case 0: query.since = times.randomElement(using: &random)!
-                    case 1: query.until = times.randomElement(using: &random)! + Int64.random(in: 0...1, using: &random)
+                    case 0: query.since = Timestamp(microsecondsSinceEpoch: times.randomElement(using: &random)!)
+                    case 1: query.until = Timestamp(microsecondsSinceEpoch: times.randomElement(using: &random)! + Int64.random(in: 0...1, using: &random))
                     default:
                         let edges = [times.randomElement(using: &random)!, times.randomElement(using: &random)!].sorted()
-                        query.since = edges[0]
-                        query.until = edges[1] + Int64.random(in: 0...1, using: &random)
+                        query.since = Timestamp(microsecondsSinceEpoch: edges[0])
+                        query.until = Timestamp(microsecondsSinceEpoch: edges[1] + Int64.random(in: 0...1, using: &random))
                     }
                 }
                 if combination & 2 != 0 {
@@ -123,7 +123,7 @@ import Testing
                 for record in got.prefix(5) {
                     let row = rows[Int(record.seq)]
                     #expect(record.json == row.line)
-                    #expect(record.time == row.time)
+                    #expect(record.time.microsecondsSinceEpoch == row.time)
                     #expect(record.type == row.type)
                     #expect(record.conversation == row.conversation)
                 }
@@ -141,13 +141,13 @@ import Testing
         let rows = try makeStore(directory, records: 12_000, seed: 21, segmentBytes: segmentBytes, tiered: compressed)
         if compressed {
             let store = try Store(at: directory.path)
-            let report = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000)
+            let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000))
             try store.close()
             #expect(!report.warmed.isEmpty)
         }
         let reader = try StoreReader(at: directory.path)
         let times = rows.map(\.time).sorted()
-        var queries = [Query(), Query(order: .newestFirst), Query(since: times[times.count / 3])]
+        var queries = [Query(), Query(order: .newestFirst), Query(since: Timestamp(microsecondsSinceEpoch: times[times.count / 3]))]
         queries.append(Query(types: ["message", "error"]))
         queries.append(Query(contains: "\"n\":1"))
         for query in queries {
@@ -160,7 +160,7 @@ import Testing
                 lent.append(record.seq)
                 let row = rows[Int(record.seq)]
                 let line = record.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
-                if record.time != row.time || record.type != row.type || record.conversation != row.conversation
+                if record.time.microsecondsSinceEpoch != row.time || record.type != row.type || record.conversation != row.conversation
                     || line != row.line || record.count != row.line.utf8.count || record.record.json != row.line
                 {
                     wrong.append(record.seq)
@@ -177,8 +177,8 @@ import Testing
         let stats = try StoreReader(at: directory.path).stats()
         #expect(stats.records == 2000)
         #expect(stats.nextSeq == 2000)
-        #expect(stats.oldest == rows.map(\.time).min())
-        #expect(stats.newest == rows.map(\.time).max())
+        #expect(stats.oldest?.microsecondsSinceEpoch == rows.map(\.time).min())
+        #expect(stats.newest?.microsecondsSinceEpoch == rows.map(\.time).max())
         #expect(stats.types == Dictionary(grouping: rows, by: \.type).mapValues(\.count))
     }
 

@@ -79,7 +79,7 @@ final class ReadFailingFileSystem: FileSystem {
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 64 << 10
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = warm ? 1 : nil
+        configuration.hotFor = warm ? .microseconds(1) : nil
         let store = try Store(at: directory.path, creating: configuration)
         var lines: [String] = []
         for n in 0..<2000 {
@@ -88,7 +88,7 @@ final class ReadFailingFileSystem: FileSystem {
             try store.append(line)
         }
         try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000_000) }
+        if warm { _ = try store.applyTierPolicy(now: Timestamp.now() + .seconds(1000)) }
         try store.close()
         return lines
     }

@@ -201,7 +201,7 @@ import Testing
         #expect(follower.nextSeq == 3)
 
         try recoverAndAppend(directory)
-        let next = try follower.next(waitingUpTo: 10_000_000)
+        let next = try follower.next(waitingUpTo: .microseconds(10_000_000))
         #expect(next?.seq == 3)
         #expect(next?.json.contains("after recovery") == true)
         #expect(follower.damaged.isEmpty)
@@ -249,7 +249,7 @@ import Testing
         #expect(try reader.query(Query()).all().count == 3)
 
         try recoverAndAppend(directory)
-        let next = try follower.next(waitingUpTo: 10_000_000)
+        let next = try follower.next(waitingUpTo: .microseconds(10_000_000))
         #expect(next?.seq == 3)
         #expect(next?.json.contains("after recovery") == true)
         #expect(follower.damaged.isEmpty, "\(follower.damaged)")

@@ -39,8 +39,8 @@ final class CountingFileSystem: FileSystem {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
-        configuration.hotFor = 0
-        configuration.warmFor = 0
+        configuration.hotFor = .microseconds(0)
+        configuration.warmFor = .microseconds(0)
         let fileSystem = CountingFileSystem()
         let store = try Store(at: directory.path, creating: configuration, fileSystem: fileSystem)
         for n in 0..<3000 {

@@ -463,8 +463,8 @@ private let active = "segments/00000000000000000000.jsonl"
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 4096
-        configuration.hotFor = 0
-        configuration.warmFor = 1 << 50
+        configuration.hotFor = .microseconds(0)
+        configuration.warmFor = .microseconds(1 << 50)
         let store = try Store(at: directory.path, creating: configuration)
         try store.append(contentsOf: (0..<1000).map { #"{"ts":\#(1_700_000_000 + $0),"n":\#($0)}"# })
         try store.waitForIndexes()
@@ -541,10 +541,10 @@ private let active = "segments/00000000000000000000.jsonl"
         // Warm the first segments, then put one plain form back: as a
         // `stoa tier` killed after the new .idx, before removing the plain file.
         var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))
-        configuration.hotFor = 0
+        configuration.hotFor = .microseconds(0)
         try writeBytes(configuration.encoded(), to: directory.appending("stoa.json"))
         let store = try Store(at: directory.path)
-        _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000)
+        _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000))
         try store.close()
         #expect(FileManager.default.fileExists(atPath: plain + ".gz"))
         try writeBytes(bytes, to: plain)
@@ -566,10 +566,10 @@ extension UnfinishedMoveTests {
         let directory = TemporaryDirectory()
         try makeStore(directory, records: 300, segmentBytes: 4096)
         var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))
-        configuration.hotFor = 0
+        configuration.hotFor = .microseconds(0)
         try writeBytes(configuration.encoded(), to: directory.appending("stoa.json"))
         let store = try Store(at: directory.path)
-        _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000)
+        _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000))
         try store.close()
         // As a move to the archive killed after both copies, before removing the warm form.
         let warm = directory.appending("segments/00000000000000000000.jsonl.gz")

@@ -26,14 +26,14 @@ import Testing
         let records = try allRecords(directory.path)
         #expect(records.map(\.seq) == [0, 1, 2, 3])
         #expect(records[0].json == #"{"ts":"2026-11-23T10:00:00Z","type":"message","text":"hi"}"#)
-        #expect(records[0].time == RecordTime.parseText("2026-11-23T10:00:00Z"))
+        #expect(records[0].time.microsecondsSinceEpoch == RecordTime.parseText("2026-11-23T10:00:00Z"))
         #expect(records[0].type == "message")
         // A record without a time gets one, first.
         #expect(records[1].json.hasPrefix(#"{"ts":""#))
         #expect(records[1].json.hasSuffix(#"Z","type":"tool_call"}"#))
         #expect(records[1].type == "tool_call")
-        #expect(records[2].time == 1_795_000_000_000_000)
-        #expect(records[3].time == RecordTime.parseText("2026-11-23T09:00:01.5Z"))
+        #expect(records[2].time.microsecondsSinceEpoch == 1_795_000_000_000_000)
+        #expect(records[3].time.microsecondsSinceEpoch == RecordTime.parseText("2026-11-23T09:00:01.5Z"))
     }
 
     @Test func compactsPrettyPrintedRecords() throws {
@@ -189,7 +189,7 @@ import Testing
     @Test func rotatesByAge() throws {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
-        configuration.segmentAge = 1_000_000
+        configuration.segmentAge = .microseconds(1_000_000)
         let clock = TestClock()
         let store = try Store(at: directory.path, creating: configuration, fileSystem: SystemFileSystem(), clock: clock.clock)
         try store.append(#"{"n":1}"#)
@@ -233,9 +233,9 @@ import Testing
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 1 << 20
-        configuration.segmentAge = 15 * 60_000_000
+        configuration.segmentAge = .microseconds(15 * 60_000_000)
         configuration.durability = .always
-        configuration.retainFor = 7 * 86_400_000_000
+        configuration.retainFor = .microseconds(7 * 86_400_000_000)
         configuration.fields.time = ["when"]
         try Store(at: directory.path, creating: configuration).close()
         let text = try String(contentsOfFile: directory.appending("stoa.json"), encoding: .utf8)
@@ -313,7 +313,7 @@ import Testing
         #expect(try ns(Query()) == [4, 1, 3, 0, 5, 2])
         #expect(try ns(Query(order: .newestFirst)) == [2, 5, 0, 3, 1, 4])
         let second: Int64 = 1_000_000
-        #expect(try ns(Query(since: 1_700_000_003 * second, until: 1_700_000_007 * second)) == [1, 3, 0])
+        #expect(try ns(Query(since: Timestamp(microsecondsSinceEpoch: 1_700_000_003 * second), until: Timestamp(microsecondsSinceEpoch: 1_700_000_007 * second))) == [1, 3, 0])
         #expect(try ns(Query(types: ["odd"])) == [1, 3, 5])
         #expect(try ns(Query(conversation: "c0")) == [3, 0])
         #expect(try ns(Query(contains: #""n":5"#)) == [5])
@@ -323,8 +323,8 @@ import Testing
         let stats = try reader.stats()
         #expect(stats.records == 6)
         #expect(stats.types == ["even": 3, "odd": 3])
-        #expect(stats.oldest == 1_700_000_001 * second)
-        #expect(stats.newest == 1_700_000_009 * second)
+        #expect(stats.oldest?.microsecondsSinceEpoch == 1_700_000_001 * second)
+        #expect(stats.newest?.microsecondsSinceEpoch == 1_700_000_009 * second)
     }
 
     @Test func defaultTypeIsGivenToRecordsWithoutOne() throws {
@@ -372,7 +372,7 @@ import Testing
         let date = Date(timeIntervalSince1970: 1_795_438_042.123456)
         try store.append(encoding: Call(ts: date, type: "tool_call", tool: "grep", ms: 12))
         let record = try #require(try StoreReader(at: directory.path).query(Query()).next())
-        #expect(record.time == 1_795_438_042_123_456)
+        #expect(record.time.microsecondsSinceEpoch == 1_795_438_042_123_456)
         #expect(record.json.contains(#""ts":"2026-11-23T12:47:22.123456Z""#))
         #expect(record.type == "tool_call")
         let decoder = JSONDecoder()
@@ -391,7 +391,7 @@ import Testing
     @Test func aRepeatWithinTheWindowIsAcknowledgedButNotStored() throws {
         let directory = TemporaryDirectory()
         var configuration = StoreConfiguration()
-        configuration.dedupWindow = 200_000
+        configuration.dedupWindow = .microseconds(200_000)
         let clock = TestClock()
         let store = try Store(at: directory.path, creating: configuration, fileSystem: SystemFileSystem(), clock: clock.clock)
         let first = try store.append(#"{"ts":1,"n":1}"#)

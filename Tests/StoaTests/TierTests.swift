@@ -16,9 +16,9 @@ import Glibc
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 64 << 10
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = Self.hour
-        configuration.warmFor = 24 * Self.hour
-        configuration.retainFor = 30 * 24 * Self.hour
+        configuration.hotFor = .microseconds(Self.hour)
+        configuration.warmFor = .microseconds(24 * Self.hour)
+        configuration.retainFor = .microseconds(30 * 24 * Self.hour)
         configure(&configuration)
         let store = try Store(at: directory.path, creating: configuration)
         var random = SeededGenerator(seed: 3)
@@ -44,7 +44,7 @@ import Glibc
 
     func tier(_ path: String, at now: Int64) throws -> TierReport {
         let store = try Store(at: path)
-        let report = try store.applyTierPolicy(now: now)
+        let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: now))
         try store.close()
         return report
     }
@@ -93,7 +93,7 @@ import Glibc
         #expect(kept.dropLast().allSatisfy { !$0.isLoaded } && kept.last!.isLoaded)
         #expect(try coldReader.stats().records == expected.count)
         let middle = expected[expected.count / 2]
-        #expect(try coldReader.query(Query(since: middle.time, until: middle.time + 1)).all()
+        #expect(try coldReader.query(Query(since: middle.time, until: middle.time + .microseconds(1))).all()
             == expected.filter { $0.time == middle.time })
         #expect(try coldReader.query(Query(conversation: "c5", order: .newestFirst)).all()
             == expected.filter { $0.conversation == "c5" }.reversed())
@@ -116,9 +116,9 @@ import Glibc
         _ = try tier(directory.path, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let reader = try StoreReader(at: directory.path)
         let middle = expected[expected.count / 3].time
-        let window = Query(since: middle, until: middle + 2_000_000)
+        let window = Query(since: middle, until: middle + .seconds(2))
         let got = try reader.query(window).all()
-        #expect(got == expected.filter { window.includes(time: $0.time) })
+        #expect(got == expected.filter { window.includes(time: $0.time.microsecondsSinceEpoch) })
         let inflated = try reader.snapshot().compactMap { $0.contents as? GzipSegmentContents }.map { $0.inflations.withLock { $0 } }
         #expect(inflated.reduce(0, +) <= 2, "\(inflated)")
     }
@@ -250,8 +250,8 @@ import Glibc
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 16 << 10
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = TierTests.hour
-        configuration.warmFor = 24 * TierTests.hour
+        configuration.hotFor = .microseconds(TierTests.hour)
+        configuration.warmFor = .microseconds(24 * TierTests.hour)
         let store = try Store(at: directory.path, creating: configuration)
         for n in 0..<6000 {
             try store.append(#"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","n":\#(n),"text":"words and more words"}"#)
@@ -308,13 +308,13 @@ import Glibc
         let clock = TestClock()
         let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: SystemFileSystem(), clock: clock.clock)
         try store.append(#"{"n":1}"#)
-        clock.advance(by: store.configuration.segmentAge - 1)
+        clock.advance(by: store.configuration.segmentAge.wholeMicroseconds - 1)
         store.sealIfOld()
         #expect(store.writeStats.sealedSinceOpen == 0, "not old yet")
         clock.advance(by: 1)
         store.sealIfOld()
         #expect(store.writeStats.sealedSinceOpen == 1)
-        clock.advance(by: store.configuration.segmentAge)
+        clock.advance(by: store.configuration.segmentAge.wholeMicroseconds)
         store.sealIfOld()
         #expect(store.writeStats.sealedSinceOpen == 1, "an empty segment is not sealed")
         #expect(try store.append(#"{"n":2}"#) == 1)

@@ -10,13 +10,13 @@ import Testing
         var configuration = StoreConfiguration()
         configuration.segmentBytes = 32 << 10
         configuration.memberBytes = 64 << 10
-        configuration.hotFor = warm ? 1 : nil
+        configuration.hotFor = warm ? .microseconds(1) : nil
         let store = try Store(at: directory.path, creating: configuration)
         for n in 0..<3000 {
             try store.append(#"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 5)","n":\#(n),"text":"some words here"}"#)
         }
         try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Syscalls.realtimeMicroseconds() + 1_000_000_000) }
+        if warm { _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000_000)) }
         try store.close()
         return try StoreReader(at: directory.path).query(Query()).all()
     }

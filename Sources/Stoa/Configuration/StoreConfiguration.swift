@@ -19,27 +19,36 @@ public enum Durability: String, Sendable, Codable, CaseIterable {
 
 /// A store's settings, kept in `stoa.json`.
 ///
-/// Durations are written as text (`"1h"`, `"100ms"`) and sizes as bytes; when
-/// reading, a duration may also be a number of seconds and a size a text like
-/// `"64MiB"`.
+/// Spans are `Duration`s, kept to the microsecond (a finer part is
+/// truncated when written). In `stoa.json` they are written as text (`"1h"`,
+/// `"100ms"`) and sizes as bytes; when reading, a duration may also be a
+/// number of seconds and a size a text like `"64MiB"`.
+///
+/// ```swift
+/// var configuration = StoreConfiguration()
+/// configuration.segmentAge = .seconds(600)
+/// configuration.retainFor = .seconds(30 * 86_400)   // "30d" in stoa.json
+/// ```
 public struct StoreConfiguration: Sendable, Equatable {
     /// The on-disk format this store was written with.
     public var formatVersion = StoreConfiguration.currentFormatVersion
     public var fields = FieldNames()
     /// Seal the active segment when it reaches this size.
     public var segmentBytes: Int64 = 64 << 20
-    /// Seal the active segment when it is this old (µs).
-    public var segmentAge: Int64 = 3_600_000_000
+    /// Seal the active segment when it is this old.
+    public var segmentAge: Duration = .seconds(3600)
     /// Refuse records larger than this (the stored line, newline included).
     public var maxRecordBytes: Int64 = 1 << 20
     /// The default durability of appends.
     public var durability: Durability = .interval
-    /// With `.interval`, how often to sync (µs).
-    public var fsyncInterval: Int64 = 100_000
-    /// Tier policy (ages in µs, from when a segment was sealed).
-    public var hotFor: Int64?
-    public var warmFor: Int64?
-    public var retainFor: Int64?
+    /// With `.interval`, how often to sync.
+    public var fsyncInterval: Duration = .milliseconds(100)
+    /// Tier policy (ages from when a segment was sealed): plain this long,
+    public var hotFor: Duration?
+    /// then gzip this much longer, then archived (or kept cold),
+    public var warmFor: Duration?
+    /// and expired this long after it was sealed.
+    public var retainFor: Duration?
     public var maxBytes: Int64?
     public var keepFree: Int64?
     public var archivePath: String?
@@ -47,11 +56,11 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var compressionLevel = 6
     /// Plain bytes per gzip member in warm segments (whole blocks of ~64 KiB).
     public var memberBytes: Int64 = 1 << 20
-    /// A record appended again this soon (µs) after an identical one is
+    /// A record appended again this soon after an identical one is
     /// acknowledged with the earlier seq and not stored again, across
     /// processes too (see ``DedupWindow`` for what "identical" and "this
     /// soon" mean after a reopen). Off when nil.
-    public var dedupWindow: Int64?
+    public var dedupWindow: Duration?
     /// The store's identity: 32 hex digits (128 random bits), written into
     /// `stoa.json` when the store is created. A backup carries its source's
     /// id, which is how ``StoreReader/backup(to:)`` tells an earlier backup
@@ -60,6 +69,9 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var storeID: String?
 
     public static let currentFormatVersion = 1
+
+    /// The longest span `stoa.json` holds: `Int64.max` microseconds.
+    static let longestDuration = Duration.microseconds(Int64.max)
 
     public init() {}
 
@@ -84,13 +96,13 @@ public struct StoreConfiguration: Sendable, Equatable {
             throw bad("format_version \(formatVersion) is not supported (this Stoa reads \(Self.currentFormatVersion))")
         }
         if segmentBytes < 4096 { throw bad("\(name("segment_bytes")) must be at least 4096, got \(segmentBytes)") }
-        if segmentAge < 1_000_000 {
+        if segmentAge < .seconds(1) {
             throw bad("\(name("segment_age")) must be at least 1s, got \(Units.formatDuration(segmentAge))")
         }
         if maxRecordBytes < 64 || maxRecordBytes > 256 << 20 {
             throw bad("\(name("max_record_bytes")) must be between 64 and 256MiB, got \(maxRecordBytes)")
         }
-        if fsyncInterval < 1_000 || fsyncInterval > 86_400_000_000 {
+        if fsyncInterval < .milliseconds(1) || fsyncInterval > .seconds(86_400) {
             throw bad(
                 "\(name("fsync_interval")) must be between 1ms and 1d, got \(Units.formatDuration(fsyncInterval))"
                     + " (for no syncs, durability none)")
@@ -106,9 +118,16 @@ public struct StoreConfiguration: Sendable, Equatable {
         if memberBytes < 64 << 10 || memberBytes > 64 << 20 {
             throw bad("\(name("member_bytes")) must be between 64KiB and 64MiB, got \(memberBytes)")
         }
-        for (key, value) in [("hot_for", hotFor), ("warm_for", warmFor), ("retain_for", retainFor),
-                             ("max_bytes", maxBytes), ("keep_free", keepFree), ("dedup_window", dedupWindow)] {
+        for (key, value) in [("max_bytes", maxBytes), ("keep_free", keepFree)] {
             if let value, value < 0 { throw bad("\(name(key)) must not be negative") }
+        }
+        for (key, value) in [("segment_age", segmentAge), ("hot_for", hotFor), ("warm_for", warmFor),
+                             ("retain_for", retainFor), ("dedup_window", dedupWindow)] {
+            guard let value else { continue }
+            if value < .zero { throw bad("\(name(key)) must not be negative") }
+            if value > Self.longestDuration {
+                throw bad("\(name(key)) is too long (the longest is about 292,000 years: 9223372036854 seconds)")
+            }
         }
         if let storeID, storeID.utf8.count != 32 || !storeID.utf8.allSatisfy(Self.isHexDigit) {
             throw bad("\(name("store_id")) must be 32 hex digits, got \"\(storeID)\"")
@@ -213,14 +232,14 @@ extension StoreConfiguration: Codable {
                 in: "fields.")
         }
         fields = try c.decodeIfPresent(FieldNames.self, forKey: .fields) ?? FieldNames()
-        func duration(_ key: CodingKeys) throws -> Int64? {
+        func duration(_ key: CodingKeys) throws -> Duration? {
             if let (whole, value) = number(key) {
                 // Seconds: checked, a value from a file must never trap.
                 if let whole {
                     let (micros, overflow) = whole.multipliedReportingOverflow(by: 1_000_000)
-                    if !overflow { return micros }
+                    if !overflow { return .microseconds(micros) }
                 } else if value.isFinite, let micros = Int64(exactly: (value * 1_000_000).rounded(.towardZero)) {
-                    return micros
+                    return .microseconds(micros)
                 }
                 throw StoaError(
                     .badConfig,

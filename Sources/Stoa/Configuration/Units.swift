@@ -6,8 +6,8 @@
 /// same value.
 ///
 /// ```swift
-/// try Units.parseDuration("1h30m")   // 5_400_000_000
-/// Units.formatDuration(5_400_000_000) // "1h30m"
+/// try Units.parseDuration("1h30m")      // .seconds(5400)
+/// Units.formatDuration(.seconds(5400)) // "1h30m"
 /// try Units.parseSize("64MiB")       // 67_108_864
 /// Units.formatSizeApproximate(1_500_000_000) // "1.4 GiB"
 /// ```
@@ -28,10 +28,15 @@ package enum Units {
     /// zero. A fraction finer than a microsecond is truncated.
     ///
     /// - Parameter text: The duration.
-    /// - Returns: The duration in microseconds.
+    /// - Returns: The duration, a whole number of microseconds.
     /// - Throws: ``StoaError/Code/invalidArgument`` if the text is negative,
     ///   not a duration, or too long to count in microseconds.
-    package static func parseDuration(_ text: String) throws(StoaError) -> Int64 {
+    package static func parseDuration(_ text: String) throws(StoaError) -> Duration {
+        .microseconds(try parseDurationMicroseconds(text))
+    }
+
+    /// ``parseDuration(_:)`` in µs.
+    static func parseDurationMicroseconds(_ text: String) throws(StoaError) -> Int64 {
         let bytes = trimmed(Array(text.utf8))
         if bytes.first == UInt8(ascii: "-") {
             throw StoaError(
@@ -54,15 +59,22 @@ package enum Units {
     ///
     /// The rule: from the largest unit down (`d`, `h`, `m`, `s`, `ms`, `us`),
     /// each nonzero part once. Zero is `0s`; a negative duration starts with
-    /// `-`. For every non-negative value,
+    /// `-`. A part finer than a microsecond is truncated, and a duration
+    /// beyond about 292,000 years is written as that limit. For every
+    /// non-negative whole number of microseconds `x`,
     /// `parseDuration(formatDuration(x)) == x`.
     ///
     /// ```swift
-    /// Units.formatDuration(90_000_000)      // "1m30s"
-    /// Units.formatDuration(604_800_000_000) // "7d"
-    /// Units.formatDuration(1_500)           // "1ms500us"
+    /// Units.formatDuration(.seconds(90))         // "1m30s"
+    /// Units.formatDuration(.seconds(604_800))    // "7d"
+    /// Units.formatDuration(.microseconds(1_500)) // "1ms500us"
     /// ```
-    package static func formatDuration(_ micros: Int64) -> String {
+    package static func formatDuration(_ duration: Duration) -> String {
+        formatDuration(microseconds: duration.saturatingMicroseconds)
+    }
+
+    /// ``formatDuration(_:)`` of a count of µs.
+    static func formatDuration(microseconds micros: Int64) -> String {
         if micros == 0 { return "0s" }
         var rest = micros.magnitude
         var text = micros < 0 ? "-" : ""

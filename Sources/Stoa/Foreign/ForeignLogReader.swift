@@ -210,8 +210,10 @@ public final class ForeignLogReader: Sendable {
             stats.damagedLines += index.damaged.count
             stats.nextSeq = index.base + UInt64(index.lineCount)
             if index.minTime <= index.maxTime {
-                stats.oldest = min(stats.oldest ?? index.minTime, index.minTime)
-                stats.newest = max(stats.newest ?? index.maxTime, index.maxTime)
+                let minTime = Timestamp(microsecondsSinceEpoch: index.minTime)
+                let maxTime = Timestamp(microsecondsSinceEpoch: index.maxTime)
+                stats.oldest = min(stats.oldest ?? minTime, minTime)
+                stats.newest = max(stats.newest ?? maxTime, maxTime)
             }
             for (number, type) in index.types.enumerated() {
                 stats.types[type, default: 0] += index.count(ofType: number)
@@ -405,7 +407,7 @@ public final class ForeignLogReader: Sendable {
     /// their block's span).
     static func blocks(of index: SegmentIndex, matching query: Query) -> [Int] {
         if query.limit == 0 || index.recordCount == 0 { return [] }
-        guard index.overlaps(since: query.since, until: query.until) else { return [] }
+        guard index.overlaps(since: query.sinceMicros, until: query.untilMicros) else { return [] }
         var mask = UInt64.max
         var wantedTypes: Set<UInt32>?
         if !query.types.isEmpty {
@@ -427,7 +429,7 @@ public final class ForeignLogReader: Sendable {
         var chosen = Set(
             index.blocks.indices.filter { number in
                 let block = index.blocks[number]
-                return block.length > 0 && block.overlaps(since: query.since, until: query.until)
+                return block.length > 0 && block.overlaps(since: query.sinceMicros, until: query.untilMicros)
                     && block.typeMask & mask != 0 && conversationBlocks.map { $0.contains(number) } ?? true
             })
         for record in index.late where query.includes(time: record.time) {

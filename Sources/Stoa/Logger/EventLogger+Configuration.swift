@@ -77,14 +77,3 @@ extension EventLogger {
         }
     }
 }
-
-extension Duration {
-    /// The duration in whole microseconds (rounded down), saturating at `Int64.max`.
-    var loggerMicroseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000)
-        if overflow { return seconds < 0 ? Int64.min : Int64.max }
-        return scaled.addingReportingOverflow(attoseconds / 1_000_000_000_000).overflow
-            ? Int64.max : scaled + attoseconds / 1_000_000_000_000
-    }
-}

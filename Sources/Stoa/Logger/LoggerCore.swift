@@ -43,9 +43,9 @@ final class LoggerCore: @unchecked Sendable {
         self.stats.bufferCapacity = configuration.bufferSize
         // At most a day: Foundation traps on a deadline past what it can
         // convert (`.seconds(Int64.max)`); flushing sooner loses nothing.
-        self.interval = min(configuration.flushInterval.loggerMicroseconds, Self.longestWait)
-        self.initialBackoff = configuration.initialBackoff.loggerMicroseconds
-        self.maxBackoff = max(configuration.maxBackoff.loggerMicroseconds, 0)
+        self.interval = min(configuration.flushInterval.saturatingMicroseconds, Self.longestWait)
+        self.initialBackoff = configuration.initialBackoff.saturatingMicroseconds
+        self.maxBackoff = max(configuration.maxBackoff.saturatingMicroseconds, 0)
     }
 
     /// Starts the flusher thread. It holds the core (not the logger) until it ends.

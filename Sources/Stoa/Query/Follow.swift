@@ -192,9 +192,14 @@ public final class Follower {
         changes = feed?.rewatch() == true ? feed : nil
     }
 
-    /// The next record, waiting at most `timeout` µs for one; nil when none came.
-    public func next(waitingUpTo timeout: Int64) throws(StoaError) -> Record? {
-        let deadline = RecordTime.adding(clock.now(), timeout)
+    /// The next record, waiting at most `timeout` for one (to the
+    /// microsecond); nil when none came.
+    ///
+    /// ```swift
+    /// while let record = try follower.next(waitingUpTo: .seconds(5)) { print(record.json) }
+    /// ```
+    public func next(waitingUpTo timeout: Duration) throws(StoaError) -> Record? {
+        let deadline = RecordTime.adding(clock.now(), timeout.saturatingMicroseconds)
         while true {
             if let record = try nextIfAvailable() { return record }
             let left = deadline - clock.now()

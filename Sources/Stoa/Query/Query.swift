@@ -8,10 +8,10 @@ public struct Query: Sendable, Equatable {
         case newestFirst
     }
 
-    /// Records at or after this time (µs), if set.
-    public var since: Int64?
-    /// Records before this time (µs), if set.
-    public var until: Int64?
+    /// Records at or after this time, if set.
+    public var since: Timestamp?
+    /// Records before this time, if set.
+    public var until: Timestamp?
     /// Records of any of these types; empty means every type.
     ///
     /// A record's type is the first string among its type fields (§3). The
@@ -30,7 +30,7 @@ public struct Query: Sendable, Equatable {
     public var order: Order
 
     public init(
-        since: Int64? = nil, until: Int64? = nil, types: Set<String> = [], conversation: String? = nil,
+        since: Timestamp? = nil, until: Timestamp? = nil, types: Set<String> = [], conversation: String? = nil,
         contains: String? = nil, limit: Int? = nil, order: Order = .oldestFirst
     ) {
         self.since = since
@@ -42,10 +42,15 @@ public struct Query: Sendable, Equatable {
         self.order = order
     }
 
+    /// ``since`` in µs since the epoch, as the index keeps times.
+    var sinceMicros: Int64? { since?.microsecondsSinceEpoch }
+    /// ``until`` in µs since the epoch, as the index keeps times.
+    var untilMicros: Int64? { until?.microsecondsSinceEpoch }
+
     @inline(__always)
     func includes(time: Int64) -> Bool {
-        if let since, time < since { return false }
-        if let until, time >= until { return false }
+        if let since, time < since.microsecondsSinceEpoch { return false }
+        if let until, time >= until.microsecondsSinceEpoch { return false }
         return true
     }
 }

@@ -179,7 +179,7 @@ final class QueryEngine {
         let conversationKey = self.conversationKey
         func consider(_ number: Int, askingFilter: Bool) {
             let brief = briefs[number]
-            guard brief.overlaps(since: query.since, until: query.until) else { return }
+            guard brief.overlaps(since: query.sinceMicros, until: query.untilMicros) else { return }
             // A segment that certainly holds no record of the conversation is
             // not looked at (what a cold one holds is known once it is loaded).
             if askingFilter, let conversationKey, brief.isLoaded, !segments[number].mayHold(conversationKey) { return }
@@ -276,7 +276,7 @@ final class QueryEngine {
         // (newest first, the last one before the window's end).
         var low = 0
         var high = index.late.count
-        if let bound = descending ? query.until : query.since {
+        if let bound = descending ? query.untilMicros : query.sinceMicros {
             while low < high {
                 let middle = (low + high) / 2
                 if index.late[middle].time < bound { low = middle + 1 } else { high = middle }
@@ -291,7 +291,7 @@ final class QueryEngine {
         // The first block that can reach into the window: its end (oldest
         // first) or its start (newest first) is the first on the window's side.
         if descending {
-            if let until = query.until {
+            if let until = query.untilMicros {
                 let earliest = segment.earliestFrom
                 while low < high {
                     let middle = (low + high) / 2
@@ -302,7 +302,7 @@ final class QueryEngine {
             }
             addBlocks(from: low - 1, of: number)
         } else {
-            if let since = query.since {
+            if let since = query.sinceMicros {
                 let latest = segment.latestUpTo
                 while low < high {
                     let middle = (low + high) / 2
@@ -315,7 +315,7 @@ final class QueryEngine {
 
     /// Whether a block may hold matches.
     private func accepts(_ block: IndexBlock, _ filter: SegmentFilter) -> Bool {
-        block.overlaps(since: query.since, until: query.until) && block.typeMask & filter.mask != 0
+        block.overlaps(since: query.sinceMicros, until: query.untilMicros) && block.typeMask & filter.mask != 0
     }
 
     /// The candidate for block `number` of segment `segment`, to do `work`
@@ -341,16 +341,16 @@ final class QueryEngine {
         let firstSeq = index.base + UInt64(block.firstOrdinal)
         if query.order == .newestFirst {
             var time = segments[segment].latestUpTo[first]
-            if let since = query.since, time < since { return }
-            if let until = query.until { time = min(time, until - 1) }
+            if let since = query.sinceMicros, time < since { return }
+            if let until = query.untilMicros { time = min(time, until - 1) }
             pending.insert(
                 Candidate(
                     time: time, seq: firstSeq + UInt64(block.count) - 1, segment: segment, work: work ?? .blocks(from: first)))
         } else {
             var time = segments[segment].earliestFrom[first]
             if time == .max { return }  // no records from here on
-            if let until = query.until, time >= until { return }
-            if let since = query.since { time = max(time, since) }
+            if let until = query.untilMicros, time >= until { return }
+            if let since = query.sinceMicros { time = max(time, since) }
             pending.insert(Candidate(time: time, seq: firstSeq, segment: segment, work: work ?? .blocks(from: first)))
         }
     }
@@ -397,8 +397,8 @@ final class QueryEngine {
         let late = segments[segment].loadedParts.late
         guard position >= 0 && position < late.count else { return }
         let record = late[position]
-        if let until = query.until, record.time >= until { return }
-        if let since = query.since, record.time < since { return }
+        if let until = query.untilMicros, record.time >= until { return }
+        if let since = query.sinceMicros, record.time < since { return }
         pending.insert(
             Candidate(
                 time: record.time, seq: segments[segment].loadedParts.base + UInt64(record.ordinal), segment: segment,
@@ -413,8 +413,8 @@ final class QueryEngine {
         let step = query.order == .newestFirst ? -1 : 1
         var position = position
         while position >= 0 && position < late.count {
-            if let until = query.until, late[position].time >= until { return }
-            if let since = query.since, late[position].time < since { return }
+            if let until = query.untilMicros, late[position].time >= until { return }
+            if let since = query.sinceMicros, late[position].time < since { return }
             if addLate(position, of: segment, filter) {
                 addLates(from: position + step, of: segment)
                 return

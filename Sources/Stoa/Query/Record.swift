@@ -5,14 +5,14 @@ import Foundation
 public struct Record: Sendable, Hashable {
     /// Its position in the store, never reused.
     public let seq: UInt64
-    /// Microseconds since the epoch, UTC.
-    public let time: Int64
+    /// Its time (the store's reading of its time field, or when it was appended).
+    public let time: Timestamp
     /// The stored line, without its newline: compact JSON, UTF-8.
     public let bytes: [UInt8]
     /// Where the type and conversation are in `bytes`: read when asked.
     let facts: LineFacts?
 
-    public init(seq: UInt64, time: Int64, bytes: [UInt8]) {
+    public init(seq: UInt64, time: Timestamp, bytes: [UInt8]) {
         self.seq = seq
         self.time = time
         self.bytes = bytes
@@ -21,7 +21,7 @@ public struct Record: Sendable, Hashable {
 
     init(seq: UInt64, facts: LineFacts, bytes: [UInt8]) {
         self.seq = seq
-        self.time = facts.time
+        self.time = Timestamp(microsecondsSinceEpoch: facts.time)
         self.bytes = bytes
         self.facts = facts
     }
@@ -42,7 +42,7 @@ public struct Record: Sendable, Hashable {
     public var json: String { String(decoding: bytes, as: UTF8.self) }
 
     /// The time as RFC 3339 text with microseconds, in UTC.
-    public var timeText: String { RecordTime.format(time) }
+    public var timeText: String { time.description }
 
     /// Decodes the record with `decoder`: by default one that reads back
     /// what ``Store/append(encoding:encoder:durability:)`` wrote, `Date`s
@@ -67,14 +67,14 @@ public struct Record: Sendable, Hashable {
 /// bytes it points into. Take ``record`` to keep a copy.
 public struct RecordView: ~Copyable {
     public let seq: UInt64
-    /// Microseconds since the epoch, UTC.
-    public let time: Int64
+    /// Its time.
+    public let time: Timestamp
     private let facts: LineFacts?
     private let line: UnsafeBufferPointer<UInt8>
 
     init(seq: UInt64, time: Int64, facts: LineFacts?, line: UnsafeBufferPointer<UInt8>) {
         self.seq = seq
-        self.time = time
+        self.time = Timestamp(microsecondsSinceEpoch: time)
         self.facts = facts
         self.line = line
     }

@@ -24,12 +24,12 @@ extension RecordReader {
     /// ```
     ///
     /// - Parameters:
-    ///   - maxGap: the longest wait between two records, in original time (µs).
+    ///   - maxGap: the longest wait between two records, in original time.
     ///   - body: returns false to stop.
     /// - Returns: how many records were replayed.
     @discardableResult
     public func replay(
-        _ query: Query, speed: ReplaySpeed = .max, maxGap: Int64? = nil, _ body: (Record) throws -> Bool
+        _ query: Query, speed: ReplaySpeed = .max, maxGap: Duration? = nil, _ body: (Record) throws -> Bool
     ) throws -> Int {
         try replay(query, speed: speed, maxGap: maxGap, clock: .system, body)
     }
@@ -37,14 +37,15 @@ extension RecordReader {
     /// ``replay(_:speed:maxGap:_:)`` on a given clock (tests pass one that
     /// advances when asked to sleep).
     func replay(
-        _ query: Query, speed: ReplaySpeed, maxGap: Int64?, clock: StoaClock, _ body: (Record) throws -> Bool
+        _ query: Query, speed: ReplaySpeed, maxGap: Duration?, clock: StoaClock, _ body: (Record) throws -> Bool
     ) throws -> Int {
         let cursor = try self.query(query)
+        let maxGapMicros = maxGap.map { max(0, $0.saturatingMicroseconds) }
         // When the first record went out: the schedule counts from there, so
         // that the time it took to find the first record does not shorten
         // the first gap.
-        var started: Int64 = 0
-        var previousTime: Int64?
+        var started: Int64 = 0  // µs, on the clock
+        var previousTime: Int64?  // µs since the epoch
         // µs since the start at which the current record is due. A Double:
         // with a tiny speed (1e-300) it may pass any Int64, even reach
         // infinity, and must not trap; the wait is held below.
@@ -54,9 +55,10 @@ extension RecordReader {
             if case .factor(let factor) = speed, factor > 0 {
                 if let previousTime {
                     // Times from records may lie far apart: the span is held at Int64's limits.
-                    var gap = max(0, RecordTime.span(from: previousTime, to: record.time))
-                    if query.order == .newestFirst { gap = max(0, RecordTime.span(from: record.time, to: previousTime)) }
-                    if let maxGap { gap = min(gap, max(0, maxGap)) }
+                    let time = record.time.microsecondsSinceEpoch
+                    var gap = max(0, RecordTime.span(from: previousTime, to: time))
+                    if query.order == .newestFirst { gap = max(0, RecordTime.span(from: time, to: previousTime)) }
+                    if let maxGapMicros { gap = min(gap, maxGapMicros) }
                     offset += Double(gap) / factor
                     let wait = Double(started) + offset - Double(clock.now())
                     if wait >= 1 { clock.sleep(Int64(min(wait, StoaClock.longestWait))) }
@@ -64,7 +66,7 @@ extension RecordReader {
                     started = clock.now()
                 }
             }
-            previousTime = record.time
+            previousTime = record.time.microsecondsSinceEpoch
             count += 1
             if try !body(record) { break }
         }

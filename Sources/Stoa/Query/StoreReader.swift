@@ -165,8 +165,10 @@ public final class StoreReader: Sendable {
             stats.damagedLines += summary.damaged.count
             stats.nextSeq = summary.end
             if summary.minTime <= summary.maxTime {
-                stats.oldest = min(stats.oldest ?? summary.minTime, summary.minTime)
-                stats.newest = max(stats.newest ?? summary.maxTime, summary.maxTime)
+                let minTime = Timestamp(microsecondsSinceEpoch: summary.minTime)
+                let maxTime = Timestamp(microsecondsSinceEpoch: summary.maxTime)
+                stats.oldest = min(stats.oldest ?? minTime, minTime)
+                stats.newest = max(stats.newest ?? maxTime, maxTime)
             }
             for (type, count) in summary.types { stats.types[type, default: 0] += count }
             stats.indexBytes += segment.memoryBytes
@@ -579,7 +581,7 @@ public final class RecordCursor {
         }
         while let record = source!() {
             try record.bytes.withUnsafeBufferPointer { (line) throws(E) in
-                try body(RecordView(seq: record.seq, time: record.time, facts: record.facts, line: line))
+                try body(RecordView(seq: record.seq, time: record.time.microsecondsSinceEpoch, facts: record.facts, line: line))
             }
         }
     }
@@ -602,9 +604,10 @@ public struct StoreStats: Sendable, Equatable {
     public var segments = 0
     /// Bytes of the segment files.
     public var bytes: Int64 = 0
-    /// The earliest and latest record times (µs).
-    public var oldest: Int64?
-    public var newest: Int64?
+    /// The earliest record time.
+    public var oldest: Timestamp?
+    /// The latest record time.
+    public var newest: Timestamp?
     /// Records per type ("" for records without one).
     public var types: [String: Int] = [:]
     public var nextSeq: UInt64 = 0

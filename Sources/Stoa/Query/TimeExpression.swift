@@ -2,8 +2,8 @@
 /// `2h ago`, `@1700000000`, `yesterday`.
 ///
 /// ```swift
-/// let now = Syscalls.realtimeMicroseconds()
-/// let since = try TimeExpression.parse("2h ago", now: now) // now - 7_200_000_000
+/// let now = Timestamp.now()
+/// let since = try TimeExpression.parse("2h ago", now: now) // now - .seconds(7200)
 /// ```
 package enum TimeExpression {
     static func error(_ text: String) -> StoaError {
@@ -32,12 +32,17 @@ package enum TimeExpression {
     ///
     /// - Parameters:
     ///   - text: The expression.
-    ///   - now: The current time, in microseconds since the epoch, for `now`,
-    ///     `today`, `yesterday` and relative forms.
-    /// - Returns: The time in microseconds since the epoch, UTC.
+    ///   - now: The current time, for `now`, `today`, `yesterday` and
+    ///     relative forms.
+    /// - Returns: The time, to the microsecond.
     /// - Throws: ``StoaError/Code/invalidArgument`` if the text is none of the
-    ///   forms, or the time does not fit an `Int64` of microseconds.
-    package static func parse(_ text: String, now: Int64) throws(StoaError) -> Int64 {
+    ///   forms, or the time is out of ``Timestamp``'s range.
+    package static func parse(_ text: String, now: Timestamp) throws(StoaError) -> Timestamp {
+        Timestamp(microsecondsSinceEpoch: try parseMicroseconds(text, now: now.microsecondsSinceEpoch))
+    }
+
+    /// ``parse(_:now:)`` in µs since the epoch.
+    private static func parseMicroseconds(_ text: String, now: Int64) throws(StoaError) -> Int64 {
         let bytes = Units.trimmed(Array(text.utf8))
         guard let first = bytes.first else { throw error(text) }
 

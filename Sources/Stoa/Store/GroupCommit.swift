@@ -105,13 +105,14 @@ final class IntervalTimer: @unchecked Sendable {
     private var stopped = false
     private var finished = false
 
-    init(interval: Int64, name: String, tick: @escaping @Sendable () -> Void) {
+    init(interval: Duration, name: String, tick: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
             condition.lock()
             while !stopped {
                 // At most a day at a time: Foundation traps on a deadline
                 // past what it can convert (an interval from stoa.json).
-                let deadline = Date(timeIntervalSinceNow: Double(min(interval, 86_400_000_000)) / 1_000_000)
+                let micros = min(interval.saturatingMicroseconds, 86_400_000_000)
+                let deadline = Date(timeIntervalSinceNow: Double(micros) / 1_000_000)
                 _ = condition.wait(until: deadline)
                 if stopped { break }
                 condition.unlock()

@@ -167,7 +167,7 @@ extension Store {
         let now = clock.now()
         while written < batch.lineEnds.count {
             let firstLength = batch.lineEnds[written] - start
-            let tooOld = now - state.active.createdAt >= configuration.segmentAge
+            let tooOld = now - state.active.createdAt >= configuration.segmentAge.saturatingMicroseconds
             if state.count > 0 && (state.size + firstLength > configuration.segmentBytes || tooOld) {
                 try seal(&state)
             }

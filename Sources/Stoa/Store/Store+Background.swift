@@ -71,9 +71,9 @@ extension Store {
     /// Applies the tier and retention policy now (`stoa tier`): compresses,
     /// archives and deletes sealed segments by their seal time, as of `now`.
     ///
-    /// - Parameter now: the time to judge ages by (µs); now by default.
+    /// - Parameter now: the time to judge ages by; now by default.
     /// - Throws: `.closed` after ``close()``.
-    public func applyTierPolicy(now: Int64? = nil) throws(StoaError) -> TierReport {
+    public func applyTierPolicy(now: Timestamp? = nil) throws(StoaError) -> TierReport {
         try operations.run(path: path) { () throws(StoaError) -> TierReport in
             let base = state.withLock { $0.active.base }
             let result = Protected<Result<TierReport, StoaError>?>(nil)
@@ -83,7 +83,7 @@ extension Store {
                     let pass = try indexer.indexSealedSegments(below: base)
                     try HighWaterMark.advance(layout, below: base, fileSystem: fileSystem)
                     if let problem = pass.skipped.first { throw problem }
-                    return try tiering.apply(now: now ?? clock.now(), activeBase: base)
+                    return try tiering.apply(now: now?.microsecondsSinceEpoch ?? clock.now(), activeBase: base)
                 }
                 result.withLock { $0 = outcome }
             }

@@ -27,7 +27,7 @@ extension Store {
         let now = now ?? clock.now()
         try? state.withLock { (state) throws(StoaError) in
             guard !state.closed, state.failure == nil, state.count > 0,
-                now - state.active.createdAt >= configuration.segmentAge
+                now - state.active.createdAt >= configuration.segmentAge.saturatingMicroseconds
             else { return }
             try seal(&state)
         }

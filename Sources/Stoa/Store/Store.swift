@@ -35,8 +35,8 @@ public final class Store: Sendable {
     let timer: Protected<IntervalTimer?>
     /// Seals an idle segment once it is `segment_age` old and applies the tier policy.
     let maintenance = Protected<IntervalTimer?>(nil)
-    /// How often maintenance runs when no segment is sealed (µs).
-    static let maintenanceInterval: Int64 = 30_000_000
+    /// How often maintenance runs when no segment is sealed.
+    static let maintenanceInterval: Duration = .seconds(30)
     /// Writes sealed segments' `.idx` files, off the append path.
     let indexer: SidecarIndexer
     /// Moves sealed segments through the tiers, off the append path.
@@ -176,7 +176,7 @@ public final class Store: Sendable {
         var writer = WriterState(active: active, count: count, size: size)
         if let window = configuration.dedupWindow {
             writer.dedup = try DedupWindow.rebuilt(
-                window: window, digest: dedupDigest, segments: segments, scanner: encoder.scanner,
+                window: window.saturatingMicroseconds, digest: dedupDigest, segments: segments, scanner: encoder.scanner,
                 now: clock.now())
         }
         self.state = Protected(writer)

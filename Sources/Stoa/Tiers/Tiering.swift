@@ -46,12 +46,16 @@ struct Tiering: Sendable {
     /// Applies the policy to the segments below `activeBase` as of `now` (µs).
     func apply(now: Int64, activeBase: UInt64) throws(StoaError) -> TierReport {
         var report = TierReport()
+        // The policy's spans in µs, as ages are counted here.
+        let hotFor = configuration.hotFor?.saturatingMicroseconds
+        let warmFor = configuration.warmFor?.saturatingMicroseconds
+        let retainFor = configuration.retainFor?.saturatingMicroseconds
         var sealed: [(file: SegmentFile, index: IndexHeader?, sealedAt: Int64, size: Int64)] = []
         let files = try facts.listAllSegments(layout)
         facts.keepOnly(files)
         // Cold segments only ever expire: without a retention policy a pass
         // has nothing to do with them.
-        let retains = configuration.retainFor != nil || configuration.maxBytes != nil || configuration.keepFree != nil
+        let retains = retainFor != nil || configuration.maxBytes != nil || configuration.keepFree != nil
         for file in files where file.base < activeBase && (retains || !file.isCold) {
             guard let known = try facts.facts(of: file) else { continue }
             sealed.append((file, known.header, known.header?.sealedAt ?? known.modified, Int64(known.size)))
@@ -59,10 +63,10 @@ struct Tiering: Sendable {
 
         // Retention: by age, by total size, by free disk space; oldest first.
         var expire = Set<UInt64>()
-        if let retainFor = configuration.retainFor {
+        if let retainFor {
             for segment in sealed where RecordTime.span(from: segment.sealedAt, to: now) > retainFor {
                 expire.insert(segment.file.base)
-                report.expired.append((segment.file.name.fileName, "sealed \(Units.formatDuration(RecordTime.span(from: segment.sealedAt, to: now))) ago, retain_for is \(Units.formatDuration(retainFor))"))
+                report.expired.append((segment.file.name.fileName, "sealed \(Units.formatDuration(microseconds: RecordTime.span(from: segment.sealedAt, to: now))) ago, retain_for is \(Units.formatDuration(microseconds: retainFor))"))
             }
         }
         if let maxBytes = configuration.maxBytes {
@@ -89,7 +93,7 @@ struct Tiering: Sendable {
         for segment in sealed where !expire.contains(segment.file.base) {
             let age = RecordTime.span(from: segment.sealedAt, to: now)
             let name = segment.file.name.fileName
-            if segment.file.name.kind == .plain, let hotFor = configuration.hotFor, age > hotFor {
+            if segment.file.name.kind == .plain, let hotFor, age > hotFor {
                 guard let header = segment.index, !header.isCompressed, header.plainBytes == UInt64(segment.size),
                     let index = IndexFile.load(segment.file.indexPath, base: segment.file.base, fileSize: Int(segment.size))
                 else {
@@ -99,12 +103,12 @@ struct Tiering: Sendable {
                 }
                 try makeWarm(segment.file, index: index)
                 report.warmed.append(name)
-                if let warmFor = configuration.warmFor, age > RecordTime.adding(hotFor, warmFor) {
+                if let warmFor, age > RecordTime.adding(hotFor, warmFor) {
                     try makeCold(SegmentFile(name: SegmentName(base: segment.file.base, kind: .gzip), directory: layout.segments, isCold: false))
                     report.cooled.append(name + ".gz")
                 }
-            } else if segment.file.name.kind == .gzip, !segment.file.isCold, let hotFor = configuration.hotFor,
-                let warmFor = configuration.warmFor, age > RecordTime.adding(hotFor, warmFor)
+            } else if segment.file.name.kind == .gzip, !segment.file.isCold, let hotFor,
+                let warmFor, age > RecordTime.adding(hotFor, warmFor)
             {
                 try makeCold(segment.file)
                 report.cooled.append(name)

@@ -19,10 +19,10 @@ enum TimeTarget {
         try checkText(input)
         try checkNumber(input)
         let text = String(decoding: input, as: UTF8.self)
-        _ = try? TimeExpression.parse(text, now: 1_795_438_042_123_456)
+        _ = try? TimeExpression.parse(text, now: Timestamp(microsecondsSinceEpoch: 1_795_438_042_123_456))
         if let duration = try? Units.parseDuration(text) {
             let written = Units.formatDuration(duration)
-            try expect((try? Units.parseDuration(written)) == duration, "duration \(text.debugDescription) → \(duration) µs → \(written) reads back otherwise")
+            try expect((try? Units.parseDuration(written)) == duration, "duration \(text.debugDescription) → \(duration) → \(written) reads back otherwise")
         }
         if let size = try? Units.parseSize(text) {
             _ = Units.formatSizeApproximate(size)

@@ -128,7 +128,9 @@ struct QuerySpec: Codable, Sendable {
     var budget: Double
 
     var stoaQuery: Query {
-        Query(since: since, until: until, types: type.map { [$0] } ?? [], conversation: conversation, limit: limit)
+        Query(
+            since: since.map(Timestamp.init(microsecondsSinceEpoch:)), until: until.map(Timestamp.init(microsecondsSinceEpoch:)),
+            types: type.map { [$0] } ?? [], conversation: conversation, limit: limit)
     }
 
     /// The same query in SQL, and how to bind it.
@@ -571,7 +573,7 @@ func runStoaQueries(path: String, plan: QueryPlan) throws -> QueriesReport {
     let indexBytes = try reader.stats().indexBytes
     let summary = StoaStatsSummary(
         records: stats.records, segments: stats.segments, bytes: stats.bytes, indexBytes: indexBytes,
-        damagedLines: stats.damagedLines, oldest: stats.oldest, newest: stats.newest)
+        damagedLines: stats.damagedLines, oldest: stats.oldest?.microsecondsSinceEpoch, newest: stats.newest?.microsecondsSinceEpoch)
     return QueriesReport(system: "stoa", measurements: measurements, memory: .now(), stats: summary)
 }
 

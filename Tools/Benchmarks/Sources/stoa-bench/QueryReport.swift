@@ -122,7 +122,7 @@ func prepareData(_ options: QueryOptions, _ layout: DataLayout) throws -> (Setup
           let minTime = facts.minTime, let maxTime = facts.maxTime, let conversation = facts.middleConversation
     else { throw BenchError(description: "ingest did not report the data's time span") }
     let setup = SetupRecord(
-        records: options.records, seed: options.seed, written: RecordTime.format(Timestamp.now().microsecondsSinceEpoch),
+        records: options.records, seed: options.seed, written: Timestamp.now().description,
         workloadBytes: workloadBytes, generationSeconds: generation, ingests: ingests, minTime: minTime,
         maxTime: maxTime, middleConversation: conversation)
     let encoder = JSONEncoder()
@@ -165,7 +165,7 @@ func runQueryBench(_ options: QueryOptions) throws {
     print(
         "data:      \(setup.records) events, EventGenerator(seed: \(setup.seed)), "
             + String(format: "%.1f MB of JSONL", Double(setup.workloadBytes) / 1e6)
-            + ", \(RecordTime.format(setup.minTime)) … \(RecordTime.format(setup.maxTime))"
+            + ", \(Timestamp(microsecondsSinceEpoch: setup.minTime).description) … \(Timestamp(microsecondsSinceEpoch: setup.maxTime).description)"
             + (reused ? " (reused: written \(setup.written) with --keep)" : " (written now)"))
     let cpu = bindToOneCPU()
     print("cpu:       " + (cpu.map { "queries (every system's) and the floor run bound to CPU \($0)" } ?? "not bound"))
@@ -506,8 +506,8 @@ func printResults(
     print("queries (windows are [since, until), µs UTC; every result sorted by (time, seq)):")
     let describe = { (spec: QuerySpec) -> String in
         var parts: [String] = []
-        if let since = spec.since { parts.append("since \(RecordTime.format(since))") }
-        if let until = spec.until { parts.append("until \(RecordTime.format(until))") }
+        if let since = spec.since { parts.append("since \(Timestamp(microsecondsSinceEpoch: since).description)") }
+        if let until = spec.until { parts.append("until \(Timestamp(microsecondsSinceEpoch: until).description)") }
         if let type = spec.type { parts.append("type \(type)") }
         if let conversation = spec.conversation { parts.append("conversation \(conversation)") }
         if let limit = spec.limit { parts.append("limit \(limit)") }

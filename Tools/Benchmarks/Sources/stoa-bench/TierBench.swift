@@ -73,7 +73,7 @@ struct TierRun {
 
 /// Appends `workload` at `rate` bytes/s for `seconds` into a new store at `path`.
 func runPaced(
-    _ name: String, workload: Workload, path: String, rate: Double, seconds: Double, hotFor: Int64?
+    _ name: String, workload: Workload, path: String, rate: Double, seconds: Double, hotFor: Duration?
 ) throws -> TierRun {
     var configuration = StoreConfiguration()
     configuration.segmentBytes = 8 << 20
@@ -150,7 +150,7 @@ func runTierBench(_ options: TierOptions) throws {
     let plain = try runPaced("no tiers", workload: workload, path: root + "/plain", rate: rate, seconds: options.seconds, hotFor: nil)
     printError("  done: no tiers")
     let tiered = try runPaced(
-        "hot_for 1s", workload: workload, path: root + "/tiered", rate: rate, seconds: options.seconds, hotFor: 1_000_000)
+        "hot_for 1s", workload: workload, path: root + "/tiered", rate: rate, seconds: options.seconds, hotFor: .seconds(1))
     printError("  done: hot_for 1s")
 
     func quantile(_ values: [Double], _ q: Double) -> Double {
