@@ -41,6 +41,7 @@ public struct Timestamp: Sendable, Hashable, Comparable {
     /// The Unix epoch, 1970-01-01T00:00:00Z.
     public static let epoch = Timestamp(microsecondsSinceEpoch: 0)
 
+    /// Whether `lhs` is earlier than `rhs`.
     @inlinable
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch
@@ -78,7 +79,7 @@ extension Timestamp {
     }
 
     /// The same instant as a `Date` (exact to the microsecond from 1865
-    /// through 2136; see ``init(_:)``).
+    /// through 2136; see `init(_ date:)`).
     public var date: Date {
         // The integer difference is exact, so only one rounding happens: the division.
         let sinceReference = microsecondsSinceEpoch.subtractingReportingOverflow(Self.referenceDateMicroseconds)
@@ -115,8 +116,10 @@ extension Timestamp {
         Timestamp(microsecondsSinceEpoch: timestamp.microsecondsSinceEpoch - duration.wholeMicroseconds)
     }
 
+    /// Moves `timestamp` later by `duration`.
     public static func += (timestamp: inout Timestamp, duration: Duration) { timestamp = timestamp + duration }
 
+    /// Moves `timestamp` earlier by `duration`.
     public static func -= (timestamp: inout Timestamp, duration: Duration) { timestamp = timestamp - duration }
 
     /// The span from `rhs` to `lhs`: negative when `lhs` is earlier. Never

@@ -4,7 +4,7 @@ extension Timestamp: CustomStringConvertible, LosslessStringConvertible, Codable
     /// RFC 3339 in UTC with six fraction digits, as the store writes a
     /// record's time: `2026-11-23T12:47:22.000000Z`. Years outside
     /// 0000...9999 are written as ISO 8601's expanded years (`+10000-…`
-    /// without the `+`, `-0001-…`), which ``init(_:)-(String)`` and decoding do not
+    /// without the `+`, `-0001-…`), which `init?(_ text:)` and decoding do not
     /// read back.
     public var description: String { RecordTime.format(microsecondsSinceEpoch) }
 
@@ -22,7 +22,7 @@ extension Timestamp: CustomStringConvertible, LosslessStringConvertible, Codable
     }
 
     /// Decodes the text ``description`` writes, or anything a record's time
-    /// field may hold: RFC 3339 text (see ``init(_:)-(String)``) or an epoch
+    /// field may hold: RFC 3339 text (see `init?(_ text:)`) or an epoch
     /// number, its unit told by its magnitude (seconds, milliseconds,
     /// microseconds or nanoseconds, as the store reads `"ts": 1700000000`).
     public init(from decoder: any Decoder) throws {
