@@ -58,8 +58,8 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var memberBytes: Int64 = 1 << 20
     /// A record appended again this soon after an identical one is
     /// acknowledged with the earlier seq and not stored again, across
-    /// processes too (see ``DedupWindow`` for what "identical" and "this
-    /// soon" mean after a reopen). Off when nil.
+    /// processes too (the README's "Guarantees" says what "identical" and
+    /// "this soon" mean after a reopen). Off when nil.
     public var dedupWindow: Duration?
     /// The store's identity: 32 hex digits (128 random bits), written into
     /// `stoa.json` when the store is created. A backup carries its source's

@@ -24,8 +24,12 @@ extension RecordReader {
     /// ```
     ///
     /// - Parameters:
+    ///   - query: the records to replay, in its order.
+    ///   - speed: how fast: ``ReplaySpeed/max``, or the original pace
+    ///     scaled by a factor.
     ///   - maxGap: the longest wait between two records, in original time.
     ///   - body: returns false to stop.
+    /// - Throws: what reading the records or `body` throws.
     /// - Returns: how many records were replayed.
     @discardableResult
     public func replay(
