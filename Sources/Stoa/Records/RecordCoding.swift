@@ -84,26 +84,18 @@ extension JSONDecoder.DateDecodingStrategy {
 
 /// Between `Date` and a record's microseconds.
 enum RecordDates {
-    /// Microseconds between the Unix epoch and `Date`'s reference date (2001).
-    private static let referenceMicros: Int64 = 978_307_200 * 1_000_000
-
-    /// `date` to the nearest microsecond since the epoch. (Counted from
-    /// `Date`'s own reference, where its `Double` is finer, so that a date
-    /// read back from microseconds gives the same microseconds.)
+    /// `date` to the nearest microsecond since the epoch, as ``Timestamp``
+    /// takes it (a date beyond ±292,000 years held at the limits); a NaN
+    /// date, which a value to encode may hold, is held at the upper limit
+    /// rather than trap.
     static func micros(of date: Date) -> Int64 {
-        let sinceReference = (date.timeIntervalSinceReferenceDate * 1_000_000).rounded()
-        // A date beyond ±292,000 years does not fit: held at the limits.
-        guard sinceReference.magnitude < 9.2e18 else { return sinceReference < 0 ? .min : .max }
-        let (micros, overflow) = Int64(sinceReference).addingReportingOverflow(referenceMicros)
-        return overflow ? .max : micros
+        guard !date.timeIntervalSinceReferenceDate.isNaN else { return .max }
+        return Timestamp(date).microsecondsSinceEpoch
     }
 
     /// The date `micros` after the epoch.
     static func date(micros: Int64) -> Date {
-        let (sinceReference, overflow) = micros.subtractingReportingOverflow(referenceMicros)
-        return overflow
-            ? Date(timeIntervalSince1970: Double(micros) / 1_000_000)
-            : Date(timeIntervalSinceReferenceDate: Double(sinceReference) / 1_000_000)
+        Timestamp(microsecondsSinceEpoch: micros).date
     }
 
     /// An epoch number in seconds, its unit told by its magnitude as
