@@ -32,6 +32,7 @@ public enum Durability: String, Sendable, Codable, CaseIterable {
 public struct StoreConfiguration: Sendable, Equatable {
     /// The on-disk format this store was written with.
     public var formatVersion = StoreConfiguration.currentFormatVersion
+    /// Where each record's time, type and conversation are read (`fields` in `stoa.json`).
     public var fields = FieldNames()
     /// Seal the active segment when it reaches this size.
     public var segmentBytes: Int64 = 64 << 20
@@ -49,8 +50,14 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var warmFor: Duration?
     /// and expired this long after it was sealed.
     public var retainFor: Duration?
+    /// Expire the oldest sealed segments while the store's segments take
+    /// more than this many bytes (every tier). Off when nil.
     public var maxBytes: Int64?
+    /// Expire the oldest sealed segments while the store's file system has
+    /// less than this many bytes free. Off when nil.
     public var keepFree: Int64?
+    /// Where cold segments go: a directory, maybe on another disk; `archive/`
+    /// in the store when nil. A relative path is taken from the store's directory.
     public var archivePath: String?
     /// zlib level for warm segments, 1 (fast) to 9 (small).
     public var compressionLevel = 6
@@ -68,11 +75,13 @@ public struct StoreConfiguration: Sendable, Equatable {
     /// none until its next writer opens it, which adds one (``Store``).
     public var storeID: String?
 
+    /// The format this version of Stoa reads and writes; a store with another is refused.
     public static let currentFormatVersion = 1
 
     /// The longest span `stoa.json` holds: `Int64.max` microseconds.
     static let longestDuration = Duration.microseconds(Int64.max)
 
+    /// The defaults, as `stoa init` writes them without options.
     public init() {}
 
     /// A new random store id: 128 bits from the system's secure random

@@ -51,6 +51,7 @@ extension EventLogger {
         /// existing store with the settings in its `stoa.json`).
         public var storeConfiguration = StoreConfiguration()
 
+        /// The settings, each defaulting to the value its property documents.
         public init(
             bufferSize: Int = 100, flushInterval: Duration = .seconds(10), overflow: OverflowStrategy = .dropOldest,
             maxRetries: Int = 3, initialBackoff: Duration = .milliseconds(100), maxBackoff: Duration = .seconds(5),

@@ -1,6 +1,7 @@
 /// What to read: a time window, types, a conversation, a substring, a limit
 /// and an order. Every part is optional; the empty query reads everything.
 public struct Query: Sendable, Equatable {
+    /// The order records come out in.
     public enum Order: Sendable, Equatable {
         /// By (time, seq), ascending.
         case oldestFirst
@@ -27,8 +28,16 @@ public struct Query: Sendable, Equatable {
     public var contains: String?
     /// At most this many records, if set.
     public var limit: Int?
+    /// Oldest first (the default) or newest first; with a `limit`, the first
+    /// records in that order (`.newestFirst` and `limit: 20`: the last 20).
     public var order: Order
 
+    /// A query; every part left out matches everything.
+    ///
+    /// ```swift
+    /// let lastHour = Query(since: .now() - .seconds(3600), types: ["error", "warning"])
+    /// let latest = Query(conversation: "conv-42", limit: 20, order: .newestFirst)
+    /// ```
     public init(
         since: Timestamp? = nil, until: Timestamp? = nil, types: Set<String> = [], conversation: String? = nil,
         contains: String? = nil, limit: Int? = nil, order: Order = .oldestFirst

@@ -12,6 +12,8 @@ public struct Record: Sendable, Hashable {
     /// Where the type and conversation are in `bytes`: read when asked.
     let facts: LineFacts?
 
+    /// A record with these parts, for tests and for programs that carry
+    /// records of their own; `bytes` is not checked.
     public init(seq: UInt64, time: Timestamp, bytes: [UInt8]) {
         self.seq = seq
         self.time = time
@@ -66,6 +68,7 @@ public struct Record: Sendable, Hashable {
 /// It is non-copyable and lent for one call only, so it cannot outlive the
 /// bytes it points into. Take ``record`` to keep a copy.
 public struct RecordView: ~Copyable {
+    /// Its position in the store, never reused.
     public let seq: UInt64
     /// Its time.
     public let time: Timestamp
@@ -103,11 +106,13 @@ public struct RecordView: ~Copyable {
 /// A line a read had to skip: damaged bytes in a segment. Reads go on past
 /// it; `stoa verify` reports it too.
 public struct DamagedLine: Sendable, Equatable, CustomStringConvertible {
+    /// The segment file.
     public var path: String
     /// 1-based line number in the segment.
     public var line: Int
     /// The seq the line occupies.
     public var seq: UInt64
+    /// Why it is not a record, in a few words.
     public var reason: String
 
     public var description: String { "\(path):line \(line) (seq \(seq)): \(reason)" }

@@ -16,6 +16,7 @@ import Glibc
 /// ```
 public final class StoreReader: Sendable {
     public let path: String
+    /// The store's settings, read from its `stoa.json` when the reader opened.
     public let configuration: StoreConfiguration
     let layout: StoreLayout
     let encoder: RecordEncoder
@@ -483,12 +484,13 @@ public final class StoreReader: Sendable {
             let built: (index: SegmentIndex, digest: [UInt8], plainBytes: UInt64)?
             var index: SegmentIndex
             if modified != nil || record != nil {
-                built = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
-                index = built!.index
+                let whole = SidecarIndexer.build(base: file.base, contents: contents, encoder: encoder)
+                built = whole
+                index = whole.index
             } else {
                 built = nil
                 var builder = SegmentIndexBuilder(base: file.base)
-                contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
+                _ = contents.withUnsafeBytes { builder.addLines($0, encoder: encoder) }
                 index = builder.snapshot()
             }
             var losses =
@@ -600,7 +602,9 @@ extension RecordCursor: Sendable {}
 
 /// Counts of what a store holds.
 public struct StoreStats: Sendable, Equatable {
+    /// Records readable, every tier (damaged lines not counted).
     public var records = 0
+    /// Segment files, every tier.
     public var segments = 0
     /// Bytes of the segment files.
     public var bytes: Int64 = 0
@@ -610,7 +614,9 @@ public struct StoreStats: Sendable, Equatable {
     public var newest: Timestamp?
     /// Records per type ("" for records without one).
     public var types: [String: Int] = [:]
+    /// The seq the next appended record will have, as far as the files tell.
     public var nextSeq: UInt64 = 0
+    /// Lines the reader had to skip (``DamagedLine``); `stoa verify` names them.
     public var damagedLines = 0
     /// Memory the reader's indexes take.
     public var indexBytes = 0

@@ -57,6 +57,7 @@ extension Store {
         public var deduplicated: Int
     }
 
+    /// What the writer has done since it opened: seqs, syncs, records deduplicated.
     public var writeStats: WriteStats {
         let syncs = commit.syncCount
         return state.withLock {
