@@ -99,7 +99,11 @@ import Glibc
         let prefilled = try run(stoa, ["append", store], input: (0..<5).map(record).joined())
         #expect(prefilled.status == 0, "\(prefilled.stderr)")
 
-        // A busy writer, fed until the end of the test.
+        // A busy writer, fed once each follower runs: 60 records (6 MB) a
+        // trial, more than the follower is read for, so that more is always
+        // coming when it is interrupted. Not fed without end: on a slow
+        // machine an unbounded feed grew the store by gigabytes, and a new
+        // follower spent its minute indexing sealed segments.
         let writer = Process()
         writer.executableURL = URL(fileURLWithPath: stoa)
         writer.arguments = ["append", store]
@@ -108,9 +112,12 @@ import Glibc
         writer.standardError = Pipe()
         try writer.run()
         let feeding = LockedData()
+        let permits = DispatchSemaphore(value: 0)
         let feeder = Thread {
             var n = 5
-            while feeding.get() == nil {
+            while true {
+                permits.wait()
+                if feeding.get() != nil { break }
                 input.fileHandleForWriting.write(Data(record(n).utf8))
                 n += 1
             }
@@ -119,11 +126,15 @@ import Glibc
         feeder.start()
         defer {
             feeding.set(Data())
+            permits.signal()
             writer.waitUntilExit()
         }
 
         for trial in 0..<3 {
             let follower = try Child(stoa, ["tail", store, "-f", "-n", "5"])
+            // Once it prints, it has read the store: what is appended from now on, it follows.
+            try #require(follower.read(until: 1), "trial \(trial): the follower printed nothing")
+            for _ in 0..<60 { permits.signal() }
             // Interrupted once it has printed a megabyte and more is coming.
             let printing = follower.read(until: (trial + 1) << 20)
             try #require(printing, "trial \(trial): the follower printed \(follower.received.count) bytes, then nothing")
