@@ -1,3 +1,5 @@
+import Stoa
+
 /// A deterministic stream of realistic agent conversation events, one compact
 /// JSON object each.
 ///
@@ -37,10 +39,10 @@
 /// The sequence never ends: take a prefix.
 ///
 /// ```swift
-/// var events = EventGenerator(seed: 7, start: 1_767_225_600_000_000)
+/// var events = EventGenerator(seed: 7, start: Timestamp(microsecondsSinceEpoch: 1_767_225_600_000_000))
 /// var buffer: [UInt8] = []
 /// for _ in 0..<1000 { events.nextLine(into: &buffer) }   // 1000 JSONL lines
-/// let first10 = Array(EventGenerator(start: 0).prefix(10))
+/// let first10 = Array(EventGenerator(start: .now()).prefix(10))
 /// ```
 public struct EventGenerator: IteratorProtocol, Sequence, Sendable {
     /// Every type the generator writes, most frequent first.
@@ -69,15 +71,17 @@ public struct EventGenerator: IteratorProtocol, Sequence, Sendable {
     ///
     /// - Parameters:
     ///   - seed: selects the stream; the same seed always gives the same bytes.
-    ///   - start: the time of the first event, in microseconds since the Unix
-    ///     epoch (years 0000 to 9999 are written correctly).
-    ///   - meanGap: the mean time between consecutive events (µs), at least 0.
+    ///   - start: the time of the first event (years 0000 to 9999 are
+    ///     written correctly).
+    ///   - meanGap: the mean time between consecutive events, at least 0;
+    ///     whole microseconds count.
     ///   - agents: how many agents take turns, at least 1.
-    public init(seed: UInt64 = 42, start: Int64, meanGap: Int64 = 2_000, agents: Int = 50) {
+    public init(seed: UInt64 = 42, start: Timestamp, meanGap: Duration = .milliseconds(2), agents: Int = 50) {
         precondition(agents >= 1, "EventGenerator needs at least one agent")
-        precondition(meanGap >= 0, "EventGenerator's meanGap must not be negative")
+        precondition(meanGap >= .zero, "EventGenerator's meanGap must not be negative")
         self.random = SplitMix64(seed: seed)
-        self.meanGap = Double(meanGap)
+        let (seconds, attoseconds) = meanGap.components
+        self.meanGap = Double(seconds) * 1_000_000 + Double(attoseconds / 1_000_000_000_000)
         self.agentCount = agents
         var digits = 2
         var limit = 100
@@ -87,8 +91,8 @@ public struct EventGenerator: IteratorProtocol, Sequence, Sendable {
         }
         self.agentDigits = digits
         self.agents = Array(repeating: AgentState(), count: agents)
-        self.clock = start
-        self.lastTime = start
+        self.clock = start.microsecondsSinceEpoch
+        self.lastTime = start.microsecondsSinceEpoch
     }
 
     /// Returns the next event: one compact JSON object, without a newline.

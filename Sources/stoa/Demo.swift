@@ -21,10 +21,10 @@ struct Demo: ParsableCommand {
         try running {
             var out = Output()
             let now = Timestamp.now()
-            // The burst spans the last 30 minutes, ending now (the generator counts in µs).
-            let span: Int64 = 30 * 60 * 1_000_000
-            let nowMicros = now.microsecondsSinceEpoch
-            var generator = EventGenerator(seed: UInt64(nowMicros), start: nowMicros - span, meanGap: span / Int64(events))
+            // The burst spans the last 30 minutes, ending now.
+            let span = Duration.seconds(30 * 60)
+            var generator = EventGenerator(
+                seed: UInt64(now.microsecondsSinceEpoch), start: now - span, meanGap: span / events)
 
             out.write("Writing \(events) agent events (50 agents, ~12 event types) into \(directory)\n")
             out.write("  $ stoa append \(directory) < events.jsonl   does the same from a pipe\n\n")

@@ -5,7 +5,8 @@ import Testing
 @testable import Stoa
 
 /// 2026-01-01T00:00:00Z (`date -u -d 2026-01-01 +%s`).
-private let start: Int64 = 1_767_225_600 * 1_000_000
+private let startMicros: Int64 = 1_767_225_600 * 1_000_000
+private let start = Timestamp(microsecondsSinceEpoch: startMicros)
 
 /// `count` events of a generator, parsed with Foundation's JSONSerialization.
 private func parsedEvents(seed: UInt64 = 42, count: Int) throws -> [[String: Any]] {
@@ -118,14 +119,14 @@ struct EventGeneratorTests {
     @Test("about 5% of events are earlier than the one before, by 2 ms to 4 s")
     func outOfOrder() throws {
         var generator = EventGenerator(seed: 11, start: start)
-        var previous = start
+        var previous = startMicros
         var late = 0
         let count = 30_000
         for index in 0..<count {
             let event = try #require(
                 JSONSerialization.jsonObject(with: Data(generator.next()!)) as? [String: Any])
             let time = try #require(RecordTime.parseText(event["ts"] as! String))
-            if index == 0 { #expect(time == start) }
+            if index == 0 { #expect(time == startMicros) }
             if time < previous {
                 late += 1
                 #expect(previous - time >= 2_000 && previous - time <= 4_100_000)
@@ -135,7 +136,7 @@ struct EventGeneratorTests {
         let share = Double(late) / Double(count)
         #expect(share > 0.04 && share < 0.06, "late share \(share)")
         // meanGap 2 ms: 30,000 events span about 60 s.
-        #expect(previous - start > 54_000_000 && previous - start < 66_000_000, "span \(previous - start) µs")
+        #expect(previous - startMicros > 54_000_000 && previous - startMicros < 66_000_000, "span \(previous - startMicros) µs")
     }
 
     @Test("text is 20 B to 4 KiB with a long tail, and exercises escaping")

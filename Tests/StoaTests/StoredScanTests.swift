@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func agreesOnGeneratedEvents() throws {
-        var generator = EventGenerator(seed: 5, start: 1_795_000_000_000_000)
+        var generator = EventGenerator(seed: 5, start: Timestamp(microsecondsSinceEpoch: 1_795_000_000_000_000))
         for _ in 0..<5000 { try agree(generator.next()!) }
     }
 

@@ -358,7 +358,7 @@ func writeWorkload(path: String, records: Int, seed: UInt64) throws -> (bytes: I
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
     guard fd >= 0 else { throw BenchError(description: "open \(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }
-    var generator = EventGenerator(seed: seed, start: 1_767_225_600_000_000)  // 2026-01-01
+    var generator = EventGenerator(seed: seed, start: Timestamp(microsecondsSinceEpoch: 1_767_225_600_000_000))  // 2026-01-01
     var buffer: [UInt8] = []
     buffer.reserveCapacity(1 << 21)
     var total = 0

@@ -104,7 +104,7 @@ struct Workload: Sendable {
     let lineEnds: [Int]
 
     init(records: Int, seed: UInt64) {
-        var generator = EventGenerator(seed: seed, start: 1_767_225_600_000_000)  // 2026-01-01
+        var generator = EventGenerator(seed: seed, start: Timestamp(microsecondsSinceEpoch: 1_767_225_600_000_000))  // 2026-01-01
         var bytes: [UInt8] = []
         bytes.reserveCapacity(records * 520)
         var lineEnds: [Int] = []
@@ -485,7 +485,7 @@ func runAppend(_ options: Options) throws {
 }
 
 func runSample(_ options: Options) {
-    var generator = EventGenerator(seed: options.seed, start: 1_767_225_600_000_000)
+    var generator = EventGenerator(seed: options.seed, start: Timestamp(microsecondsSinceEpoch: 1_767_225_600_000_000))
     var buffer: [UInt8] = []
     for _ in 0..<options.records {
         generator.nextLine(into: &buffer)
