@@ -33,6 +33,10 @@ extension Store {
     ///   - value: a value that encodes to a JSON object.
     ///   - encoder: the encoder; one made by `JSONEncoder.forStoaRecords()`
     ///     unless given (decode with a decoder of the same date strategy).
+    ///     Mind its date strategy when a `Date` is the record's time: a plain
+    ///     `JSONEncoder()` writes seconds since 2001, which the store reads as
+    ///     seconds since 1970 (31 years early); `.iso8601`, `.secondsSince1970`
+    ///     and `.millisecondsSince1970` are read right.
     ///   - durability: as for ``append(json:durability:)``.
     /// - Throws: `.invalidRecord` when the value does not encode to a JSON
     ///   object (or cannot be encoded at all).

@@ -10,10 +10,15 @@ import Glibc
 ///
 /// The store uses ``SystemFileSystem``; tests hand it a file system that fails
 /// a chosen call with a chosen errno (ENOSPC, EIO, a short write), to prove
-/// that acknowledged records survive every failure. Readers (and the
-/// writer's reads) use ``FileReads/fileSystem``, which tests bind to one
-/// that fails reads (EIO on a `pread` of one file), to prove that such a
-/// failure is reported with the file, never a crash or a wrong record.
+/// that acknowledged records survive every failure; the writer reads its
+/// active segment (recovery, the checkpoint) through that same file system.
+/// Readers, and the writer's other lookups (`stat`, listings, sealed
+/// segments), use ``FileReads/fileSystem``, which tests bind to one that
+/// fails reads (EIO on a `pread` of one file), to prove that such a failure
+/// is reported with the file, never a crash or a wrong record. Threads a
+/// reader or the writer starts itself (background indexing, tier moves,
+/// timers) read through the real file system, but for verify's workers,
+/// which take the caller's.
 ///
 /// The read calls have default implementations (the real calls): a test
 /// file system overrides those it fails.
