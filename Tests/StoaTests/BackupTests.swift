@@ -48,6 +48,48 @@ final class BackupFileSystem: FileSystem {
     }
 }
 
+/// The real file system for reads, calling `afterListing` with each
+/// listing's number (from 1) of a directory under `prefix`, right after it
+/// is read: to move a store's segments between two directory reads.
+final class MovingFileSystem: FileSystem {
+    private let real = SystemFileSystem()
+    let prefix: String
+    let afterListing: @Sendable (Int) -> Void
+    /// How many listings under `prefix` so far; those made by `afterListing` do not count.
+    let listings = Protected(0)
+    private let moving = Protected(false)
+
+    init(under prefix: String, afterListing: @escaping @Sendable (Int) -> Void) {
+        self.prefix = prefix
+        self.afterListing = afterListing
+    }
+
+    func listDirectory(_ path: String) throws(StoaError) -> [String]? {
+        let names = try real.listDirectory(path)
+        guard path.hasPrefix(prefix), !moving.withLock({ $0 }) else { return names }
+        let listing = listings.withLock { (count: inout Int) -> Int in
+            count += 1
+            return count
+        }
+        moving.withLock { $0 = true }
+        afterListing(listing)
+        moving.withLock { $0 = false }
+        return names
+    }
+
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        try real.write(fd, buffer, path: path)
+    }
+    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
+    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
+    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
+    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
+    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
+    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
+    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
+}
+
 @Suite(.serialized) struct BackupTests {
     static let hour: Int64 = 3_600_000_000
 
@@ -356,6 +398,36 @@ final class BackupFileSystem: FileSystem {
         #expect(left.copied == ["segments/" + plain.last!])
         #expect(try all(gone) == all(source))
         #expect(try all(gone) == expected.filter { $0.seq >= SegmentName(fileName: plain.last!)!.base })
+    }
+
+    @Test func aSegmentMovedColdBetweenTheTwoDirectoryReadsOfAListingIsBackedUp() throws {
+        let directory = TemporaryDirectory()
+        let now = Syscalls.realtimeMicroseconds()
+        // A listing reads `segments/` and the archive one after the other; a
+        // tier pass moves segments from the first to the second (linked in
+        // the archive, then unlinked from `segments/`). Here all of them move,
+        // warm then cold, right after the first directory read of the
+        // backup's first listing; or warm after its first listing, and cold
+        // right after the first read of the listing that looks again for the
+        // segment that went.
+        for (number, moves) in [[1: 26 * Self.hour], [2: 2 * Self.hour, 3: 26 * Self.hour]].enumerated() {
+            let source = directory.appending("store\(number)")
+            try makeStore(source, records: 1200) { $0.segmentBytes = 8192 }
+            let expected = try bySeq(source)
+            let reads = MovingFileSystem(under: source + "/") { listing in
+                guard let age = moves[listing] else { return }
+                self.expectNoError { _ = try self.tier(source, at: now + age) }
+            }
+            let backupPath = directory.appending("backup\(number)")
+            let reader = try StoreReader(at: source)
+            let report = try FileReads.$fileSystem.withValue(reads) { try reader.backup(to: backupPath) }
+            #expect(reads.listings.withLock { $0 } > moves.keys.max()!, "every move made")
+            #expect(names(source + "/segments", ".gz").isEmpty && names(source + "/segments", ".jsonl").count == 1)
+            let held = try bySeq(backupPath)
+            #expect(report.nextSeq == UInt64(held.count), "moves \(moves)")
+            #expect(held == expected, "moves \(moves)")
+            expectOneFormEach(backupPath)
+        }
     }
 
     // MARK: While a writer works

@@ -97,8 +97,14 @@ package struct StoreLayout: Sendable {
     /// cold ones in the archive. A segment caught in the middle of a move
     /// (in two forms or two places) is listed in the form the move started
     /// from, which is whole until the move's last step removes it.
+    ///
+    /// `segments/` is read before the archive: a move to the archive links
+    /// the segment there before it unlinks it from `segments/`, so one that
+    /// moves between the two reads is in one of them (read the other way
+    /// round, it could be in neither, and a backup would leave it out).
     func listAllSegments() throws(StoaError) -> [SegmentFile] {
-        try listAllSegments(cold: Self.coldNames(try FileReads.fileSystem.listDirectory(archive) ?? []))
+        let hot = try listSegments()
+        return chooseForms(hot: hot, cold: Self.coldNames(try FileReads.fileSystem.listDirectory(archive) ?? []))
     }
 
     /// The gzip segments among the names of the archive's files.
@@ -109,8 +115,13 @@ package struct StoreLayout: Sendable {
     /// ``listAllSegments()``, with the archive's gzip segments given (as
     /// ``coldNames(_:)`` finds them), not listed.
     func listAllSegments(cold: [SegmentName]) throws(StoaError) -> [SegmentFile] {
+        chooseForms(hot: try listSegments(), cold: cold)
+    }
+
+    /// Each segment once, from `segments/`'s segments and the archive's.
+    private func chooseForms(hot: [SegmentName], cold: [SegmentName]) -> [SegmentFile] {
         var chosen: [UInt64: SegmentFile] = [:]
-        for name in try listSegments() {
+        for name in hot {
             // Sorted plain before gzip: a plain file wins over its gzip copy.
             if chosen[name.base] == nil {
                 chosen[name.base] = SegmentFile(name: name, directory: segments, isCold: false)
