@@ -25,18 +25,10 @@ final class BackupFileSystem: FileSystem {
         self.failWritesTo = failWritesTo
         self.beforeFirstLink = beforeFirstLink
     }
-
-    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
     func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
         if let failWritesTo, temporaryPattern(path).hasSuffix(failWritesTo) { throw StoaError.syscall("write", errno: ENOSPC, path: path) }
         return try real.write(fd, buffer, path: path)
     }
-    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
-    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
-    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
-    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
-    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
-    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
     func link(_ from: String, to: String) throws(StoaError) {
         if let (suffix, action) = beforeFirstLink, from.hasSuffix(suffix),
             linked.withLock({ (done: inout Bool) -> Bool in defer { done = true }; return !done })
@@ -76,18 +68,6 @@ final class MovingFileSystem: FileSystem {
         moving.withLock { $0 = false }
         return names
     }
-
-    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
-    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
-        try real.write(fd, buffer, path: path)
-    }
-    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
-    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
-    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
-    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
-    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
-    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
-    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
 }
 
 @Suite(.serialized) struct BackupTests {

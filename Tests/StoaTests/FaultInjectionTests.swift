@@ -83,25 +83,11 @@ final class FaultyFileSystem: FileSystem {
         if let fault = check(.rename, from) { throw StoaError.syscall("rename", errno: fault.errno, path: from) }
         try real.rename(from, to: to)
     }
-    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
-    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
-    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
 }
 
 /// A write that returns fewer bytes than asked, every time: `writeAll` must loop.
 final class ShortWritingFileSystem: FileSystem {
     private let real = SystemFileSystem()
-    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
-    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
-        try real.write(fd, UnsafeRawBufferPointer(rebasing: buffer[..<min(7, buffer.count)]), path: path)
-    }
-    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
-    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
-    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
-    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
-    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
-    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
-    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
 }
 
 @Suite struct FaultInjectionTests {

@@ -56,16 +56,6 @@ final class ReadFailingFileSystem: FileSystem {
         try fail(.stat, path, as: "lstat")
         return try real.linkStatus(path)
     }
-    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
-        try real.write(fd, buffer, path: path)
-    }
-    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
-    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
-    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
-    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
-    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
-    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
-    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
 }
 
 /// EIO (or another errno) on a read: reported with the file and the call,

@@ -13,18 +13,6 @@ import Glibc
 final class CountingFileSystem: FileSystem {
     private let real = SystemFileSystem()
     let segmentLookups = Atomic<Int>(0)
-
-    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 { try real.open(path, flags: flags, mode: mode) }
-    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
-        try real.write(fd, buffer, path: path)
-    }
-    func fsync(_ fd: Int32, path: String) throws(StoaError) { try real.fsync(fd, path: path) }
-    func fdatasync(_ fd: Int32, path: String) throws(StoaError) { try real.fdatasync(fd, path: path) }
-    func ftruncate(_ fd: Int32, to size: Int, path: String) throws(StoaError) { try real.ftruncate(fd, to: size, path: path) }
-    func rename(_ from: String, to: String) throws(StoaError) { try real.rename(from, to: to) }
-    func unlink(_ path: String) throws(StoaError) { try real.unlink(path) }
-    func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try real.mkdir(path, mode: mode) }
-    func link(_ from: String, to: String) throws(StoaError) { try real.link(from, to: to) }
     func status(_ path: String) throws(StoaError) -> stat? {
         if path.hasSuffix(".jsonl") || path.hasSuffix(".jsonl.gz") { segmentLookups.add(1, ordering: .relaxed) }
         return try real.status(path)

@@ -20,8 +20,8 @@ import Glibc
 /// timers) read through the real file system, but for verify's workers,
 /// which take the caller's.
 ///
-/// The read calls have default implementations (the real calls): a test
-/// file system overrides those it fails.
+/// Every call has a default implementation, the real call: a test file
+/// system implements those it fails, counts or records.
 protocol FileSystem: Sendable {
     func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32
     /// One `write(2)`: it may write fewer bytes than asked.
@@ -61,8 +61,12 @@ enum FileReads {
     @TaskLocal static var fileSystem: any FileSystem = SystemFileSystem()
 }
 
-/// The real file system.
-struct SystemFileSystem: FileSystem {
+/// The real file system: every call as ``FileSystem``'s defaults make it.
+struct SystemFileSystem: FileSystem {}
+
+/// The real calls, for what a file system does not replace: a test's file
+/// system implements only the calls it fails, counts or records.
+extension FileSystem {
     func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 {
         try Syscalls.open(path, flags: flags, mode: mode)
     }
@@ -78,9 +82,6 @@ struct SystemFileSystem: FileSystem {
     func unlink(_ path: String) throws(StoaError) { try Syscalls.unlink(path) }
     func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try Syscalls.mkdir(path, mode: mode) }
     func link(_ from: String, to: String) throws(StoaError) { try Syscalls.link(from, to: to) }
-}
-
-extension FileSystem {
     func status(_ path: String) throws(StoaError) -> stat? { try Syscalls.status(path) }
     func linkStatus(_ path: String) throws(StoaError) -> stat? { try Syscalls.linkStatus(path) }
     func listDirectory(_ path: String) throws(StoaError) -> [String]? { try Syscalls.listDirectory(path) }
