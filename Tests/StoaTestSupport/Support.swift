@@ -5,15 +5,14 @@ import Glibc
 #endif
 
 /// A fresh directory under the system temp directory, removed when this goes away.
-public final class TemporaryDirectory: @unchecked Sendable {
-    // Immutable after init.
+public final class TemporaryDirectory: Sendable {
     public let path: String
 
     public init(_ label: String = "stoa-test") {
         var template = Array("\(NSTemporaryDirectory())/\(label).XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(made != nil, "mkdtemp failed: \(errno)")
-        path = String(cString: template)
+        path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     deinit { try? FileManager.default.removeItem(atPath: path) }

@@ -8,6 +8,7 @@ import Foundation
 /// the batch to the store, retrying with backoff, and else to the fallback
 /// directory.
 final class LoggerCore: @unchecked Sendable {
+    // Unchecked: its `var`s are read and written with `condition` locked.
     // Every `var` below is protected by `condition`; the `let`s are immutable.
     // `condition` is broadcast whenever the buffer gains or loses records, a
     // flush is asked for or done, and when stopping begins or ends.

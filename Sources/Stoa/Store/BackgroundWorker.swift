@@ -2,6 +2,7 @@ import Foundation
 
 /// Runs jobs one at a time on a thread of its own, in the order given.
 final class BackgroundWorker: @unchecked Sendable {
+    // Unchecked: its `var`s are read and written with `condition` locked.
     // `jobs`, `running` and `stopped` are protected by `condition`.
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []

@@ -16,6 +16,7 @@ import Foundation
 /// commit delay of PostgreSQL (`commit_delay`) and MySQL
 /// (`binlog_group_commit_sync_delay`), bounded by arrivals, not by a fixed time.
 final class GroupCommit: @unchecked Sendable {
+    // Unchecked: its `var`s are read and written with `condition` locked.
     // Every stored property below is protected by `condition`.
     private let condition = NSCondition()
     private var durable: UInt64 = 0

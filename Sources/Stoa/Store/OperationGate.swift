@@ -5,6 +5,7 @@ import Foundation
 /// those under way: after `close()` returns, nothing of the writer touches
 /// the store.
 final class OperationGate: @unchecked Sendable {
+    // Unchecked: its `var`s are read and written with `condition` locked.
     // `closed` and `running` are protected by `condition`.
     private let condition = NSCondition()
     private var closed = false
