@@ -88,6 +88,13 @@ final class FaultyFileSystem: FileSystem {
 /// A write that returns fewer bytes than asked, every time: `writeAll` must loop.
 final class ShortWritingFileSystem: FileSystem {
     private let real = SystemFileSystem()
+    /// Writes cut short: the test checks there were some.
+    let shortened = Protected(0)
+
+    func write(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(StoaError) -> Int {
+        if buffer.count > 7 { shortened.withLock { $0 += 1 } }
+        return try real.write(fd, UnsafeRawBufferPointer(rebasing: buffer[..<min(7, buffer.count)]), path: path)
+    }
 }
 
 @Suite struct FaultInjectionTests {
@@ -97,10 +104,12 @@ final class ShortWritingFileSystem: FileSystem {
 
     @Test func shortWritesAreCompleted() throws {
         let directory = TemporaryDirectory()
-        let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: ShortWritingFileSystem())
+        let fileSystem = ShortWritingFileSystem()
+        let store = try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: fileSystem)
         let lines = (0..<50).map { #"{"ts":1,"n":\#($0),"text":"some text that is longer than seven bytes"}"# }
         try store.append(contentsOf: lines)
         try store.close()
+        #expect(fileSystem.shortened.withLock { $0 } > 0)
         #expect(try records(directory.path) == lines)
     }
 
@@ -258,4 +267,65 @@ final class ShortWritingFileSystem: FileSystem {
 /// (`x.jsonl.123-w4.tmp` → `x.jsonl.tmp`), for faults aimed at temporary files.
 func temporaryPattern(_ path: String) -> String {
     path.replacing(/\.[0-9]+-w?[0-9]+\.tmp$/, with: ".tmp")
+}
+
+/// Fails the writer's lock on `LOCK`: the `flock` with `lockErrno`, or the
+/// write of the holder's pid with `writeErrno`.
+final class LockFailingFileSystem: FileSystem {
+    private let real = SystemFileSystem()
+    let lockErrno: Int32?
+    let writeErrno: Int32?
+
+    init(lockErrno: Int32? = nil, writeErrno: Int32? = nil) {
+        self.lockErrno = lockErrno
+        self.writeErrno = writeErrno
+    }
+
+    func tryLockExclusive(_ fd: Int32, path: String) throws(StoaError) -> Bool {
+        if let lockErrno { throw StoaError.syscall("flock", errno: lockErrno, path: path) }
+        return try real.tryLockExclusive(fd, path: path)
+    }
+    func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoaError) {
+        if let writeErrno { throw StoaError.syscall("pwrite", errno: writeErrno, path: path) }
+        try real.writeAll(fd, buffer, at: offset, path: path)
+    }
+}
+
+/// The one-writer lock failing: the open fails, naming `LOCK` and the call,
+/// and leaves the store as it was, unlocked.
+@Suite struct LockFaultTests {
+    func storeOfThree(_ directory: TemporaryDirectory) throws -> [String] {
+        let lines = (0..<3).map { #"{"ts":1,"n":\#($0)}"# }
+        let store = try Store(at: directory.path)
+        try store.append(contentsOf: lines)
+        try store.close()
+        return lines
+    }
+
+    @Test(arguments: [EIO, ENOLCK])
+    func aFailedFlockFailsTheOpenNamingTheLock(errno: Int32) throws {
+        let directory = TemporaryDirectory()
+        let lines = try storeOfThree(directory)
+        let error = try #require(throws: StoaError.self) {
+            try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: LockFailingFileSystem(lockErrno: errno))
+        }
+        #expect(error.errno == errno && error.call == "flock" && error.path == directory.appending("LOCK"), "\(error)")
+        let store = try Store(at: directory.path)
+        #expect(try StoreReader(at: directory.path).query(Query()).all().map(\.json) == lines)
+        try store.close()
+    }
+
+    @Test func aFailedPidWriteFailsTheOpenAndLetsTheNextWriterIn() throws {
+        let directory = TemporaryDirectory()
+        let lines = try storeOfThree(directory)
+        let error = try #require(throws: StoaError.self) {
+            try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: LockFailingFileSystem(writeErrno: ENOSPC))
+        }
+        #expect(error.errno == ENOSPC && error.call == "pwrite" && error.path == directory.appending("LOCK"), "\(error)")
+        // The failed open's lock went with it: the next writer gets in.
+        let store = try Store(at: directory.path)
+        try store.append(#"{"ts":1,"n":3}"#)
+        try store.close()
+        #expect(try StoreReader(at: directory.path).query(Query()).all().map(\.json) == lines + [#"{"ts":1,"n":3}"#])
+    }
 }

@@ -16,7 +16,7 @@ final class StoreLock: Sendable {
     init(directory: String, fileSystem: any FileSystem) throws(StoaError) {
         let path = Path.join(directory, "LOCK")
         let file = try OpenFile(path: path, flags: O_RDWR | O_CREAT | O_NOFOLLOW, fileSystem: fileSystem)
-        guard try Syscalls.tryLockExclusive(file.fd, path: path) else {
+        guard try fileSystem.tryLockExclusive(file.fd, path: path) else {
             let holder = (try? file.readAll()).map { String(decoding: $0, as: UTF8.self) } ?? ""
             let pid = holder.trimmingCharacters(in: .whitespacesAndNewlines)
             let who = pid.isEmpty ? "another process" : "process \(pid)"
@@ -28,7 +28,7 @@ final class StoreLock: Sendable {
         let pid = Array("\(Syscalls.processID())\n".utf8)
         try fileSystem.ftruncate(file.fd, to: 0, path: path)
         try pid.withUnsafeBufferPointer { (buffer) throws(StoaError) in
-            try Syscalls.writeAll(file.fd, UnsafeRawBufferPointer(buffer), at: 0, path: path)
+            try fileSystem.writeAll(file.fd, UnsafeRawBufferPointer(buffer), at: 0, path: path)
         }
         self.file = file
     }

@@ -46,6 +46,11 @@ protocol FileSystem: Sendable {
     func fstat(_ fd: Int32, path: String) throws(StoaError) -> stat
     /// Maps `count` (> 0) bytes of `fd` read-only; ``MappedFile`` unmaps them.
     func mapReadOnly(_ fd: Int32, count: Int, path: String) throws(StoaError) -> UnsafeRawPointer
+    /// An exclusive `flock` on `fd` without waiting: false when another open
+    /// file description holds one.
+    func tryLockExclusive(_ fd: Int32, path: String) throws(StoaError) -> Bool
+    /// All of `buffer` written at `offset` (`pwrite` until done).
+    func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoaError)
 }
 
 /// The file system that reads go through: ``SystemFileSystem`` unless a
@@ -82,6 +87,12 @@ extension FileSystem {
     func unlink(_ path: String) throws(StoaError) { try Syscalls.unlink(path) }
     func mkdir(_ path: String, mode: mode_t) throws(StoaError) { try Syscalls.mkdir(path, mode: mode) }
     func link(_ from: String, to: String) throws(StoaError) { try Syscalls.link(from, to: to) }
+    func tryLockExclusive(_ fd: Int32, path: String) throws(StoaError) -> Bool {
+        try Syscalls.tryLockExclusive(fd, path: path)
+    }
+    func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoaError) {
+        try Syscalls.writeAll(fd, buffer, at: offset, path: path)
+    }
     func status(_ path: String) throws(StoaError) -> stat? { try Syscalls.status(path) }
     func linkStatus(_ path: String) throws(StoaError) -> stat? { try Syscalls.linkStatus(path) }
     func listDirectory(_ path: String) throws(StoaError) -> [String]? { try Syscalls.listDirectory(path) }
