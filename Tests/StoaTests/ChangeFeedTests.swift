@@ -86,3 +86,38 @@ import Testing
         #expect(feed.changed())
     }
 }
+
+/// A file system without inotify (no instances left, or a file system that
+/// has none): it counts the feeds asked for and gives none.
+final class NoChangeFeedFileSystem: FileSystem {
+    let asked = Protected(0)
+
+    func changeFeed(watching directories: [String], closes: Bool) -> ChangeFeed? {
+        asked.withLock { $0 += 1 }
+        return nil
+    }
+}
+
+/// Without inotify, a reader looks in full before each query and a
+/// follower looks at each wait: neither misses a record.
+@Suite struct NoChangeFeedTests {
+    @Test func aReaderAndAFollowerWithoutInotifySeeEveryRecord() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        try store.append(#"{"ts":1,"n":0}"#)
+        let fileSystem = NoChangeFeedFileSystem()
+        try FileReads.$fileSystem.withValue(fileSystem) { () throws in
+            let reader = try StoreReader(at: directory.path)
+            #expect(try reader.query(Query()).all().map(\.json) == [#"{"ts":1,"n":0}"#])
+            try store.append(#"{"ts":2,"n":1}"#)
+            #expect(try reader.query(Query()).all().map(\.json) == [#"{"ts":1,"n":0}"#, #"{"ts":2,"n":1}"#])
+            let follower = try reader.follow(from: .end)
+            try store.append(#"{"ts":3,"n":2}"#)
+            let next = try follower.next(waitingUpTo: .seconds(60))
+            #expect(next?.json == #"{"ts":3,"n":2}"#)
+        }
+        // The reader's feed and the follower's, both asked of the seam.
+        #expect(fileSystem.asked.withLock { $0 } == 2)
+        try store.close()
+    }
+}

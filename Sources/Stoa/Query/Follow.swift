@@ -188,7 +188,7 @@ public final class Follower {
         self.reader = reader
         self.nextSeq = next
         self.clock = clock
-        let feed = ChangeFeed(watching: [reader.layout.segments], closes: true)
+        let feed = FileReads.fileSystem.changeFeed(watching: [reader.layout.segments], closes: true)
         changes = feed?.rewatch() == true ? feed : nil
     }
 

@@ -102,7 +102,8 @@ public final class StoreReader: Sendable {
             Listing(
                 segmentsDirectory: DirectoryWatch(path: layout.segments),
                 archiveDirectory: DirectoryWatch(path: layout.archive)))
-        self.watching = Protected((ChangeFeed(watching: [layout.segments, layout.archive]), .min))
+        self.watching = Protected(
+            (FileReads.fileSystem.changeFeed(watching: [layout.segments, layout.archive], closes: false), .min))
     }
 
     /// The records that match `query`, exactly sorted by (time, seq), as a

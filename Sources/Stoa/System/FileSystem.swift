@@ -51,6 +51,10 @@ protocol FileSystem: Sendable {
     func tryLockExclusive(_ fd: Int32, path: String) throws(StoaError) -> Bool
     /// All of `buffer` written at `offset` (`pwrite` until done).
     func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoaError)
+    /// An inotify feed of changes in `directories`, or nil where inotify is
+    /// not available (``ChangeFeed/init(watching:closes:)``): the reader then
+    /// looks in full each time.
+    func changeFeed(watching directories: [String], closes: Bool) -> ChangeFeed?
 }
 
 /// The file system that reads go through: ``SystemFileSystem`` unless a
@@ -92,6 +96,9 @@ extension FileSystem {
     }
     func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, at offset: Int, path: String) throws(StoaError) {
         try Syscalls.writeAll(fd, buffer, at: offset, path: path)
+    }
+    func changeFeed(watching directories: [String], closes: Bool) -> ChangeFeed? {
+        ChangeFeed(watching: directories, closes: closes)
     }
     func status(_ path: String) throws(StoaError) -> stat? { try Syscalls.status(path) }
     func linkStatus(_ path: String) throws(StoaError) -> stat? { try Syscalls.linkStatus(path) }
