@@ -5,37 +5,37 @@ import Testing
 import CStoaSystem
 @testable import Stoa
 
+/// For the damage and read-fault tests: a store of sealed segments of about 330 records each (and the active
+/// one); with `warm`, the sealed ones compressed. Returns each record's
+/// line by seq.
+func makeSealedStore(_ directory: TemporaryDirectory, warm: Bool = false) throws -> [String] {
+    var configuration = StoreConfiguration()
+    configuration.segmentBytes = 64 << 10
+    configuration.memberBytes = 64 << 10
+    configuration.hotFor = warm ? .microseconds(1) : nil
+    let store = try Store(at: directory.path, creating: configuration)
+    var lines: [String] = []
+    for n in 0..<3000 {
+        let line = #"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","session":"c\#(n % 7)","n":\#(n),"pad":"xxx\#(String(repeating: "y", count: 150))"}"#
+        lines.append(line)
+        try store.append(line)
+    }
+    try store.waitForIndexes()
+    if warm { _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000_000)) }
+    try store.close()
+    return lines
+}
+
+func segmentFiles(_ directory: TemporaryDirectory, _ suffix: String) -> [String] {
+    listDirectory(directory.appending("segments")).filter { $0.hasSuffix(suffix) }.sorted()
+        .map { directory.appending("segments/" + $0) }
+}
+
 /// Sealed segments changed, cut or emptied on disk after they were indexed:
 /// a query serves every line that is as it was, and names every other one —
 /// never a line that is not valid JSON, never a record that is not the one
 /// stored, never a loss unsaid.
 @Suite struct DamageTests {
-    /// A store of sealed segments of about 330 records each (and the active
-    /// one); with `warm`, the sealed ones compressed. Returns each record's
-    /// line by seq.
-    func makeStore(_ directory: TemporaryDirectory, warm: Bool = false) throws -> [String] {
-        var configuration = StoreConfiguration()
-        configuration.segmentBytes = 64 << 10
-        configuration.memberBytes = 64 << 10
-        configuration.hotFor = warm ? .microseconds(1) : nil
-        let store = try Store(at: directory.path, creating: configuration)
-        var lines: [String] = []
-        for n in 0..<3000 {
-            let line = #"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","session":"c\#(n % 7)","n":\#(n),"pad":"xxx\#(String(repeating: "y", count: 150))"}"#
-            lines.append(line)
-            try store.append(line)
-        }
-        try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000_000)) }
-        try store.close()
-        return lines
-    }
-
-    func segments(_ directory: TemporaryDirectory, _ suffix: String) -> [String] {
-        listDirectory(directory.appending("segments")).filter { $0.hasSuffix(suffix) }.sorted()
-            .map { directory.appending("segments/" + $0) }
-    }
-
     /// Where the line of record `n` starts in `bytes`.
     func start(ofRecord n: Int, in bytes: [UInt8]) throws -> Int {
         let at = try #require(bytes.firstRange(of: Array(#","n":\#(n),"#.utf8)))
@@ -119,8 +119,8 @@ import CStoaSystem
     @Test(arguments: Change.allCases)
     func aLineChangedInASealedSegmentIsNamedNeverServed(change: Change) throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let segment = segments(directory, ".jsonl")[2]
+        let lines = try makeSealedStore(directory)
+        let segment = segmentFiles(directory, ".jsonl")[2]
         var bytes = try readBytes(segment)
         let n = 878
         let at = try start(ofRecord: n, in: bytes)
@@ -174,8 +174,8 @@ import CStoaSystem
 
     @Test func aSegmentCutShortNamesTheRecordItLost() throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let all = segments(directory, ".jsonl")
+        let lines = try makeSealedStore(directory)
+        let all = segmentFiles(directory, ".jsonl")
         let bytes = try readBytes(all[2])
         try writeBytes(Array(bytes.dropLast(5)), to: all[2])
         let last = try base(all[3]) - 1
@@ -185,8 +185,8 @@ import CStoaSystem
 
     @Test func aRemovedLineIsNamed() throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let all = segments(directory, ".jsonl")
+        let lines = try makeSealedStore(directory)
+        let all = segmentFiles(directory, ".jsonl")
         var bytes = try readBytes(all[2])
         let at = try start(ofRecord: 878, in: bytes)
         bytes.removeSubrange(at...(at + lines[878].utf8.count))
@@ -204,8 +204,8 @@ import CStoaSystem
 
     @Test func anEmptyCompressedSegmentIsNamed() throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory, warm: true)
-        let warm = segments(directory, ".jsonl.gz")
+        let lines = try makeSealedStore(directory, warm: true)
+        let warm = segmentFiles(directory, ".jsonl.gz")
         #expect(warm.count > 4)
         try writeBytes([], to: warm[2])
         let lost = Set(try base(warm[2])..<base(warm[3]))
@@ -217,8 +217,8 @@ import CStoaSystem
 
     @Test func anUnreadableSegmentIsNamedAndTheOthersServed() throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let all = segments(directory, ".jsonl")
+        let lines = try makeSealedStore(directory)
+        let all = segmentFiles(directory, ".jsonl")
         // A directory in its place: listed as a segment, but it cannot be read.
         try FileManager.default.removeItem(atPath: all[2])
         try FileManager.default.createDirectory(atPath: all[2], withIntermediateDirectories: false)
@@ -253,8 +253,8 @@ import CStoaSystem
 
     @Test func anIndexOfTheFormerFormatIsIgnoredAndRebuilt() throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let segment = segments(directory, ".jsonl")[1]
+        let lines = try makeSealedStore(directory)
+        let segment = segmentFiles(directory, ".jsonl")[1]
         let indexPath = String(segment.dropLast(".jsonl".count)) + ".idx"
         var index = try readBytes(indexPath)
         #expect(IndexFile.decode(index) != nil)

@@ -62,32 +62,6 @@ final class ReadFailingFileSystem: FileSystem {
 /// never a crash, never a record that is not the one stored, never one
 /// left out unsaid.
 @Suite struct ReadFaultTests {
-    /// A store of sealed segments (with their `.idx`), the first ones
-    /// compressed (warm) when `warm`, and the active one. Returns each
-    /// record's line by seq.
-    func makeStore(_ directory: TemporaryDirectory, warm: Bool = false) throws -> [String] {
-        var configuration = StoreConfiguration()
-        configuration.segmentBytes = 64 << 10
-        configuration.memberBytes = 64 << 10
-        configuration.hotFor = warm ? .microseconds(1) : nil
-        let store = try Store(at: directory.path, creating: configuration)
-        var lines: [String] = []
-        for n in 0..<2000 {
-            let line = #"{"ts":\#(1_795_000_000 + n),"type":"t\#(n % 3)","n":\#(n),"pad":"\#(String(repeating: "y", count: 100))"}"#
-            lines.append(line)
-            try store.append(line)
-        }
-        try store.waitForIndexes()
-        if warm { _ = try store.applyTierPolicy(now: Timestamp.now() + .seconds(1000)) }
-        try store.close()
-        return lines
-    }
-
-    func segments(_ directory: TemporaryDirectory, _ suffix: String) -> [String] {
-        listDirectory(directory.appending("segments")).filter { $0.hasSuffix(suffix) }.sorted()
-            .map { directory.appending("segments/" + $0) }
-    }
-
     /// Runs `body` with every read going through `fileSystem`.
     @discardableResult
     func reading<T>(through fileSystem: ReadFailingFileSystem, _ body: () throws -> T) rethrows -> T {
@@ -115,9 +89,9 @@ final class ReadFailingFileSystem: FileSystem {
     @Test(arguments: [ReadFailingFileSystem.Call.pread, .open, .fstat])
     func eioOnTheActiveSegmentNamesIt(call: ReadFailingFileSystem.Call) throws {
         let directory = TemporaryDirectory()
-        _ = try makeStore(directory, warm: true)
+        _ = try makeSealedStore(directory, warm: true)
         let backup = TemporaryDirectory()
-        let active = try #require(segments(directory, ".jsonl").last)
+        let active = try #require(segmentFiles(directory, ".jsonl").last)
         let fileSystem = ReadFailingFileSystem(call, of: active)
         reading(through: fileSystem) {
             #expect { try StoreReader(at: directory.path).query(Query()).all() } throws: { error in
@@ -142,8 +116,8 @@ final class ReadFailingFileSystem: FileSystem {
     /// segment reads again, with every record.
     @Test func eioOnTheActiveSegmentFailsAWritersOpen() throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let active = try #require(segments(directory, ".jsonl").last)
+        let lines = try makeSealedStore(directory)
+        let active = try #require(segmentFiles(directory, ".jsonl").last)
         let before = try Data(contentsOf: URL(fileURLWithPath: active))
         let fileSystem = ReadFailingFileSystem(.pread, of: active)
         reading(through: fileSystem) {
@@ -166,8 +140,8 @@ final class ReadFailingFileSystem: FileSystem {
     /// reader and by a writer opening the store.
     @Test func eioOnStatOfTheActiveSegmentNamesIt() throws {
         let directory = TemporaryDirectory()
-        _ = try makeStore(directory)
-        let active = try #require(segments(directory, ".jsonl").last)
+        _ = try makeSealedStore(directory)
+        let active = try #require(segmentFiles(directory, ".jsonl").last)
         let fileSystem = ReadFailingFileSystem(.stat, of: active)
         reading(through: fileSystem) {
             #expect { try StoreReader(at: directory.path).query(Query()).all() } throws: { error in
@@ -189,8 +163,8 @@ final class ReadFailingFileSystem: FileSystem {
     @Test(arguments: [ReadFailingFileSystem.Call.pread, .open, .fstat])
     func eioOnAnIndexIsNamedAndCostsNoRecord(call: ReadFailingFileSystem.Call) throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory)
-        let index = try #require(segments(directory, ".idx").first)
+        let lines = try makeSealedStore(directory)
+        let index = try #require(segmentFiles(directory, ".idx").first)
         let fileSystem = ReadFailingFileSystem(call, of: index)
         let (records, damaged, report) = try reading(through: fileSystem) {
             let cursor = try StoreReader(at: directory.path).query(Query())
@@ -213,8 +187,8 @@ final class ReadFailingFileSystem: FileSystem {
     @Test(arguments: [ReadFailingFileSystem.Call.mmap, .open, .fstat])
     func eioOnAWarmSegmentIsNamed(call: ReadFailingFileSystem.Call) throws {
         let directory = TemporaryDirectory()
-        let lines = try makeStore(directory, warm: true)
-        let warm = try #require(segments(directory, ".jsonl.gz").dropFirst().first)
+        let lines = try makeSealedStore(directory, warm: true)
+        let warm = try #require(segmentFiles(directory, ".jsonl.gz").dropFirst().first)
         let fileSystem = ReadFailingFileSystem(call, of: warm)
         let (records, damaged) = try reading(through: fileSystem) {
             let cursor = try StoreReader(at: directory.path).query(Query())
