@@ -28,7 +28,7 @@ struct Backup: ParsableCommand {
 
     func run() throws {
         try running {
-            let report = try StoreReader(at: directory).backup(to: destination)
+            let report = try StoreBackup(of: StoreReader(at: directory)).copy(to: destination)
             for line in report.lines { printError("stoa: \(line)") }
         }
     }

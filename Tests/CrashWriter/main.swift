@@ -109,7 +109,7 @@ if arguments.count == 5, arguments[1] == "tier" || arguments[1] == "backup" {
             try store.close()
         } else {
             stopper.count(true)
-            _ = try StoreReader(at: arguments[2]).backup(to: arguments[3], beforeEachCall: stopper.before)
+            _ = try StoreBackup(of: StoreReader(at: arguments[2])).copy(to: arguments[3], beforeEachCall: stopper.before)
         }
     } catch {
         fail("\(arguments[1]) failed: \(error)")

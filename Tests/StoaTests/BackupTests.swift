@@ -245,7 +245,7 @@ final class MovingFileSystem: FileSystem {
         _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         let expected = try all(source)
         let backupPath = directory.appending("backup")
-        let report = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        let report = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
         #expect(report.linked == 0)
         #expect(report.bytesLinked == 0)
         let sizes = try listDirectory(backupPath + "/segments").filter { !$0.hasSuffix(".idx") }
@@ -364,7 +364,7 @@ final class MovingFileSystem: FileSystem {
         // Listed plain; warm by the time the backup links them.
         let warming = BackupFileSystem(beforeFirstLink: (".jsonl", { self.expectNoError { _ = try self.tier(source, at: now + 2 * Self.hour) } }))
         let warm = directory.appending("warm")
-        let report = try StoreReader(at: source).backup(to: warm, fileSystem: warming)
+        let report = try StoreBackup(of: StoreReader(at: source)).copy(to: warm, fileSystem: warming)
         #expect(report.copied == plain.dropLast().map { "segments/" + $0 + ".gz" } + ["segments/" + plain.last!])
         #expect(names(warm + "/segments", ".jsonl") == [plain.last!])
         expectOneFormEach(warm)
@@ -374,7 +374,7 @@ final class MovingFileSystem: FileSystem {
         let expiring = BackupFileSystem(
             beforeFirstLink: (".gz", { self.expectNoError { _ = try self.tier(source, at: now + 31 * 24 * Self.hour) } }))
         let gone = directory.appending("gone")
-        let left = try StoreReader(at: source).backup(to: gone, fileSystem: expiring)
+        let left = try StoreBackup(of: StoreReader(at: source)).copy(to: gone, fileSystem: expiring)
         #expect(left.copied == ["segments/" + plain.last!])
         #expect(try all(gone) == all(source))
         #expect(try all(gone) == expected.filter { $0.seq >= SegmentName(fileName: plain.last!)!.base })
@@ -400,7 +400,7 @@ final class MovingFileSystem: FileSystem {
             }
             let backupPath = directory.appending("backup\(number)")
             let reader = try StoreReader(at: source)
-            let report = try FileReads.$fileSystem.withValue(reads) { try reader.backup(to: backupPath) }
+            let report = try FileReads.$fileSystem.withValue(reads) { try StoreBackup(of: reader).copy(to: backupPath) }
             #expect(reads.listings.withLock { $0 } > moves.keys.max()!, "every move made")
             #expect(names(source + "/segments", ".gz").isEmpty && names(source + "/segments", ".jsonl").count == 1)
             let held = try bySeq(backupPath)
@@ -650,7 +650,7 @@ final class MovingFileSystem: FileSystem {
         let backupPath = directory.appending("backup")
         // The copy of the active segment fails: disk full.
         do {
-            _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(failWritesTo: ".jsonl.tmp"))
+            _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(failWritesTo: ".jsonl.tmp"))
             Issue.record("the backup should fail")
         } catch {
             #expect(error.code == .noSpace)
@@ -889,7 +889,7 @@ final class MovingFileSystem: FileSystem {
     /// read: it names the segment, and the backup's copy is kept.
     func expectUnreadable(_ source: String, _ backupPath: String, _ segment: String) {
         do {
-            _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+            _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
             Issue.record("a backup from a store with a damaged segment should fail")
         } catch {
             #expect(error.code == .damaged, "\(error)")
@@ -905,7 +905,7 @@ final class MovingFileSystem: FileSystem {
         _ = try tier(source, at: Syscalls.realtimeMicroseconds() + 2 * Self.hour)
         // Copies, not hard links (which would share the damage done below).
         let backupPath = directory.appending("backup")
-        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
         try appendMore(source, count: 1000, first: 3000)
         let expected = try bySeq(source)
 
@@ -926,11 +926,11 @@ final class MovingFileSystem: FileSystem {
         let source = directory.appending("store")
         try makeStore(source)
         let backupPath = directory.appending("backup")
-        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
         // The active segment, copied while hot, is sealed and copied whole by the next backup.
         let hot = names(source + "/segments", ".jsonl").last!
         try appendMore(source, count: 1000, first: 3000)
-        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
         let kept = try readBytes(backupPath + "/segments/" + hot)
         let expected = try bySeq(source)
 
@@ -954,7 +954,7 @@ final class MovingFileSystem: FileSystem {
         let source = directory.appending("store")
         try makeStore(source)
         let backupPath = directory.appending("backup")
-        _ = try StoreReader(at: source).backup(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
+        _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backupPath, fileSystem: BackupFileSystem(noLinks: true))
         // The backup's newest segment is its copy of the then active one,
         // which the store seals, moves to warm, and then loses the end of.
         let hot = names(source + "/segments", ".jsonl").last!
@@ -995,7 +995,7 @@ final class MovingFileSystem: FileSystem {
             }
         }
         do {
-            _ = try StoreReader(at: source).backup(
+            _ = try StoreBackup(of: StoreReader(at: source)).copy(
                 to: backupPath, fileSystem: BackupFileSystem(beforeFirstLink: (".jsonl.gz", rewrite)))
             Issue.record("the rewritten active segment must not replace the backup's copy")
         } catch {

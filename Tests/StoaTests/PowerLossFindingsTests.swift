@@ -38,7 +38,7 @@ import Testing
         let done = DispatchSemaphore(value: 0)
         let outcome = Protected<Result<BackupReport, StoaError>?>(nil)
         Thread.detachNewThread {
-            let result = Result { () throws(StoaError) in try StoreReader(at: source).backup(to: directory.appending("backup")) }
+            let result = Result { () throws(StoaError) in try StoreBackup(of: StoreReader(at: source)).copy(to: directory.appending("backup")) }
             outcome.withLock { $0 = result }
             done.signal()
         }
@@ -62,12 +62,12 @@ import Testing
         configuration.retainFor = .microseconds(3_600_000_000)
         let store = try Store(at: source, creating: configuration)
         try Self.append(0..<300, to: store)
-        _ = try StoreReader(at: source).backup(to: backup)
+        _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backup)
         let report = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 2 * 3_600_000_000))
         #expect(report.expired.count > 2)
         try Self.append(300..<600, to: store)
         try store.waitForIndexes()
-        _ = try StoreReader(at: source).backup(to: backup)
+        _ = try StoreBackup(of: StoreReader(at: source)).copy(to: backup)
         try store.close()
         let verified = try StoreReader(at: backup).verify()
         #expect(verified.isClean, "\(verified.problems)")

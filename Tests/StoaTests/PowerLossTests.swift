@@ -93,7 +93,7 @@ struct PowerLossRecording {
                 events.withLock { $0.append((index, .tierPass(expired: expired))) }
             }
             if options.backups && step % 41 == 20 {
-                _ = try StoreReader(at: root + "/store").backup(to: root + "/backup", fileSystem: recorder)
+                _ = try StoreBackup(of: StoreReader(at: root + "/store")).copy(to: root + "/backup", fileSystem: recorder)
             }
             if step % 53 == 40 {
                 note(.closeBegan)
@@ -319,7 +319,7 @@ struct PowerLossCheck {
             found.append("a reader of the interrupted backup failed: \(error)")
         }
         do {
-            _ = try StoreReader(at: Path.directory(of: path) + "/store").backup(to: path)
+            _ = try StoreBackup(of: StoreReader(at: Path.directory(of: path) + "/store")).copy(to: path)
             found += served(try StoreReader(at: path).query(Query()).all(), by: "a reader of the backup made again", appended: appended)
             for problem in try StoreReader(at: path).verify().problems { found.append("verify of the backup: \(problem)") }
         } catch {

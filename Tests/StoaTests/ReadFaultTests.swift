@@ -102,7 +102,7 @@ final class ReadFailingFileSystem: FileSystem {
                 expectError(try #require(error as? StoaError), call: call.rawValue, path: active)
                 return true
             }
-            #expect { try StoreReader(at: directory.path).backup(to: backup.appending("copy")) } throws: { error in
+            #expect { try StoreBackup(of: StoreReader(at: directory.path)).copy(to: backup.appending("copy")) } throws: { error in
                 expectError(try #require(error as? StoaError), call: call.rawValue, path: active)
                 return true
             }

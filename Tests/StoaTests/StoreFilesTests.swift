@@ -364,7 +364,7 @@ private let active = "segments/00000000000000000000.jsonl"
         let directory = TemporaryDirectory()
         _ = try makeSegmentedStore(directory)
         let destination = TemporaryDirectory()
-        _ = try StoreReader(at: directory.path).backup(to: destination.appending("b"))
+        _ = try StoreBackup(of: StoreReader(at: directory.path)).copy(to: destination.appending("b"))
         #expect(
             try readBytes(destination.appending("b/" + HighWaterMark.fileName))
                 == readBytes(directory.appending(HighWaterMark.fileName)))

@@ -70,7 +70,7 @@ public struct StoreConfiguration: Sendable, Equatable {
     public var dedupWindow: Duration?
     /// The store's identity: 32 hex digits (128 random bits), written into
     /// `stoa.json` when the store is created. A backup carries its source's
-    /// id, which is how ``StoreReader/backup(to:)`` tells an earlier backup
+    /// id, which is how ``StoreBackup/copy(to:)`` tells an earlier backup
     /// of this store from another store. A store created before ids has
     /// none until its next writer opens it, which adds one (``Store``).
     public var storeID: String?

@@ -5,14 +5,27 @@ import Glibc
 /// Backs up the store at `source` into `destination`: a consistent copy,
 /// taken while a writer may append, seal and move segments.
 ///
-/// The same as `try StoreReader(at: source).backup(to: destination)`; see
-/// ``StoreReader/backup(to:)``.
+/// The same as `try StoreBackup(of: StoreReader(at: source)).copy(to: destination)`;
+/// see ``StoreBackup/copy(to:)``.
 package func backup(from source: String, to destination: String) throws(StoaError) -> BackupReport {
-    try StoreReader(at: source).backup(to: destination)
+    try StoreBackup(of: StoreReader(at: source)).copy(to: destination)
 }
 
-extension StoreReader {
-    /// Copies this store into `destination`, consistently, while a writer
+/// A backup of one store: what ``copy(to:)`` copies, consistently, while a
+/// writer may append, seal and move segments.
+///
+/// A backup reads the store through a ``StoreReader`` (its layout and
+/// settings) and takes no lock on it.
+public struct StoreBackup: Sendable {
+    /// The store backed up.
+    public let store: StoreReader
+
+    /// A backup of the store `store` reads.
+    public init(of store: StoreReader) {
+        self.store = store
+    }
+
+    /// Copies the store into `destination`, consistently, while a writer
     /// may be appending, sealing and moving segments between tiers; a second
     /// backup into the same directory copies only what is new.
     ///
@@ -78,16 +91,17 @@ extension StoreReader {
     ///   the backup is replaced (a tier move since) is read whole once.
     ///
     /// ```swift
-    /// let report = try StoreReader(at: "logs/agent-7").backup(to: "/backup/agent-7")
+    /// let store = try StoreReader(at: "logs/agent-7")
+    /// let report = try StoreBackup(of: store).copy(to: "/backup/agent-7")
     /// print(report.lines.joined(separator: "\n"))
     /// ```
-    public func backup(to destination: String) throws(StoaError) -> BackupReport {
-        try backup(to: destination, fileSystem: SystemFileSystem())
+    public func copy(to destination: String) throws(StoaError) -> BackupReport {
+        try copy(to: destination, fileSystem: SystemFileSystem())
     }
 
-    func backup(to destination: String, fileSystem: any FileSystem) throws(StoaError) -> BackupReport {
+    func copy(to destination: String, fileSystem: any FileSystem) throws(StoaError) -> BackupReport {
         var job = BackupJob(
-            source: layout, configuration: configuration, encoder: encoder,
+            source: store.layout, configuration: store.configuration, encoder: store.encoder,
             destination: StoreLayout(root: destination), fileSystem: fileSystem)
         return try job.run()
     }

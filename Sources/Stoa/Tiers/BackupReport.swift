@@ -1,4 +1,4 @@
-/// What a backup did (``StoreReader/backup(to:)``).
+/// What a backup did (``StoreBackup/copy(to:)``).
 public struct BackupReport: Sendable, Equatable {
     /// Segment files placed in the backup by this run, as paths relative to
     /// it (`segments/…jsonl`, `archive/…jsonl.gz`), in seq order.
