@@ -128,8 +128,11 @@ import Glibc
         #expect(!listDirectory(segments).contains { $0.hasSuffix(".idx") && !active.hasPrefix(String($0.dropLast(4))) })
         let folders = listDirectory(cache + "/stores")
         try #require(folders.count == 1)
-        let cached = listDirectory(cache + "/stores/" + folders[0]).map { cache + "/stores/" + folders[0] + "/" + $0 }
+        // The rebuilt .idx files, and the catalog of the sealed segments (SegmentCatalog).
+        let cached = listDirectory(cache + "/stores/" + folders[0]).filter { $0 != "CATALOG" }
+            .map { cache + "/stores/" + folders[0] + "/" + $0 }
         #expect(cached.count == removed && cached.allSatisfy { $0.hasSuffix(".idx") }, "\(cached)")
+        #expect(listDirectory(cache + "/stores/" + folders[0]).contains("CATALOG"))
         let inodes = try cached.map { try #require(FileManager.default.attributesOfItem(atPath: $0)[.systemFileNumber] as? Int) }
 
         let second = try run(stoa, ["query", store, "--limit", "5"], environment: environment)

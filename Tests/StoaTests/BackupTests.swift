@@ -210,7 +210,7 @@ final class MovingFileSystem: FileSystem {
         #expect(try reader.stats().records == expected.count)
 
         // Every segment placed; the sealed ones as hard links (one file system).
-        let total = listDirectory(backupPath + "/segments").filter { !$0.hasSuffix(".idx") }.count
+        let total = listDirectory(backupPath + "/segments").filter { $0.contains(".jsonl") }.count
             + names(backupPath + "/archive", ".gz").count
         #expect(report.copied.count == total)
         #expect(report.linked == total - 1)

@@ -406,6 +406,8 @@ struct ByteReader {
     }
 
     var isAtEnd: Bool { position == bytes.endIndex }
+    /// Bytes not read yet.
+    var remaining: Int { bytes.endIndex - position }
 
     mutating func slice(_ count: Int) -> ArraySlice<UInt8>? {
         guard count >= 0, bytes.endIndex - position >= count else { return nil }
@@ -415,6 +417,7 @@ struct ByteReader {
 
     mutating func take(_ count: Int) -> [UInt8]? { slice(count).map(Array.init) }
 
+    mutating func u8() -> UInt8? { load(UInt8.self) }
     mutating func u32() -> UInt32? { load(UInt32.self).map(UInt32.init(littleEndian:)) }
     mutating func u64() -> UInt64? { load(UInt64.self).map(UInt64.init(littleEndian:)) }
     mutating func i64() -> Int64? { u64().map { Int64(bitPattern: $0) } }

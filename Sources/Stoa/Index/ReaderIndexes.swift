@@ -154,7 +154,9 @@ struct ReaderIndexes: Sendable {
     /// own; false when it could not (a directory this process may not write,
     /// a full disk: the caller tries elsewhere).
     /// `isStillIndexed` is asked just before the rename: false leaves `path` as it is.
-    private static func write(_ bytes: [UInt8], to path: String, if isStillIndexed: () -> Bool) -> Bool {
+    ///
+    /// `durable`: synced before the rename, and the directory after it.
+    static func write(_ bytes: [UInt8], to path: String, durable: Bool = true, if isStillIndexed: () -> Bool) -> Bool {
         let number = counter.withLock { counter in
             counter += 1
             return counter
@@ -167,7 +169,7 @@ struct ReaderIndexes: Sendable {
             try bytes.withUnsafeBufferPointer { (buffer) throws(StoaError) in
                 try fileSystem.writeAll(fd, UnsafeRawBufferPointer(buffer), path: temporary)
             }
-            try fileSystem.fsync(fd, path: temporary)
+            if durable { try fileSystem.fsync(fd, path: temporary) }
         } catch {
             written = false
         }
@@ -176,7 +178,7 @@ struct ReaderIndexes: Sendable {
             try? fileSystem.unlink(temporary)
             return false
         }
-        try? fileSystem.syncDirectory(Path.directory(of: path))
+        if durable { try? fileSystem.syncDirectory(Path.directory(of: path)) }
         return true
     }
 }

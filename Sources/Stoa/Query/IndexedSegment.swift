@@ -115,16 +115,24 @@ final class IndexedSegment: Sendable {
         self.loader = nil
     }
 
-    /// A segment held as its summary; `loader` reads it whole when needed.
-    init(summarizing whole: IndexedSegment, loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment) {
-        self.name = whole.name
-        self.path = whole.path
-        self.summary = whole.summary
-        self.isSealed = whole.isSealed
-        self.notes = whole.notes
+    /// A sealed segment held as its summary; `loader` reads it whole when needed.
+    init(
+        name: SegmentName, path: String, summary: SegmentSummary, notes: [DamagedLine] = [],
+        loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment
+    ) {
+        self.name = name
+        self.path = path
+        self.summary = summary
+        self.isSealed = true
+        self.notes = notes
         self.parts = nil
         self.nameFilter = nil
         self.loader = loader
+    }
+
+    /// A segment held as its summary; `loader` reads it whole when needed.
+    convenience init(summarizing whole: IndexedSegment, loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment) {
+        self.init(name: whole.name, path: whole.path, summary: whole.summary, notes: whole.notes, loader: loader)
     }
 
     /// Whether its index and bytes are in memory.
@@ -211,14 +219,20 @@ struct Snapshot: Sendable {
         gaps = briefs.indices.dropFirst().filter { briefs[$0 - 1].end < briefs[$0].base }
     }
 
-    mutating func replaceLast(with segment: IndexedSegment) {
-        let last = segments.count - 1
-        segments[last] = segment
-        briefs[last] = SegmentBrief(segment)
-        damaged.removeAll { $0 == last }
-        if briefs[last].hasDamage { damaged.append(last) }
-        gaps.removeAll { $0 == last }
-        if last > 0 && briefs[last - 1].end < briefs[last].base { gaps.append(last) }
+    mutating func replaceLast(with segment: IndexedSegment) { replace(at: segments.count - 1, with: segment) }
+
+    /// Puts `segment` in the place of the segment at `position`, which has
+    /// the same seqs (the same segment read again, or grown).
+    mutating func replace(at position: Int, with segment: IndexedSegment) {
+        segments[position] = segment
+        briefs[position] = SegmentBrief(segment)
+        damaged.removeAll { $0 == position }
+        if briefs[position].hasDamage {
+            damaged.insert(position, at: damaged.firstIndex { $0 > position } ?? damaged.endIndex)
+        }
+        gaps.removeAll { $0 == position }
+        if position > 0 && briefs[position - 1].end < briefs[position].base { gaps.append(position) }
+        gaps.sort()
         identity = Identity()
     }
 
@@ -261,6 +275,19 @@ struct SegmentSummary: Sendable, TimeSpan {
     var types: [(name: String, count: Int)]
     var damaged: [SegmentIndex.DamagedOrdinal]
     var fileSize = 0
+
+    init(
+        base: UInt64, lineCount: UInt32, minTime: Int64, maxTime: Int64, types: [(name: String, count: Int)],
+        damaged: [SegmentIndex.DamagedOrdinal], fileSize: Int
+    ) {
+        self.base = base
+        self.lineCount = lineCount
+        self.minTime = minTime
+        self.maxTime = maxTime
+        self.types = types
+        self.damaged = damaged
+        self.fileSize = fileSize
+    }
 
     init(_ index: SegmentIndex) {
         base = index.base

@@ -224,6 +224,10 @@ final class QueryEngine {
         // What a cold one holds is known now; a loaded one was asked at set-up.
         if segment !== segments[number] {
             segments[number] = segment
+            // Damage found only now (its .idx gone bad since the catalog was written).
+            for note in segment.notes where !damaged.contains(where: { $0.seq == note.seq && $0.reason == note.reason }) {
+                damaged.append(note)
+            }
             if let conversationKey, !segment.mayHold(conversationKey) { return }
         }
         let plain = segment.contents as? SegmentContents

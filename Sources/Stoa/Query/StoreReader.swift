@@ -31,6 +31,11 @@ public final class StoreReader: Sendable {
     private let listing: Protected<Listing>
     /// The files last loaded, and what they gave.
     private let loaded = Protected<(files: [SegmentFile], snapshot: Snapshot)?>(nil)
+    /// The sealed segments' summaries this reader knows, by the identity of
+    /// their files: read from the store's ``SegmentCatalog`` when the reader
+    /// first looks, and written back when it had to read others whole. nil
+    /// until then.
+    private let catalog = Protected<SegmentCatalog?>(nil)
     /// Which sealed segments hold which conversation: built by the second
     /// conversation query.
     private let conversations = ConversationDirectory()
@@ -298,6 +303,8 @@ public final class StoreReader: Sendable {
     private func loadEach(_ files: [SegmentFile]) throws(StoaError) -> [IndexedSegment] {
         var result: [IndexedSegment] = []
         result.reserveCapacity(files.count)
+        var known = catalog.withLock { $0 } ?? loadCatalog()
+        var catalogued = false
         for (position, file) in files.enumerated() {
             let isLast = Self.isGrowing(file, position: position, of: files.count)
             if isLast {
@@ -312,6 +319,14 @@ public final class StoreReader: Sendable {
                     continue
                 }
             }
+            // Known from the catalog: its summary now, its index when a query reaches it.
+            let identity = try? FileReads.fileSystem.status(file.path).map(SegmentCatalog.FileIdentity.init)
+            if let identity, let entry = known.entries[file.base], entry.describes(file, identity: identity) {
+                let segment = summarized(file, entry.summary, previous: position > 0 ? files[position - 1] : nil)
+                cache.withLock { $0[file.base] = segment }
+                result.append(segment)
+                continue
+            }
             // A tier move may take the file away between the listing and the
             // open: look for the segment again, in its new form or place.
             var current = file
@@ -320,6 +335,12 @@ public final class StoreReader: Sendable {
                     let segment = try load(current, isLast: isLast, previous: position > 0 ? files[position - 1] : nil)
                     cache.withLock { $0[current.base] = segment }
                     result.append(segment)
+                    // Read whole and found whole: the next reader takes its summary from the catalog.
+                    if current == file, let identity, segment.isSealed, segment.notes.isEmpty {
+                        known.entries[file.base] = SegmentCatalog.Entry(
+                            name: file.name, isCold: file.isCold, identity: identity, summary: segment.summary)
+                        catalogued = true
+                    }
                     break
                 } catch where error.errno == ENOENT && attempt < 3 {
                     listing.withLock { $0.last = nil }
@@ -342,7 +363,84 @@ public final class StoreReader: Sendable {
                 cache = cache.filter { present.contains($0.key) }
             }
         }
+        let present = Set(files.map(\.base))
+        let gone = known.entries.keys.filter { !present.contains($0) }
+        for base in gone { known.entries[base] = nil }
+        if catalogued || !gone.isEmpty { writeCatalog(known) }
+        catalog.withLock { $0 = known }
         return result
+    }
+
+    /// A sealed segment known by its summary (from the catalog): read whole
+    /// when a query first reaches it, and then kept by this reader (but a
+    /// cold one, read again by each query that reaches it).
+    private func summarized(_ file: SegmentFile, _ summary: SegmentSummary, previous: SegmentFile?) -> IndexedSegment {
+        let (encoder, indexes, layout) = (self.encoder, self.indexes, self.layout)
+        return IndexedSegment(name: file.name, path: file.path, summary: summary) { [weak self] () throws(StoaError) in
+            // A tier move may have taken the file away since the listing: look
+            // for the segment again, in its new form or place.
+            var current = file
+            var attempt = 1
+            while true {
+                do throws(StoaError) {
+                    let whole = try Self.open(current, isLast: false, encoder: encoder, indexes: indexes, previous: previous)
+                    if !current.isCold { self?.adopt(whole) }
+                    return whole
+                } catch where error.errno == ENOENT && attempt < 3 {
+                    attempt += 1
+                    guard let moved = try layout.listAllSegments().first(where: { $0.base == file.base }) else { throw error }
+                    current = moved
+                }
+            }
+        }
+    }
+
+    /// Keeps `whole`, a sealed segment a query read whole after the reader
+    /// knew it by its summary only, in the reader's cache and snapshot, so
+    /// that later queries do not read it again.
+    private func adopt(_ whole: IndexedSegment) {
+        let base = whole.summary.base
+        cache.withLock { cache in
+            if let known = cache[base], !known.isLoaded, known.path == whole.path { cache[base] = whole }
+        }
+        loaded.withLock { state in
+            guard var snapshot = state?.snapshot, let position = snapshot.position(ofBase: base),
+                !snapshot.segments[position].isLoaded, snapshot.segments[position].path == whole.path
+            else { return }
+            snapshot.replace(at: position, with: whole)
+            state?.snapshot = snapshot
+        }
+    }
+
+    /// The catalog of the store's sealed segments (``SegmentCatalog``):
+    /// beside them, else in the reader cache; empty when there is none.
+    private func loadCatalog() -> SegmentCatalog {
+        for path in catalogPaths {
+            if let catalog = SegmentCatalog.load(path) { return catalog }
+        }
+        return SegmentCatalog()
+    }
+
+    /// Writes `catalog` where the next reader looks for it, beside the
+    /// segments when this process may write there, else in the reader
+    /// cache. Not synced: a catalog torn by a crash does not decode, and
+    /// the next reader reads the segments' summaries again.
+    private func writeCatalog(_ catalog: SegmentCatalog) {
+        let bytes = catalog.encoded()
+        for (number, path) in catalogPaths.enumerated() {
+            if number > 0, let cacheDirectory = indexes.cacheDirectory {
+                guard (try? SystemFileSystem().makeDirectories(cacheDirectory)) != nil else { return }
+            }
+            if ReaderIndexes.write(bytes, to: path, durable: false, if: { true }) { return }
+        }
+    }
+
+    /// Where the catalog is: beside the segments, then in the reader cache.
+    private var catalogPaths: [String] {
+        var paths: [String] = []
+        if indexes.writesInStore { paths.append(Path.join(layout.segments, SegmentCatalog.fileName)) }
+        if let cacheDirectory = indexes.cacheDirectory { paths.append(Path.join(cacheDirectory, SegmentCatalog.fileName)) }
+        return paths
     }
 
     /// The last segment, with what was appended since the last look read and

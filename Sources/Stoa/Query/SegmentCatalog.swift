@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a new reader needs to know of every sealed segment before it
+/// answers, in one small file: each segment's seqs, time span, types with
+/// their counts, and damaged lines (a ``SegmentSummary``), keyed by the
+/// identity of the segment file it was read from.
+///
+/// With it, a reader opens a store of a hundred segments with one read and
+/// a `stat` per segment, and loads a segment's `.idx` only when a query
+/// reaches it (see ``StoreReader``); without it, opening read every `.idx`
+/// whole (tens of MB at 10M records).
+///
+/// The catalog is a cache, like a reader-built `.idx` (``ReaderIndexes``):
+/// readers write it, when they had to read a sealed segment's summary from
+/// its `.idx` or its bytes, at `segments/CATALOG` when they may write there,
+/// else in the reader cache. An entry is taken only for the very file it
+/// was read from (same device, inode, modification time and size): a
+/// segment moved to another tier, rewritten, or restored is read again, and
+/// the catalog written anew. A catalog that does not decode (torn, another
+/// version, another store's) is ignored. Losing it costs one slow open.
+///
+/// Segments whose reading named damage beyond their damaged lines (a cut,
+/// a change since sealing, an unreadable file) are never in it: a reader
+/// reads those whole each time, and names the damage.
+///
+/// ```
+/// "STOACAT\n"  u32 version  u32 count
+/// count × entry: u64 base  u8 kind (0 plain, 1 gzip)  u8 cold
+///                u64 device  u64 inode  i64 mtime ns  i64 size
+///                u32 lines  i64 min time  i64 max time
+///                u32 types × (string name, u64 count)
+///                u32 damaged × (u32 line number, string reason)
+/// u32 CRC-32 of everything before it
+/// ```
+/// (Strings are a u32 length and UTF-8; integers little-endian.)
+struct SegmentCatalog: Sendable {
+    static let magic = Array("STOACAT\n".utf8)
+    static let version: UInt32 = 1
+    /// Its name, in `segments/` or in the reader cache.
+    static let fileName = "CATALOG"
+
+    /// The identity of a segment file as `stat` gives it.
+    struct FileIdentity: Sendable, Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var modifiedNanos: Int64
+        var size: Int64
+
+        init(device: UInt64, inode: UInt64, modifiedNanos: Int64, size: Int64) {
+            self.device = device
+            self.inode = inode
+            self.modifiedNanos = modifiedNanos
+            self.size = size
+        }
+
+        init(_ info: stat) {
+            self.init(
+                device: UInt64(info.st_dev), inode: UInt64(info.st_ino), modifiedNanos: RecordTime.nanos(info.st_mtim),
+                size: Int64(info.st_size))
+        }
+    }
+
+    struct Entry: Sendable {
+        var name: SegmentName
+        var isCold: Bool
+        var identity: FileIdentity
+        var summary: SegmentSummary
+
+        /// Whether it describes `file`, whose status is `identity`.
+        func describes(_ file: SegmentFile, identity: FileIdentity) -> Bool {
+            name == file.name && isCold == file.isCold && self.identity == identity
+        }
+    }
+
+    /// By base seq.
+    var entries: [UInt64: Entry] = [:]
+
+    func encoded() -> [UInt8] {
+        var out = ByteWriter()
+        out.bytes += Self.magic
+        out.u32(Self.version)
+        out.u32(UInt32(entries.count))
+        for entry in entries.values.sorted(by: { $0.name.base < $1.name.base }) {
+            out.u64(entry.name.base)
+            out.bytes.append(entry.name.kind == .gzip ? 1 : 0)
+            out.bytes.append(entry.isCold ? 1 : 0)
+            out.u64(entry.identity.device)
+            out.u64(entry.identity.inode)
+            out.i64(entry.identity.modifiedNanos)
+            out.i64(entry.identity.size)
+            let summary = entry.summary
+            out.u32(summary.lineCount)
+            out.i64(summary.minTime)
+            out.i64(summary.maxTime)
+            out.u32(UInt32(summary.types.count))
+            for (name, count) in summary.types {
+                out.string(name)
+                out.u64(UInt64(count))
+            }
+            out.u32(UInt32(summary.damaged.count))
+            for damaged in summary.damaged {
+                out.u32(damaged.ordinal)
+                out.string(damaged.reason)
+            }
+        }
+        out.u32(IndexFile.crc(out.bytes))
+        return out.bytes
+    }
+
+    /// The catalog in `bytes`; nil when they are not a whole catalog of this version.
+    static func decode(_ bytes: [UInt8]) -> SegmentCatalog? {
+        guard bytes.count >= magic.count + 12, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
+        let body = bytes.dropLast(4)
+        var footer = ByteReader(bytes.suffix(4))
+        guard footer.u32() == IndexFile.crc(body) else { return nil }
+        var input = ByteReader(body, at: magic.count)
+        guard input.u32() == version, let count = input.u32() else { return nil }
+        var catalog = SegmentCatalog()
+        for _ in 0..<count {
+            guard let base = input.u64(), let kind = input.u8(), kind <= 1, let cold = input.u8(), cold <= 1,
+                let device = input.u64(), let inode = input.u64(), let modified = input.i64(), let size = input.i64(),
+                let lineCount = input.u32(), let minTime = input.i64(), let maxTime = input.i64(),
+                let typeCount = input.u32(), Int(typeCount) <= input.remaining / 12
+            else { return nil }
+            var types: [(name: String, count: Int)] = []
+            types.reserveCapacity(Int(typeCount))
+            for _ in 0..<typeCount {
+                guard let name = input.string(), let count = input.u64(), count <= UInt64(lineCount) else { return nil }
+                types.append((name, Int(count)))
+            }
+            guard let damagedCount = input.u32(), Int(damagedCount) <= input.remaining / 8 else { return nil }
+            var damaged: [SegmentIndex.DamagedOrdinal] = []
+            for _ in 0..<damagedCount {
+                guard let ordinal = input.u32(), ordinal < lineCount, let reason = input.string() else { return nil }
+                damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
+            }
+            let name = SegmentName(base: base, kind: kind == 1 ? .gzip : .plain)
+            let summary = SegmentSummary(
+                base: base, lineCount: lineCount, minTime: minTime, maxTime: maxTime, types: types, damaged: damaged,
+                fileSize: Int(size))
+            catalog.entries[base] = Entry(
+                name: name, isCold: cold == 1,
+                identity: FileIdentity(device: device, inode: inode, modifiedNanos: modified, size: size), summary: summary)
+        }
+        guard input.isAtEnd else { return nil }
+        return catalog
+    }
+
+    /// The catalog at `path`; nil when there is none or it does not decode.
+    static func load(_ path: String) -> SegmentCatalog? {
+        guard let bytes = try? OpenFile(readingAt: path).readAll() else { return nil }
+        return decode(bytes)
+    }
+}

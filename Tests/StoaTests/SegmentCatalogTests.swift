@@ -1,0 +1,156 @@
+import Foundation
+import StoaTestSupport
+import Synchronization
+import Testing
+
+@testable import Stoa
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real file system, noting every file opened.
+final class OpenNotingFileSystem: FileSystem {
+    private let real = SystemFileSystem()
+    private let opened = Mutex<[String]>([])
+
+    func open(_ path: String, flags: Int32, mode: mode_t) throws(StoaError) -> Int32 {
+        opened.withLock { $0.append(path) }
+        return try real.open(path, flags: flags, mode: mode)
+    }
+
+    /// The files opened so far whose names end with `suffix`.
+    func opened(endingWith suffix: String) -> [String] { opened.withLock { $0.filter { $0.hasSuffix(suffix) } } }
+}
+
+/// Issue 16: a new reader starts from the store's catalog of sealed
+/// segments and reads the `.idx` of only the segments a query reaches.
+@Suite struct SegmentCatalogTests {
+    /// The records of `lines` numbered `range` (each line's `n`).
+    func expectRecords(_ records: [Record], _ lines: [String], _ range: Range<Int>, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(records.count == range.count, "\(records.count) records", sourceLocation: sourceLocation)
+        let wrong = zip(records, range).filter { $0.seq != UInt64($1) || $0.json != lines[$1] }.map(\.1)
+        #expect(wrong.isEmpty, "records not as stored: \(wrong.prefix(5))…", sourceLocation: sourceLocation)
+    }
+
+    func window(_ range: Range<Int>) -> Query {
+        Query(
+            since: Timestamp(microsecondsSinceEpoch: Int64(1_795_000_000 + range.lowerBound) * 1_000_000),
+            until: Timestamp(microsecondsSinceEpoch: Int64(1_795_000_000 + range.upperBound) * 1_000_000))
+    }
+
+    var catalogPath: (TemporaryDirectory) -> String { { $0.appending("segments/CATALOG") } }
+
+    @Test func aNewReaderReadsTheIndexOfOnlyTheSegmentsAQueryReaches() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        let sealed = segmentFiles(directory, ".idx").count - 1  // the active segment's checkpoint aside
+        #expect(sealed >= 6)
+        // The first reader reads every .idx, and writes the catalog.
+        let first = try StoreReader(at: directory.path).stats()
+        #expect(FileManager.default.fileExists(atPath: catalogPath(directory)))
+
+        let files = OpenNotingFileSystem()
+        try FileReads.$fileSystem.withValue(files) {
+            let reader = try StoreReader(at: directory.path)
+            #expect(try reader.stats().records == first.records)
+            #expect(files.opened(endingWith: ".idx").count <= 1, "\(files.opened(endingWith: ".idx"))")  // the checkpoint's
+            expectRecords(try reader.query(window(1500..<1510)).all(), lines, 1500..<1510)
+        }
+        // The segment holding them, and the active segment's checkpoint.
+        #expect(files.opened(endingWith: ".idx").count <= 2, "\(files.opened(endingWith: ".idx"))")
+
+        // Without the catalog, every sealed segment's .idx is read.
+        try FileManager.default.removeItem(atPath: catalogPath(directory))
+        let without = OpenNotingFileSystem()
+        try FileReads.$fileSystem.withValue(without) {
+            expectRecords(try StoreReader(at: directory.path).query(window(1500..<1510)).all(), lines, 1500..<1510)
+        }
+        #expect(without.opened(endingWith: ".idx").count >= sealed)
+    }
+
+    @Test func statsFromTheCatalogAreTheStatsOfTheIndexes() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeSealedStore(directory, warm: true)
+        var fromIndexes = try StoreReader(at: directory.path).stats()
+        var fromCatalog = try StoreReader(at: directory.path).stats()
+        #expect(fromIndexes.indexBytes > fromCatalog.indexBytes)
+        fromIndexes.indexBytes = 0
+        fromCatalog.indexBytes = 0
+        #expect(fromCatalog == fromIndexes)
+        #expect(fromCatalog.records == 3000)
+    }
+
+    @Test func aSegmentMovedToAnotherTierIsReadAgainAndTheCatalogWrittenAnew() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        let before = try #require(SegmentCatalog.load(catalogPath(directory)))
+        #expect(before.entries.values.allSatisfy { $0.name.kind == .plain })
+
+        try warmEverySealedSegment(directory)
+        let reader = try StoreReader(at: directory.path)
+        expectRecords(try reader.query(Query()).all(), lines, 0..<3000)
+        let after = try #require(SegmentCatalog.load(catalogPath(directory)))
+        #expect(after.entries.count == before.entries.count)
+        #expect(after.entries.values.allSatisfy { $0.name.kind == .gzip })
+    }
+
+    @Test func aCatalogThatDoesNotDecodeIsIgnoredAndWrittenAnew() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        let path = catalogPath(directory)
+        var bytes = try readBytes(path)
+        let whole = bytes
+        bytes[bytes.count / 2] ^= 0x01
+        try writeBytes(bytes, to: path)
+        expectRecords(try StoreReader(at: directory.path).query(window(100..<2900)).all(), lines, 100..<2900)
+        #expect(try readBytes(path) == whole)
+
+        try writeBytes(Array(whole.prefix(whole.count / 3)), to: path)
+        expectRecords(try StoreReader(at: directory.path).query(Query()).all(), lines, 0..<3000)
+        #expect(try readBytes(path) == whole)
+    }
+
+    /// A segment the reader knew by its catalog entry, moved warm before a
+    /// query reached it: the query reads it in its new form (it found
+    /// nothing at the old path and took the segment for expired).
+    @Test func aSegmentMovedBetweenTheSnapshotAndTheQueryIsFoundInItsNewForm() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        let reader = try StoreReader(at: directory.path)
+        let snapshot = try reader.view()
+        #expect(snapshot.briefs.dropLast().allSatisfy { !$0.isLoaded })
+
+        try warmEverySealedSegment(directory)
+        let cursor = RecordCursor(QueryEngine(snapshot, query: Query(), encoder: reader.encoder))
+        expectRecords(try cursor.all(), lines, 0..<3000)
+        #expect(cursor.damaged.isEmpty, "\(cursor.damaged)")
+    }
+
+    @Test func aSegmentReadWholeByAQueryIsKeptByTheReader() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        let files = OpenNotingFileSystem()
+        try FileReads.$fileSystem.withValue(files) {
+            let reader = try StoreReader(at: directory.path)
+            for _ in 0..<3 { expectRecords(try reader.query(window(1500..<1510)).all(), lines, 1500..<1510) }
+            #expect(try reader.view().briefs.filter(\.isLoaded).count == 2)  // that segment and the active one
+        }
+        #expect(files.opened(endingWith: ".idx").count <= 2, "\(files.opened(endingWith: ".idx"))")
+    }
+
+    /// Moves every sealed segment warm, as a writer's tier policy does.
+    func warmEverySealedSegment(_ directory: TemporaryDirectory) throws {
+        var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))
+        configuration.hotFor = .microseconds(1)
+        try writeBytes(configuration.encoded(), to: directory.appending("stoa.json"))
+        let store = try Store(at: directory.path)
+        _ = try store.applyTierPolicy(now: Timestamp(microsecondsSinceEpoch: Syscalls.realtimeMicroseconds() + 1_000_000_000))
+        try store.close()
+        #expect(segmentFiles(directory, ".jsonl").count == 1)
+    }
+}
