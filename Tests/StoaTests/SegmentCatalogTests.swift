@@ -143,6 +143,36 @@ final class OpenNotingFileSystem: FileSystem {
         #expect(files.opened(endingWith: ".idx").count <= 2, "\(files.opened(endingWith: ".idx"))")
     }
 
+    /// The catalog notes each `.idx` a reader found consistent, and the next
+    /// reader spares that check for the very same file only: one written
+    /// since (here crafted, its CRC right, its first block's time span moved
+    /// a year on) is checked and refused, and the segment indexed again.
+    @Test func anIndexChangedSinceTheCatalogFoundItConsistentIsCheckedAgain() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        let catalog = try #require(SegmentCatalog.load(catalogPath(directory)))
+        let sealed = segmentFiles(directory, ".idx").dropLast()
+        #expect(catalog.entries.count == sealed.count && catalog.entries.values.allSatisfy { $0.index != nil })
+
+        let path = try #require(sealed.dropFirst().first)
+        var bytes = try readBytes(path)
+        let original = try #require(IndexFile.decode(bytes))
+        let first = original.index.blocks[0]
+        let year: Int64 = 365 * 86_400 * 1_000_000
+        for (offset, value) in [(144 + 20, first.minTime + year), (144 + 28, first.maxTime + year)] {
+            for byte in 0..<8 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * Int64(byte))) }
+        }
+        let crc = IndexFile.crc(bytes[..<(bytes.count - 4)])
+        for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(byte))) }
+        #expect(IndexFile.decode(bytes) == nil)  // inconsistent, though its CRC is right
+        try writeBytes(bytes, to: path)
+
+        let base = Int(original.index.base)
+        let range = base..<(base + Int(first.count))
+        expectRecords(try StoreReader(at: directory.path).query(window(range)).all(), lines, range)
+    }
+
     /// Moves every sealed segment warm, as a writer's tier policy does.
     func warmEverySealedSegment(_ directory: TemporaryDirectory) throws {
         var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))

@@ -128,14 +128,14 @@ package struct IndexFile: Sendable, Equatable {
         let checksStart = bytes.endIndex - footerBytes - Int(count)
         let checks = bytes[checksStart..<(bytes.endIndex - footerBytes)]
         guard checks.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == checksCRC else { return nil }
-        return decode(head: bytes[..<checksStart], checks: LineChecks(checks))
+        return decode(head: bytes[..<checksStart], checks: LineChecks(checks), checkingConsistency: true)
     }
 
     /// The last bytes of the file: the line checks' count and CRC32C, and the file's CRC-32.
     package static let footerBytes = 12
 
     /// Decodes the file up to its line checks (its CRCs already checked).
-    private static func decode(head bytes: ArraySlice<UInt8>, checks: LineChecks) -> IndexFile? {
+    private static func decode(head bytes: ArraySlice<UInt8>, checks: LineChecks, checkingConsistency: Bool) -> IndexFile? {
         guard bytes.count >= magic.count + 8, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
         var input = ByteReader(bytes, at: magic.count)
         // Flags: bit 0 compressed, bit 1 partial; a file with others set was not written by this version.
@@ -200,7 +200,7 @@ package struct IndexFile: Sendable, Equatable {
         let file = IndexFile(
             index: index, isCompressed: flags & 1 != 0, isPartial: flags & 2 != 0, plainBytes: plainBytes, fileBytes: fileBytes, digest: digest,
             chain: chain, sealedAt: sealedAt)
-        return file.isConsistent ? file : nil
+        return !checkingConsistency || file.isConsistent ? file : nil
     }
 
     /// Whether every value of a decoded file fits the others and the
@@ -308,8 +308,16 @@ package struct IndexFile: Sendable, Equatable {
     /// Reads the `.idx` at `path` as ``decode(_:)`` does, but holds it only
     /// up to its line checks: those are passed through both CRCs and left
     /// in the file (see ``LineChecks``).
-    static func read(_ path: String) -> IndexFile? {
-        guard let file = try? OpenFile(readingAt: path), let size = try? file.size, size >= magic.count + footerBytes,
+    static func read(_ path: String) -> IndexFile? { read(path, trusting: nil)?.file }
+
+    /// ``read(_:)``, and the identity of the file read. The check of
+    /// consistency (``isConsistent``) is spared when the file is `trusted`:
+    /// one found consistent before, not changed since.
+    static func read(_ path: String, trusting trusted: FileIdentity?) -> (file: IndexFile, identity: FileIdentity)? {
+        guard let file = try? OpenFile(readingAt: path), let info = try? file.status() else { return nil }
+        let identity = FileIdentity(info)
+        let size = Int(info.st_size)
+        guard size >= magic.count + footerBytes,
             let footerBytes = try? file.read(fromAbsoluteOffset: size - Self.footerBytes, count: Self.footerBytes),
             footerBytes.count == Self.footerBytes
         else { return nil }
@@ -333,16 +341,29 @@ package struct IndexFile: Sendable, Equatable {
         }
         fileCRC = footerBytes.withUnsafeBufferPointer { crc(UnsafeBufferPointer(rebasing: $0[..<8]), continuing: fileCRC) }
         guard fileCRC == stored, checksCRCFound == checksCRC else { return nil }
-        return decode(head: head[...], checks: LineChecks(stored: Int(count), in: path, at: checksStart, crc: checksCRC))
+        guard
+            let decoded = decode(
+                head: head[...], checks: LineChecks(stored: Int(count), in: path, at: checksStart, crc: checksCRC),
+                checkingConsistency: identity != trusted)
+        else { return nil }
+        return (decoded, identity)
     }
 
     /// Loads the `.idx` at `path` if it is valid and matches a sealed segment
     /// file of `fileSize` bytes.
     static func load(_ path: String, base: UInt64, fileSize: Int) -> IndexFile? {
-        guard let file = read(path), !file.isPartial,
-            file.index.base == base, file.fileBytes == UInt64(fileSize)
+        load(path, base: base, fileSize: fileSize, trusting: nil)?.file
+    }
+
+    /// ``load(_:base:fileSize:)``, and the identity of the file read;
+    /// `trusted` as for ``read(_:trusting:)``.
+    static func load(
+        _ path: String, base: UInt64, fileSize: Int, trusting trusted: FileIdentity?
+    ) -> (file: IndexFile, identity: FileIdentity)? {
+        guard let read = read(path, trusting: trusted), !read.file.isPartial,
+            read.file.index.base == base, read.file.fileBytes == UInt64(fileSize)
         else { return nil }
-        return file
+        return read
     }
 
     /// Loads the checkpoint `.idx` of the active segment whose bytes are

@@ -78,17 +78,21 @@ struct ReaderIndexes: Sendable {
 
     /// The valid `.idx` of a sealed segment file of `fileSize` bytes: beside
     /// it, else in the cache (the entry of the file as it is now).
-    func load(_ file: SegmentFile, fileSize: Int) -> IndexFile? {
-        if let index = IndexFile.load(file.indexPath, base: file.base, fileSize: fileSize),
-            index.isCompressed == (file.name.kind == .gzip)
+    func load(_ file: SegmentFile, fileSize: Int) -> IndexFile? { load(file, fileSize: fileSize, trusting: nil)?.file }
+
+    /// ``load(_:fileSize:)``, and the identity of the `.idx` read; `trusted`:
+    /// an `.idx` found consistent before (see ``IndexFile/read(_:trusting:)``).
+    func load(_ file: SegmentFile, fileSize: Int, trusting trusted: FileIdentity?) -> (file: IndexFile, identity: FileIdentity)? {
+        if let read = IndexFile.load(file.indexPath, base: file.base, fileSize: fileSize, trusting: trusted),
+            read.file.isCompressed == (file.name.kind == .gzip)
         {
-            return index
+            return read
         }
         guard let cached = cachedIndexPath(of: file),
-            let index = IndexFile.load(cached, base: file.base, fileSize: fileSize),
-            index.isCompressed == (file.name.kind == .gzip)
+            let read = IndexFile.load(cached, base: file.base, fileSize: fileSize, trusting: trusted),
+            read.file.isCompressed == (file.name.kind == .gzip)
         else { return nil }
-        return index
+        return read
     }
 
     /// The chain digest of `file`'s valid `.idx` (beside it or cached).

@@ -20,6 +20,8 @@ final class IndexedSegment: Sendable {
     /// pointer followed, a cache miss, for each).
     private let nameFilter: NameFilter?
     private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
+    /// The `.idx` its index was read from, if it was (see ``SegmentCatalog/Entry/index``).
+    let indexFile: FileIdentity?
 
     /// (A class: a query reads a field of it, such as the index's late
     /// list, without copying the whole index, as reading through an
@@ -101,8 +103,9 @@ final class IndexedSegment: Sendable {
     /// a prefix of these bytes (see ``Parts/init(index:contents:previous:)``).
     init(
         name: SegmentName, index: SegmentIndex, contents: any SegmentBytes, isSealed: Bool, notes: [DamagedLine] = [],
-        previous: IndexedSegment? = nil
+        previous: IndexedSegment? = nil, indexFile: FileIdentity? = nil
     ) {
+        self.indexFile = indexFile
         self.name = name
         self.path = contents.path
         var summary = SegmentSummary(index)
@@ -117,9 +120,10 @@ final class IndexedSegment: Sendable {
 
     /// A sealed segment held as its summary; `loader` reads it whole when needed.
     init(
-        name: SegmentName, path: String, summary: SegmentSummary, notes: [DamagedLine] = [],
+        name: SegmentName, path: String, summary: SegmentSummary, notes: [DamagedLine] = [], indexFile: FileIdentity? = nil,
         loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment
     ) {
+        self.indexFile = indexFile
         self.name = name
         self.path = path
         self.summary = summary
@@ -132,7 +136,9 @@ final class IndexedSegment: Sendable {
 
     /// A segment held as its summary; `loader` reads it whole when needed.
     convenience init(summarizing whole: IndexedSegment, loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment) {
-        self.init(name: whole.name, path: whole.path, summary: whole.summary, notes: whole.notes, loader: loader)
+        self.init(
+            name: whole.name, path: whole.path, summary: whole.summary, notes: whole.notes, indexFile: whole.indexFile,
+            loader: loader)
     }
 
     /// Whether its index and bytes are in memory.

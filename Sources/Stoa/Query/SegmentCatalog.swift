@@ -16,7 +16,7 @@ import Glibc
 /// readers write it, when they had to read a sealed segment's summary from
 /// its `.idx` or its bytes, at `segments/CATALOG` when they may write there,
 /// else in the reader cache. An entry is taken only for the very file it
-/// was read from (same device, inode, modification time and size): a
+/// was read from (the same ``FileIdentity``): a
 /// segment moved to another tier, rewritten, or restored is read again, and
 /// the catalog written anew. A catalog that does not decode (torn, another
 /// version, another store's) is ignored. Losing it costs one slow open.
@@ -28,7 +28,9 @@ import Glibc
 /// ```
 /// "STOACAT\n"  u32 version  u32 count
 /// count × entry: u64 base  u8 kind (0 plain, 1 gzip)  u8 cold
-///                u64 device  u64 inode  i64 mtime ns  i64 size
+///                the segment file's identity (``FileIdentity``: u64 device,
+///                u64 inode, i64 size, i64 mtime ns, i64 ctime ns)
+///                u8 has index, and then the identity of the `.idx` read
 ///                u32 lines  i64 min time  i64 max time
 ///                u32 types × (string name, u64 count)
 ///                u32 damaged × (u32 line number, string reason)
@@ -41,32 +43,15 @@ struct SegmentCatalog: Sendable {
     /// Its name, in `segments/` or in the reader cache.
     static let fileName = "CATALOG"
 
-    /// The identity of a segment file as `stat` gives it.
-    struct FileIdentity: Sendable, Equatable {
-        var device: UInt64
-        var inode: UInt64
-        var modifiedNanos: Int64
-        var size: Int64
-
-        init(device: UInt64, inode: UInt64, modifiedNanos: Int64, size: Int64) {
-            self.device = device
-            self.inode = inode
-            self.modifiedNanos = modifiedNanos
-            self.size = size
-        }
-
-        init(_ info: stat) {
-            self.init(
-                device: UInt64(info.st_dev), inode: UInt64(info.st_ino), modifiedNanos: RecordTime.nanos(info.st_mtim),
-                size: Int64(info.st_size))
-        }
-    }
-
     struct Entry: Sendable {
         var name: SegmentName
         var isCold: Bool
         var identity: FileIdentity
         var summary: SegmentSummary
+        /// The `.idx` a reader read the summary from and found consistent
+        /// (``IndexFile/isConsistent``), when it was read from one: a reader
+        /// that loads this very file again spares that check.
+        var index: FileIdentity?
 
         /// Whether it describes `file`, whose status is `identity`.
         func describes(_ file: SegmentFile, identity: FileIdentity) -> Bool {
@@ -86,10 +71,9 @@ struct SegmentCatalog: Sendable {
             out.u64(entry.name.base)
             out.bytes.append(entry.name.kind == .gzip ? 1 : 0)
             out.bytes.append(entry.isCold ? 1 : 0)
-            out.u64(entry.identity.device)
-            out.u64(entry.identity.inode)
-            out.i64(entry.identity.modifiedNanos)
-            out.i64(entry.identity.size)
+            entry.identity.encode(into: &out)
+            out.bytes.append(entry.index == nil ? 0 : 1)
+            entry.index?.encode(into: &out)
             let summary = entry.summary
             out.u32(summary.lineCount)
             out.i64(summary.minTime)
@@ -120,8 +104,14 @@ struct SegmentCatalog: Sendable {
         var catalog = SegmentCatalog()
         for _ in 0..<count {
             guard let base = input.u64(), let kind = input.u8(), kind <= 1, let cold = input.u8(), cold <= 1,
-                let device = input.u64(), let inode = input.u64(), let modified = input.i64(), let size = input.i64(),
-                let lineCount = input.u32(), let minTime = input.i64(), let maxTime = input.i64(),
+                let identity = FileIdentity(reading: &input), let hasIndex = input.u8(), hasIndex <= 1
+            else { return nil }
+            var index: FileIdentity?
+            if hasIndex == 1 {
+                guard let read = FileIdentity(reading: &input) else { return nil }
+                index = read
+            }
+            guard let lineCount = input.u32(), UInt64.max - base >= UInt64(lineCount), let minTime = input.i64(), let maxTime = input.i64(),
                 let typeCount = input.u32(), Int(typeCount) <= input.remaining / 12
             else { return nil }
             var types: [(name: String, count: Int)] = []
@@ -139,10 +129,8 @@ struct SegmentCatalog: Sendable {
             let name = SegmentName(base: base, kind: kind == 1 ? .gzip : .plain)
             let summary = SegmentSummary(
                 base: base, lineCount: lineCount, minTime: minTime, maxTime: maxTime, types: types, damaged: damaged,
-                fileSize: Int(size))
-            catalog.entries[base] = Entry(
-                name: name, isCold: cold == 1,
-                identity: FileIdentity(device: device, inode: inode, modifiedNanos: modified, size: size), summary: summary)
+                fileSize: Int(identity.size))
+            catalog.entries[base] = Entry(name: name, isCold: cold == 1, identity: identity, summary: summary, index: index)
         }
         guard input.isAtEnd else { return nil }
         return catalog

@@ -320,9 +320,9 @@ public final class StoreReader: Sendable {
                 }
             }
             // Known from the catalog: its summary now, its index when a query reaches it.
-            let identity = try? FileReads.fileSystem.status(file.path).map(SegmentCatalog.FileIdentity.init)
+            let identity = try? FileReads.fileSystem.status(file.path).map(FileIdentity.init)
             if let identity, let entry = known.entries[file.base], entry.describes(file, identity: identity) {
-                let segment = summarized(file, entry.summary, previous: position > 0 ? files[position - 1] : nil)
+                let segment = summarized(file, entry, previous: position > 0 ? files[position - 1] : nil)
                 cache.withLock { $0[file.base] = segment }
                 result.append(segment)
                 continue
@@ -338,7 +338,8 @@ public final class StoreReader: Sendable {
                     // Read whole and found whole: the next reader takes its summary from the catalog.
                     if current == file, let identity, segment.isSealed, segment.notes.isEmpty {
                         known.entries[file.base] = SegmentCatalog.Entry(
-                            name: file.name, isCold: file.isCold, identity: identity, summary: segment.summary)
+                            name: file.name, isCold: file.isCold, identity: identity, summary: segment.summary,
+                            index: segment.indexFile)
                         catalogued = true
                     }
                     break
@@ -374,16 +375,18 @@ public final class StoreReader: Sendable {
     /// A sealed segment known by its summary (from the catalog): read whole
     /// when a query first reaches it, and then kept by this reader (but a
     /// cold one, read again by each query that reaches it).
-    private func summarized(_ file: SegmentFile, _ summary: SegmentSummary, previous: SegmentFile?) -> IndexedSegment {
+    private func summarized(_ file: SegmentFile, _ entry: SegmentCatalog.Entry, previous: SegmentFile?) -> IndexedSegment {
         let (encoder, indexes, layout) = (self.encoder, self.indexes, self.layout)
-        return IndexedSegment(name: file.name, path: file.path, summary: summary) { [weak self] () throws(StoaError) in
+        return IndexedSegment(name: file.name, path: file.path, summary: entry.summary, indexFile: entry.index) {
+            [weak self] () throws(StoaError) in
             // A tier move may have taken the file away since the listing: look
             // for the segment again, in its new form or place.
             var current = file
             var attempt = 1
             while true {
                 do throws(StoaError) {
-                    let whole = try Self.open(current, isLast: false, encoder: encoder, indexes: indexes, previous: previous)
+                    let whole = try Self.open(
+                        current, isLast: false, encoder: encoder, indexes: indexes, previous: previous, trusting: entry.index)
                     if !current.isCold { self?.adopt(whole) }
                     return whole
                 } catch where error.errno == ENOENT && attempt < 3 {
@@ -529,14 +532,18 @@ public final class StoreReader: Sendable {
     /// the reader's cache) when that is valid, else by reading the segment —
     /// and then, for a sealed segment, the `.idx` is written for the next
     /// reader (see ``ReaderIndexes``).
+    ///
+    /// `trusted`: an `.idx` of it found consistent before (see ``IndexFile/read(_:trusting:)``).
     private static func open(
-        _ file: SegmentFile, isLast: Bool, encoder: RecordEncoder, indexes: ReaderIndexes, previous: SegmentFile?
+        _ file: SegmentFile, isLast: Bool, encoder: RecordEncoder, indexes: ReaderIndexes, previous: SegmentFile?,
+        trusting trusted: FileIdentity? = nil
     ) throws(StoaError) -> IndexedSegment {
         switch file.name.kind {
         case .gzip:
             let contents = try GzipSegmentContents(path: file.path)
-            if let index = indexes.load(file, fileSize: contents.fileSize) {
-                return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
+            if let read = indexes.load(file, fileSize: contents.fileSize, trusting: trusted) {
+                return IndexedSegment(
+                    name: file.name, index: read.file.index, contents: contents, isSealed: true, indexFile: read.identity)
             }
             let mapped = try MappedFile(path: file.path)
             var builder = SegmentIndexBuilder(base: file.base)
@@ -571,8 +578,9 @@ public final class StoreReader: Sendable {
             return IndexedSegment(name: file.name, index: index, contents: contents, isSealed: true, notes: notes + losses)
         case .plain, .index:
             let contents = try SegmentContents(path: file.path, sealed: !isLast)
-            if !isLast, let index = indexes.load(file, fileSize: contents.fileSize) {
-                return IndexedSegment(name: file.name, index: index.index, contents: contents, isSealed: true)
+            if !isLast, let read = indexes.load(file, fileSize: contents.fileSize, trusting: trusted) {
+                return IndexedSegment(
+                    name: file.name, index: read.file.index, contents: contents, isSealed: true, indexFile: read.identity)
             }
             // No valid .idx (or the segment may still grow): index it now.
             let modified = isLast ? nil : settledModificationTime(file)
