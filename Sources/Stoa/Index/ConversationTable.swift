@@ -31,7 +31,11 @@ struct ConversationTable: Sendable {
     /// name would have every query for it pass over the segment). They are
     /// kept in the file's bytes: a conversation's postings are read again
     /// when it is looked up.
-    init?(reading input: inout ByteReader, count: UInt32, lineCount: UInt32) {
+    ///
+    /// `validating` false: read from an `.idx` found consistent before and
+    /// unchanged since (see ``IndexFile/read(_:trusting:)``), the names,
+    /// their order, the postings and the filter are taken as they are.
+    init?(reading input: inout ByteReader, count: UInt32, lineCount: UInt32, validating: Bool = true) {
         file = input.bytes
         // An entry takes at least 20 bytes: a count no file could hold allocates nothing.
         guard Int(count) <= (input.bytes.endIndex - input.position) / 20 else { return nil }
@@ -40,9 +44,12 @@ struct ConversationTable: Sendable {
         let first = input.position
         for number in 0..<count {
             let start = input.position
-            guard let name = input.stringBytes(), String(validating: name, as: UTF8.self) != nil,
-                let postings = input.postings(), postings.isValid(below: lineCount)
-            else { return nil }
+            guard let name = input.stringBytes(), let postings = input.postings() else { return nil }
+            guard validating else {
+                entries.append(UInt32(start - file.startIndex))
+                continue
+            }
+            guard String(validating: name, as: UTF8.self) != nil, postings.isValid(below: lineCount) else { return nil }
             if number > 0 && Self.compare(previous, name) >= 0 { return nil }
             previous = name
             entries.append(UInt32(start - file.startIndex))
@@ -50,6 +57,11 @@ struct ConversationTable: Sendable {
         guard let filterLength = input.u32(), let filter = input.slice(Int(filterLength)),
             filter.count == Self.filterBytes(names: Int(count))
         else { return nil }
+        guard validating else {
+            self.filter = filter
+            storedBytes = input.position - first
+            return
+        }
         var expected = [UInt8](repeating: 0, count: filter.count)
         let shape = NameFilter(filter)
         forEachNameHash { hash in

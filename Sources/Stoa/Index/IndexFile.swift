@@ -169,12 +169,15 @@ package struct IndexFile: Sendable, Equatable {
         }
         guard let typeCount = input.u32() else { return nil }
         for _ in 0..<typeCount {
-            guard let type = input.string(), let postings = input.postings(), postings.isValid(below: lineCount) else { return nil }
+            guard let type = input.string(), let postings = input.postings(),
+                !checkingConsistency || postings.isValid(below: lineCount)
+            else { return nil }
             index.types.append(type)
             index.typePostings.append(postings)
         }
         guard let conversationCount = input.u32(),
-            let conversations = ConversationTable(reading: &input, count: conversationCount, lineCount: lineCount)
+            let conversations = ConversationTable(
+                reading: &input, count: conversationCount, lineCount: lineCount, validating: checkingConsistency)
         else { return nil }
         index.conversations = conversations
         guard let damagedCount = input.u32() else { return nil }
