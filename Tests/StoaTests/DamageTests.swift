@@ -258,9 +258,9 @@ func segmentFiles(_ directory: TemporaryDirectory, _ suffix: String) -> [String]
         let indexPath = String(segment.dropLast(".jsonl".count)) + ".idx"
         var index = try readBytes(indexPath)
         #expect(IndexFile.decode(index) != nil)
-        // Version 3, with a right CRC-32: refused all the same.
+        // Version 3, with a right checksum: refused all the same.
         index.replaceSubrange(8..<12, with: [3, 0, 0, 0])
-        let crc = IndexFile.crc(Array(index.dropLast(4)))
+        let crc = IndexFile.fileChecksum(index.dropLast(4))
         index.replaceSubrange((index.count - 4)..., with: withUnsafeBytes(of: crc.littleEndian, Array.init))
         try writeBytes(index, to: indexPath)
         #expect(IndexFile.decode(index) == nil)

@@ -33,7 +33,7 @@ import Testing
         for byte in 0..<width where offset + byte < bytes.count - 4 {
             bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte)))
         }
-        let crc = IndexFile.crc(bytes[..<(bytes.count - 4)])
+        let crc = IndexFile.fileChecksum(bytes[..<(bytes.count - 4)])
         for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(byte))) }
         return bytes
     }

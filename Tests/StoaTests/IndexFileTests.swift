@@ -85,6 +85,30 @@ import Testing
         #expect(grown.conversations.count == names.count + 1)
     }
 
+    /// Format 6 ends the file with a CRC32C; an `.idx` of format 5 (zlib's
+    /// CRC-32), as every store written before holds, is still read as it
+    /// is, not rebuilt; one of format 5 ending with a CRC32C is refused.
+    @Test func anIndexOfFormat5IsStillRead() throws {
+        let directory = TemporaryDirectory()
+        try makeStore(directory)
+        let expected = try everything(directory)
+        let segment = try #require(sealedSegments(directory).dropFirst().first)
+        var bytes = try readBytes(indexPath(segment))
+        #expect(bytes[8..<12] == [6, 0, 0, 0])
+        let current = try #require(IndexFile.decode(bytes))
+        bytes.replaceSubrange(8..<12, with: [5, 0, 0, 0])
+        bytes.removeLast(4)
+        let formatFive = bytes + withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian, Array.init)
+        let wrongChecksum = bytes + withUnsafeBytes(of: IndexFile.fileChecksum(bytes[...]).littleEndian, Array.init)
+        #expect(IndexFile.decode(wrongChecksum) == nil)
+        #expect(IndexFile.decode(formatFive) == current)
+        try writeBytes(formatFive, to: indexPath(segment))
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        #expect(IndexFile.load(indexPath(segment), base: name.base, fileSize: try readBytes(segment).count) == current)
+        #expect(try everything(directory) == expected)
+        #expect(try readBytes(indexPath(segment)) == formatFive)  // not rebuilt
+    }
+
     @Test func anIndexWithConversationsOutOfOrderIsRefused() throws {
         var builder = SegmentIndexBuilder(base: 0)
         builder.add(length: 10, time: 1, type: "t", conversation: "bbbb")
@@ -99,7 +123,7 @@ import Testing
         bytes.replaceSubrange(first, with: Array("bbbb".utf8))
         bytes.replaceSubrange(second, with: Array("aaaa".utf8))
         bytes.removeLast(4)
-        withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: IndexFile.fileChecksum(bytes[...]).littleEndian) { bytes += $0 }
         #expect(IndexFile.decode(bytes) == nil)
     }
 
@@ -122,7 +146,7 @@ import Testing
         bytes[name.upperBound + 1] = 0xB0
         let footer = bytes.count - IndexFile.footerBytes
         bytes.removeLast(4)
-        withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: IndexFile.fileChecksum(bytes[...]).littleEndian) { bytes += $0 }
         #expect(bytes.count == footer + IndexFile.footerBytes)
         #expect(IndexFile.decode(bytes) == nil)
     }
@@ -139,7 +163,7 @@ import Testing
         #expect(IndexFile.decode(bytes) != nil)
         bytes[15] = 0x80  // the flags' high byte (magic 8, version 4, flags 4)
         bytes.removeLast(4)
-        withUnsafeBytes(of: IndexFile.crc(bytes).littleEndian) { bytes += $0 }
+        withUnsafeBytes(of: IndexFile.fileChecksum(bytes[...]).littleEndian) { bytes += $0 }
         #expect(IndexFile.decode(bytes) == nil)
     }
 

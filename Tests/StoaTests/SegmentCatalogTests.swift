@@ -163,7 +163,7 @@ final class OpenNotingFileSystem: FileSystem {
         for (offset, value) in [(144 + 20, first.minTime + year), (144 + 28, first.maxTime + year)] {
             for byte in 0..<8 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * Int64(byte))) }
         }
-        let crc = IndexFile.crc(bytes[..<(bytes.count - 4)])
+        let crc = IndexFile.fileChecksum(bytes[..<(bytes.count - 4)])
         for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(byte))) }
         #expect(IndexFile.decode(bytes) == nil)  // inconsistent, though its CRC is right
         try writeBytes(bytes, to: path)

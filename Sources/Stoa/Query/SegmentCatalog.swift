@@ -34,7 +34,7 @@ import Glibc
 ///                u32 lines  i64 min time  i64 max time
 ///                u32 types × (string name, u64 count)
 ///                u32 damaged × (u32 line number, string reason)
-/// u32 CRC-32 of everything before it
+/// u32 CRC32C of everything before it
 /// ```
 /// (Strings are a u32 length and UTF-8; integers little-endian.)
 struct SegmentCatalog: Sendable {
@@ -89,7 +89,7 @@ struct SegmentCatalog: Sendable {
                 out.string(damaged.reason)
             }
         }
-        out.u32(IndexFile.crc(out.bytes))
+        out.u32(out.bytes.withUnsafeBufferPointer { CRC32C.checksum($0) })
         return out.bytes
     }
 
@@ -98,7 +98,7 @@ struct SegmentCatalog: Sendable {
         guard bytes.count >= magic.count + 12, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
         let body = bytes.dropLast(4)
         var footer = ByteReader(bytes.suffix(4))
-        guard footer.u32() == IndexFile.crc(body) else { return nil }
+        guard footer.u32() == body.withUnsafeBufferPointer({ CRC32C.checksum($0) }) else { return nil }
         var input = ByteReader(body, at: magic.count)
         guard input.u32() == version, let count = input.u32() else { return nil }
         var catalog = SegmentCatalog()

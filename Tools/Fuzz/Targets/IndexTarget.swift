@@ -46,7 +46,7 @@ enum IndexTarget {
         let checksStart = bytes.count - footer - count
         let checks = bytes[checksStart..<(bytes.count - footer)].withUnsafeBufferPointer { CRC32C.checksum($0) }
         put(checks, at: bytes.count - footer + 4)
-        put(IndexFile.crc(bytes[..<(bytes.count - 4)]), at: bytes.count - 4)
+        put(IndexFile.fileChecksum(bytes[..<(bytes.count - 4)]), at: bytes.count - 4)
         return bytes
     }
 }
