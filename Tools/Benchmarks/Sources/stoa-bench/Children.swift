@@ -27,13 +27,21 @@ func ownExecutable() -> String {
 
 /// Runs `arguments` (the first is looked up in PATH), stdin from /dev/null,
 /// stderr inherited, stdout captured (or sent to /dev/null); waits for it.
-func runChild(_ arguments: [String], captureOutput: Bool = true) throws -> ChildRun {
+///
+/// With `outputFile`, stdout goes to that file (made or emptied) instead of
+/// a pipe, and `output` is read from it once the child is gone: the parent
+/// does nothing while the child runs (a pipe would have it reading, on the
+/// same CPU when both are bound to one).
+func runChild(_ arguments: [String], captureOutput: Bool = true, outputFile: String? = nil) throws -> ChildRun {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     var pipeEnds: [Int32] = [-1, -1]
-    if captureOutput {
+    let captureOutput = captureOutput && outputFile == nil
+    if let outputFile {
+        posix_spawn_file_actions_addopen(&actions, 1, outputFile, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    } else if captureOutput {
         guard pipe(&pipeEnds) == 0 else { throw BenchError(description: "pipe: \(String(cString: strerror(errno)))") }
         for end in pipeEnds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
         posix_spawn_file_actions_adddup2(&actions, pipeEnds[1], 1)
@@ -68,6 +76,12 @@ func runChild(_ arguments: [String], captureOutput: Bool = true) throws -> Child
         guard errno == EINTR else { throw BenchError(description: "wait4: \(String(cString: strerror(errno)))") }
     }
     let seconds = elapsed(since: start)
+    if let outputFile {
+        guard let data = FileManager.default.contents(atPath: outputFile) else {
+            throw BenchError(description: "\(arguments[0]): cannot read its output from \(outputFile)")
+        }
+        output = [UInt8](data)
+    }
     // WIFEXITED / WEXITSTATUS are macros.
     let exited = waitStatus & 0x7f == 0
     let code = exited ? (waitStatus >> 8) & 0xff : 128 + (waitStatus & 0x7f)

@@ -2,10 +2,13 @@
 // a plain Python reader, and the floor (cat, wc -l), over the same records,
 // side by side in one run.
 //
-//     stoa-bench query [--records N] [--dir D] [--keep] [--skip-python] [--python LIST]
+//     stoa-bench query [--records N] [--full-active] [--dir D] [--keep] [--skip-python] [--python LIST]
+//                      [--stoa PATH] [--process-runs K]
 //
 // Every system runs in a child process of its own (this executable again,
-// with a hidden subcommand), so that its peak RSS is its own.
+// with a hidden subcommand), so that its peak RSS is its own. Whole short
+// processes of the real `stoa` CLI (query, stats, tail, --version) are
+// timed from exec to exit beside them (ProcessBench.swift).
 
 import CSQLite
 import Foundation
@@ -28,6 +31,13 @@ struct QueryOptions {
     var pythonScript: String?
     var batches = [100, 10_000]
     var seqsMax = 1000
+    /// More records than `records` if needed, so that the active segment
+    /// ends nearly full (``FullActive``).
+    var fullActive = false
+    /// The `stoa` executable the process rows run; nil: the root package's release build.
+    var stoaExecutable: String?
+    /// Runs of each process, after one untimed run.
+    var processRuns = 11
 }
 
 enum QueryName {
@@ -45,8 +55,8 @@ func queryUsage(_ message: String? = nil) -> Never {
     if let message { printError("stoa-bench: \(message)") }
     printError(
         """
-        usage: stoa-bench query [--records N] [--dir D] [--keep] [--skip-python] [--python LIST]
-                                [--batches LIST] [--seed X] [--python-script PATH]
+        usage: stoa-bench query [--records N] [--full-active] [--dir D] [--keep] [--skip-python] [--python LIST]
+                                [--batches LIST] [--seed X] [--python-script PATH] [--stoa PATH] [--process-runs K]
 
           Writes N generated events (default 1000000) into a Stoa store and two SQLite
           databases (WAL, synchronous=NORMAL, payloads over 1 KiB gzip'd; one with an index
@@ -54,14 +64,26 @@ func queryUsage(_ message: String? = nil) -> Never {
           times the same queries on each, on the Python reader (Tools/reference_reader.py)
           and on cat / wc -l, each system in a child process of its own, and prints one table.
 
-          --dir D          where the data goes (default /tmp/stoa-bench-query-N)
+          --full-active    write more than N events if needed: the smallest count >= N that leaves
+                           Stoa's active segment nearly full (>= 63 MiB of segment_bytes, 64 MiB),
+                           as a store in use has it; the count used is printed
+          --dir D          where the data goes (default /tmp/stoa-bench-query-N, with
+                           -full-active appended for --full-active)
           --keep           keep the data afterwards, and reuse it when it is already there
-                           (ingest figures then come from the run that wrote it)
-          --skip-python    no Python runs (same as --python none)
+                           with the same N, seed and --full-active (ingest figures then come
+                           from the run that wrote it)
+          --skip-python    no runs of the Python reader (same as --python none; the python3 +
+                           sqlite3 process rows still run)
           --python LIST    which queries Python runs: all, none, or a comma list of
                            narrow,medium,type,conversation,full (default all)
           --batches LIST   records per append / transaction at ingest (default 100,10000);
                            the data queried is the one written with the last
+          --stoa PATH      the `stoa` executable whose whole processes are timed (stoa query for
+                           the narrow window, stoa stats, stoa tail -n 20, stoa --version; default
+                           the repository's release build, .build/release/stoa: build it at the
+                           repository's root with `swift build -c release --product stoa`); when
+                           it is missing those rows are skipped, the rest runs
+          --process-runs K runs of each process, the median shown (default 11, after one untimed run)
         """)
     exit(64)
 }
@@ -81,6 +103,11 @@ func parseQueryOptions(_ arguments: [String]) -> QueryOptions {
         }
         switch argument {
         case "--records": options.records = number(Int.self)
+        case "--full-active": options.fullActive = true
+        case "--stoa": options.stoaExecutable = value()
+        case "--process-runs":
+            options.processRuns = number(Int.self)
+            if options.processRuns < 1 { queryUsage("--process-runs must be at least 1") }
         case "--dir": options.directory = value()
         case "--keep": options.keep = true
         case "--seed": options.seed = number(UInt64.self)
@@ -243,7 +270,14 @@ struct IngestReport: Codable {
 
 /// What was written, kept in the data directory so that --keep can reuse it.
 struct SetupRecord: Codable {
+    /// Records written (with --full-active, possibly more than asked for).
     var records: Int
+    /// --records as given (nil in a setup written before --full-active: then `records`).
+    var requestedRecords: Int?
+    /// Whether --full-active chose the count (nil in an older setup: no).
+    var fullActive: Bool?
+    /// Bytes the active segment was predicted to hold, from the generated lines.
+    var predictedActiveBytes: Int64?
     var seed: UInt64
     var written: String
     var workloadBytes: Int
@@ -353,7 +387,48 @@ final class MappedFile {
     }
 }
 
-func writeWorkload(path: String, records: Int, seed: UInt64) throws -> (bytes: Int, seconds: Double) {
+/// How Stoa lays records into segments, replayed over the generated lines
+/// to choose a record count that leaves the active segment nearly full.
+///
+/// It follows `Store.writeLocked` (Sources/Stoa/Store/Store+Append.swift)
+/// and `seal` (Store+Rotation.swift): a record goes into the active segment
+/// unless that segment has records and the record would take it past
+/// `segment_bytes`; then the segment is sealed and a new, empty one takes
+/// the record. A batch is split record by record at that boundary, so the
+/// ingest child's batch size does not move it; `segment_age` (an hour by
+/// default) never seals during an ingest. A line is stored as it is given,
+/// plus its newline: the generated lines are compact JSON with a `ts`, so
+/// the encoder inserts nothing (checked after ingest against the file).
+struct FullActive {
+    /// `segment_bytes` of the stores the ingest child makes (the default).
+    static let segmentBytes = StoreConfiguration().segmentBytes
+    /// Nearly full: at least this much of the active segment holds records.
+    static let threshold = segmentBytes - (1 << 20)
+
+    /// Bytes in the active segment, and segments sealed before it.
+    private(set) var activeBytes: Int64 = 0
+    private(set) var activeRecords = 0
+    private(set) var sealed = 0
+
+    /// A record of `bytes` (newline included) is appended.
+    mutating func append(_ bytes: Int) {
+        if activeRecords > 0 && activeBytes + Int64(bytes) > Self.segmentBytes {
+            sealed += 1
+            activeBytes = 0
+            activeRecords = 0
+        }
+        activeBytes += Int64(bytes)
+        activeRecords += 1
+    }
+
+    var isNearlyFull: Bool { activeBytes >= Self.threshold }
+}
+
+/// Writes `records` generated events as JSONL to `path`; with `fullActive`,
+/// goes on past `records` until the active segment would be nearly full.
+func writeWorkload(
+    path: String, records: Int, seed: UInt64, fullActive: Bool = false
+) throws -> (bytes: Int, seconds: Double, records: Int, layout: FullActive) {
     let start = ContinuousClock.now
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
     guard fd >= 0 else { throw BenchError(description: "open \(path): \(String(cString: strerror(errno)))") }
@@ -362,6 +437,8 @@ func writeWorkload(path: String, records: Int, seed: UInt64) throws -> (bytes: I
     var buffer: [UInt8] = []
     buffer.reserveCapacity(1 << 21)
     var total = 0
+    var layout = FullActive()
+    var written = 0
     func flush() throws {
         try buffer.withUnsafeBytes { raw in
             var offset = 0
@@ -377,12 +454,15 @@ func writeWorkload(path: String, records: Int, seed: UInt64) throws -> (bytes: I
         total += buffer.count
         buffer.removeAll(keepingCapacity: true)
     }
-    for _ in 0..<records {
+    while written < records || (fullActive && !layout.isNearlyFull) {
+        let before = buffer.count
         generator.nextLine(into: &buffer)
+        layout.append(buffer.count - before)
+        written += 1
         if buffer.count >= 1 << 20 { try flush() }
     }
     try flush()
-    return (total, elapsed(since: start))
+    return (total, elapsed(since: start), written, layout)
 }
 
 // MARK: - Ingest (children)

@@ -58,8 +58,27 @@ func treeSize(_ path: String) -> Int64 {
 func sqliteSize(_ path: String) -> Int64 { fileSize(path) + fileSize(path + "-wal") + fileSize(path + "-shm") }
 
 func segmentFiles(_ layout: DataLayout, suffix: String = ".jsonl") -> [String] {
-    let names = (try? FileManager.default.contentsOfDirectory(atPath: layout.segments)) ?? []
-    return names.filter { $0.hasSuffix(suffix) }.sorted().map { layout.segments + "/" + $0 }
+    segmentFiles(inStore: layout.stoa, suffix: suffix)
+}
+
+/// The files of the store at `store` whose names end in `suffix`, in order
+/// of their first seq (the names are zero-padded seqs): the last .jsonl is
+/// the active segment.
+func segmentFiles(inStore store: String, suffix: String = ".jsonl") -> [String] {
+    let directory = store + "/segments"
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+    return names.filter { $0.hasSuffix(suffix) }.sorted().map { directory + "/" + $0 }
+}
+
+/// The store's active segment (its last .jsonl): name, size, and how full.
+func activeSegmentDescription(_ layout: DataLayout) -> String {
+    let segments = segmentFiles(layout)
+    guard let last = segments.last else { return "no segment" }
+    let size = fileSize(last)
+    return "\((last as NSString).lastPathComponent), \(size) bytes = "
+        + String(format: "%.1f MiB of segment_bytes %lld MiB (%.1f%%)", Double(size) / 1_048_576,
+                 FullActive.segmentBytes >> 20, Double(size) / Double(FullActive.segmentBytes) * 100)
+        + ", after \(segments.count - 1) sealed segments"
 }
 
 /// Reads files once through the page cache (cat > /dev/null), so that every
@@ -75,7 +94,8 @@ func prepareData(_ options: QueryOptions, _ layout: DataLayout) throws -> (Setup
     let files = FileManager.default
     if options.keep, let data = files.contents(atPath: layout.setup),
        let setup = try? JSONDecoder().decode(SetupRecord.self, from: data),
-       setup.records == options.records, setup.seed == options.seed,
+       (setup.requestedRecords ?? setup.records) == options.records, setup.seed == options.seed,
+       (setup.fullActive ?? false) == options.fullActive,
        files.fileExists(atPath: layout.stoa), SQLiteSchema.allCases.allSatisfy({ files.fileExists(atPath: layout.sqlite($0)) })
     {
         return (setup, true)
@@ -85,8 +105,12 @@ func prepareData(_ options: QueryOptions, _ layout: DataLayout) throws -> (Setup
         try files.removeItem(atPath: layout.root + "/" + name)
     }
 
-    log("generating \(options.records) events into \(layout.workload)")
-    let (workloadBytes, generation) = try writeWorkload(path: layout.workload, records: options.records, seed: options.seed)
+    log("generating \(options.records) events\(options.fullActive ? " or more (--full-active)" : "") into \(layout.workload)")
+    let (workloadBytes, generation, records, predicted) = try writeWorkload(
+        path: layout.workload, records: options.records, seed: options.seed, fullActive: options.fullActive)
+    if records != options.records {
+        log("  \(records) events: the active segment will hold \(predicted.activeBytes) bytes after \(predicted.sealed) sealed segments")
+    }
     try warm([layout.workload])
 
     var ingests: [IngestReport] = []
@@ -103,6 +127,18 @@ func prepareData(_ options: QueryOptions, _ layout: DataLayout) throws -> (Setup
                 ["_ingest", system, layout.workload, path, String(batch)], as: IngestReport.self)
             log(String(format: "  %.2f s, %@ records/s", report.seconds, formatRate(report.rate)))
             ingests.append(report)
+            if system == "stoa" && options.fullActive {
+                // The prediction of FullActive, against the file the store wrote.
+                let segments = segmentFiles(inStore: path)
+                let active = segments.last.map(fileSize) ?? 0
+                guard active == predicted.activeBytes, segments.count == predicted.sealed + 1 else {
+                    throw BenchError(description: """
+                        --full-active: the store at \(path) has \(segments.count) segments, the last of \(active) bytes; \
+                        FullActive predicted \(predicted.sealed + 1) segments, the last of \(predicted.activeBytes) bytes \
+                        (has the store's rotation or encoding changed? see FullActive in QueryBench.swift)
+                        """)
+                }
+            }
             if !kept {
                 try files.removeItem(atPath: path)
                 for suffix in ["-wal", "-shm"] { try? files.removeItem(atPath: path + suffix) }
@@ -122,7 +158,8 @@ func prepareData(_ options: QueryOptions, _ layout: DataLayout) throws -> (Setup
           let minTime = facts.minTime, let maxTime = facts.maxTime, let conversation = facts.middleConversation
     else { throw BenchError(description: "ingest did not report the data's time span") }
     let setup = SetupRecord(
-        records: options.records, seed: options.seed, written: Timestamp.now().description,
+        records: records, requestedRecords: options.records, fullActive: options.fullActive,
+        predictedActiveBytes: predicted.activeBytes, seed: options.seed, written: Timestamp.now().description,
         workloadBytes: workloadBytes, generationSeconds: generation, ingests: ingests, minTime: minTime,
         maxTime: maxTime, middleConversation: conversation)
     let encoder = JSONEncoder()
@@ -149,7 +186,7 @@ func pythonScriptPath(_ options: QueryOptions) -> String {
 }
 
 func runQueryBench(_ options: QueryOptions) throws {
-    let root = options.directory ?? "/tmp/stoa-bench-query-\(options.records)"
+    let root = options.directory ?? "/tmp/stoa-bench-query-\(options.records)" + (options.fullActive ? "-full-active" : "")
     let layout = DataLayout(root: root)
     print(machineDescription(directory: root))
     print("cwd:       \(FileManager.default.currentDirectoryPath)")
@@ -160,13 +197,22 @@ func runQueryBench(_ options: QueryOptions) throws {
         throw BenchError(description: "no Python reader at \(script) (--python-script PATH, or --skip-python)")
     }
 
+    let stoaCLI = locateStoa(options)
+    print("stoa CLI:  \(stoaCLI.description)")
+    if !stoaCLI.found { log("stoa CLI: \(stoaCLI.description)") }
+
     let (setup, reused) = try prepareData(options, layout)
     let span = setup.maxTime - setup.minTime
     print(
-        "data:      \(setup.records) events, EventGenerator(seed: \(setup.seed)), "
+        "data:      \(setup.records) events"
+            + (setup.fullActive == true
+                ? " (--full-active: the fewest >= --records \(setup.requestedRecords ?? setup.records) that leave the active segment >= \(FullActive.threshold >> 20) MiB)"
+                : "")
+            + ", EventGenerator(seed: \(setup.seed)), "
             + String(format: "%.1f MB of JSONL", Double(setup.workloadBytes) / 1e6)
             + ", \(Timestamp(microsecondsSinceEpoch: setup.minTime).description) … \(Timestamp(microsecondsSinceEpoch: setup.maxTime).description)"
             + (reused ? " (reused: written \(setup.written) with --keep)" : " (written now)"))
+    print("active:    " + activeSegmentDescription(layout))
     let cpu = bindToOneCPU()
     print("cpu:       " + (cpu.map { "queries (every system's) and the floor run bound to CPU \($0)" } ?? "not bound"))
     print("")
@@ -267,10 +313,25 @@ func runQueryBench(_ options: QueryOptions) throws {
     runs[.floor] = floor
     let jsonlBytes = jsonl.reduce(Int64(0)) { $0 + fileSize($1) }
 
+    // Whole processes of the stoa CLI, and python3 + sqlite3 beside them.
+    var processes: [String: ProcessResult] = [:]
+    if let narrowAnswer = runs[.stoa]?.measurements[QueryName.narrow] {
+        let inputs = ProcessInputs(
+            store: layout.stoa, sqliteBest: layout.sqlite(.best), since: narrow.since!, until: narrow.until!,
+            narrowCount: narrowAnswer.count, narrowBytes: narrowAnswer.bytes, records: setup.records)
+        let (specs, processNotes) = processSpecs(inputs, stoa: stoaCLI)
+        notes += processNotes
+        try warm(segmentFiles(layout) + segmentFiles(layout, suffix: ".idx") + [layout.sqlite(.best)])
+        log("processes: " + specs.map(\.name).joined(separator: ", ") + " (\(options.processRuns) runs each)")
+        let scratch = FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()
+        processes = runProcesses(specs, runs: options.processRuns, scratch: scratch)
+    }
+
     printResults(
         options: options, setup: setup, layout: layout, runs: runs,
         specs: (narrow: narrow, medium: medium, type: type, conversation: conversation, second: second),
-        floor: (cat: median(catTimes), wc: median(wcTimes), lines: lineCount, bytes: jsonlBytes), notes: notes)
+        floor: (cat: median(catTimes), wc: median(wcTimes), lines: lineCount, bytes: jsonlBytes),
+        processes: processes, stoaCLI: stoaCLI, notes: notes)
 
     if !options.keep {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where layout.isOurs(name) {
@@ -347,7 +408,8 @@ struct TableRow {
 func printResults(
     options: QueryOptions, setup: SetupRecord, layout: DataLayout, runs: [System: SystemRun],
     specs: (narrow: QuerySpec, medium: QuerySpec, type: QuerySpec, conversation: QuerySpec, second: QuerySpec),
-    floor: (cat: Double, wc: Double, lines: Int, bytes: Int64), notes: [String]
+    floor: (cat: Double, wc: Double, lines: Int, bytes: Int64),
+    processes: [String: ProcessResult], stoaCLI: StoaExecutable, notes: [String]
 ) {
     var rows: [TableRow] = []
     let stoaStats = runs[.stoa]?.stats
@@ -424,10 +486,36 @@ func printResults(
     rows.append(rssQueries)
     rows.append(rssScan)
 
+    // Whole processes: the stoa CLI's in the Stoa column; python3 + sqlite3 in SQLite best's.
+    for (stoaName, sqliteName, label) in [
+        (ProcessName.query, ProcessName.sqliteQuery, "process `stoa query` narrow, exec → exit"),
+        (ProcessName.stats, nil, "process `stoa stats`, exec → exit"),
+        (ProcessName.tail, nil, "process `stoa tail -n 20`, exec → exit"),
+        (ProcessName.version, ProcessName.pythonFloor, "process floor: `stoa --version`"),
+    ] {
+        let results = [(System.stoa, processes[stoaName]), (System.sqliteBest, sqliteName.flatMap { processes[$0] })]
+        guard results.contains(where: { $0.1 != nil }) else { continue }
+        var wall = TableRow(name: label, kind: .time)
+        var rss = TableRow(name: "   its max RSS", kind: .bytes)
+        for case let (system, result?) in results {
+            if result.problem != nil {
+                wall.texts[system] = "(wrong output)"
+                rss.texts[system] = "—"
+            } else {
+                wall.values[system] = result.median
+                rss.values[system] = Double(result.maxRSSKiB) * 1024
+            }
+        }
+        rows.append(wall)
+        rows.append(rss)
+    }
+
     // The table.
     let nameWidth = max(40, rows.map(\.name.count).max() ?? 0)
     let valueWidth = 16
     let ratioWidth = 9
+    print("Stoa: \(setup.records) records; active segment " + activeSegmentDescription(layout)
+        + (setup.fullActive == true ? " (--full-active)" : ""))
     var header = pad("measurement", nameWidth)
     for system in System.allCases { header += " " + pad(system.title, valueWidth, right: true) }
     header += "  " + ["/SQL-1", "/SQL-b", "/Python", "/floor"].map { pad($0, ratioWidth, right: true) }.joined(separator: " ")
@@ -488,6 +576,23 @@ func printResults(
     }
     if let stats = stoaStats, stats.records != setup.records {
         mismatches.append("Stoa's stats count \(stats.records) records; \(setup.records) were written")
+    }
+    let processOrder = [
+        ProcessName.query, ProcessName.sqliteQuery, ProcessName.stats, ProcessName.tail, ProcessName.version,
+        ProcessName.pythonFloor,
+    ]
+    var processesChecked: [String] = []
+    for name in processOrder {
+        guard let result = processes[name] else { continue }
+        if let problem = result.problem {
+            mismatches.append("process `\(name)` (\(result.arguments.joined(separator: " ").prefix(200))): \(problem)")
+        } else {
+            processesChecked.append(name)
+        }
+    }
+    if !processesChecked.isEmpty {
+        print("  processes, output checked on every run (query: the narrow answer's lines and bytes; stats: its record "
+            + "count; tail: 20 JSON lines): " + processesChecked.joined(separator: ", "))
     }
     if mismatches.isEmpty {
         print("  all agree (counts, line bytes, type + conversation bytes, seqs in order)")
@@ -557,6 +662,43 @@ func printResults(
     }
     if let open = stoa[QueryName.open]?.first {
         print("  open < 100 ms (new reader → 1st result, valid .idx): \(verdict(open < 0.1)) (\(formatSeconds(open)))")
+        print("  open ≤ 0.5 ms (issue 16: new reader → 1st result, narrow): \(verdict(open <= 0.5e-3)) (\(formatSeconds(open)))")
+    }
+    // Issue 16: whole processes.
+    for name in [ProcessName.query, ProcessName.stats, ProcessName.tail] {
+        guard let result = processes[name] else {
+            print("  `\(name)` process ≤ 15 ms wall, ≤ 30 MB max RSS: not measured (\(stoaCLI.found ? "no result" : "no stoa binary"))")
+            continue
+        }
+        if let problem = result.problem {
+            print("  `\(name)` process ≤ 15 ms wall, ≤ 30 MB max RSS: FAIL (wrong output: \(problem))")
+            continue
+        }
+        let rss = Double(result.maxRSSKiB) * 1024
+        print("  `\(name)` process ≤ 15 ms wall, ≤ 30 MB max RSS: \(verdict(result.median <= 15e-3 && rss <= 30e6)) "
+            + "(\(formatSeconds(result.median)), \(formatBytes(rss)); `stoa --version`: "
+            + (processes[ProcessName.version].map { "\(formatSeconds($0.median)), \(formatBytes(Double($0.maxRSSKiB) * 1024))" } ?? "—")
+            + ")")
+    }
+    // Issue 16: every query row against SQLite's best schema, in total time.
+    if let best = runs[.sqliteBest]?.measurements {
+        var ratios: [String] = []
+        var all = true
+        for name in [QueryName.open, QueryName.openSecond, QueryName.narrow, QueryName.medium, QueryName.type,
+                     QueryName.conversation, QueryName.full] {
+            guard let ours = stoa[name], let theirs = best[name] else { continue }
+            let ratio = theirs.total / ours.total
+            all = all && ratio >= 1
+            ratios.append("\(name) \(formatRatio(ratio))")
+        }
+        if !ratios.isEmpty {
+            print("  every query row ≥ 1.0× SQLite best in total time: \(verdict(all)) (" + ratios.joined(separator: ", ") + ")")
+        }
+    }
+    if let end = runs[.stoa]?.memoryAtEnd["queries"] {
+        let anonymous = Double(end.anonymousKiB) * 1024
+        print("  queries child's anonymous memory ≤ 20 MB (RssAnon at its end): \(verdict(anonymous <= 20e6)) "
+            + "(\(formatBytes(anonymous)))")
     }
     if let stats = stoaStats, stats.records > 0 {
         let perRecord = Double(stats.indexBytes) / Double(stats.records)
@@ -630,6 +772,25 @@ func printResults(
     lines.append("Stoa's full scan: \(count(QueryName.full) ?? 0) records, GB/s counts the \(formatBytes(Double(floor.bytes))) "
         + "of JSONL for every column.")
     lines.append("cat: \(formatSeconds(floor.cat)), wc -l: \(formatSeconds(floor.wc)) (medians of 5).")
+    if processes.isEmpty {
+        lines.append("no process rows: \(stoaCLI.description).")
+    } else {
+        let runsDone = processes.values.map(\.runs).max() ?? 0
+        var text = "process rows: whole processes from posix_spawn to the return of wait4, median of \(runsDone) runs "
+            + "after one untimed run (the processes take turns, bound to the CPU the queries use; warm page cache); "
+            + "max RSS is the largest ru_maxrss of those runs. stdout goes to a file on tmpfs, read after the "
+            + "process exits. "
+            + (stoaCLI.found
+                ? "Stoa: \(stoaCLI.path) with the store's directory; `stoa query` gets the narrow window "
+                    + "(the `open` row's) as RFC 3339 --since/--until."
+                : "Stoa: none, \(stoaCLI.description).")
+        if let python = processes[ProcessName.sqliteQuery]?.arguments.first {
+            text += " SQLite best: \(python) (python3's interpreter, found by running it) -c with the sqlite3 module, the same query on \(SQLiteSchema.best.rawValue).db "
+                + "(read-only, ORDER BY time, seq), each line written to stdout (gunzipped when stored so); its floor "
+                + "row is `python3 -c pass`, Python's own start-up."
+        }
+        lines.append(text)
+    }
     lines.append("load average at the end: \(loadAverage()).")
     lines += notes
     for line in lines { print("  - " + line) }
@@ -643,9 +804,7 @@ func pythonVersion() -> String {
 /// The commit of the Stoa sources next to this tool, and whether they were
 /// modified (as they are now; the binary was built from them at build time).
 func sourceVersion() -> String {
-    var url = URL(fileURLWithPath: #filePath)
-    for _ in 0..<5 { url.deleteLastPathComponent() }  // Tools/Benchmarks/Sources/stoa-bench/X.swift → the repository
-    let repository = url.path
+    let repository = repositoryRoot().path
     guard let head = try? runChild(["git", "-C", repository, "rev-parse", "--short", "HEAD"]), head.status == 0 else {
         return "\(repository) (not a git checkout)"
     }
