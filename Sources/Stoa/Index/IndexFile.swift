@@ -400,11 +400,48 @@ package struct IndexFile: Sendable, Equatable {
     /// `segment`, if it is valid and the segment still starts with the bytes
     /// it indexed.
     static func loadCheckpoint(_ path: String, base: UInt64, segment: [UInt8]) -> IndexFile? {
-        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes), file.isPartial,
-            file.index.base == base, file.plainBytes == file.index.byteCount, file.plainBytes <= UInt64(segment.count),
+        guard let file = checkpoint(at: path, base: base), file.plainBytes <= UInt64(segment.count),
             file.digest == lastLineDigest(segment[..<Int(file.plainBytes)])
         else { return nil }
         return file
+    }
+
+    /// Loads the checkpoint `.idx` of the active segment open as `segment`
+    /// (`size` bytes long), if it is valid and the segment still holds, where
+    /// the checkpointed bytes end, the line the checkpoint names. Of the
+    /// segment, reads only that line (``lastLine(of:endingAt:)``).
+    static func loadCheckpoint(_ path: String, base: UInt64, segment: OpenFile, size: Int) -> IndexFile? {
+        guard let file = checkpoint(at: path, base: base), file.plainBytes <= UInt64(size),
+            let line = lastLine(of: segment, endingAt: Int(file.plainBytes)),
+            file.digest == line.withUnsafeBufferPointer({ SHA256.hash($0) })
+        else { return nil }
+        return file
+    }
+
+    /// The checkpoint `.idx` at `path` of the active segment based at
+    /// `base`, if it is one and valid; not yet matched with the segment.
+    private static func checkpoint(at path: String, base: UInt64) -> IndexFile? {
+        guard let bytes = try? OpenFile(readingAt: path).readAll(), let file = decode(bytes), file.isPartial,
+            file.index.base == base, file.plainBytes == file.index.byteCount
+        else { return nil }
+        return file
+    }
+
+    /// The last line of the first `end` bytes of `file` (newline included,
+    /// if they end with one), as ``lastLineDigest(_:)`` takes it; nil when
+    /// they cannot be read. Read backwards from `end` in pieces that grow
+    /// fourfold (4 KiB first), so a line of any length costs a few `pread`s.
+    static func lastLine(of file: OpenFile, endingAt end: Int) -> [UInt8]? {
+        var piece = 4 << 10
+        while true {
+            let start = max(0, end - piece)
+            guard let bytes = try? file.read(fromAbsoluteOffset: start, count: end - start), bytes.count == end - start else {
+                return nil
+            }
+            if let newline = bytes.dropLast().lastIndex(of: 0x0A) { return Array(bytes[(newline + 1)...]) }
+            if start == 0 { return bytes }
+            piece *= 4
+        }
     }
 
     /// The SHA-256 of the last line of `bytes` (which end with a newline).

@@ -64,9 +64,9 @@ public final class StoreReader: Sendable {
         /// the unsettled bytes (usually part of one line a writer is
         /// writing).
         func stillHoldsUnsettledBytes() -> Bool {
-            let count = bytes.count - settled
+            let count = end - settled
             guard let now = try? handle.read(fromAbsoluteOffset: settled, count: count) else { return false }
-            return now.count == count && now.elementsEqual(bytes[settled...])
+            return now.count == count && now.elementsEqual(bytes[(settled - start)...])
         }
 
         var file: SegmentFile
@@ -74,7 +74,16 @@ public final class StoreReader: Sendable {
         /// one at its path, and its size is read from it.
         var handle: OpenFile
         var inode: UInt64
+        /// The file's bytes from `start` on, as read.
         var bytes: [UInt8] = []
+        /// Where `bytes` start in the file: 0, or where the part the
+        /// writer's checkpoint indexes ends (that part is read by blocks
+        /// when a query needs them: `checkpointed`).
+        var start = 0
+        var checkpointed: ActiveSegmentBytes.Checkpointed?
+        /// Where the bytes read end in the file.
+        var end: Int { start + bytes.count }
+        /// Where the lines indexed end in the file.
         var indexed = 0
         /// Where the last line indexed as a record ends. What was read past
         /// it (a torn line, damaged lines) is all a writer's recovery may
@@ -447,7 +456,9 @@ public final class StoreReader: Sendable {
     }
 
     /// The last segment, with what was appended since the last look read and
-    /// indexed (and nothing else read again).
+    /// indexed (and nothing else read again). When the writer's checkpoint
+    /// `.idx` matches the segment, the part it indexes is not read now: its
+    /// blocks are read when a query needs them (``ActiveSegmentBytes``).
     ///
     /// `unchanged`: no file was created, renamed or removed in the segment
     /// directory since the file was listed, so the file open from the last
@@ -480,32 +491,41 @@ public final class StoreReader: Sendable {
             // put back however this ends.
             state = nil
             defer { state = current }
-            if size < current.bytes.count || (current.settled < current.bytes.count && !current.stillHoldsUnsettledBytes()) {
+            if size < current.end || (current.settled < current.end && !current.stillHoldsUnsettledBytes()) {
                 // Cut back by a writer's recovery (and maybe grown again since): start over.
                 current = GrowingSegment(
                     file: file, handle: current.handle, inode: current.inode, builder: SegmentIndexBuilder(base: file.base))
             }
-            if let segment = current.segment, size == current.bytes.count { return segment }
-            let added = try current.handle.read(fromAbsoluteOffset: current.bytes.count, count: size - current.bytes.count)
-            current.bytes += added
-            if current.indexed == 0,
-                let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: current.bytes)
+            if let segment = current.segment, size == current.end { return segment }
+            if current.indexed == 0 && current.checkpointed == nil,
+                let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: current.handle, size: size)
             {
-                // The writer's index of the segment's start: index only what follows.
+                // The writer's index of the segment's start: its blocks are
+                // read when a query needs them; only what follows is read
+                // and indexed now.
+                let checkpointed = Int(checkpoint.plainBytes)
                 current.builder = SegmentIndexBuilder(resuming: checkpoint.index)
-                current.indexed = Int(checkpoint.plainBytes)
-                current.settled = current.indexed
+                current.bytes = current.end > checkpointed ? Array(current.bytes[checkpointed...]) : []
+                current.start = checkpointed
+                current.indexed = checkpointed
+                current.settled = checkpointed
+                current.checkpointed = ActiveSegmentBytes.Checkpointed(file: current.handle, count: checkpointed)
             }
+            let added = try current.handle.read(fromAbsoluteOffset: current.end, count: size - current.end)
+            current.bytes += added
             let encoder = self.encoder
             current.bytes.withUnsafeBufferPointer { all in
-                let fresh = UnsafeBufferPointer(rebasing: all[current.indexed...])
+                let fresh = UnsafeBufferPointer(rebasing: all[(current.indexed - current.start)...])
                 guard let last = fresh.lastIndex(of: 0x0A) else { return }
                 if let end = current.builder.addLines(UnsafeBufferPointer(rebasing: fresh[...last]), encoder: encoder) {
                     current.settled = current.indexed + end
                 }
                 current.indexed += last + 1
             }
-            let contents = SegmentContents(path: file.path, bytes: current.bytes, count: current.indexed)
+            let contents: any SegmentBytes =
+                current.checkpointed.map {
+                    ActiveSegmentBytes(path: file.path, checkpointed: $0, rest: current.bytes, count: current.indexed)
+                } ?? SegmentContents(path: file.path, bytes: current.bytes, count: current.indexed)
             // Its blocks' checks so far are kept: the bytes read before are these bytes' start.
             let segment = IndexedSegment(
                 name: file.name, index: current.builder.snapshot(), contents: contents, isSealed: false, previous: current.segment)
