@@ -1,13 +1,15 @@
 // A child process for crash tests. Usage:
 //
-//   stoa-crash-writer DIR THREADS SEED FIRST
+//   stoa-crash-writer DIR THREADS SEED FIRST [checkpointing]
 //
 // Appends records to the store at DIR with durability `always` from THREADS
 // threads, forever, and prints `ack SEQ N` on stdout after each append
 // returns (N is the record's own number, unique across threads, counting
 // from FIRST). The test
 // kills it with SIGKILL at a random moment and checks that every
-// acknowledged record is in the store exactly once.
+// acknowledged record is in the store exactly once. With `checkpointing`,
+// segments of 2 MiB, tiered as soon as they are sealed, and a checkpoint
+// `.idx` of the active segment every 300 appends.
 //
 //   stoa-crash-writer tier DIR NOW STOP
 //   stoa-crash-writer backup SOURCE DEST STOP
@@ -117,14 +119,23 @@ if arguments.count == 5, arguments[1] == "tier" || arguments[1] == "backup" {
     say("done \(stopper.calls)")
     exit(0)
 }
-guard arguments.count == 5, let threads = Int(arguments[2]), let seed = UInt64(arguments[3]),
-    let first = Int(arguments[4])
+guard arguments.count == 5 || (arguments.count == 6 && arguments[5] == "checkpointing"), let threads = Int(arguments[2]),
+    let seed = UInt64(arguments[3]), let first = Int(arguments[4])
 else {
-    fail("usage: stoa-crash-writer DIR THREADS SEED FIRST")
+    fail("usage: stoa-crash-writer DIR THREADS SEED FIRST [checkpointing]")
 }
+let checkpointing = arguments.count == 6
 var configuration = StoreConfiguration()
 configuration.segmentBytes = 16 << 10  // rotate often: crashes land mid-rotation too
 configuration.durability = .always
+if checkpointing {
+    // Segments large enough to be read from their checkpoint (a checkpoint
+    // every few hundred appends), sealed now and then and moved through the
+    // tiers at once.
+    configuration.segmentBytes = 2 << 20
+    configuration.hotFor = .microseconds(0)
+    configuration.warmFor = .microseconds(0)
+}
 let store: Store
 do {
     store = try Store(at: arguments[1], creating: configuration)
@@ -144,6 +155,7 @@ for thread in 0..<threads {
             do {
                 let seq = try store.append(#"{"type":"crash","n":\#(number),"pad":"\#(padding)"}"#)
                 acknowledger.acknowledge(seq: seq, number: number)
+                if checkpointing && number % 300 == 0 { store.checkpointInTheBackground() }
             } catch {
                 fail("append failed: \(error)")
             }

@@ -96,10 +96,12 @@ import Glibc
 
     /// Starts the crash writer on `directory` with `threads` threads; its
     /// acknowledgements come on the pipe. Stop it with ``stop(_:)``.
-    func startWriter(_ directory: String, threads: Int, seed: UInt64) throws -> (Process, Pipe) {
+    /// With `checkpointing`, it writes the active segment's checkpoint
+    /// every few hundred appends, and tiers segments once sealed.
+    func startWriter(_ directory: String, threads: Int, seed: UInt64, checkpointing: Bool = false) throws -> (Process, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtProduct("stoa-crash-writer"))
-        process.arguments = [directory, String(threads), String(seed), "0"]
+        process.arguments = [directory, String(threads), String(seed), "0"] + (checkpointing ? ["checkpointing"] : [])
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
@@ -131,10 +133,14 @@ import Glibc
     /// A long-lived reader in this process sees every record that a writer
     /// in another process acknowledged before the query began, while the
     /// writer appends from four threads and starts a new segment every
-    /// 16 KiB.
-    @Test func aReaderSeesEveryRecordAnotherProcessAcknowledged() throws {
+    /// 16 KiB; or, `checkpointing`, every 2 MiB, moving each sealed segment
+    /// through the tiers and writing the active segment's checkpoint every
+    /// 300 appends, so that the reader reads the active segment's
+    /// checkpointed blocks from the file when a query needs them
+    /// (``ActiveSegmentBytes``) while the writer appends, seals and moves it.
+    @Test(arguments: [false, true]) func aReaderSeesEveryRecordAnotherProcessAcknowledged(checkpointing: Bool) throws {
         let directory = TemporaryDirectory()
-        let (process, stdout) = try startWriter(directory.path, threads: 4, seed: 7)
+        let (process, stdout) = try startWriter(directory.path, threads: 4, seed: 7, checkpointing: checkpointing)
         defer { stop(process) }
         var pending: [UInt8] = []
         var acknowledged: [UInt64] = []
@@ -150,17 +156,48 @@ import Glibc
         }
         readAcknowledgements()
         let reader = try StoreReader(at: directory.path)
-        for round in 0..<100 {
-            readAcknowledgements()
-            let known = acknowledged
-            let seen = Set(try reader.query(Query()).all().map(\.seq))
-            let missing = known.filter { !seen.contains($0) }
-            #expect(missing.isEmpty, "round \(round): \(missing.count) acknowledged records not seen, from \(missing.min() ?? 0)")
-            if !missing.isEmpty { break }
+        /// Queries that read the active segment from its checkpoint.
+        var fromCheckpoint = 0
+        /// Segments sealed so far (every tier), and the last one seen.
+        var sealed = 0
+        var lastSegment: UInt64?
+        var round = 0
+        // With checkpoints: on until readers have read the active segment
+        // from its checkpoint 20 times and seen it sealed twice (the
+        // writer's pace under load decides how many rounds that takes).
+        rounds: while checkpointing ? (fromCheckpoint < 20 || sealed < 2) && round < 3000 : round < 100 {
+            // The long-lived reader, and with checkpoints a new one too (a
+            // long-lived reader that saw the active segment start reads it
+            // all; a new one reads it from its checkpoint).
+            let readers = checkpointing ? [reader, try StoreReader(at: directory.path)] : [reader]
+            for (number, reader) in readers.enumerated() {
+                readAcknowledgements()
+                let known = acknowledged
+                let cursor = try reader.query(Query())
+                let records = try cursor.all()
+                let seen = Set(records.map(\.seq))
+                let missing = known.filter { !seen.contains($0) }
+                #expect(missing.isEmpty, "round \(round): \(missing.count) acknowledged records not seen, from \(missing.min() ?? 0)")
+                #expect(cursor.damaged.isEmpty, "round \(round): \(cursor.damaged.prefix(3))")
+                if !missing.isEmpty || !cursor.damaged.isEmpty { break rounds }
+                if let last = try reader.snapshot().last, last.isLoaded {
+                    if last.contents is ActiveSegmentBytes { fromCheckpoint += 1 }
+                    if number == 0, let lastSegment, lastSegment != last.summary.base { sealed += 1 }
+                    if number == 0 { lastSegment = last.summary.base }
+                }
+            }
+            round += 1
         }
         #expect(Set(try reader.query(Query()).all().map(\.seq)).count >= acknowledged.count)
-        let segments = try #require(try Syscalls.listDirectory(directory.appending("segments")))
-        #expect(segments.filter { $0.hasSuffix(".jsonl") }.count > 3, "the writer should have started new segments")
+        if checkpointing {
+            #expect(fromCheckpoint >= 20, "new readers should have read the active segment from its checkpoint")
+            #expect(sealed >= 2, "the writer should have sealed segments")
+            let archived = try #require(try Syscalls.listDirectory(directory.appending("archive")))
+            #expect(!archived.isEmpty, "the writer should have moved sealed segments through the tiers")
+        } else {
+            let segments = try #require(try Syscalls.listDirectory(directory.appending("segments")))
+            #expect(segments.filter { $0.hasSuffix(".jsonl") }.count > 3, "the writer should have started new segments")
+        }
     }
 }
 

@@ -15,4 +15,15 @@ extension Store {
             at: path, creating: StoreConfiguration(),
             fileSystem: ObservedFileSystem(real: SystemFileSystem(), before: beforeEachCall))
     }
+
+    /// Queues the writing of the active segment's checkpoint `.idx` behind
+    /// the lines written so far, however little it has grown (as
+    /// ``close()`` writes it): a test's writer makes checkpoints as often as
+    /// it likes, not every `maintenanceInterval`.
+    @_spi(Testing)
+    public func checkpointInTheBackground() {
+        state.withLock { state in
+            if let job = checkpointJob(force: true, state: state) { worker.submit(job) }
+        }
+    }
 }
