@@ -729,7 +729,11 @@ final class MovingFileSystem: FileSystem {
         let enumerator = FileManager.default.enumerator(atPath: path)
         while let name = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            guard name != "LOCK", FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory),
+            // The lock, and the readers' catalog (a cache: a reader rewrites it
+            // when a segment's file changed status, as a hard link shared with
+            // the store does when the store removes its own).
+            guard name != "LOCK", name != "segments/CATALOG",
+                FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &isDirectory),
                 !isDirectory.boolValue
             else { continue }
             files[name] = try readBytes(path + "/" + name)

@@ -30,13 +30,15 @@ package struct IndexFile: Sendable, Equatable {
     // CRC-32 (the CPU's crc32 instruction: 790 KB in about 40 µs instead of
     // 270). Version 5 is still read; a file of another version is ignored
     // and rebuilt.
-    static let version: UInt32 = 6
+    package static let version: UInt32 = 6
     static let readableVersions: ClosedRange<UInt32> = 5...6
 
     /// The checksum a file of `version` ends with: zlib's CRC-32 up to
     /// version 5, CRC32C from 6; continuing the one of the bytes before
     /// (`previous`, 0 to start).
-    static func fileChecksum(_ bytes: UnsafeBufferPointer<UInt8>, version: UInt32, continuing previous: UInt32 = 0) -> UInt32 {
+    package static func fileChecksum(
+        _ bytes: UnsafeBufferPointer<UInt8>, version: UInt32, continuing previous: UInt32 = 0
+    ) -> UInt32 {
         version >= 6 ? CRC32C.checksum(bytes, continuing: previous) : crc(bytes, continuing: previous)
     }
 
@@ -46,7 +48,7 @@ package struct IndexFile: Sendable, Equatable {
     }
 
     /// The version a file's bytes say it has (after the magic), if they are long enough.
-    static func version(of bytes: ArraySlice<UInt8>) -> UInt32? {
+    package static func version(of bytes: ArraySlice<UInt8>) -> UInt32? {
         var input = ByteReader(bytes, at: magic.count)
         return input.u32()
     }
