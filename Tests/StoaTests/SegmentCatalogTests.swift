@@ -173,6 +173,32 @@ final class OpenNotingFileSystem: FileSystem {
         expectRecords(try StoreReader(at: directory.path).query(window(range)).all(), lines, range)
     }
 
+    /// The same for the active segment's checkpoint `.idx`.
+    @Test func aCheckpointChangedSinceTheCatalogFoundItConsistentIsCheckedAgain() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        let catalog = try #require(SegmentCatalog.load(catalogPath(directory)))
+        let path = try #require(segmentFiles(directory, ".idx").last)
+        var bytes = try readBytes(path)
+        let original = try #require(IndexFile.decode(bytes))
+        #expect(original.isPartial && catalog.checkpoint?.base == original.index.base)
+
+        let first = original.index.blocks[0]
+        let year: Int64 = 365 * 86_400 * 1_000_000
+        for (offset, value) in [(144 + 20, first.minTime + year), (144 + 28, first.maxTime + year)] {
+            for byte in 0..<8 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * Int64(byte))) }
+        }
+        let checksum = IndexFile.fileChecksum(bytes[..<(bytes.count - 4)])
+        for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(byte))) }
+        #expect(IndexFile.decode(bytes) == nil)  // inconsistent, though its checksum is right
+        try writeBytes(bytes, to: path)
+
+        let base = Int(original.index.base)
+        let range = base..<(base + Int(first.count))
+        expectRecords(try StoreReader(at: directory.path).query(window(range)).all(), lines, range)
+    }
+
     /// Moves every sealed segment warm, as a writer's tier policy does.
     func warmEverySealedSegment(_ directory: TemporaryDirectory) throws {
         var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))

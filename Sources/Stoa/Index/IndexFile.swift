@@ -142,7 +142,9 @@ package struct IndexFile: Sendable, Equatable {
     /// Reads an `.idx`; nil when it is not a whole, valid index file of this version.
     package static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(bytes[...]) }
 
-    static func decode(_ bytes: ArraySlice<UInt8>) -> IndexFile? {
+    /// `checkingConsistency` false: bytes of a file found consistent before
+    /// (see ``read(_:trusting:)``).
+    static func decode(_ bytes: ArraySlice<UInt8>, checkingConsistency: Bool = true) -> IndexFile? {
         guard bytes.count >= magic.count + footerBytes else { return nil }
         let body = bytes.dropLast(4)
         var footer = ByteReader(bytes.suffix(footerBytes))
@@ -154,7 +156,7 @@ package struct IndexFile: Sendable, Equatable {
         let checksStart = bytes.endIndex - footerBytes - Int(count)
         let checks = bytes[checksStart..<(bytes.endIndex - footerBytes)]
         guard checks.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == checksCRC else { return nil }
-        return decode(head: bytes[..<checksStart], checks: LineChecks(checks), checkingConsistency: true)
+        return decode(head: bytes[..<checksStart], checks: LineChecks(checks), checkingConsistency: checkingConsistency)
     }
 
     /// The last bytes of the file: the line checks' count and CRC32C, and the file's checksum.
@@ -412,12 +414,23 @@ package struct IndexFile: Sendable, Equatable {
     /// (`size` bytes long), if it is valid and the segment still holds, where
     /// the checkpointed bytes end, the line the checkpoint names. Of the
     /// segment, reads only that line (``lastLine(of:endingAt:)``).
-    static func loadCheckpoint(_ path: String, base: UInt64, segment: OpenFile, size: Int) -> IndexFile? {
-        guard let file = checkpoint(at: path, base: base), file.plainBytes <= UInt64(size),
+    ///
+    /// Returns the identity of the `.idx` read too; `trusted` as for
+    /// ``read(_:trusting:)``. (Its line checks are read too: a reader
+    /// indexing what follows the checkpoint adds to them.)
+    static func loadCheckpoint(
+        _ path: String, base: UInt64, segment: OpenFile, size: Int, trusting trusted: FileIdentity? = nil
+    ) -> (file: IndexFile, identity: FileIdentity)? {
+        guard let handle = try? OpenFile(readingAt: path), let info = try? handle.status(),
+            let bytes = try? handle.read(fromAbsoluteOffset: 0, count: Int(info.st_size)), bytes.count == Int(info.st_size)
+        else { return nil }
+        let identity = FileIdentity(info)
+        guard let file = decode(bytes[...], checkingConsistency: identity != trusted), file.isPartial,
+            file.index.base == base, file.plainBytes == file.index.byteCount, file.plainBytes <= UInt64(size),
             let line = lastLine(of: segment, endingAt: Int(file.plainBytes)),
             file.digest == line.withUnsafeBufferPointer({ SHA256.hash($0) })
         else { return nil }
-        return file
+        return (file, identity)
     }
 
     /// The checkpoint `.idx` at `path` of the active segment based at

@@ -34,12 +34,14 @@ import Glibc
 ///                u32 lines  i64 min time  i64 max time
 ///                u32 types × (string name, u64 count)
 ///                u32 damaged × (u32 line number, string reason)
+/// u8 has checkpoint, and then u64 base  the identity of the active
+///    segment's checkpoint `.idx` a reader found consistent
 /// u32 CRC32C of everything before it
 /// ```
 /// (Strings are a u32 length and UTF-8; integers little-endian.)
 struct SegmentCatalog: Sendable {
     static let magic = Array("STOACAT\n".utf8)
-    static let version: UInt32 = 1
+    static let version: UInt32 = 2
     /// Its name, in `segments/` or in the reader cache.
     static let fileName = "CATALOG"
 
@@ -61,6 +63,9 @@ struct SegmentCatalog: Sendable {
 
     /// By base seq.
     var entries: [UInt64: Entry] = [:]
+    /// The active segment's checkpoint `.idx` a reader last found
+    /// consistent: the segment's base seq, and the identity of the file.
+    var checkpoint: (base: UInt64, index: FileIdentity)?
 
     func encoded() -> [UInt8] {
         var out = ByteWriter()
@@ -88,6 +93,11 @@ struct SegmentCatalog: Sendable {
                 out.u32(damaged.ordinal)
                 out.string(damaged.reason)
             }
+        }
+        out.bytes.append(checkpoint == nil ? 0 : 1)
+        if let checkpoint {
+            out.u64(checkpoint.base)
+            checkpoint.index.encode(into: &out)
         }
         out.u32(out.bytes.withUnsafeBufferPointer { CRC32C.checksum($0) })
         return out.bytes
@@ -131,6 +141,11 @@ struct SegmentCatalog: Sendable {
                 base: base, lineCount: lineCount, minTime: minTime, maxTime: maxTime, types: types, damaged: damaged,
                 fileSize: Int(identity.size))
             catalog.entries[base] = Entry(name: name, isCold: cold == 1, identity: identity, summary: summary, index: index)
+        }
+        guard let hasCheckpoint = input.u8(), hasCheckpoint <= 1 else { return nil }
+        if hasCheckpoint == 1 {
+            guard let base = input.u64(), let index = FileIdentity(reading: &input) else { return nil }
+            catalog.checkpoint = (base, index)
         }
         guard input.isAtEnd else { return nil }
         return catalog

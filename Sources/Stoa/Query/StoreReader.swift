@@ -81,6 +81,8 @@ public final class StoreReader: Sendable {
         /// when a query needs them: `checkpointed`).
         var start = 0
         var checkpointed: ActiveSegmentBytes.Checkpointed?
+        /// The checkpoint `.idx` read, when one was (for the catalog).
+        var checkpointIndex: FileIdentity?
         /// Where the bytes read end in the file.
         var end: Int { start + bytes.count }
         /// Where the lines indexed end in the file.
@@ -312,7 +314,13 @@ public final class StoreReader: Sendable {
     private func loadEach(_ files: [SegmentFile]) throws(StoaError) -> [IndexedSegment] {
         var result: [IndexedSegment] = []
         result.reserveCapacity(files.count)
-        var known = catalog.withLock { $0 } ?? loadCatalog()
+        var known: SegmentCatalog
+        if let read = catalog.withLock({ $0 }) {
+            known = read
+        } else {
+            known = loadCatalog()
+            catalog.withLock { $0 = known }  // for the growing segment's checkpoint
+        }
         var catalogued = false
         for (position, file) in files.enumerated() {
             let isLast = Self.isGrowing(file, position: position, of: files.count)
@@ -372,6 +380,13 @@ public final class StoreReader: Sendable {
                 let present = Set(files.map(\.base))
                 cache = cache.filter { present.contains($0.key) }
             }
+        }
+        // The growing segment's checkpoint, found consistent: the next reader spares the check.
+        if let last = files.last, let index = growing.withLock({ $0?.file == last ? $0?.checkpointIndex : nil }),
+            known.checkpoint.map({ $0.base != last.base || $0.index != index }) ?? true
+        {
+            known.checkpoint = (last.base, index)
+            catalogued = true
         }
         let present = Set(files.map(\.base))
         let gone = known.entries.keys.filter { !present.contains($0) }
@@ -497,9 +512,12 @@ public final class StoreReader: Sendable {
                     file: file, handle: current.handle, inode: current.inode, builder: SegmentIndexBuilder(base: file.base))
             }
             if let segment = current.segment, size == current.end { return segment }
+            let trusted = catalog.withLock { $0?.checkpoint }.flatMap { $0.base == file.base ? $0.index : nil }
             if current.indexed == 0 && current.checkpointed == nil,
-                let checkpoint = IndexFile.loadCheckpoint(file.indexPath, base: file.base, segment: current.handle, size: size)
+                let (checkpoint, identity) = IndexFile.loadCheckpoint(
+                    file.indexPath, base: file.base, segment: current.handle, size: size, trusting: trusted)
             {
+                current.checkpointIndex = identity
                 // The writer's index of the segment's start: its blocks are
                 // read when a query needs them; only what follows is read
                 // and indexed now.
