@@ -7,6 +7,7 @@ import Glibc
 
 struct Append: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "append",
         abstract: "Append JSON records read from stdin (JSON lines, or pretty-printed objects).",
         discussion: """
             Each bad record is reported on stderr as `line N, offset K: reason` (K: the byte in line N, \

@@ -3,6 +3,7 @@ import Stoa
 
 struct Backup: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "backup",
         abstract: "Copy a store consistently, even while a writer appends; DEST opens as a store.",
         discussion: """
             Sealed segments are hard-linked when DEST is on the same file system, else copied \

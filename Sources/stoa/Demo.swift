@@ -4,6 +4,7 @@ import StoaWorkload
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "demo",
         abstract: "Write a burst of realistic agent events into a store, then read it back as a user would.",
         discussion: "Run it again to add another burst to the same store.")
 

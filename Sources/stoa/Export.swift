@@ -3,6 +3,7 @@ import Stoa
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "export",
         abstract: "Write the records that match to a JSONL file (gzipped when it ends in .gz).",
         discussion: """
             DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own (read only): \
@@ -42,6 +43,7 @@ struct Export: ParsableCommand {
 
 struct Reindex: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "reindex",
         abstract: "Rebuild the .idx file of every sealed segment (they are a cache: this loses nothing).")
 
     @Argument(help: "The store's directory.")
@@ -60,6 +62,7 @@ struct Reindex: ParsableCommand {
 
 struct Tier: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "tier",
         abstract: "Apply the tier and retention policy of stoa.json now: compress, archive, expire.",
         discussion: "Ages count from when each segment was sealed, never from record times.")
 

@@ -3,6 +3,7 @@ import Stoa
 
 struct Import: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "import",
         abstract: "Copy JSONL or .jsonl.gz files from anywhere into a store (other logs, the logger's fallback files).",
         discussion: """
             Each file is read as `stoa append` reads stdin: one JSON object per line. A record's time, \

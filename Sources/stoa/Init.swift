@@ -3,6 +3,7 @@ import Stoa
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Create a store: a directory with its stoa.json.")
 
     @Argument(help: "The store's directory (created if missing; must be empty).")

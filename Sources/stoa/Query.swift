@@ -164,6 +164,7 @@ extension RecordReader {
 
 struct Query: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "query",
         abstract: "Print the records that match, in time order.",
         discussion: """
             DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own: it is \

@@ -3,6 +3,7 @@ import Stoa
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "replay",
         abstract: "Print the records that match in time order, at their original pace or faster.",
         discussion: """
             DIR may also be a directory of *.jsonl / *.jsonl.gz logs that Stoa does not own (read only); \

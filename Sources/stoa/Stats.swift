@@ -3,6 +3,7 @@ import Stoa
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stats",
         abstract: "Print what a store holds: records, segments, bytes, time span, types.")
 
     @Argument(help: "The store's directory, or a directory of JSONL logs.")

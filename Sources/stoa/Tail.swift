@@ -3,6 +3,7 @@ import Stoa
 
 struct Tail: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "tail",
         abstract: "Print the most recently appended records.")
 
     @Argument(help: "The store's directory, or a directory of JSONL logs (then: the newest records by time).")

@@ -3,6 +3,7 @@ import Stoa
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Read every byte of a store and check it; change nothing.",
         discussion: """
             Checks every line, every gzip member, every .idx, the seqs and the chain of digests. \
