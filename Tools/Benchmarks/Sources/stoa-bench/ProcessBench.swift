@@ -81,7 +81,7 @@ func locateStoa(_ options: QueryOptions) -> StoaExecutable {
         return StoaExecutable(
             path: path, found: false,
             description: "no executable at \(path): the stoa process rows are skipped. Build it at the repository's root "
-                + "with `swift build -c release --product stoa`, or pass --stoa PATH")
+                + "with `swift build -c release --static-swift-stdlib --product stoa`, or pass --stoa PATH")
     }
     let built = status.st_mtim.tv_sec
     var newer = 0

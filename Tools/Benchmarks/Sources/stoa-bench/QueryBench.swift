@@ -81,7 +81,7 @@ func queryUsage(_ message: String? = nil) -> Never {
           --stoa PATH      the `stoa` executable whose whole processes are timed (stoa query for
                            the narrow window, stoa stats, stoa tail -n 20, stoa --version; default
                            the repository's release build, .build/release/stoa: build it at the
-                           repository's root with `swift build -c release --product stoa`); when
+                           repository's root with `swift build -c release --static-swift-stdlib --product stoa`); when
                            it is missing those rows are skipped, the rest runs
           --process-runs K runs of each process, the median shown (default 11, after one untimed run)
         """)
