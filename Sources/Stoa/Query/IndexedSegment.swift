@@ -65,10 +65,15 @@ final class IndexedSegment: Sendable {
             } else {
                 checks = nil
             }
-            let latePositions = index.late.indices.sorted { index.late[$0].ordinal < index.late[$1].ordinal }
-            self.latePositions = latePositions
-            lateOrdinals = latePositions.map { index.late[$0].ordinal }
-            skippedOrdinals = (lateOrdinals + index.damaged.map(\.ordinal)).sorted()
+            // By line number: each late record's number and place in one
+            // integer, sorted as integers (a sort through the list by a
+            // closure was a tenth of a new reader's first result).
+            var byOrdinal = index.late.enumerated().map { UInt64($1.ordinal) << 32 | UInt64($0) }
+            byOrdinal.sort()
+            latePositions = byOrdinal.map { Int($0 & 0xFFFF_FFFF) }
+            let lateOrdinals = byOrdinal.map { UInt32($0 >> 32) }
+            self.lateOrdinals = lateOrdinals
+            skippedOrdinals = index.damaged.isEmpty ? lateOrdinals : (lateOrdinals + index.damaged.map(\.ordinal)).sorted()
             var earliestFrom = Array(repeating: Int64.max, count: index.blocks.count)
             var latestUpTo = Array(repeating: Int64.min, count: index.blocks.count)
             var earliest = Int64.max

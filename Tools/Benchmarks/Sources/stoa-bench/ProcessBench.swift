@@ -13,7 +13,8 @@
 //
 // Each process runs once untimed (binary and data in the page cache), then
 // K times, the processes taking turns so that they see the same machine;
-// the median wall time and the largest ru_maxrss (wait4) are shown. Every
+// the median wall time and the max RSS of one more run under GNU time
+// (`/usr/bin/time -f %M`; see ``rssAlone``) are shown. Every
 // run's output is checked (line counts and bytes against the in-process
 // query, the record count of stats), so that a broken binary cannot look fast.
 
@@ -50,7 +51,8 @@ struct ProcessResult {
     /// Median seconds from spawn to the return of wait4.
     var median: Double
     var samples: [Double]
-    /// The largest ru_maxrss of the timed runs, KiB.
+    /// Its max RSS, KiB: of a run under GNU time (see ``rssAlone``), else
+    /// the largest ru_maxrss of the timed runs.
     var maxRSSKiB: Int
     /// Set when a run failed or printed a wrong answer: its time means nothing.
     var problem: String?
@@ -228,9 +230,29 @@ func runProcesses(_ specs: [ProcessSpec], runs: Int, scratch: String) -> [String
             }
         }
     }
+    // wait4's ru_maxrss of a spawned child counts this benchmark's own RSS:
+    // Linux records the high-water mark of the memory a process leaves at
+    // exec, and a spawned child starts in its parent's. GNU time, a small
+    // process, runs each once more for the RSS of the process alone.
+    for spec in specs where results[spec.name]!.problem == nil {
+        if let alone = rssAlone(spec, outputFile: outputFile) { results[spec.name]!.maxRSSKiB = alone }
+    }
     for name in results.keys {
         results[name]!.runs = results[name]!.samples.count
         results[name]!.median = median(results[name]!.samples)
     }
     return results
+}
+
+/// The max RSS (KiB) of one run of `spec` under `/usr/bin/time -f %M`; nil
+/// without GNU time or when the run goes wrong.
+func rssAlone(_ spec: ProcessSpec, outputFile: String) -> Int? {
+    let report = outputFile + ".rss"
+    defer { unlink(report) }
+    guard access("/usr/bin/time", X_OK) == 0,
+          let child = try? runChild(["/usr/bin/time", "-f", "%M", "-o", report] + spec.arguments, outputFile: outputFile),
+          child.status == 0, spec.check(child.output) == nil,
+          let text = try? String(contentsOfFile: report, encoding: .utf8)
+    else { return nil }
+    return Int(text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").last ?? "")
 }

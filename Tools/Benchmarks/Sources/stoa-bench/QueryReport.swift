@@ -778,7 +778,8 @@ func printResults(
         let runsDone = processes.values.map(\.runs).max() ?? 0
         var text = "process rows: whole processes from posix_spawn to the return of wait4, median of \(runsDone) runs "
             + "after one untimed run (the processes take turns, bound to the CPU the queries use; warm page cache); "
-            + "max RSS is the largest ru_maxrss of those runs. stdout goes to a file on tmpfs, read after the "
+            + "max RSS is that of one more run under /usr/bin/time -f %M (wait4's ru_maxrss of a spawned child counts "
+            + "this benchmark's own RSS, recorded at exec). stdout goes to a file on tmpfs, read after the "
             + "process exits. "
             + (stoaCLI.found
                 ? "Stoa: \(stoaCLI.path) with the store's directory; `stoa query` gets the narrow window "
