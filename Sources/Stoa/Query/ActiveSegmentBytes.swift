@@ -87,6 +87,12 @@ final class ActiveSegmentBytes: SegmentBytes {
     /// Bytes of `rest` that are complete lines.
     private let complete: Int
 
+    func bytes(holding block: IndexBlock) throws(StoaError) -> (bytes: [UInt8], base: Int) {
+        let start = Int(block.offset)
+        guard start >= checkpointed.count else { return (try checkpointed.read(block), start) }
+        return try withBlock(block) { (Array($0), $1) }
+    }
+
     func withBlock<R>(_ block: IndexBlock, _ body: (UnsafeBufferPointer<UInt8>, Int) -> R) throws(StoaError) -> R {
         let start = Int(block.offset)
         guard start >= checkpointed.count else {

@@ -119,9 +119,9 @@ extension QueryEngine {
         // from the end of the line before, whichever is nearer.
         result.matches.reserveCapacity(selected.count)
         let compressed = !(segment.contents is SegmentContents)
-        do throws(StoaError) {
-            try segment.contents.withBlock(block) { all, base in
-                if compressed { result.member = Array(all) }
+        // Finds the selected lines in `all`, whose first byte is at plain offset `base`.
+        func find(in all: UnsafeBufferPointer<UInt8>, base: Int) {
+            do {
                 let blockStart = Int(block.offset) - base
                 let blockEnd = min(blockStart + Int(block.length), all.count)
                 // Its bytes against its checksum, once per reader: a block
@@ -178,6 +178,17 @@ extension QueryEngine {
                             time: time, seq: index.base + UInt64(ordinal), offset: start, length: Int32(end - start),
                             segment: Int32(candidate.segment), pin: -1))
                 }
+            }
+        }
+        do throws(StoaError) {
+            if compressed {
+                // The records found point into the bytes held: kept (pinned)
+                // while they are handed out.
+                let held = try segment.contents.bytes(holding: block)
+                result.member = held.bytes
+                held.bytes.withUnsafeBufferPointer { find(in: $0, base: held.base) }
+            } else {
+                try segment.contents.withBlock(block, find)
             }
         } catch {
             // A damaged member: its records are reported, the query goes on.

@@ -11,6 +11,19 @@ protocol SegmentBytes: AnyObject, Sendable {
     /// - Throws: `.damaged` when the bytes cannot be read back (a damaged
     ///   gzip member).
     func withBlock<R>(_ block: IndexBlock, _ body: (UnsafeBufferPointer<UInt8>, Int) -> R) throws(StoaError) -> R
+
+    /// Bytes that hold all of `block`, as an array a query may keep while
+    /// it hands out records pointing into them, and the plain offset of the
+    /// first of them. By default a copy of what ``withBlock(_:_:)`` gives;
+    /// the bytes themselves where they are an array already (an inflated
+    /// member, a block read with `pread`).
+    func bytes(holding block: IndexBlock) throws(StoaError) -> (bytes: [UInt8], base: Int)
+}
+
+extension SegmentBytes {
+    func bytes(holding block: IndexBlock) throws(StoaError) -> (bytes: [UInt8], base: Int) {
+        try withBlock(block) { (Array($0), $1) }
+    }
 }
 
 extension SegmentContents: SegmentBytes {
@@ -41,6 +54,10 @@ final class GzipSegmentContents: SegmentBytes {
     func withBlock<R>(_ block: IndexBlock, _ body: (UnsafeBufferPointer<UInt8>, Int) -> R) throws(StoaError) -> R {
         let member = try inflate(block)
         return member.withUnsafeBufferPointer { body($0, Int(block.memberStart)) }
+    }
+
+    func bytes(holding block: IndexBlock) throws(StoaError) -> (bytes: [UInt8], base: Int) {
+        (try inflate(block), Int(block.memberStart))
     }
 
     /// The plain bytes of the member holding `block`.
