@@ -199,6 +199,35 @@ final class OpenNotingFileSystem: FileSystem {
         expectRecords(try StoreReader(at: directory.path).query(window(range)).all(), lines, range)
     }
 
+    /// A conversation query of a new reader loads only the segments whose
+    /// names' filter, in the catalog, says they may hold it.
+    @Test func aConversationQueryReadsTheIndexOfOnlyTheSegmentsThatMayHoldIt() throws {
+        let directory = TemporaryDirectory()
+        var configuration = StoreConfiguration()
+        configuration.segmentBytes = 64 << 10
+        let store = try Store(at: directory.path, creating: configuration)
+        var lines: [String] = []
+        for n in 0..<3000 {
+            // 250 records a conversation: one or two segments each.
+            let line = #"{"ts":\#(1_795_000_000 + n),"type":"t","session":"c\#(n / 250)","n":\#(n),"pad":"\#(String(repeating: "y", count: 150))"}"#
+            lines.append(line)
+            try store.append(line)
+        }
+        try store.waitForIndexes()
+        try store.close()
+        let sealed = segmentFiles(directory, ".idx").count - 1
+        #expect(sealed >= 6)
+        _ = try StoreReader(at: directory.path).stats()
+
+        let files = OpenNotingFileSystem()
+        let records = try FileReads.$fileSystem.withValue(files) {
+            try StoreReader(at: directory.path).query(Query(conversation: "c5")).all()
+        }
+        expectRecords(records, lines, 1250..<1500)
+        // The segments holding it (at most two), and the active segment's checkpoint.
+        #expect(files.opened(endingWith: ".idx").count <= 3, "\(files.opened(endingWith: ".idx"))")
+    }
+
     /// Moves every sealed segment warm, as a writer's tier policy does.
     func warmEverySealedSegment(_ directory: TemporaryDirectory) throws {
         var configuration = try StoreConfiguration.load(from: directory.appending("stoa.json"))

@@ -19,6 +19,8 @@ final class IndexedSegment: Sendable {
     /// it of every segment (reaching it through the index is one more
     /// pointer followed, a cache miss, for each).
     private let nameFilter: NameFilter?
+    /// Held as its summary: known to hold no conversation at all.
+    private let holdsNoConversation: Bool
     private let loader: (@Sendable () throws(StoaError) -> IndexedSegment)?
     /// The `.idx` its index was read from, if it was (see ``SegmentCatalog/Entry/index``).
     let indexFile: FileIdentity?
@@ -120,13 +122,17 @@ final class IndexedSegment: Sendable {
         self.notes = notes
         self.parts = Parts(index: index, contents: contents, previous: previous?.parts)
         self.nameFilter = index.conversations.nameFilter
+        self.holdsNoConversation = false
         self.loader = nil
     }
 
-    /// A sealed segment held as its summary; `loader` reads it whole when needed.
+    /// A sealed segment held as its summary; `loader` reads it whole when
+    /// needed. `conversations`: how many it holds and their names' Bloom
+    /// filter, when known (a conversation query then passes over it without
+    /// loading it).
     init(
         name: SegmentName, path: String, summary: SegmentSummary, notes: [DamagedLine] = [], indexFile: FileIdentity? = nil,
-        loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment
+        conversations: SegmentCatalog.Conversations? = nil, loader: @escaping @Sendable () throws(StoaError) -> IndexedSegment
     ) {
         self.indexFile = indexFile
         self.name = name
@@ -135,8 +141,16 @@ final class IndexedSegment: Sendable {
         self.isSealed = true
         self.notes = notes
         self.parts = nil
-        self.nameFilter = nil
+        self.nameFilter = conversations.flatMap { $0.count > 0 ? NameFilter($0.filter[...]) : nil }
+        self.holdsNoConversation = conversations?.count == 0
         self.loader = loader
+    }
+
+    /// How many conversations it holds and their names' Bloom filter; nil
+    /// when not loaded.
+    var conversations: SegmentCatalog.Conversations? {
+        guard let parts else { return nil }
+        return SegmentCatalog.Conversations(count: UInt32(parts.conversationCount), filter: Array(nameFilter?.bytes ?? []))
     }
 
     /// A segment held as its summary; `loader` reads it whole when needed.
@@ -170,11 +184,12 @@ final class IndexedSegment: Sendable {
     var earliestFrom: [Int64] { parts!.earliestFrom }
     var latestUpTo: [Int64] { parts!.latestUpTo }
 
-    /// False when the segment certainly holds no record of the conversation.
-    /// Only for a loaded segment.
+    /// False when the segment certainly holds no record of the conversation
+    /// (one held as its summary without its names' filter: true).
     func mayHold(_ conversation: ConversationTable.Key) -> Bool {
         if let nameFilter { return nameFilter.mayContain(conversation) }
-        return parts!.index.conversations.mayContain(conversation)
+        if let parts { return parts.index.conversations.mayContain(conversation) }
+        return !holdsNoConversation
     }
 
     /// Bytes of the segment file.

@@ -181,8 +181,9 @@ final class QueryEngine {
             let brief = briefs[number]
             guard brief.overlaps(since: query.sinceMicros, until: query.untilMicros) else { return }
             // A segment that certainly holds no record of the conversation is
-            // not looked at (what a cold one holds is known once it is loaded).
-            if askingFilter, let conversationKey, brief.isLoaded, !segments[number].mayHold(conversationKey) { return }
+            // not looked at (what a cold one holds is known once it is
+            // loaded; one known by its catalog entry, by the filter there).
+            if askingFilter, let conversationKey, !segments[number].mayHold(conversationKey) { return }
             candidates.append(
                 descending
                     ? Candidate(time: brief.maxTime, seq: brief.end - 1, segment: number, work: .segment)

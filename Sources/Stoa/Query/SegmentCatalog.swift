@@ -34,6 +34,8 @@ import Glibc
 ///                u32 lines  i64 min time  i64 max time
 ///                u32 types × (string name, u64 count)
 ///                u32 damaged × (u32 line number, string reason)
+///                u8 has conversations, and then u32 count  u32 n  [n] the
+///                Bloom filter of their names (as in the `.idx`)
 /// u8 has checkpoint, and then u64 base  the identity of the active
 ///    segment's checkpoint `.idx` a reader found consistent
 /// u32 CRC32C of everything before it
@@ -41,9 +43,16 @@ import Glibc
 /// (Strings are a u32 length and UTF-8; integers little-endian.)
 struct SegmentCatalog: Sendable {
     static let magic = Array("STOACAT\n".utf8)
-    static let version: UInt32 = 2
+    static let version: UInt32 = 3
     /// Its name, in `segments/` or in the reader cache.
     static let fileName = "CATALOG"
+
+    /// A segment's conversations: how many, and their names' Bloom filter
+    /// (``ConversationTable/filter(of:)``).
+    struct Conversations: Sendable {
+        var count: UInt32
+        var filter: [UInt8]
+    }
 
     struct Entry: Sendable {
         var name: SegmentName
@@ -54,6 +63,9 @@ struct SegmentCatalog: Sendable {
         /// (``IndexFile/isConsistent``), when it was read from one: a reader
         /// that loads this very file again spares that check.
         var index: FileIdentity?
+        /// Its conversations, when known: a conversation query passes over
+        /// the segments whose filter says no without loading them.
+        var conversations: Conversations?
 
         /// Whether it describes `file`, whose status is `identity`.
         func describes(_ file: SegmentFile, identity: FileIdentity) -> Bool {
@@ -92,6 +104,12 @@ struct SegmentCatalog: Sendable {
             for damaged in summary.damaged {
                 out.u32(damaged.ordinal)
                 out.string(damaged.reason)
+            }
+            out.bytes.append(entry.conversations == nil ? 0 : 1)
+            if let conversations = entry.conversations {
+                out.u32(conversations.count)
+                out.u32(UInt32(conversations.filter.count))
+                out.bytes += conversations.filter
             }
         }
         out.bytes.append(checkpoint == nil ? 0 : 1)
@@ -136,11 +154,20 @@ struct SegmentCatalog: Sendable {
                 guard let ordinal = input.u32(), ordinal < lineCount, let reason = input.string() else { return nil }
                 damaged.append(SegmentIndex.DamagedOrdinal(ordinal: ordinal, reason: reason))
             }
+            guard let hasConversations = input.u8(), hasConversations <= 1 else { return nil }
+            var conversations: Conversations?
+            if hasConversations == 1 {
+                guard let count = input.u32(), count <= lineCount, let length = input.u32(),
+                    Int(length) == ConversationTable.filterBytes(names: Int(count)), let filter = input.take(Int(length))
+                else { return nil }
+                conversations = Conversations(count: count, filter: filter)
+            }
             let name = SegmentName(base: base, kind: kind == 1 ? .gzip : .plain)
             let summary = SegmentSummary(
                 base: base, lineCount: lineCount, minTime: minTime, maxTime: maxTime, types: types, damaged: damaged,
                 fileSize: Int(identity.size))
-            catalog.entries[base] = Entry(name: name, isCold: cold == 1, identity: identity, summary: summary, index: index)
+            catalog.entries[base] = Entry(
+                name: name, isCold: cold == 1, identity: identity, summary: summary, index: index, conversations: conversations)
         }
         guard let hasCheckpoint = input.u8(), hasCheckpoint <= 1 else { return nil }
         if hasCheckpoint == 1 {

@@ -356,7 +356,7 @@ public final class StoreReader: Sendable {
                     if current == file, let identity, segment.isSealed, segment.notes.isEmpty {
                         known.entries[file.base] = SegmentCatalog.Entry(
                             name: file.name, isCold: file.isCold, identity: identity, summary: segment.summary,
-                            index: segment.indexFile)
+                            index: segment.indexFile, conversations: segment.conversations)
                         catalogued = true
                     }
                     break
@@ -401,7 +401,10 @@ public final class StoreReader: Sendable {
     /// cold one, read again by each query that reaches it).
     private func summarized(_ file: SegmentFile, _ entry: SegmentCatalog.Entry, previous: SegmentFile?) -> IndexedSegment {
         let (encoder, indexes, layout) = (self.encoder, self.indexes, self.layout)
-        return IndexedSegment(name: file.name, path: file.path, summary: entry.summary, indexFile: entry.index) {
+        return IndexedSegment(
+            name: file.name, path: file.path, summary: entry.summary, indexFile: entry.index,
+            conversations: entry.conversations
+        ) {
             [weak self] () throws(StoaError) in
             // A tier move may have taken the file away since the listing: look
             // for the segment again, in its new form or place.
