@@ -156,20 +156,7 @@ final class OpenNotingFileSystem: FileSystem {
         #expect(catalog.entries.count == sealed.count && catalog.entries.values.allSatisfy { $0.index != nil })
 
         let path = try #require(sealed.dropFirst().first)
-        var bytes = try readBytes(path)
-        let original = try #require(IndexFile.decode(bytes))
-        let first = original.index.blocks[0]
-        let year: Int64 = 365 * 86_400 * 1_000_000
-        for (offset, value) in [(144 + 20, first.minTime + year), (144 + 28, first.maxTime + year)] {
-            for byte in 0..<8 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * Int64(byte))) }
-        }
-        let crc = IndexFile.fileChecksum(bytes[..<(bytes.count - 4)])
-        for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(byte))) }
-        #expect(IndexFile.decode(bytes) == nil)  // inconsistent, though its CRC is right
-        try writeBytes(bytes, to: path)
-
-        let base = Int(original.index.base)
-        let range = base..<(base + Int(first.count))
+        let range = try moveFirstBlockAYearOn(inIndexAt: path)
         expectRecords(try StoreReader(at: directory.path).query(window(range)).all(), lines, range)
     }
 
@@ -180,22 +167,9 @@ final class OpenNotingFileSystem: FileSystem {
         _ = try StoreReader(at: directory.path).stats()
         let catalog = try #require(SegmentCatalog.load(catalogPath(directory)))
         let path = try #require(segmentFiles(directory, ".idx").last)
-        var bytes = try readBytes(path)
-        let original = try #require(IndexFile.decode(bytes))
-        #expect(original.isPartial && catalog.checkpoint?.base == original.index.base)
-
-        let first = original.index.blocks[0]
-        let year: Int64 = 365 * 86_400 * 1_000_000
-        for (offset, value) in [(144 + 20, first.minTime + year), (144 + 28, first.maxTime + year)] {
-            for byte in 0..<8 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * Int64(byte))) }
-        }
-        let checksum = IndexFile.fileChecksum(bytes[..<(bytes.count - 4)])
-        for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(byte))) }
-        #expect(IndexFile.decode(bytes) == nil)  // inconsistent, though its checksum is right
-        try writeBytes(bytes, to: path)
-
-        let base = Int(original.index.base)
-        let range = base..<(base + Int(first.count))
+        #expect(try #require(IndexFile.decode(try readBytes(path))).isPartial)
+        let range = try moveFirstBlockAYearOn(inIndexAt: path)
+        #expect(catalog.checkpoint?.base == UInt64(range.lowerBound))
         expectRecords(try StoreReader(at: directory.path).query(window(range)).all(), lines, range)
     }
 
@@ -226,6 +200,25 @@ final class OpenNotingFileSystem: FileSystem {
         expectRecords(records, lines, 1250..<1500)
         // The segments holding it (at most two), and the active segment's checkpoint.
         #expect(files.opened(endingWith: ".idx").count <= 3, "\(files.opened(endingWith: ".idx"))")
+    }
+
+    /// Rewrites the `.idx` at `path` with its first block's time span moved
+    /// a year on and its checksum made right: it decodes no more (not
+    /// consistent); returns the seqs of that block's lines.
+    func moveFirstBlockAYearOn(inIndexAt path: String) throws -> Range<Int> {
+        var bytes = try readBytes(path)
+        let original = try #require(IndexFile.decode(bytes))
+        let first = original.index.blocks[0]
+        let year: Int64 = 365 * 86_400 * 1_000_000
+        for (offset, value) in [(144 + 20, first.minTime + year), (144 + 28, first.maxTime + year)] {
+            for byte in 0..<8 { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * Int64(byte))) }
+        }
+        let checksum = IndexFile.fileChecksum(bytes[..<(bytes.count - 4)])
+        for byte in 0..<4 { bytes[bytes.count - 4 + byte] = UInt8(truncatingIfNeeded: checksum >> (8 * UInt32(byte))) }
+        #expect(IndexFile.decode(bytes) == nil)  // inconsistent, though its checksum is right
+        try writeBytes(bytes, to: path)
+        let base = Int(original.index.base)
+        return base..<(base + Int(first.count))
     }
 
     /// Moves every sealed segment warm, as a writer's tier policy does.
