@@ -202,6 +202,26 @@ final class OpenNotingFileSystem: FileSystem {
         #expect(files.opened(endingWith: ".idx").count <= 3, "\(files.opened(endingWith: ".idx"))")
     }
 
+    /// A reader that may not write beside the segments writes the catalog
+    /// to its cache (making the cache's folder: it did not, and such readers
+    /// read every `.idx` each time), and the next one takes it; the older
+    /// catalog beside the segments is left as it is.
+    @Test func aReaderThatMayNotWriteTheStoreKeepsItsCatalogInTheCache() throws {
+        let directory = TemporaryDirectory()
+        let lines = try makeSealedStore(directory)
+        _ = try StoreReader(at: directory.path).stats()
+        try warmEverySealedSegment(directory)  // the catalog beside them is stale now
+        let stale = try readBytes(catalogPath(directory))
+        let indexes = ReaderIndexes(storePath: directory.path, writesInStore: false, cacheRoot: directory.appending("cache"))
+        expectRecords(try StoreReader(at: directory.path, indexes: indexes).query(Query()).all(), lines, 0..<3000)
+        #expect(try readBytes(catalogPath(directory)) == stale)
+
+        let files = OpenNotingFileSystem()
+        let stats = try FileReads.$fileSystem.withValue(files) { try StoreReader(at: directory.path, indexes: indexes).stats() }
+        #expect(stats.records == 3000)
+        #expect(files.opened(endingWith: ".idx").count <= 1, "\(files.opened(endingWith: ".idx"))")  // the checkpoint's
+    }
+
     /// Rewrites the `.idx` at `path` with its first block's time span moved
     /// a year on and its checksum made right: it decodes no more (not
     /// consistent); returns the seqs of that block's lines.

@@ -443,9 +443,14 @@ public final class StoreReader: Sendable {
     }
 
     /// The catalog of the store's sealed segments (``SegmentCatalog``):
-    /// beside them, else in the reader cache; empty when there is none.
+    /// the newer of the one beside them and the one in the reader cache (a
+    /// reader that may not write beside them writes to the cache, and the
+    /// one beside them may be older); empty when there is none.
     private func loadCatalog() -> SegmentCatalog {
-        for path in catalogPaths {
+        let written = catalogPaths.compactMap { path in
+            (try? FileReads.fileSystem.status(path)).flatMap { $0 }.map { (path, RecordTime.nanos($0.st_mtim)) }
+        }
+        for (path, _) in written.sorted(by: { $0.1 > $1.1 }) {
             if let catalog = SegmentCatalog.load(path) { return catalog }
         }
         return SegmentCatalog()
@@ -457,8 +462,8 @@ public final class StoreReader: Sendable {
     /// the next reader reads the segments' summaries again.
     private func writeCatalog(_ catalog: SegmentCatalog) {
         let bytes = catalog.encoded()
-        for (number, path) in catalogPaths.enumerated() {
-            if number > 0, let cacheDirectory = indexes.cacheDirectory {
+        for path in catalogPaths {
+            if let cacheDirectory = indexes.cacheDirectory, Path.directory(of: path) == cacheDirectory {
                 guard (try? SystemFileSystem().makeDirectories(cacheDirectory)) != nil else { return }
             }
             if ReaderIndexes.write(bytes, to: path, durable: false, if: { true }) { return }
