@@ -121,3 +121,40 @@ final class NoChangeFeedFileSystem: FileSystem {
         try store.close()
     }
 }
+
+/// A file system that counts the change feeds asked for, and gives real ones.
+final class CountingChangeFeedFileSystem: FileSystem {
+    let asked = Protected(0)
+
+    func changeFeed(watching directories: [String], closes: Bool) -> ChangeFeed? {
+        asked.withLock { $0 += 1 }
+        return ChangeFeed(watching: directories, closes: closes)
+    }
+}
+
+/// A reader makes its inotify instance at its second look, not its first:
+/// a process that queries once does not pay for one (closing it costs a
+/// process about 10 ms on Linux 6), and one that queries again is told of
+/// changes from then on.
+@Suite struct LazyChangeFeedTests {
+    @Test func aReaderThatQueriesOnceMakesNoFeedAndOneThatQueriesAgainMakesOne() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        try store.append(#"{"ts":1,"n":0}"#)
+        let fileSystem = CountingChangeFeedFileSystem()
+        try FileReads.$fileSystem.withValue(fileSystem) { () throws in
+            let reader = try StoreReader(at: directory.path)
+            #expect(try reader.query(Query()).all().count == 1)
+            #expect(fileSystem.asked.withLock { $0 } == 0)
+            try store.append(#"{"ts":2,"n":1}"#)
+            #expect(try reader.query(Query()).all().count == 2)
+            #expect(fileSystem.asked.withLock { $0 } == 1)
+            for n in 2..<5 {
+                try store.append(#"{"ts":\#(n + 1),"n":\#(n)}"#)
+                #expect(try reader.query(Query()).all().count == n + 1)
+            }
+            #expect(fileSystem.asked.withLock { $0 } == 1)
+        }
+        try store.close()
+    }
+}

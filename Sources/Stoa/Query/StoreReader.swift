@@ -40,10 +40,21 @@ public final class StoreReader: Sendable {
     /// conversation query.
     private let conversations = ConversationDirectory()
     /// What reports changes to the segment directories, and when the reader
-    /// last looked in full (monotonic µs; `.min` when that look failed).
-    /// Held through each snapshot: a query that finds no change reported
-    /// must not return while another that took the reports is still looking.
-    private let watching: Protected<(feed: ChangeFeed?, lookedAt: Int64)>
+    /// last looked in full. Held through each snapshot: a query that finds
+    /// no change reported must not return while another that took the
+    /// reports is still looking.
+    private let watching = Protected(Watching())
+
+    private struct Watching {
+        /// Made at the reader's second look, not its first: a short process
+        /// that queries once has no use for it, and an inotify instance
+        /// costs its process about 10 ms when it closes (Linux waits for an
+        /// SRCU grace period), more than the whole of a small query.
+        var feed: ChangeFeed?
+        /// Monotonic µs; `.min` before the first look, or when the last failed.
+        var lookedAt: Int64 = .min
+        var views = 0
+    }
 
     /// How long a snapshot is reused while no change is reported (µs).
     static let fullLookInterval: Int64 = 1_000_000
@@ -118,8 +129,6 @@ public final class StoreReader: Sendable {
             Listing(
                 segmentsDirectory: DirectoryWatch(path: layout.segments),
                 archiveDirectory: DirectoryWatch(path: layout.archive)))
-        self.watching = Protected(
-            (FileReads.fileSystem.changeFeed(watching: [layout.segments, layout.archive], closes: false), .min))
     }
 
     /// The records that match `query`, exactly sorted by (time, seq), as a
@@ -210,6 +219,10 @@ public final class StoreReader: Sendable {
         try watching.withLock { (watching) throws(StoaError) -> Snapshot in
             let now = Syscalls.monotonicMicroseconds()
             let fresh = watching.lookedAt != .min && now - watching.lookedAt < Self.fullLookInterval
+            watching.views += 1
+            if watching.views == 2 {
+                watching.feed = FileReads.fileSystem.changeFeed(watching: [layout.segments, layout.archive], closes: false)
+            }
             if let feed = watching.feed {
                 if !feed.changed() && !feed.needsRewatch && fresh, let last = loaded.withLock({ $0 }) {
                     return last.snapshot
