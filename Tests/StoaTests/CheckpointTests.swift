@@ -50,6 +50,43 @@ import Testing
         try store.close()
     }
 
+    /// An index resumed from a checkpoint read mapped leaves the
+    /// checkpoint's line checks in the file and holds those of the lines
+    /// added after them: together they are every line's, as a scan makes
+    /// them, and a line changed after the checkpoint is named alone.
+    @Test func aResumedIndexAddsLineChecksAfterThoseOfTheMappedCheckpoint() throws {
+        let directory = TemporaryDirectory()
+        try fill(directory)
+        let (segment, index) = try activeSegment(directory)
+        let name = try #require(SegmentName(fileName: Path.lastComponent(of: segment)))
+        let checkpoint = try #require(IndexFile.read(index))
+        #expect(!checkpoint.index.lineChecks.isHeld, "left in the mapped file")
+        var more = try readBytes(segment)
+        let checkpointed = more.count
+        for n in 400..<450 { more += Array(#"{"ts":\#(1_800_000_000 + n),"type":"ccc","n":\#(n)}"#.utf8) + [0x0A] }
+        var resumed = SegmentIndexBuilder(resuming: checkpoint.index)
+        more[checkpointed...].withUnsafeBufferPointer { _ = resumed.addLines($0, encoder: encoder) }
+        var scanned = SegmentIndexBuilder(base: name.base)
+        more.withUnsafeBufferPointer { scanned.addLines($0, encoder: encoder) }
+        let grown = resumed.snapshot()
+        #expect(grown.hasChecksums)
+        #expect(grown.lineChecks.bytes() == scanned.snapshot().lineChecks.bytes())
+        #expect(grown.lineChecks == scanned.snapshot().lineChecks)
+
+        // A line of the part added changes: its block names it alone.
+        let ordinal = UInt32(grown.lineCount - 3)
+        let block = try #require(grown.blocks.first { $0.ordinals.contains(ordinal) })
+        var changed = Array(more[Int(block.offset)..<(Int(block.offset) + Int(block.length))])
+        let text = String(decoding: changed, as: UTF8.self)
+        let at = try #require(text.range(of: #""n":447"#)).upperBound
+        changed[text.utf8.distance(from: text.startIndex, to: at) - 1] = UInt8(ascii: "8")
+        guard case .changed(let outcome) = changed.withUnsafeBufferPointer({ BlockChecks.check($0, of: block, in: grown) }) else {
+            Issue.record("the changed block passed its checksum")
+            return
+        }
+        #expect(outcome.damaged.map(\.ordinal) == [ordinal])
+    }
+
     @Test func aReaderTakesTheCheckpointInsteadOfRereading() throws {
         let directory = TemporaryDirectory()
         try fill(directory)

@@ -256,7 +256,7 @@ import Testing
     /// the same.
     @Test(arguments: [8, 24, 4_000, 1_250_008])
     func theFilterProbesTheFormatsBits(bytes: Int) {
-        let filter = NameFilter(ArraySlice(repeating: 0, count: bytes))
+        let filter = NameFilter(IndexBytes([UInt8](repeating: 0, count: bytes)))
         let bits = UInt64(bytes) * 8
         for number in 0..<2_000 {
             let key = ConversationTable.Key("conv-agent-\(number % 50)-\(number)")

@@ -7,7 +7,7 @@ import Testing
 /// before they read a line.
 @Suite struct LineTableTests {
     func roundTrip(_ times: [Int64], marks: [UInt32]) -> (table: [UInt8], times: [Int64], marks: [UInt32], valid: Bool) {
-        var table: ArraySlice<UInt8> = []
+        var table: IndexBytes = []
         LineTable.append(times: times, marks: marks, to: &table)
         var decoded: [Int64] = []
         var decodedMarks: [UInt32] = []

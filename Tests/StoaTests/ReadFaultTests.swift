@@ -156,11 +156,11 @@ final class ReadFailingFileSystem: FileSystem {
         #expect(fileSystem.failures.withLock { $0 } >= 2)
     }
 
-    /// EIO on reading an `.idx`: the query rebuilds what it needs from the
+    /// EIO on reading (mapping) an `.idx`: the query rebuilds what it needs from the
     /// segment and serves every record right; `verify` names the `.idx` as
     /// unreadable, with the error (before, it called it "damaged or belongs
     /// to another file").
-    @Test(arguments: [ReadFailingFileSystem.Call.pread, .open, .fstat])
+    @Test(arguments: [ReadFailingFileSystem.Call.mmap, .open, .fstat])
     func eioOnAnIndexIsNamedAndCostsNoRecord(call: ReadFailingFileSystem.Call) throws {
         let directory = TemporaryDirectory()
         let lines = try makeSealedStore(directory)

@@ -131,10 +131,11 @@ import Testing
         #expect(try StoreReader(at: directory.path).last(300).all().count == 199)
     }
 
-    /// Line checks read from an `.idx` replaced since it was loaded (here by
-    /// one of the edited segment, whose checks pass the edited line) are not
-    /// trusted: the failing block's lines are all named, none is served.
-    @Test func lineChecksFromAnIdxReplacedSinceItWasLoadedAreNotTrusted() throws {
+    /// A loaded index's line checks are those of the `.idx` it was loaded
+    /// from, mapped, even after the file is replaced (here by one of the
+    /// edited segment, whose checks would pass the edited line): the
+    /// failing block names exactly the edited line.
+    @Test func lineChecksStayThoseOfTheIdxLoadedWhenItIsReplaced() throws {
         let directory = TemporaryDirectory()
         let segment = try #require(try makeStore(directory).first)
         let (file, edited, ordinal) = try loadThenEdit(segment)
@@ -145,16 +146,41 @@ import Testing
         let indexPath = String(segment.dropLast(".jsonl".count)) + ".idx"
         try Data(replacement.encoded()).write(to: URL(fileURLWithPath: indexPath), options: .atomic)
 
-        #expect(file.index.lineChecks.bytes() == nil)
+        #expect(file.index.lineChecks.bytes() != nil)
         let block = try #require(file.index.blocks.first { $0.ordinals.contains(ordinal) })
         let bytes = Array(edited[Int(block.offset)..<(Int(block.offset) + Int(block.length))])
         guard case .changed(let changed) = bytes.withUnsafeBufferPointer({ BlockChecks.check($0, of: block, in: file.index) }) else {
             Issue.record("the edited block passed its checksum")
             return
         }
+        #expect(changed.damaged.map(\.ordinal) == [ordinal])
+    }
+
+    /// Line checks of a trusted `.idx` (read without its checksums) that
+    /// were damaged since are not trusted when a block fails: their CRC32C
+    /// is checked then, and the block's lines are all named, none served.
+    @Test func damagedLineChecksOfATrustedIdxAreNotTrusted() throws {
+        let directory = TemporaryDirectory()
+        let segment = try #require(try makeStore(directory).first)
+        let (_, edited, ordinal) = try loadThenEdit(segment)
+        let indexPath = String(segment.dropLast(".jsonl".count)) + ".idx"
+        var bytes = try readBytes(indexPath)
+        // The line checks end where the footer (count, their CRC32C, the file's checksum) starts.
+        bytes[bytes.count - IndexFile.footerBytes - 1] ^= 0xFF
+        try Data(bytes).write(to: URL(fileURLWithPath: indexPath))
+        #expect(IndexFile.read(indexPath) == nil, "checked, the file fails its checksum")
+        let file = try #require(IndexFile.decode(IndexBytes(mapping: try MappedFile(path: indexPath)), trusted: true))
+        #expect(file.index.lineChecks.bytes() == nil)
+        let block = try #require(file.index.blocks.first { $0.ordinals.contains(ordinal) })
+        let blockBytes = Array(edited[Int(block.offset)..<(Int(block.offset) + Int(block.length))])
+        guard case .changed(let changed) = blockBytes.withUnsafeBufferPointer({ BlockChecks.check($0, of: block, in: file.index) })
+        else {
+            Issue.record("the edited block passed its checksum")
+            return
+        }
         #expect(changed.lines.allSatisfy { $0 == nil })
         #expect(changed.damaged.map(\.ordinal) == Array(block.ordinals))
-        #expect(changed.damaged.allSatisfy { $0.reason.contains("replaced since") })
+        #expect(changed.damaged.allSatisfy { $0.reason.contains("do not match their checksum") })
     }
 }
 

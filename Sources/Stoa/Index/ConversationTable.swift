@@ -15,12 +15,12 @@ struct ConversationTable: Sendable {
     private var built: [String: Postings] = [:]
     /// The `.idx` bytes and where each entry (a length-prefixed name, then
     /// its postings) starts in them, sorted by name.
-    private var file: ArraySlice<UInt8> = []
+    private var file: IndexBytes = []
     private var entries: [UInt32] = []
     /// The bytes the entries take in the file.
     private var storedBytes = 0
     /// The Bloom filter of a loaded table's names (empty while building).
-    private var filter: ArraySlice<UInt8> = []
+    private var filter: IndexBytes = []
 
     init() {}
 
@@ -40,16 +40,20 @@ struct ConversationTable: Sendable {
         // An entry takes at least 20 bytes: a count no file could hold allocates nothing.
         guard Int(count) <= (input.bytes.endIndex - input.position) / 20 else { return nil }
         entries.reserveCapacity(Int(count))
-        var previous: ArraySlice<UInt8> = []
+        var previous: IndexBytes = []
         let first = input.position
         for number in 0..<count {
             let start = input.position
-            guard let name = input.stringBytes(), let postings = input.postings() else { return nil }
             guard validating else {
+                // Each entry's parts are passed over, not read.
+                guard input.stringBytes() != nil, input.skipPostings() else { return nil }
                 entries.append(UInt32(start - file.startIndex))
                 continue
             }
-            guard String(validating: name, as: UTF8.self) != nil, postings.isValid(below: lineCount) else { return nil }
+            guard let name = input.stringBytes(), let postings = input.postings() else { return nil }
+            guard name.withUnsafeBufferPointer({ String(validating: $0, as: UTF8.self) }) != nil,
+                postings.isValid(below: lineCount)
+            else { return nil }
             if number > 0 && Self.compare(previous, name) >= 0 { return nil }
             previous = name
             entries.append(UInt32(start - file.startIndex))
@@ -124,7 +128,7 @@ struct ConversationTable: Sendable {
     static func filter(of names: [String]) -> [UInt8] {
         var bytes = [UInt8](repeating: 0, count: filterBytes(names: names.count))
         guard !names.isEmpty else { return bytes }
-        let shape = NameFilter(bytes[...])
+        let shape = NameFilter(IndexBytes(bytes))
         for name in names {
             shape.forEachProbe(Key(name)) {
                 bytes[$0 >> 3] |= 1 << UInt8($0 & 7)
@@ -194,7 +198,7 @@ struct ConversationTable: Sendable {
         }
         return entries.map { start in
             var input = ByteReader(file, at: Int(start))
-            let name = String(decoding: input.stringBytes()!, as: UTF8.self)
+            let name = input.stringBytes()!.withUnsafeBufferPointer { String(decoding: $0, as: UTF8.self) }
             return (name, input.postings()!)
         }
     }
@@ -208,7 +212,7 @@ struct ConversationTable: Sendable {
     }
 
     /// Orders names as bytes: < 0, 0 or > 0.
-    private static func compare(_ left: ArraySlice<UInt8>, _ right: ArraySlice<UInt8>) -> Int {
+    private static func compare(_ left: IndexBytes, _ right: IndexBytes) -> Int {
         left.withUnsafeBufferPointer { left in right.withUnsafeBufferPointer { right in compare(left, right) } }
     }
 
@@ -234,7 +238,7 @@ extension ConversationTable: Equatable {
 /// a name, and 4 probes, `low + i × (high | 1)` modulo its bits for `i` in
 /// 0..<4, where `low` and `high` are the halves of the name's hash.
 struct NameFilter: Sendable {
-    let bytes: ArraySlice<UInt8>
+    let bytes: IndexBytes
     private let bitCount: UInt64
     /// ⌊(2⁶⁴ − 1) / bitCount⌋ + 1: the remainder of a 32-bit value by
     /// `bitCount` is then two multiplications, not a division (Lemire,
@@ -245,7 +249,7 @@ struct NameFilter: Sendable {
 
     static let probes = 4
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    init(_ bytes: IndexBytes) {
         self.bytes = bytes
         bitCount = UInt64(bytes.count) * 8
         magic = bitCount == 0 ? 0 : UInt64.max / bitCount &+ 1

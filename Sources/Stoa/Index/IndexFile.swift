@@ -48,7 +48,9 @@ package struct IndexFile: Sendable, Equatable {
     }
 
     /// The version a file's bytes say it has (after the magic), if they are long enough.
-    package static func version(of bytes: ArraySlice<UInt8>) -> UInt32? {
+    package static func version(of bytes: ArraySlice<UInt8>) -> UInt32? { version(of: IndexBytes(bytes)) }
+
+    static func version(of bytes: IndexBytes) -> UInt32? {
         var input = ByteReader(bytes, at: magic.count)
         return input.u32()
     }
@@ -140,30 +142,38 @@ package struct IndexFile: Sendable, Equatable {
     }
 
     /// Reads an `.idx`; nil when it is not a whole, valid index file of this version.
-    package static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(bytes[...]) }
+    package static func decode(_ bytes: [UInt8]) -> IndexFile? { decode(IndexBytes(bytes)) }
 
-    /// `checkingConsistency` false: bytes of a file found consistent before
-    /// (see ``read(_:trusting:)``).
-    static func decode(_ bytes: ArraySlice<UInt8>, checkingConsistency: Bool = true) -> IndexFile? {
+    /// `trusted`: bytes of a file found whole and consistent before, and
+    /// unchanged since (see ``read(_:trusting:)``): neither its checksums
+    /// nor its consistency are checked again, and its line checks are
+    /// checked when they are used.
+    static func decode(_ bytes: IndexBytes, trusted: Bool = false) -> IndexFile? {
         guard bytes.count >= magic.count + footerBytes else { return nil }
-        let body = bytes.dropLast(4)
-        var footer = ByteReader(bytes.suffix(footerBytes))
+        let body = bytes[bytes.startIndex..<(bytes.endIndex - 4)]
+        var footer = ByteReader(bytes[(bytes.endIndex - footerBytes)..<bytes.endIndex])
         guard let version = version(of: bytes), readableVersions.contains(version),
             let count = footer.u32(), let checksCRC = footer.u32(), let stored = footer.u32(),
-            stored == body.withUnsafeBufferPointer({ fileChecksum($0, version: version) }),
             Int(count) <= bytes.count - footerBytes - magic.count
         else { return nil }
         let checksStart = bytes.endIndex - footerBytes - Int(count)
         let checks = bytes[checksStart..<(bytes.endIndex - footerBytes)]
-        guard checks.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == checksCRC else { return nil }
-        return decode(head: bytes[..<checksStart], checks: LineChecks(checks), checkingConsistency: checkingConsistency)
+        guard
+            trusted
+                || (stored == body.withUnsafeBufferPointer({ fileChecksum($0, version: version) })
+                    && checks.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == checksCRC)
+        else { return nil }
+        return decode(
+            head: bytes[bytes.startIndex..<checksStart],
+            checks: checks.isMapped ? LineChecks(mapped: checks, crc: checksCRC) : LineChecks(checks),
+            checkingConsistency: !trusted)
     }
 
     /// The last bytes of the file: the line checks' count and CRC32C, and the file's checksum.
     package static let footerBytes = 12
 
     /// Decodes the file up to its line checks (its CRCs already checked).
-    private static func decode(head bytes: ArraySlice<UInt8>, checks: LineChecks, checkingConsistency: Bool) -> IndexFile? {
+    private static func decode(head bytes: IndexBytes, checks: LineChecks, checkingConsistency: Bool) -> IndexFile? {
         guard bytes.count >= magic.count + 8, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
         var input = ByteReader(bytes, at: magic.count)
         // Flags: bit 0 compressed, bit 1 partial; a file with others set was not written by this version.
@@ -336,49 +346,23 @@ package struct IndexFile: Sendable, Equatable {
         UInt32(crc32(UInt(previous), bytes.baseAddress, UInt32(bytes.count)))
     }
 
-    /// Reads the `.idx` at `path` as ``decode(_:)`` does, but holds it only
-    /// up to its line checks: those are passed through both CRCs and left
-    /// in the file (see ``LineChecks``).
+    /// Reads the `.idx` at `path` as ``decode(_:)`` does, mapped: its
+    /// pieces are read in place, never copied (see ``IndexBytes``).
     static func read(_ path: String) -> IndexFile? { read(path, trusting: nil)?.file }
 
-    /// ``read(_:)``, and the identity of the file read. The check of
-    /// consistency (``isConsistent``) is spared when the file is `trusted`:
-    /// one found consistent before, not changed since.
+    /// ``read(_:)``, and the identity of the file read. When the file is
+    /// `trusted` — found whole and consistent before, and not changed since
+    /// (the same device, inode, size, and modification and change times to
+    /// the nanosecond, which any write moves) — its checksums and
+    /// consistency are not checked again, and only the pages a query reads
+    /// are read (``stoa verify`` reads every byte). Stoa never changes an
+    /// `.idx` in place: a new one is renamed over it, with a new inode.
     static func read(_ path: String, trusting trusted: FileIdentity?) -> (file: IndexFile, identity: FileIdentity)? {
         guard let file = try? OpenFile(readingAt: path), let info = try? file.status() else { return nil }
         let identity = FileIdentity(info)
         let size = Int(info.st_size)
-        guard size >= magic.count + footerBytes,
-            let footerBytes = try? file.read(fromAbsoluteOffset: size - Self.footerBytes, count: Self.footerBytes),
-            footerBytes.count == Self.footerBytes
-        else { return nil }
-        var footer = ByteReader(footerBytes[...])
-        guard let count = footer.u32(), let checksCRC = footer.u32(), let stored = footer.u32(),
-            Int(count) <= size - Self.footerBytes - magic.count
-        else { return nil }
-        let checksStart = size - Self.footerBytes - Int(count)
-        guard let head = try? file.read(fromAbsoluteOffset: 0, count: checksStart), head.count == checksStart else { return nil }
-        guard let version = version(of: head[...]), readableVersions.contains(version) else { return nil }
-        var fileCRC = head.withUnsafeBufferPointer { fileChecksum($0, version: version) }
-        var checksCRCFound: UInt32 = 0
-        var offset = checksStart
-        while offset < checksStart + Int(count) {
-            let length = min(64 << 10, checksStart + Int(count) - offset)
-            guard let part = try? file.read(fromAbsoluteOffset: offset, count: length), part.count == length else { return nil }
-            part.withUnsafeBufferPointer {
-                fileCRC = fileChecksum($0, version: version, continuing: fileCRC)
-                checksCRCFound = CRC32C.checksum($0, continuing: checksCRCFound)
-            }
-            offset += length
-        }
-        fileCRC = footerBytes.withUnsafeBufferPointer {
-            fileChecksum(UnsafeBufferPointer(rebasing: $0[..<8]), version: version, continuing: fileCRC)
-        }
-        guard fileCRC == stored, checksCRCFound == checksCRC else { return nil }
-        guard
-            let decoded = decode(
-                head: head[...], checks: LineChecks(stored: Int(count), in: path, at: checksStart, crc: checksCRC),
-                checkingConsistency: identity != trusted)
+        guard size >= magic.count + footerBytes, let mapping = try? MappedFile(file, count: size),
+            let decoded = decode(IndexBytes(mapping: mapping), trusted: identity == trusted)
         else { return nil }
         return (decoded, identity)
     }
@@ -416,16 +400,11 @@ package struct IndexFile: Sendable, Equatable {
     /// segment, reads only that line (``lastLine(of:endingAt:)``).
     ///
     /// Returns the identity of the `.idx` read too; `trusted` as for
-    /// ``read(_:trusting:)``. (Its line checks are read too: a reader
-    /// indexing what follows the checkpoint adds to them.)
+    /// ``read(_:trusting:)``.
     static func loadCheckpoint(
         _ path: String, base: UInt64, segment: OpenFile, size: Int, trusting trusted: FileIdentity? = nil
     ) -> (file: IndexFile, identity: FileIdentity)? {
-        guard let handle = try? OpenFile(readingAt: path), let info = try? handle.status(),
-            let bytes = try? handle.read(fromAbsoluteOffset: 0, count: Int(info.st_size)), bytes.count == Int(info.st_size)
-        else { return nil }
-        let identity = FileIdentity(info)
-        guard let file = decode(bytes[...], checkingConsistency: identity != trusted), file.isPartial,
+        guard let (file, identity) = read(path, trusting: trusted), file.isPartial,
             file.index.base == base, file.plainBytes == file.index.byteCount, file.plainBytes <= UInt64(size),
             let line = lastLine(of: segment, endingAt: Int(file.plainBytes)),
             file.digest == line.withUnsafeBufferPointer({ SHA256.hash($0) })
@@ -491,34 +470,38 @@ struct ByteWriter {
 }
 
 /// Little-endian bytes in; every read returns nil past the end. Reading
-/// numbers allocates nothing, and `slice` and `postings` return slices of
+/// numbers allocates nothing, and `slice` and `postings` return pieces of
 /// the bytes, not copies.
 struct ByteReader {
-    let bytes: ArraySlice<UInt8>
+    let bytes: IndexBytes
+    /// `bytes`' first byte: valid while they are held, here, unchanged.
+    private let start: UnsafeRawPointer?
     private(set) var position: Int
 
-    init(_ bytes: ArraySlice<UInt8>) {
-        self.bytes = bytes
-        self.position = bytes.startIndex
-    }
+    init(_ bytes: IndexBytes) { self.init(bytes, at: 0) }
 
     /// Reads `bytes` from `offset` (counted from their start).
-    init(_ bytes: ArraySlice<UInt8>, at offset: Int) {
+    init(_ bytes: IndexBytes, at offset: Int) {
         self.bytes = bytes
+        self.start = bytes.unsafeStart.map(UnsafeRawPointer.init)
         self.position = bytes.startIndex + offset
     }
+
+    init(_ bytes: ArraySlice<UInt8>) { self.init(IndexBytes(bytes)) }
+
+    init(_ bytes: ArraySlice<UInt8>, at offset: Int) { self.init(IndexBytes(bytes), at: offset) }
 
     var isAtEnd: Bool { position == bytes.endIndex }
     /// Bytes not read yet.
     var remaining: Int { bytes.endIndex - position }
 
-    mutating func slice(_ count: Int) -> ArraySlice<UInt8>? {
+    mutating func slice(_ count: Int) -> IndexBytes? {
         guard count >= 0, bytes.endIndex - position >= count else { return nil }
         defer { position += count }
         return bytes[position..<(position + count)]
     }
 
-    mutating func take(_ count: Int) -> [UInt8]? { slice(count).map(Array.init) }
+    mutating func take(_ count: Int) -> [UInt8]? { slice(count).map { $0.withUnsafeBufferPointer(Array.init) } }
 
     mutating func u8() -> UInt8? { load(UInt8.self) }
     mutating func u32() -> UInt32? { load(UInt32.self).map(UInt32.init(littleEndian:)) }
@@ -529,11 +512,11 @@ struct ByteReader {
         let size = MemoryLayout<T>.size
         guard bytes.endIndex - position >= size else { return nil }
         defer { position += size }
-        return bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position - bytes.startIndex, as: T.self) }
+        return start!.loadUnaligned(fromByteOffset: position - bytes.startIndex, as: T.self)
     }
 
     /// A length-prefixed string's bytes.
-    mutating func stringBytes() -> ArraySlice<UInt8>? {
+    mutating func stringBytes() -> IndexBytes? {
         guard let count = u32() else { return nil }
         return slice(Int(count))
     }
@@ -541,7 +524,17 @@ struct ByteReader {
     /// A length-prefixed string; nil when its bytes are not UTF-8 (Stoa
     /// writes only strings, so those bytes were never written by it, and
     /// decoding them with replacement characters would name another type).
-    mutating func string() -> String? { stringBytes().flatMap { String(validating: $0, as: UTF8.self) } }
+    mutating func string() -> String? {
+        stringBytes().flatMap { $0.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) } }
+    }
+
+    /// Passes over postings (as ``postings()`` reads them); false when they do not fit.
+    mutating func skipPostings() -> Bool {
+        guard u32() != nil, u32() != nil, let length = u32(), slice(Int(length)) != nil, let skipCount = u32(),
+            skipCount <= UInt32.max / 8
+        else { return false }
+        return slice(Int(skipCount) * 8) != nil
+    }
 
     mutating func postings() -> Postings? {
         guard let count = u32(), let last = u32(), let length = u32(), let data = slice(Int(length)),

@@ -1,16 +1,17 @@
 /// Every line's check (``CRC32C/lineCheck(_:)``) of a segment's index, a
 /// byte a line, by line number. They are needed only when a block fails its
-/// checksum, which is rare, so an index loaded from an `.idx` does not hold
-/// them: it keeps where they are in the file and their CRC32C, and reads
-/// them again (one `pread`) when a block fails. What is read is trusted only
-/// if its CRC32C is the one the loaded file recorded: an `.idx` replaced
-/// since (rebuilt by a reader, rewritten by the writer) gives nil, and the
-/// failing block's lines are then named damaged, never served unchecked.
+/// checksum, which is rare, so an index loaded from an `.idx` leaves them in
+/// the mapped file, with the CRC32C the file recorded of them, and checks
+/// them against it when a block fails: checks that do not match give nil,
+/// and the failing block's lines are then named damaged, never served
+/// unchecked. An index loaded from a checkpoint of the active segment
+/// grows: the checks of the lines after it are held, after those mapped.
 struct LineChecks: Sendable, Equatable, ExpressibleByArrayLiteral {
     private enum Storage: Sendable {
-        case held(ArraySlice<UInt8>)
-        /// In the file at `path`, `count` bytes from `offset`, whose CRC32C is `crc`.
-        case stored(path: String, offset: Int, crc: UInt32)
+        case held(IndexBytes)
+        /// In a mapped file, whose CRC32C should be `crc` (checked when they
+        /// are used), then those of lines added since.
+        case mapped(IndexBytes, crc: UInt32, added: IndexBytes)
     }
 
     private var storage: Storage
@@ -18,49 +19,53 @@ struct LineChecks: Sendable, Equatable, ExpressibleByArrayLiteral {
     private(set) var count: Int
 
     init(arrayLiteral elements: UInt8...) {
-        storage = .held(ArraySlice(elements))
+        storage = .held(IndexBytes(elements))
         count = elements.count
     }
 
-    init(_ bytes: ArraySlice<UInt8>) {
+    init(_ bytes: IndexBytes) {
         storage = .held(bytes)
         count = bytes.count
     }
 
-    /// Checks left in the `.idx` at `path`.
-    init(stored count: Int, in path: String, at offset: Int, crc: UInt32) {
-        storage = .stored(path: path, offset: offset, crc: crc)
-        self.count = count
+    /// Checks in a mapped `.idx`, whose CRC32C the file says is `crc`: they
+    /// are checked against it each time they are used (rarely: when a block
+    /// fails its checksum), not when the file is loaded.
+    init(mapped bytes: IndexBytes, crc: UInt32) {
+        storage = .mapped(bytes, crc: crc, added: [])
+        count = bytes.count
     }
 
-    /// Whether they are in memory (not left in their file).
+    /// Whether they are in memory (not left in their mapped file).
     var isHeld: Bool {
         if case .held = storage { return true }
         return false
     }
 
-    /// Adds the next line's check (to checks held in memory).
+    /// Adds the next line's check.
     mutating func append(_ check: UInt8) {
-        guard case .held(var bytes) = storage else { preconditionFailure("line checks left in a file cannot grow") }
-        storage = .held([])
-        bytes.append(check)
-        storage = .held(bytes)
+        switch storage {
+        case .held(var bytes):
+            storage = .held([])
+            bytes.append(check)
+            storage = .held(bytes)
+        case .mapped(let bytes, let crc, var added):
+            storage = .held([])
+            added.append(check)
+            storage = .mapped(bytes, crc: crc, added: added)
+        }
         count += 1
     }
 
-    /// The checks: those held, or those read from their file now; nil when
-    /// the file cannot be read or is no longer the one they were loaded from
-    /// (their CRC32C differs).
-    func bytes() -> ArraySlice<UInt8>? {
+    /// The checks; nil when those in a mapped file do not match the CRC32C
+    /// it recorded of them (the `.idx` was damaged since it was checked).
+    func bytes() -> IndexBytes? {
         switch storage {
         case .held(let bytes):
             return bytes
-        case .stored(let path, let offset, let crc):
-            guard let file = try? OpenFile(readingAt: path),
-                let bytes = try? file.read(fromAbsoluteOffset: offset, count: count), bytes.count == count,
-                bytes.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == crc
-            else { return nil }
-            return bytes[...]
+        case .mapped(let bytes, let crc, let added):
+            guard bytes.withUnsafeBufferPointer({ CRC32C.checksum($0) }) == crc else { return nil }
+            return added.isEmpty ? bytes : IndexBytes(Array(bytes) + Array(added))
         }
     }
 
@@ -68,7 +73,7 @@ struct LineChecks: Sendable, Equatable, ExpressibleByArrayLiteral {
     var crc: UInt32 {
         switch storage {
         case .held(let bytes): return bytes.withUnsafeBufferPointer { CRC32C.checksum($0) }
-        case .stored(_, _, let crc): return crc
+        case .mapped(_, let crc, let added): return added.withUnsafeBufferPointer { CRC32C.checksum($0, continuing: crc) }
         }
     }
 
@@ -76,7 +81,7 @@ struct LineChecks: Sendable, Equatable, ExpressibleByArrayLiteral {
     var memoryBytes: Int {
         switch storage {
         case .held(let bytes): return bytes.count
-        case .stored(let path, _, _): return 24 + path.utf8.count
+        case .mapped(_, _, let added): return added.count  // and the file's pages, shared with the page cache
         }
     }
 

@@ -21,7 +21,7 @@ package enum LineTable {
     /// Appends the table of a block whose lines have `times`, and whose
     /// every eighth line starts at `marks` (from the block's start; the
     /// first line's mark, 0, left out).
-    package static func append(times: [Int64], marks: [UInt32], to bytes: inout ArraySlice<UInt8>) {
+    package static func append(times: [Int64], marks: [UInt32], to bytes: inout IndexBytes) {
         var exponent = 0
         var unit: Int64 = 1
         while exponent < 6 && times.allSatisfy({ $0 % (unit * 10) == 0 }) {

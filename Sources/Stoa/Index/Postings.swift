@@ -11,17 +11,17 @@
 struct Postings: Sendable, Equatable {
     static let skipInterval = 64
 
-    private(set) var bytes: ArraySlice<UInt8> = []
+    private(set) var bytes: IndexBytes = []
     private(set) var count = 0
     /// For every `skipInterval`-th entry: its ordinal and where its varint
     /// starts, as two little-endian `u32`.
-    private(set) var skipBytes: ArraySlice<UInt8> = []
+    private(set) var skipBytes: IndexBytes = []
     private(set) var last: UInt32 = 0
 
     init() {}
 
     /// Postings as stored; nil when the parts do not fit together.
-    init?(bytes: ArraySlice<UInt8>, count: Int, skipBytes: ArraySlice<UInt8>, last: UInt32) {
+    init?(bytes: IndexBytes, count: Int, skipBytes: IndexBytes, last: UInt32) {
         guard skipBytes.count == (count + Self.skipInterval - 1) / Self.skipInterval * 8 else { return nil }
         self.bytes = bytes
         self.count = count
@@ -152,7 +152,7 @@ struct Postings: Sendable, Equatable {
 /// Unsigned LEB128: seven bits a byte, low bits first, the high bit set on
 /// every byte but the last. Postings and line tables are written with it.
 enum Varint {
-    static func append(_ value: UInt64, to bytes: inout ArraySlice<UInt8>) {
+    static func append(_ value: UInt64, to bytes: inout IndexBytes) {
         var value = value
         while value >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)

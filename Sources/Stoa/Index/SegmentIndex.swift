@@ -71,7 +71,7 @@ package struct SegmentIndex: Sendable, Equatable, TimeSpan {
     /// every line's time, and where every eighth line starts, so that a
     /// query selects a block's records by time and goes straight to a line
     /// without parsing any (about 2.3 bytes per record).
-    var lineTables: ArraySlice<UInt8> = []
+    var lineTables: IndexBytes = []
     /// Records that arrived more than ``lateTolerance`` behind the latest
     /// time before them, sorted by (time, ordinal). They do not widen their
     /// block's time span — a query finds them here instead — so blocks stay
@@ -162,18 +162,9 @@ struct SegmentIndexBuilder: Sendable {
     /// the next line starts a new block.
     init(resuming index: SegmentIndex) {
         self.index = index
+        // Checks left in their mapped file stay there; those of the lines
+        // added follow them (``LineChecks``).
         checksummed = index.lineCount == 0 || index.hasChecksums
-        // Checks left in their file are read back to grow; if they cannot
-        // be, the index goes on without checksums (as a foreign file's).
-        if checksummed && !index.lineChecks.isHeld {
-            if let bytes = index.lineChecks.bytes() {
-                self.index.lineChecks = LineChecks(Array(bytes)[...])
-            } else {
-                checksummed = false
-                self.index.lineChecks = []
-                for number in self.index.blocks.indices { self.index.blocks[number].checksum = 0 }
-            }
-        }
         for (number, type) in index.types.enumerated() { typeNumbers[type] = number }
     }
 
@@ -279,7 +270,7 @@ struct SegmentIndexBuilder: Sendable {
     }
 
     /// The open block with its line table, appended to `tables`.
-    private func withLineTable(_ block: IndexBlock, in tables: inout ArraySlice<UInt8>) -> IndexBlock {
+    private func withLineTable(_ block: IndexBlock, in tables: inout IndexBytes) -> IndexBlock {
         var block = block
         let start = UInt32(tables.count)
         LineTable.append(times: openTimes, marks: openMarks, to: &tables)

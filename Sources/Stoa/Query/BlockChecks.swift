@@ -73,7 +73,7 @@ final class BlockChecks: Sendable {
     /// were loaded, none of the block's lines is served.
     static func check(
         _ bytes: UnsafeBufferPointer<UInt8>, of block: IndexBlock, in index: SegmentIndex,
-        lineChecks: (() -> ArraySlice<UInt8>?)? = nil
+        lineChecks: (() -> IndexBytes?)? = nil
     ) -> Outcome {
         if bytes.count == Int(block.length) && CRC32C.checksum(bytes) == block.checksum { return .intact }
         let count = Int(block.count)
@@ -142,7 +142,7 @@ final class BlockChecks: Sendable {
                 ? "its block's line table is damaged"
                 : checks == nil
                     ? "its block fails its checksum (CRC32C), and its index's line checks, needed to tell which lines "
-                        + "changed, are no longer in the .idx as it was read (replaced since): not served"
+                        + "changed, do not match their checksum in the .idx (damaged since it was checked): not served"
                     : "not the line its index describes: \(where_)"
             changed.damaged.append((ordinal, reason))
         }
@@ -163,8 +163,8 @@ final class BlockChecks: Sendable {
         guard index.hasChecksums else { return [] }
         var changed: [(ordinal: UInt32, reason: String)] = []
         // Read once, when the first block fails.
-        var checks: ArraySlice<UInt8>?? = nil
-        let lineChecks = { () -> ArraySlice<UInt8>? in
+        var checks: IndexBytes?? = nil
+        let lineChecks = { () -> IndexBytes? in
             if checks == nil { checks = index.lineChecks.bytes() }
             return checks!
         }

@@ -97,7 +97,7 @@ final class IndexedSegment: Sendable {
         var lineCount: UInt32 { index.lineCount }
         var blocks: [IndexBlock] { index.blocks }
         var late: [SegmentIndex.LateRecord] { index.late }
-        var lineTables: ArraySlice<UInt8> { index.lineTables }
+        var lineTables: IndexBytes { index.lineTables }
         func postings(of conversation: String) -> Postings? { index.conversations[conversation] }
         func forEachNameHash(_ body: (UInt64) -> Void) { index.conversations.forEachNameHash(body) }
         var conversationCount: Int { index.conversations.count }
@@ -141,7 +141,7 @@ final class IndexedSegment: Sendable {
         self.isSealed = true
         self.notes = notes
         self.parts = nil
-        self.nameFilter = conversations.flatMap { $0.count > 0 ? NameFilter($0.filter[...]) : nil }
+        self.nameFilter = conversations.flatMap { $0.count > 0 ? NameFilter($0.filter) : nil }
         self.holdsNoConversation = conversations?.count == 0
         self.loader = loader
     }
@@ -150,7 +150,7 @@ final class IndexedSegment: Sendable {
     /// when not loaded.
     var conversations: SegmentCatalog.Conversations? {
         guard let parts else { return nil }
-        return SegmentCatalog.Conversations(count: UInt32(parts.conversationCount), filter: Array(nameFilter?.bytes ?? []))
+        return SegmentCatalog.Conversations(count: UInt32(parts.conversationCount), filter: nameFilter?.bytes ?? [])
     }
 
     /// A segment held as its summary; `loader` reads it whole when needed.

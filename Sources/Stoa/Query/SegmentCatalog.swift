@@ -51,7 +51,7 @@ struct SegmentCatalog: Sendable {
     /// (``ConversationTable/filter(of:)``).
     struct Conversations: Sendable {
         var count: UInt32
-        var filter: [UInt8]
+        var filter: IndexBytes
     }
 
     struct Entry: Sendable {
@@ -122,10 +122,13 @@ struct SegmentCatalog: Sendable {
     }
 
     /// The catalog in `bytes`; nil when they are not a whole catalog of this version.
-    static func decode(_ bytes: [UInt8]) -> SegmentCatalog? {
+    static func decode(_ bytes: [UInt8]) -> SegmentCatalog? { decode(IndexBytes(bytes)) }
+
+    /// The catalog in `bytes` (its Bloom filters are read in place).
+    static func decode(_ bytes: IndexBytes) -> SegmentCatalog? {
         guard bytes.count >= magic.count + 12, bytes.prefix(magic.count).elementsEqual(magic) else { return nil }
-        let body = bytes.dropLast(4)
-        var footer = ByteReader(bytes.suffix(4))
+        let body = bytes[bytes.startIndex..<(bytes.endIndex - 4)]
+        var footer = ByteReader(bytes[(bytes.endIndex - 4)..<bytes.endIndex])
         guard footer.u32() == body.withUnsafeBufferPointer({ CRC32C.checksum($0) }) else { return nil }
         var input = ByteReader(body, at: magic.count)
         guard input.u32() == version, let count = input.u32() else { return nil }
@@ -158,7 +161,7 @@ struct SegmentCatalog: Sendable {
             var conversations: Conversations?
             if hasConversations == 1 {
                 guard let count = input.u32(), count <= lineCount, let length = input.u32(),
-                    Int(length) == ConversationTable.filterBytes(names: Int(count)), let filter = input.take(Int(length))
+                    Int(length) == ConversationTable.filterBytes(names: Int(count)), let filter = input.slice(Int(length))
                 else { return nil }
                 conversations = Conversations(count: count, filter: filter)
             }
@@ -178,9 +181,12 @@ struct SegmentCatalog: Sendable {
         return catalog
     }
 
-    /// The catalog at `path`; nil when there is none or it does not decode.
+    /// The catalog at `path`, mapped (it is replaced by a rename, never
+    /// changed in place); nil when there is none or it does not decode.
     static func load(_ path: String) -> SegmentCatalog? {
-        guard let bytes = try? OpenFile(readingAt: path).readAll() else { return nil }
-        return decode(bytes)
+        guard let file = try? OpenFile(readingAt: path), let size = try? file.size,
+            let mapping = try? MappedFile(file, count: size)
+        else { return nil }
+        return decode(IndexBytes(mapping: mapping))
     }
 }

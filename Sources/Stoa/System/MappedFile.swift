@@ -27,6 +27,17 @@ final class MappedFile: @unchecked Sendable {
         self.base = try fileSystem.mapReadOnly(file.fd, count: size, path: path)
     }
 
+    /// Maps the first `count` bytes of `file`, which is open already.
+    init(_ file: OpenFile, count: Int, fileSystem: any FileSystem = FileReads.fileSystem) throws(StoaError) {
+        self.path = file.path
+        self.count = count
+        self.base = count > 0 ? try fileSystem.mapReadOnly(file.fd, count: count, path: file.path) : nil
+    }
+
+    /// The first mapped byte (nil when the file is empty): valid while this
+    /// object lives.
+    var baseAddress: UnsafePointer<UInt8>? { base?.assumingMemoryBound(to: UInt8.self) }
+
     deinit {
         if let base { Syscalls.unmap(base, count: count) }
     }

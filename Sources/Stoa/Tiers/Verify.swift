@@ -292,7 +292,10 @@ extension StoreReader {
                 // Not loaded: unreadable (an I/O error, not damage: say which), damaged or another file's.
                 let unreadable: StoaError?
                 do throws(StoaError) {
-                    _ = try OpenFile(readingAt: file.indexPath).readAll()
+                    // As a reader loads it (mapped), then every byte.
+                    let probe = try OpenFile(readingAt: file.indexPath)
+                    _ = try MappedFile(probe, count: try probe.size)
+                    _ = try probe.readAll()
                     unreadable = nil
                 } catch {
                     unreadable = error

@@ -32,7 +32,7 @@ enum LineTableTarget {
         try expect(times.count == count, "a line table of \(count) lines decoded \(times.count) times")
         try expect(marks.count == (count + 7) / 8 || (count == 0 && marks.count == 1), "a line table of \(count) lines has \(marks.count) marks")
         try expect(zip(marks, marks.dropFirst()).allSatisfy { $0 <= $1 }, "a line table's marks go backwards: \(marks.prefix(16))")
-        var encoded: ArraySlice<UInt8> = []
+        var encoded: IndexBytes = []
         LineTable.append(times: times, marks: Array(marks.dropFirst()), to: &encoded)
         var marksAgain: [UInt32] = []
         var timesAgain: [Int64] = []
