@@ -222,6 +222,38 @@ final class OpenNotingFileSystem: FileSystem {
         #expect(files.opened(endingWith: ".idx").count <= 1, "\(files.opened(endingWith: ".idx"))")  // the checkpoint's
     }
 
+    /// A reader that may write both beside the segments and in its cache
+    /// takes the newer of the two catalogs: here one of them is empty (as a
+    /// stale one would miss segments), and the reader reads every `.idx`
+    /// only when that one is the newer.
+    @Test func aReaderTakesTheNewerOfTheTwoCatalogs() throws {
+        let directory = TemporaryDirectory()
+        _ = try makeSealedStore(directory)
+        let sealed = segmentFiles(directory, ".idx").count - 1
+        _ = try StoreReader(at: directory.path).stats()
+        let full = try readBytes(catalogPath(directory))
+        let indexes = ReaderIndexes(storePath: directory.path, writesInStore: true, cacheRoot: directory.appending("cache"))
+        let cacheDirectory = try #require(indexes.cacheDirectory)
+        try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
+        let cachePath = Path.join(cacheDirectory, SegmentCatalog.fileName)
+        let empty = SegmentCatalog().encoded()
+
+        func indexFilesRead(store: [UInt8], cache: [UInt8], newer: String) throws -> Int {
+            try writeBytes(store, to: catalogPath(directory))
+            try writeBytes(cache, to: cachePath)
+            let older = newer == cachePath ? catalogPath(directory) : cachePath
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -3600)], ofItemAtPath: older)
+            let files = OpenNotingFileSystem()
+            let stats = try FileReads.$fileSystem.withValue(files) { try StoreReader(at: directory.path, indexes: indexes).stats() }
+            #expect(stats.records == 3000)
+            return files.opened(endingWith: ".idx").count
+        }
+        #expect(try indexFilesRead(store: empty, cache: full, newer: cachePath) <= 1)  // the checkpoint's
+        #expect(try indexFilesRead(store: full, cache: empty, newer: catalogPath(directory)) <= 1)
+        #expect(try indexFilesRead(store: full, cache: empty, newer: cachePath) >= sealed)
+        #expect(try indexFilesRead(store: empty, cache: full, newer: catalogPath(directory)) >= sealed)
+    }
+
     /// Rewrites the `.idx` at `path` with its first block's time span moved
     /// a year on and its checksum made right: it decodes no more (not
     /// consistent); returns the seqs of that block's lines.
