@@ -24,18 +24,14 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
-        // SHA-256, for segment digests and the chain of digests (§5).
-        .systemLibrary(
-            name: "CCrypto",
-            pkgConfig: "libcrypto",
-            providers: [.apt(["libssl-dev"])]
-        ),
-        // Linux calls Swift's Glibc module leaves out (statx, memmem), and CRC32C.
+        // Linux calls Swift's Glibc module leaves out (statx, memmem), CRC32C,
+        // and SHA-256 (segment digests, the chain of digests, §5): OpenSSL's
+        // libcrypto, loaded when first needed (no headers needed to build).
         .target(name: "CStoaSystem"),
         // The store: records, segments, recovery, the write and read paths.
         .target(
             name: "Stoa",
-            dependencies: ["CZlib", "CCrypto", "CStoaSystem"]
+            dependencies: ["CZlib", "CStoaSystem"]
         ),
         // swift-log's LogHandler over an EventLogger: one record per log call.
         .target(

@@ -32,6 +32,19 @@ int stoa_flock(int fd, int operation);
 /// (renameat2 with RENAME_NOREPLACE; EINVAL where the file system cannot).
 int stoa_rename_noreplace(const char *from, const char *to);
 
+/// SHA-256 through OpenSSL's libcrypto, loaded on first use. NULL when it
+/// is loaded, else why it could not be.
+const char *stoa_sha256_load(void);
+/// A new digest; NULL when libcrypto cannot be loaded or fails.
+void *stoa_sha256_begin(void);
+void stoa_sha256_update(void *context, const void *bytes, size_t count);
+/// Writes the digest and frees `context`.
+void stoa_sha256_end(void *context, uint8_t digest[32]);
+/// Frees a digest not ended.
+void stoa_sha256_free(void *context);
+/// SHA-256 computed here, without libcrypto: for short inputs.
+void stoa_sha256_portable(const void *bytes, size_t count, uint8_t digest[32]);
+
 /// ThreadSanitizer's annotations, for locks it cannot see (``Protected``):
 /// `address` stands for the lock; an acquire after taking it, a release
 /// before giving it up. Declared weak: outside a `-sanitize=thread` build

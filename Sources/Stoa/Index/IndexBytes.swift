@@ -121,7 +121,7 @@ class ByteStorage: @unchecked Sendable {
     fileprivate init(isGrowable: Bool) { self.isGrowable = isGrowable }
 }
 
-private final class MappedBytes: ByteStorage {
+private final class MappedBytes: ByteStorage, @unchecked Sendable {
     let file: MappedFile
 
     init(_ file: MappedFile) {
@@ -132,7 +132,7 @@ private final class MappedBytes: ByteStorage {
     }
 }
 
-private final class OwnedBytes: ByteStorage {
+private final class OwnedBytes: ByteStorage, @unchecked Sendable {
     private var capacity: Int
 
     init(capacity: Int) {

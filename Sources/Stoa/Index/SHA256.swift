@@ -1,35 +1,53 @@
-import CCrypto
+import CStoaSystem
 
-/// SHA-256, incrementally (libcrypto).
+/// SHA-256, incrementally. Through OpenSSL's libcrypto (the CPU's SHA
+/// instructions), loaded when first needed rather than when the process
+/// starts, which costs a short process more than its hashing; a short input
+/// hashed at once (``hash(_:)`` of a line or a name) never loads it.
 struct SHA256: ~Copyable {
-    private let context: OpaquePointer
+    private let context: UnsafeMutableRawPointer
 
     init() {
-        // Allocation failure here is out of memory: trap.
-        context = EVP_MD_CTX_new()!
-        precondition(EVP_DigestInit_ex(context, EVP_sha256(), nil) == 1, "SHA-256 unavailable in libcrypto")
+        guard let context = stoa_sha256_begin() else {
+            // Missing since the program was built (or out of memory): nothing can be digested.
+            preconditionFailure(
+                "SHA-256 needs OpenSSL's libcrypto (libcrypto.so.3): "
+                    + (stoa_sha256_load().map { String(cString: $0) } ?? "it failed"))
+        }
+        self.context = context
     }
 
-    deinit { EVP_MD_CTX_free(context) }
+    deinit { stoa_sha256_free(context) }
 
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard bytes.count > 0 else { return }
-        EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+        stoa_sha256_update(context, bytes.baseAddress, bytes.count)
     }
 
     mutating func update(_ bytes: UnsafeBufferPointer<UInt8>) { update(UnsafeRawBufferPointer(bytes)) }
 
     consuming func finish() -> [UInt8] {
-        var digest = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        digest.withUnsafeMutableBufferPointer { _ = EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
-        return digest
+        let context = self.context
+        discard self
+        return [UInt8](unsafeUninitializedCapacity: 32) { digest, count in
+            stoa_sha256_end(context, digest.baseAddress)
+            count = 32
+        }
     }
 
+    /// Inputs up to this long are hashed without libcrypto.
+    static let shortInput = 4096
+
     static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8] {
-        var hasher = SHA256()
-        hasher.update(bytes)
-        return hasher.finish()
+        guard bytes.count <= shortInput else {
+            var hasher = SHA256()
+            hasher.update(bytes)
+            return hasher.finish()
+        }
+        return [UInt8](unsafeUninitializedCapacity: 32) { digest, count in
+            stoa_sha256_portable(bytes.baseAddress, bytes.count, digest.baseAddress)
+            count = 32
+        }
     }
 
     static func hash(_ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBufferPointer { hash($0) } }

@@ -1,4 +1,4 @@
-import CCrypto
+import CStoaSystem
 
 /// The records appended within `dedup_window`, so that a repeat of one is
 /// acknowledged with the earlier record's seq instead of stored again.
@@ -52,13 +52,17 @@ struct DedupWindow {
 
     typealias Digester = @Sendable (UnsafeBufferPointer<UInt8>) -> Digest
 
-    /// The first 128 bits of the bytes' SHA-256 (one call into libcrypto,
-    /// nothing allocated here: it is on the append path).
+    /// The first 128 bits of the bytes' SHA-256 (through libcrypto, whatever
+    /// their length; nothing allocated here: it is on the append path).
     static let sha256: Digester = { bytes in
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digest in
-            var length: UInt32 = 0
-            let done = EVP_Digest(bytes.baseAddress, bytes.count, digest.baseAddress, &length, EVP_sha256(), nil)
-            precondition(done == 1, "SHA-256 unavailable in libcrypto")
+            guard let context = stoa_sha256_begin() else {
+                preconditionFailure(
+                    "SHA-256 needs OpenSSL's libcrypto (libcrypto.so.3): "
+                        + (stoa_sha256_load().map { String(cString: $0) } ?? "it failed"))
+            }
+            stoa_sha256_update(context, bytes.baseAddress, bytes.count)
+            stoa_sha256_end(context, digest.baseAddress)
             let raw = UnsafeRawBufferPointer(digest)
             return Digest(
                 high: UInt64(bigEndian: raw.loadUnaligned(as: UInt64.self)),
