@@ -3,8 +3,8 @@ import Stoa
 /// `stoa tail -f`: the last `count` records, then each new one as it is
 /// appended, flushed at once. Damaged lines passed over are named on stderr
 /// as they are passed.
-func followRecords(_ reader: StoreReader, last count: Int, format: OutputFormat) throws {
-    let (recent, recentDamage, follower) = try reader.lastThenFollow(count)
+func followRecords(_ reader: StoreReader, last count: Int, where fieldFilters: [FieldFilter] = [], format: OutputFormat) throws {
+    let (recent, recentDamage, follower) = try reader.lastThenFollow(count, where: fieldFilters)
     var named = Set<UInt64>()
     for damaged in recentDamage where named.insert(damaged.seq).inserted {
         printError("stoa: skipped damaged line \(damaged)")

@@ -27,6 +27,8 @@ struct QueryOptions: ParsableArguments {
     var conversation: String?
     @Option(help: "Records whose line contains this text.")
     var grep: String?
+    @Option(name: .customLong("where"), help: ArgumentHelp(FieldFilterArguments.help, valueName: "filter"))
+    var filters: [String] = []
     @Option(help: "At most this many records.")
     var limit: Int?
     @Flag(help: "Newest first.")
@@ -34,6 +36,7 @@ struct QueryOptions: ParsableArguments {
 
     func validate() throws {
         if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+        try FieldFilterArguments.validate(filters)
         if types.contains("") {
             // The index files records without a type, and those whose type is null, a number or "", alike.
             throw ValidationError(
@@ -59,8 +62,43 @@ struct QueryOptions: ParsableArguments {
                     + "(\(end)): records are read from --since up to, not including, --until")
         }
         return Stoa.Query(
-            since: start, until: end, types: Set(types),
-            conversation: conversation, contains: grep, limit: limit, order: reverse ? .newestFirst : .oldestFirst)
+            since: start, until: end, types: Set(types), conversation: conversation, contains: grep,
+            where: try FieldFilterArguments.parse(filters), limit: limit, order: reverse ? .newestFirst : .oldestFirst)
+    }
+}
+
+/// `--where`, which every reading command takes.
+enum FieldFilterArguments {
+    static let help = """
+        Records whose field meets this: PATH=VALUE, PATH!=VALUE, PATH<VALUE, PATH<=VALUE, PATH>VALUE,         PATH>=VALUE, or PATH? (present). PATH is a field or a dotted path into objects (tags.host); VALUE         is JSON if it reads as a number, a string, true, false or null, else a plain string (agent-1).         Repeat for several: all must hold. A record without the field matches only !=.
+        """
+
+    /// The filters `--where` gave, in order.
+    ///
+    /// - Throws: `.invalidArgument` (exit 64) naming the expression and
+    ///   what was expected.
+    static func parse(_ expressions: [String]) throws(StoaError) -> [FieldFilter] {
+        var filters: [FieldFilter] = []
+        for expression in expressions {
+            do throws(StoaError) {
+                filters.append(try FieldFilter.parse(expression))
+            } catch {
+                var refusal = error
+                refusal.message = "--where: " + error.message
+                throw refusal
+            }
+        }
+        return filters
+    }
+
+    /// Checks the expressions before the command runs: a usage error
+    /// (exit 64) for the first that cannot be read.
+    static func validate(_ expressions: [String]) throws {
+        do throws(StoaError) {
+            _ = try parse(expressions)
+        } catch {
+            throw ValidationError(error.message)
+        }
     }
 }
 

@@ -20,12 +20,17 @@ struct Tail: ParsableCommand {
     @Flag(name: .short, help: "Keep printing new records as they are appended (stop with Ctrl-C).")
     var follow = false
 
+    @Option(name: .customLong("where"), help: ArgumentHelp(FieldFilterArguments.help, valueName: "filter"))
+    var filters: [String] = []
+
     func validate() throws {
         if n < 0 { throw ValidationError("-n must not be negative") }
+        try FieldFilterArguments.validate(filters)
     }
 
     func run() throws {
         try running {
+            let fieldFilters = try FieldFilterArguments.parse(filters)
             let reader = try LogReader.open(directory, foreign: foreign)
             if follow {
                 guard let store = reader as? StoreReader else {
@@ -33,9 +38,9 @@ struct Tail: ParsableCommand {
                         .invalidArgument, "-f follows a store; this is a directory of logs Stoa does not own",
                         path: directory)
                 }
-                try followRecords(store, last: n, format: output)
+                try followRecords(store, last: n, where: fieldFilters, format: output)
             } else {
-                try printRecords(try reader.last(n), format: output, foreign: reader.isForeign)
+                try printRecords(try reader.last(n, where: fieldFilters), format: output, foreign: reader.isForeign)
                 reader.reportUnreadableFiles()
             }
         }

@@ -185,7 +185,13 @@ public final class ForeignLogReader: Sendable {
     /// (`realtime_*` and `decisions_*` are written side by side), so "last"
     /// here is by time, not by seq.
     public func last(_ count: Int) throws(StoaError) -> RecordCursor {
-        let newest = try query(Query(limit: count, order: .newestFirst))
+        try last(count, where: [])
+    }
+
+    /// The `count` newest records by (time, seq) that meet every filter of
+    /// `fieldFilters` (``Query/fieldFilters``), oldest first.
+    public func last(_ count: Int, where fieldFilters: [FieldFilter]) throws(StoaError) -> RecordCursor {
+        let newest = try query(Query(where: fieldFilters, limit: count, order: .newestFirst))
         let records = Array(try newest.all().reversed())
         let damaged = newest.damaged
         var position = 0

@@ -94,17 +94,27 @@ extension StoreReader {
     /// Records come in seq order (append order), each once: rotation and
     /// tier moves never make it skip or repeat one.
     public func follow(from start: FollowStart = .end) throws(StoaError) -> Follower {
-        try follow(from: start, clock: .monotonic)
+        try follow(from: start, where: [], clock: .monotonic)
     }
 
-    /// ``follow(from:)`` on a given clock (tests pass one they advance by hand).
-    func follow(from start: FollowStart, clock: StoaClock) throws(StoaError) -> Follower {
+    /// Follows the store's new records that meet every filter of
+    /// `fieldFilters` (``Query/fieldFilters``); see ``follow(from:)``.
+    ///
+    /// ```swift
+    /// let errors = try reader.follow(where: [try .parse("level=error")])
+    /// ```
+    public func follow(from start: FollowStart = .end, where fieldFilters: [FieldFilter]) throws(StoaError) -> Follower {
+        try follow(from: start, where: fieldFilters, clock: .monotonic)
+    }
+
+    /// ``follow(from:where:)`` on a given clock (tests pass one they advance by hand).
+    func follow(from start: FollowStart, where fieldFilters: [FieldFilter] = [], clock: StoaClock) throws(StoaError) -> Follower {
         let first: UInt64 =
             switch start {
             case .seq(let seq): seq
             case .end: try endSeq()
             }
-        return Follower(reader: self, next: first, clock: clock)
+        return Follower(reader: self, next: first, clock: clock, fieldFilters: fieldFilters)
     }
 
     /// The last `count` records, and a follower of every record after
@@ -116,23 +126,32 @@ extension StoreReader {
     public func lastThenFollow(_ count: Int) throws(StoaError) -> (
         recent: [Record], damaged: [DamagedLine], follower: Follower
     ) {
-        try lastThenFollow(count, betweenReads: {})
+        try lastThenFollow(count, where: [], betweenReads: {})
     }
 
-    /// ``lastThenFollow(_:)``, running `betweenReads` between taking where
+    /// The last `count` records that meet every filter of `fieldFilters`
+    /// (``Query/fieldFilters``), and a follower of every such record after
+    /// them: what `stoa tail -f --where` prints. See ``lastThenFollow(_:)``.
+    public func lastThenFollow(_ count: Int, where fieldFilters: [FieldFilter]) throws(StoaError) -> (
+        recent: [Record], damaged: [DamagedLine], follower: Follower
+    ) {
+        try lastThenFollow(count, where: fieldFilters, betweenReads: {})
+    }
+
+    /// ``lastThenFollow(_:where:)``, running `betweenReads` between taking where
     /// new records start and reading the last ones (a test appends there).
-    func lastThenFollow(_ count: Int, betweenReads: () -> Void) throws(StoaError) -> (
+    func lastThenFollow(_ count: Int, where fieldFilters: [FieldFilter] = [], betweenReads: () -> Void) throws(StoaError) -> (
         recent: [Record], damaged: [DamagedLine], follower: Follower
     ) {
         // Where new records start, taken before the last ones are read: a
         // record appended in between is then among them or followed, never
         // passed over (as it was when the end was taken after them).
-        let fromEnd = try follow(from: .end)
+        let fromEnd = try follow(from: .end, where: fieldFilters, clock: .monotonic)
         betweenReads()
-        let cursor = try last(count)
+        let cursor = try last(count, where: fieldFilters)
         let recent = try cursor.all()
         guard let newest = recent.last else { return (recent, cursor.damaged, fromEnd) }
-        return (recent, cursor.damaged, try follow(from: .seq(newest.seq + 1)))
+        return (recent, cursor.damaged, try follow(from: .seq(newest.seq + 1), where: fieldFilters, clock: .monotonic))
     }
 
     /// New records as an `AsyncSequence` (see ``follow(from:)``).
@@ -145,12 +164,20 @@ extension StoreReader {
     /// seq (`.end` is taken when this is called): two loops each get every
     /// record.
     public func followAsync(from start: FollowStart = .end) throws(StoaError) -> FollowSequence {
+        try followAsync(from: start, where: [])
+    }
+
+    /// New records that meet every filter of `fieldFilters`
+    /// (``Query/fieldFilters``) as an `AsyncSequence`; see ``followAsync(from:)``.
+    public func followAsync(from start: FollowStart = .end, where fieldFilters: [FieldFilter]) throws(StoaError)
+        -> FollowSequence
+    {
         let first: UInt64 =
             switch start {
             case .seq(let seq): seq
             case .end: try endSeq()
             }
-        return FollowSequence(reader: self, first: first, clock: .monotonic)
+        return FollowSequence(reader: self, first: first, clock: .monotonic, fieldFilters: fieldFilters)
     }
 }
 
@@ -177,6 +204,9 @@ public final class Follower {
     private let changes: ChangeFeed?
     /// How long to wait, and how long a gap has lasted.
     private let clock: StoaClock
+    /// What a record must meet to be handed out (every record is read, and
+    /// passed over if it does not).
+    private let filter: Query
 
     /// How long to wait between looks when nothing signals a change (µs).
     static let pollInterval: Int64 = 50_000
@@ -184,10 +214,11 @@ public final class Follower {
     /// are passed over (µs): two full looks of the reader.
     static let gapWait: Int64 = 2 * StoreReader.fullLookInterval
 
-    init(reader: StoreReader, next: UInt64, clock: StoaClock) {
+    init(reader: StoreReader, next: UInt64, clock: StoaClock, fieldFilters: [FieldFilter] = []) {
         self.reader = reader
         self.nextSeq = next
         self.clock = clock
+        self.filter = Query(where: fieldFilters)
         let feed = FileReads.fileSystem.changeFeed(watching: [reader.layout.segments], closes: true)
         changes = feed?.rewatch() == true ? feed : nil
     }
@@ -214,22 +245,28 @@ public final class Follower {
             defer { position += 1 }
             return buffer[position]
         }
-        // Seqs missing between segments are passed over once they have been
-        // missing for longer than a listing race lasts (a reader looks in
-        // full at least once a second).
-        let now = clock.now()
-        let acrossGap = gap.flatMap { $0.seq == nextSeq && now - $0.since > Self.gapWait ? $0.seq : nil }
-        let (records, passed, next) = try reader.records(fromSeq: nextSeq, limit: 4096, acrossGap: acrossGap)
-        if records.isEmpty && passed.isEmpty && next == nextSeq && (try? reader.hasSeqs(after: next)) == true {
-            if gap?.seq != next { gap = (next, now) }
-        } else {
-            gap = nil
+        while true {
+            // Seqs missing between segments are passed over once they have been
+            // missing for longer than a listing race lasts (a reader looks in
+            // full at least once a second).
+            let now = clock.now()
+            let acrossGap = gap.flatMap { $0.seq == nextSeq && now - $0.since > Self.gapWait ? $0.seq : nil }
+            let (records, passed, next) = try reader.records(fromSeq: nextSeq, limit: 4096, acrossGap: acrossGap)
+            if records.isEmpty && passed.isEmpty && next == nextSeq && (try? reader.hasSeqs(after: next)) == true {
+                if gap?.seq != next { gap = (next, now) }
+            } else {
+                gap = nil
+            }
+            nextSeq = next
+            damaged += passed
+            buffer =
+                filter.fieldFilters.isEmpty
+                ? records : records.filter { $0.bytes.withUnsafeBufferPointer(filter.matchesFields) }
+            position = 0
+            if !buffer.isEmpty { break }
+            // Records were read but none matched: read on, for more may be stored.
+            if records.isEmpty { return nil }
         }
-        nextSeq = next
-        damaged += passed
-        buffer = records
-        position = 0
-        guard !buffer.isEmpty else { return nil }
         position = 1
         return buffer[0]
     }
@@ -261,6 +298,8 @@ public struct FollowSequence: AsyncSequence, Sendable {
     /// The seq every iterator starts at.
     let first: UInt64
     let clock: StoaClock
+    /// What a record must meet to be handed out.
+    var fieldFilters: [FieldFilter] = []
 
     /// Hands out the records of one loop. Like its follower, it is not
     /// `Sendable`: an async iterator is used by one task at a time.
@@ -289,7 +328,7 @@ public struct FollowSequence: AsyncSequence, Sendable {
 
     /// A new iterator with a follower of its own.
     public func makeAsyncIterator() -> AsyncIterator {
-        AsyncIterator(follower: Follower(reader: reader, next: first, clock: clock))
+        AsyncIterator(follower: Follower(reader: reader, next: first, clock: clock, fieldFilters: fieldFilters))
     }
 }
 

@@ -1,5 +1,6 @@
-/// What to read: a time window, types, a conversation, a substring, a limit
-/// and an order. Every part is optional; the empty query reads everything.
+/// What to read: a time window, types, a conversation, a substring, field
+/// filters, a limit and an order. Every part is optional; the empty query
+/// reads everything.
 public struct Query: Sendable, Equatable {
     /// The order records come out in.
     public enum Order: Sendable, Equatable {
@@ -26,6 +27,11 @@ public struct Query: Sendable, Equatable {
     public var conversation: String?
     /// Records whose stored line contains these bytes, if set.
     public var contains: String?
+    /// Conditions on fields that every record must meet (all of them: AND);
+    /// empty means no condition. See ``FieldFilter`` for how a field is
+    /// matched. The index does not hold fields: each record the other parts
+    /// select is read to test them.
+    public var fieldFilters: [FieldFilter]
     /// At most this many records, if set.
     public var limit: Int?
     /// Oldest first (the default) or newest first; with a `limit`, the first
@@ -37,11 +43,13 @@ public struct Query: Sendable, Equatable {
     /// ```swift
     /// let lastHour = Query(since: .now() - .seconds(3600), types: ["error", "warning"])
     /// let latest = Query(conversation: "conv-42", limit: 20, order: .newestFirst)
+    /// let slowOnAgent1 = Query(where: [try .parse("tags.host=agent-1"), try .parse("latency_ms>250")])
     /// ```
     public init(
         since: Timestamp? = nil, until: Timestamp? = nil, types: Set<String> = [], conversation: String? = nil,
-        contains: String? = nil, limit: Int? = nil, order: Order = .oldestFirst
+        contains: String? = nil, where fieldFilters: [FieldFilter] = [], limit: Int? = nil, order: Order = .oldestFirst
     ) {
+        self.fieldFilters = fieldFilters
         self.since = since
         self.until = until
         self.types = types
@@ -55,6 +63,12 @@ public struct Query: Sendable, Equatable {
     var sinceMicros: Int64? { since?.microsecondsSinceEpoch }
     /// ``until`` in µs since the epoch, as the index keeps times.
     var untilMicros: Int64? { until?.microsecondsSinceEpoch }
+
+    /// Whether the record whose line is `line` meets every field filter.
+    @inline(__always)
+    func matchesFields(_ line: UnsafeBufferPointer<UInt8>) -> Bool {
+        fieldFilters.isEmpty || fieldFilters.allSatisfy { $0.matches(line: line) }
+    }
 
     @inline(__always)
     func includes(time: Int64) -> Bool {

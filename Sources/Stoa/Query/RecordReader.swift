@@ -18,6 +18,9 @@ public protocol RecordReader: AnyObject, Sendable {
     func query(_ query: Query) throws(StoaError) -> RecordCursor
     /// The last `count` records (a store: by seq; a foreign directory: by time), oldest first.
     func last(_ count: Int) throws(StoaError) -> RecordCursor
+    /// The last `count` records that meet every filter of `fieldFilters`
+    /// (a store: by seq; a foreign directory: by time), oldest first.
+    func last(_ count: Int, where fieldFilters: [FieldFilter]) throws(StoaError) -> RecordCursor
     /// Counts of what the directory holds.
     func stats() throws(StoaError) -> StoreStats
 }

@@ -152,6 +152,17 @@ public final class StoreReader: Sendable {
     /// The cursor's `damaged` names every damaged line of the store, and the
     /// lines found damaged on the way (bytes that no longer match the index).
     public func last(_ count: Int) throws(StoaError) -> RecordCursor {
+        try last(count, where: [])
+    }
+
+    /// The last `count` records by seq that meet every filter of
+    /// `fieldFilters` (``Query/fieldFilters``), oldest first: what `stoa
+    /// tail --where` prints.
+    ///
+    /// - Complexity: reads blocks back from the newest until `count` records
+    ///   match: with a rare match, much of the store.
+    public func last(_ count: Int, where fieldFilters: [FieldFilter]) throws(StoaError) -> RecordCursor {
+        let filter = Query(where: fieldFilters)
         let segments = try snapshot()
         var records: [Record] = []
         var found: [DamagedLine] = []
@@ -161,7 +172,8 @@ public final class StoreReader: Sendable {
                 var lines: [Record] = []
                 for line in try segment.lines(ofBlock: number, from: 0, encoder: encoder) {
                     switch line {
-                    case .record(let record): lines.append(record)
+                    case .record(let record):
+                        if record.bytes.withUnsafeBufferPointer(filter.matchesFields) { lines.append(record) }
                     case .damaged(let damaged): found.append(damaged)
                     }
                 }
