@@ -375,6 +375,21 @@ import Testing
         try store.close()
     }
 
+    /// The follower as an `AsyncSequence` takes the filters too.
+    @Test func anAsyncFollowerWithFiltersHandsOutOnlyMatches() async throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(at: directory.path)
+        try store.append(contentsOf: (0..<20).map { #"{"ts":"2026-11-23T10:00:00Z","n":\#($0)}"# })
+        try store.close()
+        let reader = try StoreReader(at: directory.path)
+        var seen: [UInt64] = []
+        for try await record in try reader.followAsync(from: .seq(0), where: [try .parse("n>=15"), try .parse("n!=17")]) {
+            seen.append(record.seq)
+            if seen.count == 4 { break }
+        }
+        #expect(seen == [15, 16, 18, 19])
+    }
+
     // MARK: Reading expressions
 
     @Test func expressionsReadAsDocumented() throws {
@@ -459,6 +474,14 @@ import Testing
         for bad in ["", "-", "01", "1.", ".5", "+1", "1e", "1e+", "0x10", "1 ", "NaN", "--1"] {
             #expect(JSONDecimal(bad) == nil, "\(bad)")
         }
+        for text in ["0", "-0", "7", "-7", "123456789012345678", "-123456789012345678", "1234567890123456789", "01", "-", "", "1.0", "1e2", "12a"] {
+            let plain = text.utf8.withContiguousStorageIfAvailable { JSONDecimal.plainInteger($0) } ?? nil
+            let whole = JSONDecimal(text).flatMap { $0.exponent <= 18 ? $0.smallInteger : nil }
+            let written = text.count <= 19 && !text.contains(".") && !text.contains("e") ? whole : nil
+            #expect(plain == (text.count - (text.hasPrefix("-") ? 1 : 0) <= 18 ? written : nil), "\(text)")
+        }
+        #expect(JSONDecimal("1e2")!.smallInteger == 100 && JSONDecimal("2.5e1")!.smallInteger == 25 && JSONDecimal("2.5")!.smallInteger == nil && JSONDecimal("-3.0")!.smallInteger == -3)
+        #expect(JSONDecimal("1e17")!.smallInteger == 100_000_000_000_000_000 && JSONDecimal("1e18")!.smallInteger == nil)
         let big = Record(seq: 0, time: Timestamp(microsecondsSinceEpoch: 0), bytes: Array(#"{"id":9007199254740993}"#.utf8))
         #expect(try FieldFilter.parse("id=9007199254740993").matches(big))
         #expect(try !FieldFilter.parse("id=9007199254740992").matches(big))

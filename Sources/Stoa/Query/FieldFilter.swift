@@ -74,11 +74,15 @@ public struct FieldFilter: Sendable, Hashable, CustomStringConvertible {
 
     /// The value as compared: a number's exact value, a string's UTF-8.
     enum Operand: Hashable, Sendable {
-        case number(JSONDecimal)
+        /// A number, and its value as an integer when it is a small whole one.
+        case number(JSONDecimal, Int64?)
         case string([UInt8])
         case `true`, `false`, null
         /// For ``Operator/present``.
         case none
+
+        /// The operand for the number `value`.
+        static func numeric(_ value: JSONDecimal) -> Operand { .number(value, value.smallInteger) }
     }
 
     /// A filter on the field at `path`.
@@ -106,10 +110,10 @@ public struct FieldFilter: Sendable, Hashable, CustomStringConvertible {
         switch (`operator`, value) {
         case (.present, nil): operand = .none
         case (.present, _): preconditionFailure("a presence filter (?) takes no value")
-        case (_, .int(let number)?): operand = .number(JSONDecimal(String(number))!)
+        case (_, .int(let number)?): operand = .numeric(JSONDecimal(String(number))!)
         case (_, .double(let number)?):
             precondition(number.isFinite, "a field filter compares finite numbers")
-            operand = .number(JSONDecimal(String(decoding: JSONValue.double(number).jsonBytes, as: UTF8.self))!)
+            operand = .numeric(JSONDecimal(String(decoding: JSONValue.double(number).jsonBytes, as: UTF8.self))!)
         case (_, .string(let text)?): operand = .string(Array(text.utf8))
         case (let op, .bool(let flag)?) where !op.isOrdering: operand = flag ? .true : .false
         case (let op, .null?) where !op.isOrdering: operand = .null
@@ -176,10 +180,12 @@ public struct FieldFilter: Sendable, Hashable, CustomStringConvertible {
     /// kinds that do not compare.
     private func compare(_ found: FieldLookup.Found, _ line: UnsafeBufferPointer<UInt8>) -> Int? {
         switch operand {
-        case .number(let number):
-            guard found.kind == .number, let field = JSONDecimal(UnsafeBufferPointer(rebasing: line[found.range])) else {
-                return nil
-            }
+        case .number(let number, let integer):
+            guard found.kind == .number else { return nil }
+            let text = UnsafeBufferPointer(rebasing: line[found.range])
+            // Two small integers (most numbers in logs) compare as integers.
+            if let integer, let field = JSONDecimal.plainInteger(text) { return field < integer ? -1 : field > integer ? 1 : 0 }
+            guard let field = JSONDecimal(text) else { return nil }
             return field < number ? -1 : number < field ? 1 : 0
         case .string(let text):
             guard found.kind == .string else { return nil }
@@ -297,7 +303,7 @@ extension FieldFilter {
         case .bool(let flag): operand = flag ? .true : .false
         case .null: operand = .null
         case .string(let text): operand = .string(Array(text.utf8))
-        default: operand = .number(JSONDecimal(valueText)!)
+        default: operand = .numeric(JSONDecimal(valueText)!)
         }
         // (A number as written: its JSONValue may be approximate.)
         return FieldFilter(

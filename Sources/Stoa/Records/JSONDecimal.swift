@@ -98,6 +98,37 @@ package struct JSONDecimal: Hashable, Sendable, Comparable {
 
     package var isZero: Bool { digits.isEmpty }
 
+    /// The value as an integer, when it is a whole number of at most 18
+    /// digits: compared with ``plainInteger(_:)`` without building a decimal.
+    package var smallInteger: Int64? {
+        if isZero { return 0 }
+        guard exponent >= digits.count && exponent <= 18 else { return nil }
+        var value: Int64 = 0
+        for digit in digits { value = value * 10 + Int64(digit) }
+        for _ in digits.count..<exponent { value *= 10 }
+        return negative ? -value : value
+    }
+
+    /// `text` as an integer when it is written as one (`-?[0-9]+`, no
+    /// fraction or exponent) of at most 18 digits, else nil: the common
+    /// case, read without allocating.
+    @inline(__always)
+    package static func plainInteger(_ text: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var i = 0
+        let negative = text.count > 0 && text[0] == UInt8(ascii: "-")
+        if negative { i = 1 }
+        let digits = text.count - i
+        guard digits >= 1 && digits <= 18 && (digits == 1 || text[i] != UInt8(ascii: "0")) else { return nil }
+        var value: Int64 = 0
+        while i < text.count {
+            let digit = text[i] &- 0x30
+            guard digit < 10 else { return nil }
+            value = value &* 10 &+ Int64(digit)
+            i += 1
+        }
+        return negative ? -value : value
+    }
+
     package static func < (a: JSONDecimal, b: JSONDecimal) -> Bool {
         if a.isZero || b.isZero {
             if a.isZero && b.isZero { return false }
