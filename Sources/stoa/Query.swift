@@ -70,7 +70,10 @@ struct QueryOptions: ParsableArguments {
 /// `--where`, which every reading command takes.
 enum FieldFilterArguments {
     static let help = """
-        Records whose field meets this: PATH=VALUE, PATH!=VALUE, PATH<VALUE, PATH<=VALUE, PATH>VALUE,         PATH>=VALUE, or PATH? (present). PATH is a field or a dotted path into objects (tags.host); VALUE         is JSON if it reads as a number, a string, true, false or null, else a plain string (agent-1).         Repeat for several: all must hold. A record without the field matches only !=.
+        Records whose field meets this: PATH=VALUE, PATH!=VALUE, PATH<VALUE, PATH<=VALUE, PATH>VALUE, \
+        PATH>=VALUE, or PATH? (present). PATH is a field or a dotted path into objects (tags.host); VALUE \
+        is JSON if it reads as a number, a string, true, false or null, else a plain string (agent-1). \
+        Repeat for several: all must hold. A record without the field matches only !=.
         """
 
     /// The filters `--where` gave, in order.
