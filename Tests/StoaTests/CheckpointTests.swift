@@ -87,6 +87,43 @@ import Testing
         #expect(outcome.damaged.map(\.ordinal) == [ordinal])
     }
 
+    /// A writer opening a store reads of its active segment only what
+    /// follows the checkpoint: the bytes before are checked by their
+    /// blocks' checksums (mapped, not read with `pread`). Records written
+    /// after the checkpoint are kept, a torn line after them is cut where
+    /// a full read would cut it. (Before: recovery read and parsed the
+    /// whole segment at every open, 150 ms for a 63 MiB one.)
+    @Test func aWriterOpeningReadsOnlyWhatFollowsTheCheckpoint() throws {
+        let directory = TemporaryDirectory()
+        try fill(directory, count: 3000)
+        let (segment, _) = try activeSegment(directory)
+        let checkpointed = try readBytes(segment).count
+        // A writer killed after writing more, before its next checkpoint: whole lines, then a torn one.
+        var after = (3000..<3010).map { #"{"ts":\#(1_800_000_000 + $0),"type":"ccc","n":\#($0)}"# + "\n" }.joined()
+        let keptEnd = checkpointed + after.utf8.count
+        after += #"{"ts":1800003010,"type":"c"#
+        let handle = try #require(FileHandle(forWritingAtPath: segment))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(after.utf8))
+        try handle.close()
+
+        let counter = SegmentReadCounter()
+        let store = try FileReads.$fileSystem.withValue(counter) {
+            try Store(at: directory.path, creating: StoreConfiguration(), fileSystem: counter)
+        }
+        let read = counter.counts.withLock { $0.bytes }
+        // What follows the checkpoint, and the line it ends with (a 4 KiB piece, twice).
+        #expect(checkpointed > 100_000)
+        #expect(read <= (keptEnd + 30 - checkpointed) + (8 << 10), "\(read) bytes read of a \(keptEnd + 30)-byte segment")
+        #expect(store.recovery.cuts.map(\.offset) == [keptEnd])
+        #expect(store.recovery.replaced.isEmpty)
+        try store.append(#"{"ts":1800003011,"type":"ccc","n":3011}"#)
+        try store.close()
+        let all = try StoreReader(at: directory.path).query(Query()).all()
+        #expect(all.map(\.seq) == Array(0..<3011))
+        #expect(all.last?.json == #"{"ts":1800003011,"type":"ccc","n":3011}"#)
+    }
+
     @Test func aReaderTakesTheCheckpointInsteadOfRereading() throws {
         let directory = TemporaryDirectory()
         try fill(directory)

@@ -140,12 +140,25 @@ package struct Recovery {
     /// Not repaired by this: a newline lost or added inside a line moves the
     /// seqs of the lines after it (a segment names its records by line).
     ///
-    /// - Complexity: reads the segment once; rewrites it only when a line
-    ///   is replaced.
+    /// `checked`: the segment's first `bytes` bytes, `lines` valid records,
+    /// which the writer's checkpoint says were synced and whole (and the
+    /// segment still ends them with the line the checkpoint names): only
+    /// what follows them is read. A crash tears only what was written
+    /// after the last sync; a line changed in place before it is found by
+    /// the block checksums of readers and `stoa verify`. When a line after
+    /// them must be replaced, the whole segment is read, as without them.
+    ///
+    /// - Complexity: reads the segment once (what follows `checked`, when
+    ///   given); rewrites it only when a line is replaced.
     package func recoverActiveSegment(
-        at path: String, acknowledged: Int = 0, report: inout RecoveryReport
+        at path: String, acknowledged: Int = 0, checked: (bytes: Int, lines: Int)? = nil, report: inout RecoveryReport
     ) throws(StoaError) -> (count: UInt64, size: Int) {
         let file = try OpenFile(path: path, flags: O_RDWR | O_NOFOLLOW, fileSystem: fileSystem)
+        if let checked,
+            let recovered = try recoverTail(of: file, after: checked, acknowledged: acknowledged, report: &report)
+        {
+            return recovered
+        }
         let bytes = try file.readAll()
         let scan = bytes.withUnsafeBufferPointer { scanLines($0) }
         let name = Path.lastComponent(of: path)
@@ -167,11 +180,7 @@ package struct Recovery {
         }
         var cut: RecoveryReport.Cut?
         if keptEnd < bytes.count {
-            let first = scan.lines[kept]
-            let reason =
-                first.next > first.end
-                ? "line \(kept + 1) is not a valid record, nor any line after it: \(first.reason ?? "")"
-                : "unfinished last line of \(bytes.count - keptEnd) bytes (no newline)"
+            let reason = Self.cutReason(first: scan.lines[kept], number: kept + 1, length: bytes.count - keptEnd)
             let quarantined = try quarantine.keep(Array(bytes[keptEnd...]), from: name, offset: keptEnd, reason: reason)
             cut = .init(segment: path, offset: keptEnd, length: bytes.count - keptEnd, reason: reason, quarantined: quarantined)
         }
@@ -200,6 +209,42 @@ package struct Recovery {
         report.replaced += replacements
         if let cut { report.cuts.append(cut) }
         return (UInt64(kept), size)
+    }
+
+    /// Why the lines from `first` (line `number`, from 1) on, `length`
+    /// bytes, are cut.
+    private static func cutReason(first: Scan.Line, number: Int, length: Int) -> String {
+        first.next > first.end
+            ? "line \(number) is not a valid record, nor any line after it: \(first.reason ?? "")"
+            : "unfinished last line of \(length) bytes (no newline)"
+    }
+
+    /// ``recoverActiveSegment(at:acknowledged:checked:report:)`` reading
+    /// only what follows `checked`: cuts a torn tail there; nil when a line
+    /// there must be replaced instead (a damaged line with a valid or an
+    /// acknowledged one after it).
+    private func recoverTail(
+        of file: OpenFile, after checked: (bytes: Int, lines: Int), acknowledged: Int, report: inout RecoveryReport
+    ) throws(StoaError) -> (count: UInt64, size: Int)? {
+        let size = try file.size
+        guard checked.bytes <= size else { return nil }
+        let tail = try file.read(fromAbsoluteOffset: checked.bytes, count: size - checked.bytes)
+        let scan = tail.withUnsafeBufferPointer { scanLines($0) }
+        let kept = min(scan.lines.count, max(scan.lastValid.map { $0 + 1 } ?? 0, acknowledged - checked.lines))
+        guard scan.lines[..<kept].allSatisfy({ $0.time != nil }) else { return nil }
+        let keptEnd = kept == 0 ? 0 : scan.lines[kept - 1].next
+        if keptEnd < tail.count {
+            let path = file.path
+            let offset = checked.bytes + keptEnd
+            let reason = Self.cutReason(first: scan.lines[kept], number: checked.lines + kept + 1, length: tail.count - keptEnd)
+            let quarantined = try Quarantine(layout: layout, fileSystem: fileSystem).keep(
+                Array(tail[keptEnd...]), from: Path.lastComponent(of: path), offset: offset, reason: reason)
+            try fileSystem.ftruncate(file.fd, to: offset, path: path)
+            try fileSystem.fsync(file.fd, path: path)
+            report.cuts.append(
+                .init(segment: path, offset: offset, length: tail.count - keptEnd, reason: reason, quarantined: quarantined))
+        }
+        return (UInt64(checked.lines + kept), checked.bytes + keptEnd)
     }
 
     /// The lines of a segment: where each starts and ends, its time if it

@@ -107,18 +107,15 @@ final class ActiveCheckpoint: Sendable {
         }
     }
 
-    /// Goes on from the checkpoint `.idx` of the active segment at `path`,
-    /// if it has a valid one; returns whether it did.
-    func resume(_ path: String, indexPath: String, base: UInt64) -> Bool {
-        guard let bytes = try? OpenFile(readingAt: path).readAll(),
-            let file = IndexFile.loadCheckpoint(indexPath, base: base, segment: bytes)
-        else { return false }
-        let size = Int(file.plainBytes)
-        let progress = Progress(base: base, builder: SegmentIndexBuilder(resuming: file.index), indexed: size, hashing: false)
-        let lastStart = bytes[..<size].dropLast().lastIndex(of: 0x0A).map { $0 + 1 } ?? 0
-        progress.lastLine = Array(bytes[lastStart..<size])
+    /// Goes on from `file`, the valid checkpoint `.idx` of the active
+    /// segment, whose last line (the one the checkpoint ends with) is
+    /// `lastLine` (``Store/checkpoint(of:layout:)``).
+    func resume(from file: IndexFile, lastLine: [UInt8]) {
+        let progress = Progress(
+            base: file.index.base, builder: SegmentIndexBuilder(resuming: file.index), indexed: Int(file.plainBytes),
+            hashing: false)
+        progress.lastLine = lastLine
         state.withLock { $0 = progress }
-        return true
     }
 
     /// Lines the writer has just written to the active segment.

@@ -54,6 +54,41 @@ extension Store {
             + "(a backup's segments can be copied back into the gap)"
     }
 
+    /// The checkpoint `.idx` of the active segment `file`, with the line it
+    /// ends with, if it is valid and the segment still holds that line where
+    /// the checkpoint ends (``IndexFile/loadCheckpoint(_:base:segment:size:trusting:)``).
+    ///
+    /// `checkingBlocks`: and the segment's bytes up to there are those it
+    /// indexed, each block's CRC32C as it recorded: a fraction of a scan's
+    /// time, so that recovery need not read them again.
+    static func checkpoint(
+        of file: SegmentFile, layout: StoreLayout, checkingBlocks: Bool
+    ) -> (file: IndexFile, lastLine: [UInt8], blocksChecked: Bool)? {
+        let indexPath = layout.path(of: SegmentName(base: file.base, kind: .index))
+        guard let segment = try? OpenFile(readingAt: file.path), let size = try? segment.size,
+            let (checkpoint, _) = IndexFile.loadCheckpoint(indexPath, base: file.base, segment: segment, size: size),
+            let lastLine = IndexFile.lastLine(of: segment, endingAt: Int(checkpoint.plainBytes))
+        else { return nil }
+        let index = checkpoint.index
+        guard checkingBlocks, index.hasChecksums else { return (checkpoint, lastLine, false) }
+        return (checkpoint, lastLine, blocksAreIntact(segment, index))
+    }
+
+    /// Whether each block of `index` has in `segment` the CRC32C it
+    /// recorded. Read mapped, which is safe here: this process holds the
+    /// store's lock, and only the lock's holder ever cuts the active
+    /// segment. (Its pages are the page cache's: they count in the
+    /// process's RSS while mapped, but allocate nothing.)
+    private static func blocksAreIntact(_ segment: OpenFile, _ index: SegmentIndex) -> Bool {
+        guard let mapping = try? MappedFile(segment, count: Int(index.byteCount)) else { return false }
+        return mapping.withUnsafeBytes { bytes in
+            index.blocks.allSatisfy { block in
+                let start = Int(block.offset)
+                return CRC32C.checksum(UnsafeBufferPointer(rebasing: bytes[start..<(start + Int(block.length))])) == block.checksum
+            }
+        }
+    }
+
     /// The seq after the last record of a sealed segment.
     static func endSeq(of file: SegmentFile, encoder: RecordEncoder) throws(StoaError) -> UInt64 {
         let size = Int(try FileReads.fileSystem.status(file.path)?.st_size ?? 0)

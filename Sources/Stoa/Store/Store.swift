@@ -145,9 +145,20 @@ public final class Store: Sendable {
             return mark.nextSeq
         }
         let active: ActiveSegment
+        // The writer's checkpoint of the active segment, if it still holds:
+        // recovery reads only what follows it when the bytes it indexed are
+        // as they were (their blocks' checksums) and all valid records, and
+        // indexing goes on from it.
+        var checkpointed: (file: IndexFile, lastLine: [UInt8], blocksChecked: Bool)?
         if let last = segments.last, last.name.kind == .plain, !last.isCold, !lastIsShared, !lastIsSealed {
             let acknowledged = mark.map { $0.nextSeq > last.base ? Int(clamping: $0.nextSeq - last.base) : 0 } ?? 0
-            (count, size) = try recovery.recoverActiveSegment(at: last.path, acknowledged: acknowledged, report: &report)
+            checkpointed = Self.checkpoint(of: last, layout: layout, checkingBlocks: true)
+            let checked = checkpointed.flatMap { checkpoint in
+                checkpoint.blocksChecked && checkpoint.file.index.damaged.isEmpty
+                    ? (bytes: Int(checkpoint.file.plainBytes), lines: Int(checkpoint.file.index.lineCount)) : nil
+            }
+            (count, size) = try recovery.recoverActiveSegment(
+                at: last.path, acknowledged: acknowledged, checked: checked, report: &report)
             if let next = skipMissing(from: last.base + count) {
                 active = try ActiveSegment(creating: layout, base: next, fileSystem: fileSystem, now: clock.now())
                 (count, size) = (0, 0)
@@ -169,8 +180,11 @@ public final class Store: Sendable {
         let repaired =
             report.cuts.contains(where: { $0.segment == active.file.path })
             || report.replaced.contains(where: { $0.segment == active.file.path })
-        if repaired || !checkpoint.resume(active.file.path, indexPath: activeIndex, base: active.base) {
+        let resumed = checkpointed.map { $0.file.index.base == active.base } ?? false
+        if repaired || !resumed {
             if try FileReads.fileSystem.linkStatus(activeIndex) != nil { try fileSystem.unlink(activeIndex) }
+        } else if let checkpointed {
+            checkpoint.resume(from: checkpointed.file, lastLine: checkpointed.lastLine)
         }
         self.recovery = report
         var writer = WriterState(active: active, count: count, size: size)
