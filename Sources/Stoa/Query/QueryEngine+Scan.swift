@@ -140,7 +140,6 @@ extension QueryEngine {
                         let start = blockStart + range.lowerBound
                         let end = blockStart + range.upperBound
                         if let needle, !Self.contains(UnsafeBufferPointer(rebasing: all[start..<end]), needle) { continue }
-                        if !query.matchesFields(UnsafeBufferPointer(rebasing: all[start..<end])) { continue }
                         result.matches.append(
                             Found(
                                 time: time, seq: index.base + UInt64(block.firstOrdinal) + UInt64(line), offset: start,
@@ -174,7 +173,6 @@ extension QueryEngine {
                     let start = at.offset
                     at = (line + 1, end + 1)
                     if let needle, !Self.contains(UnsafeBufferPointer(rebasing: all[start..<end]), needle) { continue }
-                    if !query.matchesFields(UnsafeBufferPointer(rebasing: all[start..<end])) { continue }
                     result.matches.append(
                         Found(
                             time: time, seq: index.base + UInt64(ordinal), offset: start, length: Int32(end - start),

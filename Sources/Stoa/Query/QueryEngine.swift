@@ -491,7 +491,8 @@ final class QueryEngine {
 
     /// Reads the facts of a found record's line and lends it to `body`; false
     /// when the line is not the record the index says it is (the segment
-    /// changed after it was indexed), which is reported as damaged instead.
+    /// changed after it was indexed), which is reported as damaged instead,
+    /// and when it fails the query's field filters.
     ///
     /// Blocks are selected by their line tables, without parsing: this is
     /// where each record handed out is parsed, and checked against its index.
@@ -518,6 +519,8 @@ final class QueryEngine {
             noteDamaged(found, reason: "not the record the segment's index describes (changed since it was indexed?)")
             return false
         }
+        // Field filters: the index holds no fields, so they are tested here, on the line.
+        if !query.matchesFields(line) { return false }
         emitted += 1
         try body(RecordView(seq: found.seq, time: found.time, facts: facts, line: line))
         return true
