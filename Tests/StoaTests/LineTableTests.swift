@@ -67,4 +67,55 @@ import Testing
         #expect(!decodes([9] + good.dropFirst()), "a unit of 10^9 µs")
         #expect(!decodes([]))
     }
+
+    /// Decoding the table only as far as the lines wanted gives each its
+    /// time and the marks passed, as the whole decode does; walking it for
+    /// the marks only gives each line its group's mark.
+    @Test func partialWalksAgreeWithTheWholeDecode() {
+        var random = SeededGenerator(seed: 5)
+        for round in 0..<200 {
+            let count = Int.random(in: 1...300, using: &random)
+            var time: Int64 = 1_764_000_000_000_000
+            let times = (0..<count).map { _ -> Int64 in
+                time += Int64.random(in: -2000...(round % 3 == 0 ? 100 : 9_000_000), using: &random)
+                return time
+            }
+            let marks = stride(from: 8, to: count, by: 8).map { UInt32($0 * 300 + Int.random(in: 0...299, using: &random)) }
+            let whole = roundTrip(times, marks: marks)
+            #expect(whole.valid)
+            let lines = (0..<count).filter { _ in Int.random(in: 0..<6, using: &random) == 0 }.map(UInt32.init)
+            var partialMarks: [UInt32] = []
+            var got: [(Int, Int64)] = []
+            var walked: [(Int, UInt32)] = []
+            let (valid, marksValid) = whole.table.withUnsafeBufferPointer { table in
+                lines.withUnsafeBufferPointer { lines in
+                    (
+                        LineTable.decode(table, count: count, lines: lines, marks: &partialMarks) { got.append(($0, $1)) },
+                        LineTable.forEachMark(table, count: count, lines: lines) { walked.append(($0, $1)) }
+                    )
+                }
+            }
+            #expect(valid && marksValid)
+            #expect(got.map(\.0) == lines.map(Int.init) && got.map(\.1) == lines.map { times[Int($0)] })
+            #expect(walked.map(\.0) == lines.map(Int.init))
+            #expect(walked.map(\.1) == lines.map { whole.marks[Int($0) / 8] })
+            #expect(partialMarks == Array(whole.marks.prefix((lines.last.map { Int($0) / 8 } ?? 0) + 1)))
+            // A line past the block, or a table cut short, is refused.
+            whole.table.withUnsafeBufferPointer { table in
+                let past = [UInt32(count)]
+                past.withUnsafeBufferPointer { past in
+                    #expect(!LineTable.forEachMark(table, count: count, lines: past) { _, _ in })
+                    #expect(!LineTable.decode(table, count: count, lines: past, marks: &partialMarks) { _, _ in })
+                }
+                if count > 16 {
+                    let last = [UInt32(count - 1)]
+                    let cut = UnsafeBufferPointer(rebasing: table[0..<(table.count / 3)])
+                    last.withUnsafeBufferPointer { last in
+                        #expect(!LineTable.forEachMark(cut, count: count, lines: last) { _, _ in })
+                        #expect(!LineTable.decode(cut, count: count, lines: last, marks: &partialMarks) { _, _ in })
+                    }
+                }
+            }
+        }
+    }
 }

@@ -82,4 +82,147 @@ package enum LineTable {
         }
         return position == table.count
     }
+
+    /// Decodes the table of a block of `count` lines as far as the last of
+    /// `lines` (line numbers in the block, ascending, each below `count`):
+    /// calls `body` with each of them and its time, and
+    /// puts the marks passed in `marks`, as ``decode(_:count:marks:_:)``
+    /// does. False when the part of the table read is malformed, or a line
+    /// is not in the block.
+    ///
+    /// What a query reads to pick a few lines of a block: no call for the
+    /// lines between, and none of the table after the last one.
+    ///
+    /// - Complexity: O(the last line's number).
+    package static func decode(
+        _ table: UnsafeBufferPointer<UInt8>, count: Int, lines: UnsafeBufferPointer<UInt32>, marks: inout [UInt32],
+        _ body: (Int, Int64) -> Void
+    ) -> Bool {
+        marks.removeAll(keepingCapacity: true)
+        marks.append(0)
+        guard let lastLine = lines.last else { return true }
+        guard Int(lastLine) < count, table.count > 0, table[0] <= 6 else { return false }
+        var unit: Int64 = 1
+        for _ in 0..<table[0] { unit *= 10 }
+        let end = table.count
+        var position = 1
+        // A varint: most take one or two bytes.
+        @inline(__always) func varint() -> UInt64? {
+            guard position < end else { return nil }
+            let first = table[position]
+            if first < 0x80 {
+                position += 1
+                return UInt64(first)
+            }
+            if position + 1 < end && table[position + 1] < 0x80 {
+                let value = UInt64(first & 0x7F) | UInt64(table[position + 1]) << 7
+                position += 2
+                return value
+            }
+            var value: UInt64 = 0
+            var shift: UInt64 = 0
+            while position < end && shift < 64 {
+                let byte = table[position]
+                position += 1
+                value |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { return value }
+                shift += 7
+            }
+            return nil
+        }
+        var time: Int64 = 0
+        var mark: UInt32 = 0
+        var next = 0
+        var wanted = Int(lines[0])
+        for line in 0...Int(lastLine) {
+            if line & Int(markInterval - 1) == 0 && line > 0 {
+                guard let delta = varint(), delta <= UInt64(UInt32.max - mark) else { return false }
+                mark += UInt32(delta)
+                marks.append(mark)
+            }
+            guard let delta = varint() else { return false }
+            time &+= unzigzag(delta) &* unit
+            if line == wanted {
+                body(line, time)
+                next += 1
+                // (Ascending: a line named twice is handed out once.)
+                while next < lines.count && Int(lines[next]) <= line { next += 1 }
+                if next == lines.count { break }
+                wanted = Int(lines[next])
+            }
+        }
+        return true
+    }
+
+    /// Walks the table of a block of `count` lines as far as the last of
+    /// `lines` (line numbers in the block, ascending, each below `count`)
+    /// without decoding its times: calls `body` with each of them and its
+    /// mark, where line `8 × (line / 8)` starts (from the block's start).
+    /// False when the part of the table walked ends too soon or a mark does
+    /// not fit, or a line is not in the block.
+    ///
+    /// For a query that takes each line's time from the line itself: the
+    /// times it passes are skipped eight bytes at a time, not decoded.
+    ///
+    /// - Complexity: O(the last line's number), a few operations for each
+    ///   eight bytes of the table before it.
+    package static func forEachMark(
+        _ table: UnsafeBufferPointer<UInt8>, count: Int, lines: UnsafeBufferPointer<UInt32>, _ body: (Int, UInt32) -> Void
+    ) -> Bool {
+        guard let lastLine = lines.last else { return true }
+        guard Int(lastLine) < count, table.count > 0, table[0] <= 6 else { return false }
+        let bytes = table.baseAddress!
+        let end = table.count
+        var position = 1
+        // Steps over `n` varints: the bytes below 0x80 end them.
+        @inline(__always) func skip(_ n: Int) -> Bool {
+            var n = n
+            while n > 0 {
+                if end - position >= 8 {
+                    let word = UInt64(littleEndian: UnsafeRawPointer(bytes + position).loadUnaligned(as: UInt64.self))
+                    // (Each end cleared in turn: no population count, which
+                    // the baseline x86-64 lacks.)
+                    var ends = ~word & 0x8080_8080_8080_8080
+                    while ends != 0 {
+                        if n == 1 {
+                            position += (ends.trailingZeroBitCount + 1) >> 3
+                            return true
+                        }
+                        ends &= ends &- 1
+                        n -= 1
+                    }
+                    position += 8
+                    continue
+                }
+                guard position < end else { return false }
+                if bytes[position] < 0x80 { n -= 1 }
+                position += 1
+            }
+            return true
+        }
+        var group = 0
+        var mark: UInt32 = 0
+        for line in lines {
+            let wanted = Int(line) / Int(markInterval)
+            while group < wanted {
+                // The group's times, then the next group's mark.
+                guard skip(Int(markInterval)) else { return false }
+                var delta: UInt64 = 0
+                var shift: UInt64 = 0
+                while true {
+                    guard position < end, shift < 35 else { return false }
+                    let byte = bytes[position]
+                    position += 1
+                    delta |= UInt64(byte & 0x7F) << shift
+                    if byte < 0x80 { break }
+                    shift += 7
+                }
+                guard delta <= UInt64(UInt32.max - mark) else { return false }
+                mark += UInt32(delta)
+                group += 1
+            }
+            body(Int(line), mark)
+        }
+        return true
+    }
 }

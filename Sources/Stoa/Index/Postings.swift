@@ -95,11 +95,37 @@ struct Postings: Sendable, Equatable {
         last = ordinal
     }
 
+    /// Where a walk through the postings is: the next entry to read, where
+    /// its varint starts, and the ordinal before it. A walk that goes on
+    /// from where the last one stopped (a query reading the blocks of a
+    /// segment one after the other) starts here instead of at a skip entry,
+    /// and decodes no entry twice.
+    struct Position: Sendable {
+        fileprivate var entry: Int
+        fileprivate var offset: Int
+        fileprivate var previous: UInt32
+    }
+
     /// Calls `body` with each ordinal in `range`, ascending; `body` returns
     /// false to stop.
     func forEach(in range: Range<UInt32>, _ body: (UInt32) -> Bool) {
+        var position: Position?
+        forEach(in: range, resuming: &position, body)
+    }
+
+    /// Calls `body` with each ordinal in `range`, ascending, until it returns
+    /// false; starts from `position` when it is no further than `range`
+    /// starts and past the skip entry a search would start from, and leaves
+    /// in it where the walk stopped: at the first entry not handed to `body`.
+    ///
+    /// - Complexity: O(log(count / 64)) to find the skip entry, then the
+    ///   entries from it (at most 63) or from `position` to the last one
+    ///   handed out.
+    func forEach(in range: Range<UInt32>, resuming position: inout Position?, _ body: (UInt32) -> Bool) {
         guard count > 0, range.lowerBound <= last, !range.isEmpty else { return }
-        skipBytes.withUnsafeBytes { skips in
+        let skipCount = self.skipCount
+        skipBytes.withUnsafeBufferPointer { skips in
+            let skips = UnsafeRawPointer(skips.baseAddress!)
             func skip(_ number: Int) -> (ordinal: UInt32, offset: Int) {
                 let ordinal = UInt32(littleEndian: skips.loadUnaligned(fromByteOffset: number * 8, as: UInt32.self))
                 let offset = UInt32(littleEndian: skips.loadUnaligned(fromByteOffset: number * 8 + 4, as: UInt32.self))
@@ -115,23 +141,43 @@ struct Postings: Sendable, Equatable {
             var entry = low * Self.skipInterval
             var offset = skip(low).offset
             var ordinal: UInt32 = 0
+            if let resumed = position, resumed.entry >= entry, resumed.entry < count,
+                resumed.entry == 0 || resumed.previous < range.lowerBound
+            {
+                entry = resumed.entry
+                offset = resumed.offset
+                ordinal = resumed.previous
+            }
             bytes.withUnsafeBufferPointer { buffer in
+                defer { position = Position(entry: entry, offset: offset, previous: ordinal) }
                 while entry < count && offset < buffer.count {
                     var value: UInt32 = 0
                     var shift: UInt32 = 0
-                    while offset < buffer.count {
-                        let byte = buffer[offset]
-                        offset += 1
+                    var next = offset
+                    while next < buffer.count {
+                        let byte = buffer[next]
+                        next += 1
                         value |= UInt32(byte & 0x7F) << (shift & 31)
                         if byte < 0x80 { break }
                         shift += 7
                     }
-                    ordinal = entry % Self.skipInterval == 0 ? value : ordinal &+ value
+                    let decoded = entry % Self.skipInterval == 0 ? value : ordinal &+ value
+                    if decoded >= range.upperBound { return }
+                    ordinal = decoded
+                    offset = next
                     entry += 1
-                    if ordinal >= range.upperBound { return }
                     if ordinal >= range.lowerBound && !body(ordinal) { return }
                 }
             }
+        }
+    }
+
+    /// Appends the ordinals in `range` to `ordinals`, ascending, going on
+    /// from `position` as ``forEach(in:resuming:_:)`` does.
+    func append(in range: Range<UInt32>, to ordinals: inout [UInt32], resuming position: inout Position?) {
+        forEach(in: range, resuming: &position) {
+            ordinals.append($0)
+            return true
         }
     }
 
