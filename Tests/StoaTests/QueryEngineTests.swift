@@ -269,4 +269,108 @@ import Testing
             #expect(postings.ordinals(in: a..<b) == ordinals.filter { $0 >= a && $0 < b })
         }
     }
+
+    /// A walk through postings that goes on from where the last one stopped
+    /// finds what a walk from a skip entry finds, for ranges that follow one
+    /// another (a query reading a segment's blocks in order), that leave
+    /// gaps, that go back, and that stop early.
+    @Test func postingsWalksGoOnFromWhereTheyStopped() {
+        var random = SeededGenerator(seed: 12)
+        var postings = Postings()
+        var ordinals: [UInt32] = []
+        var value: UInt32 = 0
+        for _ in 0..<3000 {
+            value += UInt32.random(in: 1...(Bool.random(using: &random) ? 2 : 300), using: &random)
+            ordinals.append(value)
+            postings.append(value)
+        }
+        for round in 0..<50 {
+            var position: Postings.Position?
+            var start = UInt32.random(in: 0...value / 2, using: &random)
+            for step in 0..<40 {
+                let length = UInt32.random(in: 0...(round % 2 == 0 ? 100 : 3000), using: &random)
+                let range = start..<(start &+ length)
+                let stopAfter = step % 7 == 6 ? 2 : Int.max
+                var got: [UInt32] = []
+                postings.forEach(in: range, resuming: &position) {
+                    got.append($0)
+                    return got.count < stopAfter
+                }
+                let expected = ordinals.filter { range.contains($0) }.prefix(stopAfter)
+                #expect(got == Array(expected), "round \(round), step \(step): \(range)")
+                // Mostly on from the end; now and then a gap, or back.
+                switch Int.random(in: 0..<10, using: &random) {
+                case 0: start = range.upperBound &+ UInt32.random(in: 0...5000, using: &random)
+                case 1: start = UInt32.random(in: 0...range.upperBound, using: &random)
+                default: start = range.upperBound
+                }
+            }
+        }
+    }
+
+    /// Queries for a few types over segments of many blocks (where blocks
+    /// are read in batches, their lines parsed as they are found): the
+    /// records the reference finds, with their own times, types and
+    /// conversations, lent or copied, in both orders, with windows, limits
+    /// and a needle; no line named damaged.
+    @Test func typeQueriesOverManyBlocksMatchTheReference() throws {
+        let directory = TemporaryDirectory()
+        let rows = try makeStore(directory, records: 12_000, seed: 23, segmentBytes: 1 << 20)
+        let reader = try StoreReader(at: directory.path)
+        #expect(try reader.snapshot().count > 1)
+        var random = SeededGenerator(seed: 24)
+        let times = rows.map(\.time).sorted()
+        let typeSets: [Set<String>] = [["error"], ["error", "tool_call"], ["thought", ""], ["message"], ["nothing"], ["error", "nothing"]]
+        for round in 0..<120 {
+            var query = Query(types: typeSets[round % typeSets.count])
+            if round % 4 >= 2 { query.order = .newestFirst }
+            if Int.random(in: 0..<3, using: &random) == 0 {
+                let edges = [times.randomElement(using: &random)!, times.randomElement(using: &random)!].sorted()
+                query.since = Timestamp(microsecondsSinceEpoch: edges[0])
+                query.until = Timestamp(microsecondsSinceEpoch: edges[1] + 1)
+            }
+            if Int.random(in: 0..<2, using: &random) == 0 { query.limit = Int.random(in: 1...400, using: &random) }
+            if Int.random(in: 0..<6, using: &random) == 0 { query.contains = "ww" }
+            let expected = reference(rows, query)
+            let cursor = try reader.query(query)
+            #expect(try cursor.all().map(\.seq) == expected, "round \(round): \(query)")
+            #expect(cursor.damaged.isEmpty, "round \(round): \(cursor.damaged.prefix(3))")
+            var lent: [UInt64] = []
+            var wrong: [UInt64] = []
+            try reader.query(query).forEach { record in
+                lent.append(record.seq)
+                let row = rows[Int(record.seq)]
+                let line = record.withUnsafeBytes { String(decoding: $0, as: UTF8.self) }
+                if record.time.microsecondsSinceEpoch != row.time || record.type != row.type || record.conversation != row.conversation
+                    || line != row.line || record.record.type != row.type || record.record.conversation != row.conversation
+                {
+                    wrong.append(record.seq)
+                }
+            }
+            #expect(lent == expected, "round \(round): \(query)")
+            #expect(wrong.isEmpty, "round \(round): \(wrong.prefix(5))")
+        }
+    }
+
+    /// A record's type and conversation are checked by their bytes when the
+    /// bytes tell, and as strings (canonical equivalence) when they do not:
+    /// U+212A KELVIN SIGN is the string "K", so a query for "K" wants it.
+    @Test func wantedTypesAndConversationsAreComparedAsStrings() throws {
+        let encoder = RecordEncoder(fields: .default, maxRecordBytes: 1 << 20)
+        let wanted = QueryEngine.Wanted(Query(types: ["K", "error"], conversation: "c\u{212A}"))
+        func check(_ line: String) throws -> (type: Bool, conversation: Bool) {
+            let bytes = Array(line.utf8)
+            return try bytes.withUnsafeBufferPointer { line in
+                let facts = try encoder.facts(ofLine: line)
+                return (wanted.hasType(facts, line), wanted.hasConversation(facts, line))
+            }
+        }
+        #expect(try check(#"{"ts":1,"type":"error","session":"cK"}"#) == (true, true))
+        #expect(try check(#"{"ts":1,"type":"\#u{212A}","session":"c\#u{212A}"}"#) == (true, true))
+        #expect(try check(#"{"ts":1,"type":"\u212A","session":"c\u212a"}"#) == (true, true))
+        #expect(try check(#"{"ts":1,"type":"errors","session":"ck"}"#) == (false, false))
+        #expect(try check(#"{"ts":1,"type":"k","session":"c"}"#) == (false, false))
+        #expect(try check(#"{"ts":1,"session":5}"#) == (false, false))
+        #expect(QueryEngine.Wanted.spells(UnsafeBufferPointer(start: nil, count: 0), []) == true)
+    }
 }

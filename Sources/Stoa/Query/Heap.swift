@@ -25,6 +25,11 @@ struct Heap<Element: TimeAndSeq> {
     /// The first element's time and seq, without copying the element.
     var firstKey: Key? { items.isEmpty ? nil : Key(time: items[0].time, seq: items[0].seq) }
 
+    /// What `body` reads of the first element, which must exist, without
+    /// copying it.
+    @inline(__always)
+    func withFirst<R>(_ body: (borrowing Element) -> R) -> R { body(items[0]) }
+
     struct Key: TimeAndSeq {
         var time: Int64
         var seq: UInt64

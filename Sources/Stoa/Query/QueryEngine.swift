@@ -18,6 +18,8 @@ final class QueryEngine {
     private let query: Query
     private let encoder: RecordEncoder
     private let needle: [UInt8]?
+    /// The wanted types and conversation, to check a record's against.
+    private let wanted: Wanted
     /// The wanted conversation, hashed once for every segment's filter.
     private let conversationKey: ConversationTable.Key?
     // The engine belongs to one thread at a time (a cursor is read by one
@@ -99,6 +101,39 @@ final class QueryEngine {
         /// Its block failed its checksum: the line is checked strictly
         /// before it goes out.
         var strict = false
+        /// Its line's facts, when it was parsed (and checked) as it was
+        /// found; nil when it is parsed as it goes out.
+        var parsed: ParsedFacts? = nil
+    }
+
+    /// Where a found record's type and conversation are in its line, and
+    /// how they are written: its ``LineFacts`` but the time, in plain
+    /// values (-1: none).
+    struct ParsedFacts {
+        var typeStart: Int32
+        var typeEnd: Int32
+        var conversationStart: Int32
+        var conversationEnd: Int32
+        var typeEscaped: Bool
+        var conversationEscaped: Bool
+
+        init(_ facts: LineFacts) {
+            typeStart = Int32(facts.type?.lowerBound ?? -1)
+            typeEnd = Int32(facts.type?.upperBound ?? -1)
+            conversationStart = Int32(facts.conversation?.lowerBound ?? -1)
+            conversationEnd = Int32(facts.conversation?.upperBound ?? -1)
+            typeEscaped = facts.typeEscaped
+            conversationEscaped = facts.conversationEscaped
+        }
+
+        func facts(time: Int64) -> LineFacts {
+            var facts = LineFacts(time: time)
+            if typeStart >= 0 { facts.type = Int(typeStart)..<Int(typeEnd) }
+            facts.typeEscaped = typeEscaped
+            if conversationStart >= 0 { facts.conversation = Int(conversationStart)..<Int(conversationEnd) }
+            facts.conversationEscaped = conversationEscaped
+            return facts
+        }
     }
 
     /// The matches of one opened block, sorted by (time, seq), and the next
@@ -158,6 +193,7 @@ final class QueryEngine {
         self.query = query
         self.encoder = encoder
         self.needle = query.contains.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        self.wanted = Wanted(query)
         self.conversationKey = query.conversation.map(ConversationTable.Key.init)
         self.damaged = []
         for number in snapshot.damaged { damaged += segments[number].damagedLines }
@@ -370,15 +406,98 @@ final class QueryEngine {
 
     /// Plans the next block of segment `segment` from block `first` on that
     /// may hold matches, and puts the rest back.
+    ///
+    /// A block of a plain segment that no waiting work goes before is read
+    /// now, not put in the pending heap to come back at once, and so are
+    /// the blocks after it that no waiting work goes before either, up to a
+    /// batch (see ``scanBatch(from:of:_:_:)``).
     private func planBlocks(from first: Int, of segment: Int) {
         let blocks = segments[segment].loadedParts.blocks
-        let filter = planned[segment]!.filter
+        let planned = self.planned[segment]!
+        let filter = planned.filter
         let step = query.order == .newestFirst ? -1 : 1
         var number = first
         while number >= 0 && number < blocks.count && !accepts(blocks[number], filter) { number += step }
         guard number >= 0 && number < blocks.count else { return }
-        pending.insert(candidate(block: number, of: segment))
+        let candidate = candidate(block: number, of: segment)
+        if let plain = planned.plain, pending.first.map({ !runs.before($0, candidate) }) ?? true {
+            scanBatch(from: number, of: segment, plain, filter)
+            return
+        }
+        pending.insert(candidate)
         addBlocks(from: number + step, of: segment)
+    }
+
+    /// How many matches a batch of blocks may gather: one for the first
+    /// (the first record out soon), twice as many for each batch after, up
+    /// to ``batchMatches``, and no more than the limit still wants.
+    @exclusivity(unchecked) private var batchBudget = 1
+    static let batchMatches = 256
+    /// How many blocks a batch reads at most.
+    static let batchBlocks = 64
+
+    /// Reads block `first` of plain segment `segment` (one that may hold
+    /// matches, and that no waiting work goes before) and the blocks after
+    /// it (newest first: before it) that may hold matches, as long as no
+    /// waiting work goes before the next one either and the batch's budget
+    /// (``batchBudget``) is not spent; their matches make one run, and the
+    /// rest of the blocks go back in the pending heap.
+    ///
+    /// A query that picks a few records of each block (a rare type) so pays
+    /// once per batch, not once per block, for the pending heap, the run
+    /// and its array, the segment's bytes and the walks through the type's
+    /// postings. Reading a block before its turn changes no result: its
+    /// records wait in their run until no waiting work can hold an earlier
+    /// one, as every block's do; the batch bounds what they hold.
+    private func scanBatch(from first: Int, of number: Int, _ plain: SegmentContents, _ filter: SegmentFilter) {
+        let segment = segments[number]
+        let blocks = segment.loadedParts.blocks
+        let descending = query.order == .newestFirst
+        let step = descending ? -1 : 1
+        var budget = batchBudget
+        if let limit = query.limit { budget = max(1, min(budget, limit - emitted)) }
+        batchBudget = min(batchBudget * 2, Self.batchMatches)
+        var result = BlockScan()
+        var blockFilter = BlockFilter(types: filter.types)
+        var block = first
+        var scanned = 0
+        let index = segment.loadedParts
+        // With types: the few lines of each block that matched its checksum
+        // are parsed as they are found (their times read from them).
+        var typed = filter.types.map {
+            TypedLines(segment, number: number, types: $0, wanted: wanted, encoder: encoder, needle: needle, lines: scratch.wanted)
+        }
+        plain.withUnsafeBytes { all in
+            index.lineTables.withUnsafeBufferPointer { tables in
+                while true {
+                    let start = result.matches.count
+                    if typed != nil,
+                        case .intact = index.checks?.outcome(of: block, { Self.check(block, of: segment, in: all) }) ?? .intact
+                    {
+                        typed!.find(block, in: all, tables: tables, into: &result)
+                    } else if Self.pickLines(
+                        block, of: segment, conversationLines: nil, filter: &blockFilter, query: query, scratch: &scratch,
+                        into: &result)
+                    {
+                        Self.find(
+                            in: all, base: 0, block: block, late: nil, of: segment, number: number, needle: needle,
+                            scratch: &scratch, into: &result)
+                    }
+                    if descending { result.matches[start...].reverse() }
+                    scanned += 1
+                    block += step
+                    while block >= 0 && block < blocks.count && !accepts(blocks[block], filter) { block += step }
+                    guard block >= 0 && block < blocks.count, result.matches.count < budget, scanned < Self.batchBlocks else {
+                        break
+                    }
+                    let next = candidate(block: block, of: number)
+                    guard pending.first.map({ !runs.before($0, next) }) ?? true else { break }
+                }
+            }
+        }
+        if let typed { scratch.wanted = typed.lines }
+        take(result, of: number, inOrder: true)
+        addBlocks(from: block, of: number)
     }
 
     /// Plans the next block holding the conversation of segment `segment`,
@@ -418,9 +537,11 @@ final class QueryEngine {
         let step = query.order == .newestFirst ? -1 : 1
         var position = position
         while position >= 0 && position < late.count {
-            if let until = query.untilMicros, late[position].time >= until { return }
-            if let since = query.sinceMicros, late[position].time < since { return }
-            if addLate(position, of: segment, filter) {
+            let record = late[position]
+            if let until = query.untilMicros, record.time >= until { return }
+            if let since = query.sinceMicros, record.time < since { return }
+            // (Of a type not wanted: passed over without a call.)
+            if filter.mask & IndexBlock.bit(forType: Int(record.type)) != 0 && addLate(position, of: segment, filter) {
                 addLates(from: position + step, of: segment)
                 return
             }
@@ -454,31 +575,60 @@ final class QueryEngine {
     /// Lends the next record to `body`, its bytes where they lie; false when
     /// there are no more.
     func visitNext<E: Error>(_ body: (borrowing RecordView) throws(E) -> Void) throws(E) -> Bool {
-        if let limit = query.limit, emitted >= limit { return false }
-        while true {
-            if let top = runs.firstKey, pending.first.map({ runs.before(top, $0) }) ?? true {
-                // No waiting work can hold a record before it.
-                let found = runs.updateFirst { run in (run.records[run.position], run.advance()) }
-                let range = found.offset..<(found.offset + Int(found.length))
-                let handed: Bool
-                if found.pin >= 0 {
+        try visit(atMost: 1, body) == 1
+    }
+
+    /// Lends the remaining records to `body`, one after the other, their
+    /// bytes where they lie.
+    func visitAll<E: Error>(_ body: (borrowing RecordView) throws(E) -> Void) throws(E) {
+        _ = try visit(atMost: .max, body)
+    }
+
+    /// Lends the next records to `body`, `count` at most; how many it lent
+    /// (fewer when there are no more).
+    ///
+    /// Records of a plain segment that come one after the other are handed
+    /// out under one look at the segment's bytes.
+    private func visit<E: Error>(atMost count: Int, _ body: (borrowing RecordView) throws(E) -> Void) throws(E) -> Int {
+        var lent = 0
+        // Whether the first run's next record goes out now: no waiting work
+        // can hold a record before it.
+        func isReady() -> Bool {
+            guard let top = runs.firstKey else { return false }
+            return pending.first.map { runs.before(top, $0) } ?? true
+        }
+        while lent < count {
+            if let limit = query.limit, emitted >= limit { break }
+            if isReady() {
+                let next = runs.withFirst { $0.records[$0.position] }
+                if next.pin >= 0 {
+                    let found = runs.updateFirst { run in (run.records[run.position], run.advance()) }
+                    let range = found.offset..<(found.offset + Int(found.length))
                     // Held in a local, so that the pin can go before `body` runs.
                     let member = pins[Int(found.pin)]!.bytes
                     unpin(found.pin)
-                    handed = try member.withUnsafeBufferPointer { (member) throws(E) in
+                    if try member.withUnsafeBufferPointer({ (member) throws(E) in
                         try hand(found, UnsafeBufferPointer(rebasing: member[range]), to: body)
+                    }) {
+                        lent += 1
                     }
-                } else {
-                    // A plain segment: its bytes are all there (mapped or read).
-                    let contents = planned[Int(found.segment)]!.plain!
-                    handed = try contents.withUnsafeBytes { (all) throws(E) in
-                        try hand(found, UnsafeBufferPointer(rebasing: all[range]), to: body)
-                    }
+                    continue
                 }
-                if handed { return true }
+                // A plain segment: its bytes are all there (mapped or read).
+                let segment = next.segment
+                let contents = planned[Int(segment)]!.plain!
+                try contents.withUnsafeBytes { (all) throws(E) in
+                    repeat {
+                        let found = runs.updateFirst { run in (run.records[run.position], run.advance()) }
+                        let range = found.offset..<(found.offset + Int(found.length))
+                        if try hand(found, UnsafeBufferPointer(rebasing: all[range]), to: body) { lent += 1 }
+                        if lent == count { break }
+                        if let limit = query.limit, emitted >= limit { break }
+                    } while isReady() && runs.withFirst({ $0.records[$0.position].segment == segment && $0.records[$0.position].pin < 0 })
+                }
                 continue
             }
-            guard let candidate = pending.popFirst() else { return false }
+            guard let candidate = pending.popFirst() else { break }
             switch candidate.work {
             case .segment: plan(segment: candidate.segment)
             case .blocks(let first): planBlocks(from: first, of: candidate.segment)
@@ -487,6 +637,7 @@ final class QueryEngine {
             case .block, .late, .conversationBlock: open(candidate)
             }
         }
+        return lent
     }
 
     /// Reads the facts of a found record's line and lends it to `body`; false
@@ -504,6 +655,12 @@ final class QueryEngine {
     private func hand<E: Error>(
         _ found: Found, _ line: UnsafeBufferPointer<UInt8>, to body: (borrowing RecordView) throws(E) -> Void
     ) throws(E) -> Bool {
+        if let parsed = found.parsed {
+            // Parsed and checked when it was found.
+            emitted += 1
+            try body(RecordView(seq: found.seq, time: found.time, facts: parsed.facts(time: found.time), line: line))
+            return true
+        }
         let facts: LineFacts
         do throws(StoaError) {
             facts = try found.strict ? encoder.facts(ofLine: line) : encoder.facts(ofStoredLine: line)
@@ -511,11 +668,7 @@ final class QueryEngine {
             noteDamaged(found, reason: error.message)
             return false
         }
-        guard
-            facts.time == found.time
-                && (query.types.isEmpty || query.types.contains(facts.type(in: line)))
-                && (query.conversation == nil || facts.conversation(in: line) == query.conversation)
-        else {
+        guard facts.time == found.time && wanted.hasType(facts, line) && wanted.hasConversation(facts, line) else {
             noteDamaged(found, reason: "not the record the segment's index describes (changed since it was indexed?)")
             return false
         }
@@ -549,16 +702,18 @@ final class QueryEngine {
         }
         take(
             Self.scan(
-                candidate, of: segments[candidate.segment], conversationBlock: conversationBlock, query: query, needle: needle,
-                scratch: &scratch),
-            of: candidate)
+                candidate, of: segments[candidate.segment], conversationBlock: conversationBlock,
+                types: planned[candidate.segment]!.filter.types, query: query, needle: needle, scratch: &scratch),
+            of: candidate.segment)
     }
 
     @exclusivity(unchecked) private var scratch = Scratch()
 
-    /// Puts what a candidate's scan found where ``visitNext(_:)`` hands it out.
-    private func take(_ scan: BlockScan, of candidate: Candidate) {
-        for (ordinal, reason) in scan.damaged { noteDamaged(segments[candidate.segment], ordinal: ordinal, reason: reason) }
+    /// Puts what a scan of segment `segment` found where ``visitNext(_:)``
+    /// hands it out; `inOrder`: its matches are in the query's order of
+    /// seqs already (newest-first: descending), not ascending.
+    private func take(_ scan: BlockScan, of segment: Int, inOrder: Bool = false) {
+        for (ordinal, reason) in scan.damaged { noteDamaged(segments[segment], ordinal: ordinal, reason: reason) }
         var matches = scan.matches
         if matches.isEmpty { return }
         if !scan.member.isEmpty {
@@ -575,7 +730,7 @@ final class QueryEngine {
         // Read in seq order, a block's records are nearly in time order (or
         // reversed, newest-first): sorted by insertion, which is linear then;
         // a block of mixed times is sorted outright.
-        if query.order == .newestFirst { matches.reverse() }
+        if query.order == .newestFirst && !inOrder { matches.reverse() }
         let descents = zip(matches, matches.dropFirst()).reduce(0) { $0 + (runs.before($1.1, $1.0) ? 1 : 0) }
         if descents > matches.count / 8 + 1 {
             matches.sort { runs.before($0, $1) }

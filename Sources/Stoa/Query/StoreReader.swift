@@ -756,7 +756,7 @@ public final class RecordCursor {
     /// is ``RecordView/record``.
     public func forEach<E: Error>(_ body: (borrowing RecordView) throws(E) -> Void) throws(E) {
         if let engine {
-            while try engine.visitNext(body) {}
+            try engine.visitAll(body)
             return
         }
         while let record = source!() {
