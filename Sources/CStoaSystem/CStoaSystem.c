@@ -15,6 +15,8 @@ const void *stoa_memmem(const void *haystack, size_t haystack_length, const void
     return memmem(haystack, haystack_length, needle, needle_length);
 }
 
+const void *stoa_memrchr(const void *bytes, int byte, size_t length) { return memrchr(bytes, byte, length); }
+
 int stoa_stat(const char *path, struct stat *info) { return stat(path, info); }
 
 #include <sys/file.h>

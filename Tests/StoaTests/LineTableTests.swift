@@ -70,7 +70,8 @@ import Testing
 
     /// Decoding the table only as far as the lines wanted gives each its
     /// time and the marks passed, as the whole decode does; walking it for
-    /// the marks only gives each line its group's mark.
+    /// the marks only gives each line its group's mark (and the next
+    /// group's, for a line nearer to it).
     @Test func partialWalksAgreeWithTheWholeDecode() {
         var random = SeededGenerator(seed: 5)
         for round in 0..<200 {
@@ -86,12 +87,12 @@ import Testing
             let lines = (0..<count).filter { _ in Int.random(in: 0..<6, using: &random) == 0 }.map(UInt32.init)
             var partialMarks: [UInt32] = []
             var got: [(Int, Int64)] = []
-            var walked: [(Int, UInt32)] = []
+            var walked: [(Int, UInt32, UInt32?)] = []
             let (valid, marksValid) = whole.table.withUnsafeBufferPointer { table in
                 lines.withUnsafeBufferPointer { lines in
                     (
                         LineTable.decode(table, count: count, lines: lines, marks: &partialMarks) { got.append(($0, $1)) },
-                        LineTable.forEachMark(table, count: count, lines: lines) { walked.append(($0, $1)) }
+                        LineTable.forEachMark(table, count: count, lines: lines) { walked.append(($0, $1, $2)) }
                     )
                 }
             }
@@ -99,19 +100,21 @@ import Testing
             #expect(got.map(\.0) == lines.map(Int.init) && got.map(\.1) == lines.map { times[Int($0)] })
             #expect(walked.map(\.0) == lines.map(Int.init))
             #expect(walked.map(\.1) == lines.map { whole.marks[Int($0) / 8] })
+            // The next group's mark, for a line in the second half of a group that has one after it.
+            #expect(walked.map(\.2) == lines.map { $0 % 8 >= 4 && Int($0) / 8 + 1 < whole.marks.count ? whole.marks[Int($0) / 8 + 1] : nil })
             #expect(partialMarks == Array(whole.marks.prefix((lines.last.map { Int($0) / 8 } ?? 0) + 1)))
             // A line past the block, or a table cut short, is refused.
             whole.table.withUnsafeBufferPointer { table in
                 let past = [UInt32(count)]
                 past.withUnsafeBufferPointer { past in
-                    #expect(!LineTable.forEachMark(table, count: count, lines: past) { _, _ in })
+                    #expect(!LineTable.forEachMark(table, count: count, lines: past) { _, _, _ in })
                     #expect(!LineTable.decode(table, count: count, lines: past, marks: &partialMarks) { _, _ in })
                 }
                 if count > 16 {
                     let last = [UInt32(count - 1)]
                     let cut = UnsafeBufferPointer(rebasing: table[0..<(table.count / 3)])
                     last.withUnsafeBufferPointer { last in
-                        #expect(!LineTable.forEachMark(cut, count: count, lines: last) { _, _ in })
+                        #expect(!LineTable.forEachMark(cut, count: count, lines: last) { _, _, _ in })
                         #expect(!LineTable.decode(cut, count: count, lines: last, marks: &partialMarks) { _, _ in })
                     }
                 }

@@ -12,6 +12,9 @@ int64_t stoa_birth_time_micros(int fd);
 /// memmem(3): the first occurrence of needle in haystack, or NULL.
 const void *stoa_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
 
+/// memrchr(3): the last occurrence of byte in the first length bytes, or NULL.
+const void *stoa_memrchr(const void *bytes, int byte, size_t length);
+
 
 
 /// CRC32C (Castagnoli) of `count` bytes, continuing from `crc` (0 to start):

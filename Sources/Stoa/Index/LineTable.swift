@@ -156,23 +156,29 @@ package enum LineTable {
 
     /// Walks the table of a block of `count` lines as far as the last of
     /// `lines` (line numbers in the block, ascending, each below `count`)
-    /// without decoding its times: calls `body` with each of them and its
-    /// mark, where line `8 × (line / 8)` starts (from the block's start).
-    /// False when the part of the table walked ends too soon or a mark does
-    /// not fit, or a line is not in the block.
+    /// without decoding its times: calls `body` with each of them, its
+    /// mark (where line `8 × (line / 8)` starts, from the block's start),
+    /// and, for a line in the second half of its group of eight when a
+    /// group follows, the next group's mark (nil otherwise): the line is
+    /// then found sooner from there, backwards. False when the part of the
+    /// table walked ends too soon or a mark does not fit, or a line is not
+    /// in the block.
     ///
     /// For a query that takes each line's time from the line itself: the
     /// times it passes are skipped eight bytes at a time, not decoded.
     ///
     /// - Complexity: O(the last line's number), a few operations for each
     ///   eight bytes of the table before it.
+    @inline(__always)
     package static func forEachMark(
-        _ table: UnsafeBufferPointer<UInt8>, count: Int, lines: UnsafeBufferPointer<UInt32>, _ body: (Int, UInt32) -> Void
+        _ table: UnsafeBufferPointer<UInt8>, count: Int, lines: UnsafeBufferPointer<UInt32>,
+        _ body: (Int, UInt32, UInt32?) -> Void
     ) -> Bool {
         guard let lastLine = lines.last else { return true }
         guard Int(lastLine) < count, table.count > 0, table[0] <= 6 else { return false }
         let bytes = table.baseAddress!
         let end = table.count
+        let interval = Int(markInterval)
         var position = 1
         // Steps over `n` varints: the bytes below 0x80 end them.
         @inline(__always) func skip(_ n: Int) -> Bool {
@@ -200,28 +206,46 @@ package enum LineTable {
             }
             return true
         }
+        // The mark of group `group`, whose times start at `position`, and
+        // the mark of the group before.
         var group = 0
         var mark: UInt32 = 0
-        for line in lines {
-            let wanted = Int(line) / Int(markInterval)
-            while group < wanted {
-                // The group's times, then the next group's mark.
-                guard skip(Int(markInterval)) else { return false }
-                var delta: UInt64 = 0
-                var shift: UInt64 = 0
-                while true {
-                    guard position < end, shift < 35 else { return false }
-                    let byte = bytes[position]
-                    position += 1
-                    delta |= UInt64(byte & 0x7F) << shift
-                    if byte < 0x80 { break }
-                    shift += 7
-                }
-                guard delta <= UInt64(UInt32.max - mark) else { return false }
-                mark += UInt32(delta)
-                group += 1
+        var previous: UInt32 = 0
+        // Steps to the next group: over this one's times, then its mark.
+        @inline(__always) func advance() -> Bool {
+            guard skip(interval) else { return false }
+            var delta: UInt64 = 0
+            var shift: UInt64 = 0
+            while true {
+                guard position < end, shift < 35 else { return false }
+                let byte = bytes[position]
+                position += 1
+                delta |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 { break }
+                shift += 7
             }
-            body(Int(line), mark)
+            guard delta <= UInt64(UInt32.max - mark) else { return false }
+            previous = mark
+            mark += UInt32(delta)
+            group += 1
+            return true
+        }
+        for line in lines {
+            let wanted = Int(line) / interval
+            if wanted == group - 1 {
+                // Its group's end is known already (a line before it wanted it).
+                body(Int(line), previous, mark)
+                continue
+            }
+            while group < wanted {
+                guard advance() else { return false }
+            }
+            if Int(line) % interval >= interval / 2 && (wanted + 1) * interval < count {
+                guard advance() else { return false }
+                body(Int(line), previous, mark)
+            } else {
+                body(Int(line), mark, nil)
+            }
         }
         return true
     }

@@ -361,8 +361,9 @@ extension QueryEngine {
             self.lines = []
             defer { self.lines = lines }
             lines.removeAll(keepingCapacity: true)
-            for (k, postings) in postings.enumerated() {
-                postings.forEach(in: block.ordinals, resuming: &positions[k]) {
+            let postings = self.postings
+            for k in postings.indices {
+                postings[k].forEach(in: block.ordinals, resuming: &positions[k]) {
                     lines.append($0 &- first)
                     return true
                 }
@@ -388,31 +389,41 @@ extension QueryEngine {
             let needle = self.needle
             let segmentNumber = Int32(self.number)
             let valid = lines.withUnsafeBufferPointer { lines in
-                LineTable.forEachMark(table, count: Int(block.count), lines: lines) { line, mark in
+                LineTable.forEachMark(table, count: Int(block.count), lines: lines) { line, mark, nextMark in
                     let ordinal = first + UInt32(line)
                     while nextSkipped < skipped.count && skipped[nextSkipped] < ordinal { nextSkipped += 1 }
                     if nextSkipped < skipped.count && skipped[nextSkipped] == ordinal { return }
                     // From its mark, or from the end of the line before,
-                    // whichever is nearer.
-                    let markLine = line & ~Int(LineTable.markInterval - 1)
+                    // whichever is nearer; or back from the next mark.
+                    let interval = Int(LineTable.markInterval)
+                    let markLine = line & ~(interval - 1)
                     if markLine > at.line { at = (markLine, blockStart + Int(mark)) }
+                    var start = -1
                     var end = -1
-                    while true {
-                        guard at.offset < blockEnd, let newline = SegmentContents.firstNewline(in: all, from: at.offset),
-                            newline < blockEnd
-                        else { break }
-                        if at.line == line {
-                            end = newline
-                            break
+                    if let nextMark, markLine + interval - line < line - at.line + 1,
+                        let (first, newline) = Self.lineBack(
+                            interval - (line - markLine), from: blockStart + Int(nextMark), after: blockStart + Int(mark), in: all)
+                    {
+                        (start, end) = (first, newline)
+                    } else {
+                        while true {
+                            guard at.offset < blockEnd, let newline = SegmentContents.firstNewline(in: all, from: at.offset),
+                                newline < blockEnd
+                            else { break }
+                            if at.line == line {
+                                end = newline
+                                break
+                            }
+                            at = (at.line + 1, newline + 1)
                         }
-                        at = (at.line + 1, newline + 1)
+                        guard end >= 0 else {
+                            result.damaged.append((ordinal, "the segment ends before the line its index places here"))
+                            return
+                        }
+                        start = at.offset
                     }
-                    guard end >= 0 else {
-                        result.damaged.append((ordinal, "the segment ends before the line its index places here"))
-                        return
-                    }
-                    let start = at.offset
                     at = (line + 1, end + 1)
+                    // Parsed now: kept if it is a match.
                     let text = UnsafeBufferPointer(rebasing: all[start..<end])
                     let facts: LineFacts
                     do throws(StoaError) {
@@ -438,6 +449,22 @@ extension QueryEngine {
                 result.matches.removeSubrange(found...)
                 result.damaged += block.ordinals.map { ($0, "the index's line table of its block is damaged") }
             }
+        }
+
+        /// The line `back` lines before `end` (the start of a line, or the
+        /// end of the block) in `all`, found backwards: where it starts and
+        /// where its newline is; nil when the newlines are not there, none
+        /// before `floor` (the start of a line) counted.
+        static func lineBack(_ back: Int, from end: Int, after floor: Int, in all: UnsafeBufferPointer<UInt8>) -> (Int, Int)? {
+            guard end > floor, end <= all.count, all[end - 1] == UInt8(ascii: "\n") else { return nil }
+            let base = all.baseAddress!
+            var newline = end - 1
+            for _ in 1..<max(back, 1) {
+                guard let found = stoa_memrchr(base + floor, 0x0A, newline - floor) else { return nil }
+                newline = base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+            }
+            guard let found = stoa_memrchr(base + floor, 0x0A, newline - floor) else { return (floor, newline) }
+            return (base.distance(to: found.assumingMemoryBound(to: UInt8.self)) + 1, newline)
         }
     }
 
