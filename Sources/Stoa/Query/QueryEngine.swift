@@ -624,7 +624,8 @@ final class QueryEngine {
                         if try hand(found, UnsafeBufferPointer(rebasing: all[range]), to: body) { lent += 1 }
                         if lent == count { break }
                         if let limit = query.limit, emitted >= limit { break }
-                    } while isReady() && runs.withFirst({ $0.records[$0.position].segment == segment && $0.records[$0.position].pin < 0 })
+                    } while isReady()
+                        && runs.withFirst({ $0.records[$0.position].segment == segment && $0.records[$0.position].pin < 0 })
                 }
                 continue
             }
