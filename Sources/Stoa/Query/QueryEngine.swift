@@ -289,23 +289,35 @@ final class QueryEngine {
             let latePositions = segment.latePositions
             let blocks = index.blocks
             var nextLate = 0
+            var nextLateOrdinal = lateOrdinals.first ?? .max
             var block = 0
+            // The lines of the block the last one was in.
+            var blockLines: Range<UInt32> = 0..<0
             // Its line numbers ascend: so do their blocks. (An index may hold
             // only some of its segment's blocks: a foreign file read in part.)
             // Each is galloped to: a conversation has a few records in a
-            // segment of hundreds of late ones and blocks.
+            // segment of hundreds of late ones and blocks. (Each block's
+            // start in `ordinals` is kept here, its end set after.)
             postings.forEach(in: 0..<index.lineCount) { ordinal in
-                nextLate = gallop(from: nextLate, to: lateOrdinals.count) { lateOrdinals[$0] < ordinal }
-                if nextLate < lateOrdinals.count && lateOrdinals[nextLate] == ordinal {
-                    addLate(latePositions[nextLate], of: number, filter)
-                    return true
+                if ordinal >= nextLateOrdinal {
+                    nextLate = gallop(from: nextLate, to: lateOrdinals.count) { lateOrdinals[$0] < ordinal }
+                    nextLateOrdinal = nextLate < lateOrdinals.count ? lateOrdinals[nextLate] : .max
+                    if nextLateOrdinal == ordinal {
+                        addLate(latePositions[nextLate], of: number, filter)
+                        return true
+                    }
                 }
-                block = gallop(from: block, to: blocks.count) { blocks[$0].ordinals.upperBound <= ordinal }
-                guard block < blocks.count && blocks[block].ordinals.contains(ordinal) else { return true }
-                if lines.blocks.last?.number != block { lines.blocks.append((block, lines.ordinals.count)) }
+                if !blockLines.contains(ordinal) {
+                    block = gallop(from: block, to: blocks.count) { blocks[$0].ordinals.upperBound <= ordinal }
+                    guard block < blocks.count && blocks[block].ordinals.contains(ordinal) else { return true }
+                    blockLines = blocks[block].ordinals
+                    lines.blocks.append((block, lines.ordinals.count))
+                }
                 lines.ordinals.append(ordinal)
-                lines.blocks[lines.blocks.count - 1].end += 1
                 return true
+            }
+            for k in lines.blocks.indices {
+                lines.blocks[k].end = k + 1 < lines.blocks.count ? lines.blocks[k + 1].end : lines.ordinals.count
             }
             planned[number] = PlannedSegment(plain: plain, filter: filter, conversation: lines)
             addConversationBlocks(from: descending ? lines.blocks.count - 1 : 0, of: number)
