@@ -440,8 +440,8 @@ final class QueryEngine {
         addBlocks(from: number + step, of: segment)
     }
 
-    /// How many matches a batch of blocks may gather: one for the first
-    /// (the first record out soon), twice as many for each batch after, up
+    /// How many matches a batch of blocks may gather: one until the first
+    /// record is out (it out soon), twice as many for each batch after, up
     /// to ``batchMatches``, and no more than the limit still wants.
     @exclusivity(unchecked) private var batchBudget = 1
     static let batchMatches = 256
@@ -468,7 +468,9 @@ final class QueryEngine {
         let step = descending ? -1 : 1
         var budget = batchBudget
         if let limit = query.limit { budget = max(1, min(budget, limit - emitted)) }
-        batchBudget = min(batchBudget * 2, Self.batchMatches)
+        // (Until the first record is out, a batch is a block or so: the
+        // first record may wait for the block after its own.)
+        if emitted > 0 { batchBudget = min(batchBudget * 2, Self.batchMatches) }
         var result = BlockScan()
         var blockFilter = BlockFilter(types: filter.types)
         var block = first
