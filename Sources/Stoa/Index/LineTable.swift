@@ -186,19 +186,21 @@ package enum LineTable {
             while n > 0 {
                 if end - position >= 8 {
                     let word = UInt64(littleEndian: UnsafeRawPointer(bytes + position).loadUnaligned(as: UInt64.self))
-                    // (Each end cleared in turn: no population count, which
-                    // the baseline x86-64 lacks.)
-                    var ends = ~word & 0x8080_8080_8080_8080
-                    while ends != 0 {
-                        if n == 1 {
-                            position += (ends.trailingZeroBitCount + 1) >> 3
-                            return true
-                        }
-                        ends &= ends &- 1
-                        n -= 1
+                    // Byte i of `counts`: how many varints end in bytes 0...i
+                    // (a multiply, not a population count, which the
+                    // baseline x86-64 lacks).
+                    let ends = (~word & 0x8080_8080_8080_8080) >> 7
+                    let counts = ends &* 0x0101_0101_0101_0101
+                    let total = Int(counts >> 56)
+                    if total < n {
+                        n -= total
+                        position += 8
+                        continue
                     }
-                    position += 8
-                    continue
+                    // The first byte whose count reaches n.
+                    let reached = ((counts | 0x8080_8080_8080_8080) &- UInt64(n) &* 0x0101_0101_0101_0101) & 0x8080_8080_8080_8080
+                    position += (reached.trailingZeroBitCount >> 3) + 1
+                    return true
                 }
                 guard position < end else { return false }
                 if bytes[position] < 0x80 { n -= 1 }

@@ -504,8 +504,7 @@ final class QueryEngine {
                     guard block >= 0 && block < blocks.count, result.matches.count < budget, scanned < Self.batchBlocks else {
                         break
                     }
-                    let next = candidate(block: block, of: number)
-                    guard pending.first.map({ !runs.before($0, next) }) ?? true else { break }
+                    if let waiting = pending.first, runs.before(waiting, candidate(block: block, of: number)) { break }
                 }
             }
         }
