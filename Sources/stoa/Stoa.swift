@@ -16,7 +16,7 @@ struct StoaCommand: ParsableCommand {
         subcommands: [
             Init.self, Append.self, Query.self, Tail.self, Stats.self, Export.self, Reindex.self, Tier.self, Verify.self, Replay.self, Demo.self,
             Backup.self,
-            Import.self,
+            Import.self, Summarize.self,
         ]
     )
 }

@@ -152,8 +152,11 @@ package enum Syscalls {
         return Glibc.poll(&descriptor, 1, max(0, milliseconds)) > 0
     }
 
+    /// Whether the descriptor `fd` is a terminal.
+    package static func isTerminal(_ fd: Int32) -> Bool { isatty(fd) == 1 }
+
     /// The value of the environment variable `name`; nil when it is unset or empty.
-    static func environment(_ name: String) -> String? {
+    package static func environment(_ name: String) -> String? {
         guard let value = getenv(name) else { return nil }
         let text = String(cString: value)
         return text.isEmpty ? nil : text
