@@ -19,6 +19,8 @@ What counts, kept simple on purpose (a heuristic, not a compiler):
   `enum`, `class`, `actor`, `protocol`, `typealias`, with any attributes
   and modifiers before): nested types (an `Element`, a `State`) do not
   count, and an `extension` declares nothing.
+- A name that a folder also declares as a nested type (indented) is, in
+  that folder, taken to be its own nested type.
 - A use is the name as a word in code, comments and the text of string
   literals left out (the code of an interpolation `\\(...)` counts).
 A folder not in the list above, or a type declared in two folders, fails
@@ -142,12 +144,16 @@ def main():
 
     sources = {path: open(path, encoding="utf-8").read() for path in files}
     owner = {}  # type name -> folder that declares it (None for the root)
+    nested = {}  # folder -> names it declares as nested types
     for path, text in sources.items():
         parts = os.path.relpath(path, ROOT).split(os.sep)
         folder = parts[0] if len(parts) > 1 else None
         for line in code_only(text).split("\n"):
             m = DECLARATION.match(line)
             if not m:
+                indented = DECLARATION.match(line.lstrip())
+                if indented and line[:1].isspace():
+                    nested.setdefault(folder, set()).add(indented.group(1))
                 continue
             name = m.group(1)
             if name in owner and owner[name] != folder:
@@ -165,6 +171,10 @@ def main():
             for word in sorted(set(WORD.findall(line))):
                 folder = owner.get(word, None)
                 if folder is None or LAYERS.index(folder) <= rank:
+                    continue
+                # A name the file's own folder declares as a nested type
+                # (RecordScanner.Summary) is that type.
+                if word in nested.get(place if place != "root" else None, ()):
                     continue
                 problems.append(f"{path}:{number}: {place} uses {word} of {folder}/, a layer above it")
 
