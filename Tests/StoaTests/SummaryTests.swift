@@ -328,6 +328,45 @@ import Testing
         #expect(filled > 0, "some empty bins were filled")
     }
 
+    /// Counts by type (or none) with only time and type filters come from
+    /// the store's index (no record read) and equal the rows the records
+    /// give, in hot, warm and cold segments and the active one, with late
+    /// records, windows that cut segments and bins, and empty bins.
+    @Test(arguments: Tier.allCases)
+    func countsFromTheIndexEqualCountsFromTheRecords(tier: Tier) throws {
+        let rows = Self.rows(3000, seed: 271 + UInt64(tier.rawValue.count))
+        let directory = TemporaryDirectory()
+        let store = try Self.readers(rows, tier: tier, in: directory)[0].1 as! StoreReader
+        var random = SeededGenerator(seed: 2718)
+        let times = rows.map(\.time).sorted()
+        for round in 0..<48 {
+            let every = [nil, "1m", "1h", "1d", "1w", "1mo"][round % 6]
+            var query = Query()
+            if round % 4 != 0 {
+                let edges = [times.randomElement(using: &random)!, times.randomElement(using: &random)!].sorted()
+                query.since = Timestamp(microsecondsSinceEpoch: edges[0])
+                query.until = Timestamp(microsecondsSinceEpoch: every == "1m" ? min(edges[1], edges[0] + 86_400_000_000) : edges[1])
+            }
+            if round % 3 == 1 { query.types = ["error", "é", "absent"] }
+            let summary = Summary(query: query, every: try every.map { try Summary.Interval.parse($0) }, by: round % 2 == 0 ? [] : [.type])
+            var fromIndex = try Summarizer(summary)
+            #expect(fromIndex.isAnsweredByIndex)
+            #expect(try store.summarizeFromIndex(&fromIndex) != nil)
+            var fromRecords = try Summarizer(summary)
+            try store.query(query).forEach { fromRecords.add($0) }
+            let expected = try fromRecords.rows()
+            #expect(try fromIndex.rows() == expected, "round \(round): every \(every ?? "-"), \(query)")
+            #expect(try store.summarize(summary) == expected)
+        }
+        // Anything else reads the records.
+        for summary in [
+            Summary(by: [.conversation]), Summary(by: ["host"]), Summary(fields: ["ms"]), Summary(query: Query(conversation: "s1")),
+            Summary(query: Query(contains: "x")), Summary(query: Query(where: [try .parse("ms>1")])), Summary(query: Query(limit: 5)),
+        ] {
+            #expect(try !Summarizer(summary).isAnsweredByIndex, "\(summary)")
+        }
+    }
+
     /// Bins by hand: weeks start on Monday 00:00 UTC, months on the first,
     /// 3mo on quarters; fixed widths on multiples since the epoch (times
     /// before 1970 too).

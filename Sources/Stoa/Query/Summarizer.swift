@@ -18,6 +18,8 @@ struct Summarizer {
     private var key: [UInt8] = []
     /// The bin of the last record (records come in time order: most fall in it).
     private var bin: (start: Int64, end: Int64) = (1, 0)
+    /// The cell ``add(count:time:group:)`` last counted into.
+    private var lastCell: (cell: Cell, number: Int)?
 
     /// The most rows a summary fills with empty bins.
     static let maximumRows = 10_000_000
@@ -85,6 +87,35 @@ struct Summarizer {
                 cells[cell].sums[number] += value
             }
         }
+    }
+
+    /// The group of the records of `type`, when ``Summary/by`` holds only
+    /// ``Summary/Group/type`` (or nothing).
+    mutating func group(forType type: String) -> Int {
+        key.removeAll(keepingCapacity: true)
+        for _ in summary.by {
+            if type.isEmpty { key += "null".utf8 } else { JSONString.appendQuoted(type, to: &key) }
+            key.append(0xFF)
+        }
+        return groupNumber(forKey: key)
+    }
+
+    /// Counts `count` records of `group` at `time`, known without reading
+    /// them (from the index).
+    mutating func add(count: Int, time: Int64, group: Int) {
+        var start: Int64 = 0
+        var end: Int64 = 0
+        if let bins {
+            if time < bin.start || time >= bin.end { bin = bins.bin(containing: time) }
+            (start, end) = bin
+        }
+        if let last = lastCell, last.cell == Cell(start: start, group: group) {
+            cells[last.number].count += count
+            return
+        }
+        let number = cellNumber(Cell(start: start, group: group), end: end)
+        lastCell = (Cell(start: start, group: group), number)
+        cells[number].count += count
     }
 
     private mutating func groupNumber(forKey key: [UInt8]) -> Int {
@@ -402,9 +433,13 @@ extension RecordReader {
     /// let rows = try reader.summarize(Summary(every: try .parse("1h"), by: [.type]))
     /// ```
     ///
-    /// - Complexity: reads every record the query selects, as
-    ///   ``query(_:)`` does; memory grows with the rows, and with the
-    ///   numbers of each field (kept for exact percentiles).
+    /// - Complexity: counts by type (or none) with only time and type
+    ///   filters come from a store's index without reading a record: a
+    ///   segment within one bin and the window from its counts per type,
+    ///   others from their line tables and type postings. Otherwise reads
+    ///   every record the query selects, as ``query(_:)`` does. Memory grows
+    ///   with the rows, and with the numbers of each field (kept for exact
+    ///   percentiles).
     /// - Throws: what ``query(_:)`` throws; `.invalidArgument` when empty
     ///   bins would make more than 10,000,000 rows.
     public func summarize(_ summary: Summary) throws(StoaError) -> [SummaryRow] {
@@ -415,6 +450,10 @@ extension RecordReader {
     /// ``RecordCursor/damaged``), for the command line to report.
     package func summarizeReportingDamage(_ summary: Summary) throws(StoaError) -> (rows: [SummaryRow], damaged: [DamagedLine]) {
         var summarizer = try Summarizer(summary)
+        if let store = self as? StoreReader, summarizer.isAnsweredByIndex {
+            var counted = summarizer
+            if let damaged = try store.summarizeFromIndex(&counted) { return (try counted.rows(), damaged) }
+        }
         let cursor = try query(summary.query)
         cursor.forEach { record in summarizer.add(record) }
         return (try summarizer.rows(), cursor.damaged)
