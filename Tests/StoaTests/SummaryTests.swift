@@ -328,9 +328,9 @@ import Testing
         #expect(filled > 0, "some empty bins were filled")
     }
 
-    /// Counts by type (or none) with only time and type filters come from
-    /// the store's index (no record read) and equal the rows the records
-    /// give, in hot, warm and cold segments and the active one, with late
+    /// Counts by type and/or conversation (or none) with only time, type
+    /// and conversation filters come from the store's index (no record
+    /// read) and equal the rows the records give, in hot, warm and cold segments and the active one, with late
     /// records, windows that cut segments and bins, and empty bins.
     @Test(arguments: Tier.allCases)
     func countsFromTheIndexEqualCountsFromTheRecords(tier: Tier) throws {
@@ -348,7 +348,9 @@ import Testing
                 query.until = Timestamp(microsecondsSinceEpoch: every == "1m" ? min(edges[1], edges[0] + 86_400_000_000) : edges[1])
             }
             if round % 3 == 1 { query.types = ["error", "é", "absent"] }
-            let summary = Summary(query: query, every: try every.map { try Summary.Interval.parse($0) }, by: round % 2 == 0 ? [] : [.type])
+            if round % 4 == 1 { query.conversation = ["s1", "s3", "absent"][round % 3] }
+            let by: [Summary.Group] = [[], [.type], [.conversation], [.conversation, .type], [.type, .conversation]][round % 5]
+            let summary = Summary(query: query, every: try every.map { try Summary.Interval.parse($0) }, by: by)
             var fromIndex = try Summarizer(summary)
             #expect(fromIndex.isAnsweredByIndex)
             #expect(try store.summarizeFromIndex(&fromIndex) != nil)
@@ -360,7 +362,7 @@ import Testing
         }
         // Anything else reads the records.
         for summary in [
-            Summary(by: [.conversation]), Summary(by: ["host"]), Summary(fields: ["ms"]), Summary(query: Query(conversation: "s1")),
+            Summary(by: ["host"]), Summary(by: [.type, "host"]), Summary(fields: ["ms"]),
             Summary(query: Query(contains: "x")), Summary(query: Query(where: [try .parse("ms>1")])), Summary(query: Query(limit: 5)),
         ] {
             #expect(try !Summarizer(summary).isAnsweredByIndex, "\(summary)")

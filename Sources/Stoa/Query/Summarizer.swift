@@ -89,12 +89,20 @@ struct Summarizer {
         }
     }
 
-    /// The group of the records of `type`, when ``Summary/by`` holds only
-    /// ``Summary/Group/type`` (or nothing).
-    mutating func group(forType type: String) -> Int {
+    /// The group of the records of `type` and `conversation`, when
+    /// ``Summary/by`` holds only ``Summary/Group/type`` and
+    /// ``Summary/Group/conversation`` (or nothing).
+    mutating func group(type: String, conversation: String?) -> Int {
         key.removeAll(keepingCapacity: true)
-        for _ in summary.by {
-            if type.isEmpty { key += "null".utf8 } else { JSONString.appendQuoted(type, to: &key) }
+        for group in summary.by {
+            switch group {
+            case .type:
+                if type.isEmpty { key += "null".utf8 } else { JSONString.appendQuoted(type, to: &key) }
+            case .conversation:
+                if let conversation { JSONString.appendQuoted(conversation, to: &key) } else { key += "null".utf8 }
+            case .field:
+                preconditionFailure("a field's value is not in the index")
+            }
             key.append(0xFF)
         }
         return groupNumber(forKey: key)
@@ -433,10 +441,11 @@ extension RecordReader {
     /// let rows = try reader.summarize(Summary(every: try .parse("1h"), by: [.type]))
     /// ```
     ///
-    /// - Complexity: counts by type (or none) with only time and type
-    ///   filters come from a store's index without reading a record: a
-    ///   segment within one bin and the window from its counts per type,
-    ///   others from their line tables and type postings. Otherwise reads
+    /// - Complexity: counts by type and/or conversation (or none) with
+    ///   only time, type and conversation filters come from a store's index
+    ///   without reading a record: a segment within one bin and the window
+    ///   from its counts per type (without conversations), others from their
+    ///   line tables and type and conversation postings. Otherwise reads
     ///   every record the query selects, as ``query(_:)`` does. Memory grows
     ///   with the rows, and with the numbers of each field (kept for exact
     ///   percentiles).
