@@ -670,7 +670,8 @@ final class QueryEngine {
         _ found: Found, _ line: UnsafeBufferPointer<UInt8>, to body: (borrowing RecordView) throws(E) -> Void
     ) throws(E) -> Bool {
         if let parsed = found.parsed {
-            // Parsed and checked when it was found.
+            // Parsed and checked when it was found; the field filters are tested here, as below.
+            if !query.matchesFields(line) { return false }
             emitted += 1
             try body(RecordView(seq: found.seq, time: found.time, facts: parsed.facts(time: found.time), line: line))
             return true
