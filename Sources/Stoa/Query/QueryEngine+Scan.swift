@@ -33,12 +33,10 @@ extension QueryEngine {
     /// their postings are (a batch of blocks walks each list once).
     struct BlockFilter {
         var types: [UInt32]?
+        /// (Made by the first block that walks the postings.)
         var positions: [Postings.Position?] = []
 
-        init(types: [UInt32]?) {
-            self.types = types
-            positions = Array(repeating: nil, count: types?.count ?? 0)
-        }
+        init(types: [UInt32]?) { self.types = types }
     }
 
     /// Finds the matches of a candidate, reading nothing but its arguments.
@@ -119,6 +117,7 @@ extension QueryEngine {
         if let conversationLines, conversationLines.isEmpty { return false }
         let first = block.firstOrdinal
         if let types = filter.types {
+            if filter.positions.count != types.count { filter.positions = Array(repeating: nil, count: types.count) }
             for (k, type) in types.enumerated() {
                 index.typePostings[Int(type)].forEach(in: block.ordinals, resuming: &filter.positions[k]) {
                     wanted.append($0 &- first)
@@ -321,9 +320,10 @@ extension QueryEngine {
         let encoder: RecordEncoder
         let needle: [UInt8]?
 
+        /// `postings`: the wanted types'.
         init(
-            _ segment: IndexedSegment, number: Int, types: [UInt32], wanted: Wanted, encoder: RecordEncoder, needle: [UInt8]?,
-            lines: [UInt32]
+            _ segment: IndexedSegment, number: Int, postings: [Postings], wanted: Wanted, encoder: RecordEncoder,
+            needle: [UInt8]?, lines: [UInt32]
         ) {
             let parts = segment.loadedParts
             self.segment = segment
@@ -331,9 +331,8 @@ extension QueryEngine {
             blocks = parts.blocks
             base = parts.base
             skipped = parts.skippedOrdinals
-            let typePostings = parts.typePostings
-            postings = types.map { typePostings[Int($0)] }
-            positions = Array(repeating: nil, count: types.count)
+            self.postings = postings
+            positions = postings.count == 1 ? [nil] : Array(repeating: nil, count: postings.count)
             self.lines = lines
             self.wanted = wanted
             self.encoder = encoder

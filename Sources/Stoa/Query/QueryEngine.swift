@@ -85,6 +85,8 @@ final class QueryEngine {
         var mask = UInt64.max
         /// The wanted types' numbers, if types are wanted.
         var types: [UInt32]?
+        /// Their postings, taken once for the segment.
+        var postings: [Postings] = []
     }
 
     /// A matching record waiting for its turn: plain values only, so the
@@ -275,6 +277,8 @@ final class QueryEngine {
             if wanted.isEmpty { return }
             filter.mask = wanted.reduce(0) { $0 | IndexBlock.bit(forType: $1) }
             filter.types = wanted.map(UInt32.init)
+            let typePostings = index.typePostings
+            filter.postings = wanted.map { typePostings[$0] }
         }
         let descending = query.order == .newestFirst
 
@@ -472,15 +476,19 @@ final class QueryEngine {
         // first record may wait for the block after its own.)
         if emitted > 0 { batchBudget = min(batchBudget * 2, Self.batchMatches) }
         var result = BlockScan()
+        result.matches.reserveCapacity(min(budget, Self.batchMatches))
         var blockFilter = BlockFilter(types: filter.types)
         var block = first
         var scanned = 0
         let index = segment.loadedParts
         // With types: the few lines of each block that matched its checksum
         // are parsed as they are found (their times read from them).
-        var typed = filter.types.map {
-            TypedLines(segment, number: number, types: $0, wanted: wanted, encoder: encoder, needle: needle, lines: scratch.wanted)
-        }
+        var typed =
+            filter.types == nil
+            ? nil
+            : TypedLines(
+                segment, number: number, postings: filter.postings, wanted: wanted, encoder: encoder, needle: needle,
+                lines: scratch.wanted)
         plain.withUnsafeBytes { all in
             index.lineTables.withUnsafeBufferPointer { tables in
                 while true {
@@ -490,8 +498,8 @@ final class QueryEngine {
                     {
                         typed!.find(block, in: all, tables: tables, into: &result)
                     } else if Self.pickLines(
-                        block, of: segment, conversationLines: nil, filter: &blockFilter, query: query, scratch: &scratch,
-                        into: &result)
+                        block, of: segment, conversationLines: nil, filter: &blockFilter, query: query,
+                        scratch: &scratch, into: &result)
                     {
                         Self.find(
                             in: all, base: 0, block: block, late: nil, of: segment, number: number, needle: needle,
