@@ -185,24 +185,28 @@ extension QueryEngine {
         let skipped = segment.skippedOrdinals
         var nextSkipped = segment.firstSkipped(atOrAfter: first)
         let range = block.lineTable
+        // (Each closure below does its own work: a local function they both
+        // called would box the variables it takes, checked at each access.)
         let valid = index.lineTables.withUnsafeBufferPointer { tables in
             let table = UnsafeBufferPointer(rebasing: tables[Int(range.lowerBound)..<Int(range.upperBound)])
-            func take(_ line: Int, _ time: Int64) {
-                let ordinal = first + UInt32(line)
-                while nextSkipped < skipped.count && skipped[nextSkipped] < ordinal { nextSkipped += 1 }
-                if nextSkipped < skipped.count && skipped[nextSkipped] == ordinal { return }
-                if query.includes(time: time) { selected.append((line, time)) }
-            }
             if !sparse {
                 selected.reserveCapacity(Int(block.count))
                 marks.reserveCapacity(Int(block.count) / Int(LineTable.markInterval) + 1)
                 return LineTable.decode(table, count: Int(block.count), marks: &marks) { line, time in
-                    take(line, time)
+                    let ordinal = first + UInt32(line)
+                    while nextSkipped < skipped.count && skipped[nextSkipped] < ordinal { nextSkipped += 1 }
+                    if nextSkipped < skipped.count && skipped[nextSkipped] == ordinal { return true }
+                    if query.includes(time: time) { selected.append((line, time)) }
                     return true
                 }
             }
             return wanted.withUnsafeBufferPointer { lines in
-                LineTable.decode(table, count: Int(block.count), lines: lines, marks: &marks, take)
+                LineTable.decode(table, count: Int(block.count), lines: lines, marks: &marks) { line, time in
+                    let ordinal = first + UInt32(line)
+                    while nextSkipped < skipped.count && skipped[nextSkipped] < ordinal { nextSkipped += 1 }
+                    if nextSkipped < skipped.count && skipped[nextSkipped] == ordinal { return }
+                    if query.includes(time: time) { selected.append((line, time)) }
+                }
             }
         }
         if !valid {
@@ -246,6 +250,9 @@ extension QueryEngine {
             }
             return
         }
+        // Room for them all at once (a block's hundred records, for a window).
+        let needed = result.matches.count + scratch.selected.count
+        if result.matches.capacity < needed { result.matches.reserveCapacity(max(needed, result.matches.capacity * 2)) }
         var at = (line: 0, offset: blockStart)
         if let late { at = (Int(late.ordinal - block.firstOrdinal), blockStart + Int(late.offset)) }
         let marks = scratch.marks
