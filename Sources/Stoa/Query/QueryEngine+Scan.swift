@@ -323,9 +323,22 @@ extension QueryEngine {
         var nextSkipped = 0
         /// The lines of the block at hand that are of the wanted types.
         var lines: [UInt32]
-        let wanted: Wanted
-        let encoder: RecordEncoder
-        let needle: [UInt8]?
+        /// What a line found is checked by, held by reference: each block
+        /// copied them (their arrays and strings) for its closure, 5% of a
+        /// type query.
+        let checks: Checks
+
+        final class Checks {
+            let wanted: Wanted
+            let encoder: RecordEncoder
+            let needle: [UInt8]?
+
+            init(wanted: Wanted, encoder: RecordEncoder, needle: [UInt8]?) {
+                self.wanted = wanted
+                self.encoder = encoder
+                self.needle = needle
+            }
+        }
 
         /// `postings`: the wanted types'.
         init(
@@ -341,9 +354,7 @@ extension QueryEngine {
             self.postings = postings
             positions = postings.count == 1 ? [nil] : Array(repeating: nil, count: postings.count)
             self.lines = lines
-            self.wanted = wanted
-            self.encoder = encoder
-            self.needle = needle
+            checks = Checks(wanted: wanted, encoder: encoder, needle: needle)
         }
 
         /// Finds the lines of block `number` that are of the wanted types,
@@ -386,13 +397,11 @@ extension QueryEngine {
             let blockStart = Int(block.offset)
             let blockEnd = min(blockStart + Int(block.length), all.count)
             let firstSeq = base + UInt64(first)
-            let query = wanted.query
+            let checks = self.checks
+            let query = checks.wanted.query
             var at = (line: 0, offset: blockStart)
             let found = result.matches.count
             let table = UnsafeBufferPointer(rebasing: tables[Int(block.lineTable.lowerBound)..<Int(block.lineTable.upperBound)])
-            let encoder = self.encoder
-            let wanted = self.wanted
-            let needle = self.needle
             let segmentNumber = Int32(self.number)
             let valid = lines.withUnsafeBufferPointer { lines in
                 LineTable.forEachMark(table, count: Int(block.count), lines: lines) { line, mark, nextMark in
@@ -433,18 +442,18 @@ extension QueryEngine {
                     let text = UnsafeBufferPointer(rebasing: all[start..<end])
                     let facts: LineFacts
                     do throws(StoaError) {
-                        facts = try encoder.facts(ofStoredLine: text)
+                        facts = try checks.encoder.facts(ofStoredLine: text)
                     } catch {
                         result.damaged.append((ordinal, error.message))
                         return
                     }
-                    guard facts.time >= block.minTime && facts.time <= block.maxTime && wanted.hasType(facts, text) else {
+                    guard facts.time >= block.minTime && facts.time <= block.maxTime && checks.wanted.hasType(facts, text) else {
                         result.damaged.append(
                             (ordinal, "not the record the segment's index describes (changed since it was indexed?)"))
                         return
                     }
                     guard query.includes(time: facts.time) else { return }
-                    if let needle, !QueryEngine.contains(text, needle) { return }
+                    if let needle = checks.needle, !QueryEngine.contains(text, needle) { return }
                     result.matches.append(
                         Found(
                             time: facts.time, seq: firstSeq + UInt64(line), offset: start, length: Int32(end - start),
