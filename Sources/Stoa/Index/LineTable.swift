@@ -40,6 +40,22 @@ package enum LineTable {
         }
     }
 
+    /// The varint at `position` in `table`, moving `position` past it; nil
+    /// when the table ends inside it or it is longer than 64 bits.
+    @inline(__always)
+    static func readVarint(_ table: UnsafeBufferPointer<UInt8>, at position: inout Int) -> UInt64? {
+        var value: UInt64 = 0
+        var shift: UInt64 = 0
+        while position < table.count && shift < 64 {
+            let byte = table[position]
+            position += 1
+            value |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return value }
+            shift += 7
+        }
+        return nil
+    }
+
     static func zigzag(_ value: Int64) -> UInt64 { UInt64(bitPattern: (value << 1) ^ (value >> 63)) }
 
     static func unzigzag(_ value: UInt64) -> Int64 { Int64(bitPattern: value >> 1) ^ -Int64(bitPattern: value & 1) }
@@ -52,18 +68,7 @@ package enum LineTable {
         _ table: UnsafeBufferPointer<UInt8>, count: Int, marks: inout [UInt32], _ body: (Int, Int64) -> Bool
     ) -> Bool {
         var position = 0
-        func varint() -> UInt64? {
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while position < table.count && shift < 64 {
-                let byte = table[position]
-                position += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return value }
-                shift += 7
-            }
-            return nil
-        }
+        func varint() -> UInt64? { readVarint(table, at: &position) }
         marks.removeAll(keepingCapacity: true)
         marks.append(0)
         guard position < table.count, table[0] <= 6 else { return false }
@@ -119,16 +124,7 @@ package enum LineTable {
                 position += 2
                 return value
             }
-            var value: UInt64 = 0
-            var shift: UInt64 = 0
-            while position < end && shift < 64 {
-                let byte = table[position]
-                position += 1
-                value |= UInt64(byte & 0x7F) << shift
-                if byte < 0x80 { return value }
-                shift += 7
-            }
-            return nil
+            return readVarint(table, at: &position)
         }
         var time: Int64 = 0
         var mark: UInt32 = 0

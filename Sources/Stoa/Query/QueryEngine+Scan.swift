@@ -262,17 +262,7 @@ extension QueryEngine {
             if mark < marks.count && mark * interval > at.line {
                 at = (mark * interval, blockStart + Int(marks[mark]))
             }
-            var end = -1
-            while true {
-                guard at.offset < blockEnd, let newline = SegmentContents.firstNewline(in: all, from: at.offset), newline < blockEnd
-                else { break }
-                if at.line == line {
-                    end = newline
-                    break
-                }
-                at = (at.line + 1, newline + 1)
-            }
-            guard end >= 0 else {
+            guard let end = Self.walk(to: line, from: &at, in: all, before: blockEnd) else {
                 result.damaged.append((block.firstOrdinal + UInt32(line), "the segment ends before the line its index places here"))
                 continue
             }
@@ -284,6 +274,21 @@ extension QueryEngine {
                     time: time, seq: firstSeq + UInt64(line), offset: start, length: Int32(end - start), segment: Int32(number),
                     pin: -1))
         }
+    }
+
+    /// Walks forward from `at` (a line of the block and where it starts in
+    /// `all`) to line `line`, newline by newline, leaving `at` at its start;
+    /// where its newline is, or nil when the block (its bytes end at
+    /// `blockEnd`) ends first.
+    @inline(__always)
+    static func walk(
+        to line: Int, from at: inout (line: Int, offset: Int), in all: UnsafeBufferPointer<UInt8>, before blockEnd: Int
+    ) -> Int? {
+        while at.offset < blockEnd, let newline = SegmentContents.firstNewline(in: all, from: at.offset), newline < blockEnd {
+            if at.line == line { return newline }
+            at = (at.line + 1, newline + 1)
+        }
+        return nil
     }
 
     /// Checks the bytes of block `number` of `segment` in `all`, whose first
@@ -421,21 +426,11 @@ extension QueryEngine {
                     {
                         (start, end) = (first, newline)
                     } else {
-                        while true {
-                            guard at.offset < blockEnd, let newline = SegmentContents.firstNewline(in: all, from: at.offset),
-                                newline < blockEnd
-                            else { break }
-                            if at.line == line {
-                                end = newline
-                                break
-                            }
-                            at = (at.line + 1, newline + 1)
-                        }
-                        guard end >= 0 else {
+                        guard let newline = QueryEngine.walk(to: line, from: &at, in: all, before: blockEnd) else {
                             result.damaged.append((ordinal, "the segment ends before the line its index places here"))
                             return
                         }
-                        start = at.offset
+                        (start, end) = (at.offset, newline)
                     }
                     at = (line + 1, end + 1)
                     // Parsed now: kept if it is a match.
